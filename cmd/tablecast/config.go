@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/tablecast/tablecast/primary"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a node's configuration file: LiteFS's own keys (fuse, data,
+// http, lease) and tablecast's section. Keys are kebab-case, as LiteFS's.
+type Config struct {
+	FUSE struct {
+		Dir string `yaml:"dir"`
+	} `yaml:"fuse"`
+	Data struct {
+		Dir string `yaml:"dir"`
+	} `yaml:"data"`
+	HTTP struct {
+		Addr string `yaml:"addr"`
+	} `yaml:"http"`
+	Lease     LeaseConfig     `yaml:"lease"`
+	Tablecast TablecastConfig `yaml:"tablecast"`
+}
+
+// LeaseConfig is LiteFS's lease section. Only "static" exists so far: the
+// primary is the node with candidate: true.
+type LeaseConfig struct {
+	Type           string        `yaml:"type"`
+	Candidate      bool          `yaml:"candidate"`
+	Hostname       string        `yaml:"hostname"`
+	AdvertiseURL   string        `yaml:"advertise-url"`
+	ReconnectDelay time.Duration `yaml:"reconnect-delay"`
+	DemoteDelay    time.Duration `yaml:"demote-delay"`
+}
+
+// TablecastConfig is tablecast's own section.
+type TablecastConfig struct {
+	Name         string        `yaml:"name"`
+	Region       string        `yaml:"region"`
+	Addr         string        `yaml:"addr"`
+	AdvertiseURL string        `yaml:"advertise-url"`
+	PrimaryURL   string        `yaml:"primary-url"`
+	Tokens       []TokenConfig `yaml:"tokens"`
+	MaxBody      int64         `yaml:"max-body"`
+	ReadPool     int           `yaml:"read-pool"`
+	LogLevel     string        `yaml:"log-level"`
+}
+
+// TokenConfig is one write token: its secret (hashed at load, for dev
+// clusters) or only its SHA-256 (from `tablecast token create`).
+type TokenConfig struct {
+	Name   string `yaml:"name"`
+	Token  string `yaml:"token"`
+	SHA256 string `yaml:"sha256"`
+}
+
+// Defaults.
+const (
+	DefaultLiteFSAddr = ":20202"
+	DefaultAPIAddr    = ":8080"
+	DefaultRegion     = "local"
+)
+
+// LoadConfig reads a YAML file, expands ${ENV} references, refuses
+// unknown keys, fills defaults and validates.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// ParseConfig parses and validates configuration text.
+func ParseConfig(b []byte) (*Config, error) {
+	expanded := os.Expand(string(b), os.Getenv)
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(expanded)))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		msg := unknownField.ReplaceAllString(err.Error(), `unknown key "$1"`)
+		return nil, errors.New(strings.ReplaceAll(msg, "yaml: unmarshal errors:\n  ", ""))
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.HTTP.Addr == "" {
+		c.HTTP.Addr = DefaultLiteFSAddr
+	}
+	if c.Lease.Type == "" {
+		c.Lease.Type = "static"
+	}
+	if c.Lease.ReconnectDelay == 0 {
+		c.Lease.ReconnectDelay = time.Second
+	}
+	if c.Lease.DemoteDelay == 0 {
+		c.Lease.DemoteDelay = 10 * time.Second
+	}
+	t := &c.Tablecast
+	if t.Addr == "" {
+		t.Addr = DefaultAPIAddr
+	}
+	if t.Region == "" {
+		t.Region = DefaultRegion
+	}
+	if t.Name == "" {
+		t.Name, _ = os.Hostname()
+	}
+	if t.MaxBody == 0 {
+		t.MaxBody = primary.DefaultMaxBody
+	}
+	if t.ReadPool == 0 {
+		t.ReadPool = 4
+	}
+	if t.LogLevel == "" {
+		t.LogLevel = "info"
+	}
+}
+
+// Validate checks every key and names the one at fault.
+func (c *Config) Validate() error {
+	switch {
+	case c.FUSE.Dir == "":
+		return errors.New("fuse.dir: required")
+	case c.Data.Dir == "":
+		return errors.New("data.dir: required")
+	case c.Lease.Type != "static":
+		return fmt.Errorf("lease.type: %q is not supported (use static)", c.Lease.Type)
+	case c.Lease.ReconnectDelay < 0:
+		return errors.New("lease.reconnect-delay: must not be negative")
+	case c.Lease.DemoteDelay < 0:
+		return errors.New("lease.demote-delay: must not be negative")
+	case !c.Lease.Candidate && c.Lease.AdvertiseURL == "":
+		return errors.New("lease.advertise-url: required on a replica (the primary's LiteFS URL)")
+	case !c.Lease.Candidate && c.Tablecast.PrimaryURL == "":
+		return errors.New("tablecast.primary-url: required on a replica (the primary's API URL)")
+	case c.Tablecast.MaxBody < 0:
+		return errors.New("tablecast.max-body: must be positive")
+	case c.Tablecast.ReadPool < 0 || c.Tablecast.ReadPool > 64:
+		return errors.New("tablecast.read-pool: must be from 1 to 64")
+	}
+	for key, u := range map[string]string{
+		"lease.advertise-url": c.Lease.AdvertiseURL, "tablecast.advertise-url": c.Tablecast.AdvertiseURL,
+		"tablecast.primary-url": c.Tablecast.PrimaryURL,
+	} {
+		if err := validateURL(u); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	if _, err := parseLevel(c.Tablecast.LogLevel); err != nil {
+		return fmt.Errorf("tablecast.log-level: %w", err)
+	}
+	if _, err := c.Tablecast.tokens(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func validateURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL", s)
+	}
+	return nil
+}
+
+// tokens turns the configured tokens into hashes; secrets are not kept.
+func (t *TablecastConfig) tokens() ([]primary.Token, error) {
+	var out []primary.Token
+	for i, tc := range t.Tokens {
+		key := fmt.Sprintf("tablecast.tokens[%d]", i)
+		switch {
+		case tc.Name == "":
+			return nil, fmt.Errorf("%s.name: required", key)
+		case (tc.Token == "") == (tc.SHA256 == ""):
+			return nil, fmt.Errorf("%s: set exactly one of token or sha256", key)
+		case tc.Token != "":
+			out = append(out, primary.Token{Name: tc.Name, Hash: primary.HashToken(tc.Token)})
+		default:
+			out = append(out, primary.Token{Name: tc.Name, Hash: strings.ToLower(tc.SHA256)})
+		}
+	}
+	if _, err := primary.NewTokens(out); err != nil {
+		return nil, fmt.Errorf("tablecast.tokens: %w", err)
+	}
+	return out, nil
+}

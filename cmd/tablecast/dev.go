@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/template"
+	"time"
+
+	"github.com/tablecast/tablecast/primary"
+)
+
+// ClusterFile is cluster.json, written by `tablecast dev` for scripts and
+// benchmarks.
+type ClusterFile struct {
+	Token string        `json:"token"`
+	Nodes []ClusterNode `json:"nodes"`
+}
+
+// ClusterNode is one node of a local cluster.
+type ClusterNode struct {
+	Name      string `json:"name"`
+	Region    string `json:"region"`
+	Role      string `json:"role"`
+	APIURL    string `json:"api_url"`
+	LiteFSURL string `json:"litefs_url"`
+	PID       int    `json:"pid"`
+	FUSEDir   string `json:"fuse_dir"`
+	DataDir   string `json:"data_dir"`
+	Log       string `json:"log"`
+}
+
+// devRegions names the local cluster's nodes: the first is the primary.
+var devRegions = []string{"lhr", "syd", "sjc"}
+
+func runDev(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	dir := fs.String("dir", "tablecast-dev", "working folder for the nodes' data, mounts and logs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	c := &devCluster{Bin: bin, Dir: *dir, Regions: devRegions, Logger: slog.Default()}
+	defer c.Stop()
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	if err := loadSample(ctx, c.Nodes[0].APIURL, c.Token); err != nil {
+		return fmt.Errorf("load sample data: %w", err)
+	}
+	if err := c.waitReplicas(ctx, "/demo/cities.json"); err != nil {
+		return err
+	}
+	printTryURLs(c)
+	select {
+	case <-ctx.Done():
+		fmt.Println("\nstopping the cluster…")
+	case err := <-c.exited:
+		return err
+	}
+	return nil
+}
+
+// devCluster runs a primary and replicas as child processes on ":0" ports,
+// each with its own data and FUSE folders under Dir.
+type devCluster struct {
+	Bin     string
+	Dir     string
+	Regions []string // first is the primary
+	Logger  *slog.Logger
+
+	Token  string
+	Nodes  []ClusterNode
+	procs  []*exec.Cmd
+	exited chan error
+}
+
+// Start launches the primary, then the replicas once the primary's URLs
+// are known, and writes cluster.json.
+func (c *devCluster) Start(ctx context.Context) error {
+	abs, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return err
+	}
+	c.Dir = abs
+	if c.Token, err = primary.NewSecret(); err != nil {
+		return err
+	}
+	c.exited = make(chan error, len(c.Regions))
+	var prim AddrFile
+	for i, region := range c.Regions {
+		n := ClusterNode{Name: region + "-1", Region: region, Role: "replica"}
+		if i == 0 {
+			n.Role = "primary"
+		}
+		addr, err := c.startNode(ctx, &n, prim)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", n.Name, err)
+		}
+		if i == 0 {
+			prim = addr
+		}
+		c.Nodes = append(c.Nodes, n)
+	}
+	return c.writeClusterFile()
+}
+
+var nodeConfig = template.Must(template.New("cfg").Parse(`# written by tablecast dev
+fuse:
+  dir: "{{.Node.FUSEDir}}"
+data:
+  dir: "{{.Node.DataDir}}"
+http:
+  addr: "127.0.0.1:0"
+lease:
+  type: static
+  candidate: {{eq .Node.Role "primary"}}
+  hostname: "{{.PrimaryName}}"
+{{- if .Primary.LiteFSURL}}
+  advertise-url: "{{.Primary.LiteFSURL}}"
+{{- end}}
+  reconnect-delay: 200ms
+tablecast:
+  name: "{{.Node.Name}}"
+  region: "{{.Node.Region}}"
+  addr: "127.0.0.1:0"
+{{- if .Primary.APIURL}}
+  primary-url: "{{.Primary.APIURL}}"
+{{- end}}
+  tokens:
+    - name: dev
+      token: "${TABLECAST_DEV_TOKEN}"
+`))
+
+// startNode writes a node's config, starts it and waits for its addr file.
+func (c *devCluster) startNode(ctx context.Context, n *ClusterNode, prim AddrFile) (AddrFile, error) {
+	home := filepath.Join(c.Dir, n.Name)
+	n.FUSEDir, n.DataDir, n.Log = filepath.Join(home, "fuse"), filepath.Join(home, "data"), filepath.Join(home, "node.log")
+	cfgPath, addrPath := filepath.Join(home, "litefs.yml"), filepath.Join(home, "addr.json")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return AddrFile{}, err
+	}
+	_ = os.Remove(addrPath)
+	var buf bytes.Buffer
+	if err := nodeConfig.Execute(&buf, map[string]any{"Node": n, "Primary": prim, "PrimaryName": c.Regions[0] + "-1"}); err != nil {
+		return AddrFile{}, err
+	}
+	if err := os.WriteFile(cfgPath, buf.Bytes(), 0o600); err != nil {
+		return AddrFile{}, err
+	}
+	logf, err := os.OpenFile(n.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return AddrFile{}, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(c.Bin, "serve", "-config", cfgPath, "-addr-file", addrPath)
+	cmd.Env = append(os.Environ(), "TABLECAST_DEV_TOKEN="+c.Token)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Own process group: Ctrl-C reaches only us, and we stop nodes in order;
+	// Pdeathsig: the nodes stop if we die.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return AddrFile{}, err
+	}
+	c.procs = append(c.procs, cmd)
+	n.PID = cmd.Process.Pid
+	done := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		close(done)
+		c.exited <- fmt.Errorf("node %s exited: %v (log: %s)", n.Name, err, n.Log)
+	}()
+	addr, err := waitAddrFile(ctx, addrPath, done, 60*time.Second)
+	if err != nil {
+		return addr, fmt.Errorf("%w (log: %s)", err, n.Log)
+	}
+	n.APIURL, n.LiteFSURL = addr.APIURL, addr.LiteFSURL
+	return addr, nil
+}
+
+// waitAddrFile polls for a node's addr file until deadline or exit.
+func waitAddrFile(ctx context.Context, path string, exited <-chan struct{}, timeout time.Duration) (AddrFile, error) {
+	var a AddrFile
+	deadline := time.After(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			return a, json.Unmarshal(b, &a)
+		}
+		select {
+		case <-ctx.Done():
+			return a, ctx.Err()
+		case <-exited:
+			return a, errors.New("node exited before serving")
+		case <-deadline:
+			return a, fmt.Errorf("node not serving after %s", timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *devCluster) writeClusterFile() error {
+	b, err := json.MarshalIndent(ClusterFile{Token: c.Token, Nodes: c.Nodes}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(c.Dir, "cluster.json"), b, 0o600)
+}
+
+// waitReplicas polls path on every replica until it answers 200.
+func (c *devCluster) waitReplicas(ctx context.Context, path string) error {
+	for _, n := range c.Nodes[1:] {
+		if err := waitStatus(ctx, n.APIURL+path, http.StatusOK, 30*time.Second); err != nil {
+			return fmt.Errorf("replica %s: %w", n.Name, err)
+		}
+	}
+	return nil
+}
+
+// waitStatus polls url until it answers want, or the timeout passes.
+func waitStatus(ctx context.Context, url string, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	last := 0
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if last = resp.StatusCode; last == want {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("GET %s: status %d, want %d after %s", url, last, want, timeout)
+}
+
+// Stop sends SIGTERM to every node (replicas first), waits, kills what is
+// left and unmounts any FUSE mount still there.
+func (c *devCluster) Stop() {
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		_ = c.procs[i].Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range c.procs {
+		waitExit(p, 10*time.Second)
+	}
+	for _, n := range c.Nodes {
+		if isMounted(n.FUSEDir) {
+			_ = exec.Command("fusermount3", "-u", n.FUSEDir).Run()
+		}
+	}
+	c.procs = nil
+}
+
+func waitExit(p *exec.Cmd, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if p.Process.Signal(syscall.Signal(0)) != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = p.Process.Kill()
+}
+
+// isMounted reports whether dir is a mount point in /proc/mounts.
+func isMounted(dir string) bool {
+	b, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func printTryURLs(c *devCluster) {
+	p := c.Nodes[0]
+	fmt.Printf("\ntablecast dev cluster is up (%s/cluster.json)\n\n", c.Dir)
+	for _, n := range c.Nodes {
+		fmt.Printf("  %-8s %-7s %s   (log %s)\n", n.Name, n.Role, n.APIURL, n.Log)
+	}
+	r := c.Nodes[1]
+	fmt.Printf(`
+Try:
+  curl %[1]s/.json                      # databases with public tables
+  curl %[1]s/demo.json                  # public tables of demo
+  curl %[1]s/demo/cities.json           # a public table, read on a replica
+  curl %[1]s/demo/cities/1.json         # one row
+  curl %[1]s/demo/customers.json        # private: 404, same as a missing table
+  curl -X POST -H 'Authorization: Bearer %[3]s' %[2]s/demo/customers/-/publish
+  curl -L -X POST -H 'Authorization: Bearer %[3]s' -d '{"row":{"name":"Oslo","country":"NO","population":709037}}' %[1]s/demo/cities/-/insert
+       (a write sent to a replica is redirected to the primary with 307; -L follows it)
+
+Ctrl-C stops every node and unmounts every FUSE folder.
+`, r.APIURL, p.APIURL, c.Token)
+}

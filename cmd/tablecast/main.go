@@ -1,0 +1,62 @@
+// Command tablecast runs a node of a tablecast cluster, a local dev
+// cluster, and the operator's sub-commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `tablecast publishes SQLite tables worldwide over LiteFS.
+
+Usage:
+  tablecast serve -config litefs.yml   run a node
+  tablecast dev [-dir DIR]             run a local cluster (primary + 2 replicas) with sample data
+  tablecast token create [-name NAME]  make a write token; prints the secret and its config entry
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "tablecast:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:])
+	case "dev":
+		return runDev(ctx, args[1:])
+	case "token":
+		return runToken(args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Print(usage)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, fmt.Errorf("%q is not a log level (debug, info, warn, error)", s)
+	}
+	return l, nil
+}

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/superfly/litefs"
+	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/fsmount"
+	"github.com/tablecast/tablecast/primary"
+	"github.com/tablecast/tablecast/replica"
+	"github.com/tablecast/tablecast/routing"
+)
+
+// AddrFile is what `serve -addr-file` writes once the node serves: how
+// scripts (and `tablecast dev`) find a node started on ":0" ports.
+type AddrFile struct {
+	APIURL    string `json:"api_url"`
+	LiteFSURL string `json:"litefs_url"`
+	PID       int    `json:"pid"`
+}
+
+func runServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configPath := fs.String("config", "litefs.yml", "config file")
+	addrFile := fs.String("addr-file", "", "write the node's URLs here as JSON once it serves")
+	ungated := fs.String("bench-ungated-addr", "", "benchmarks only: also serve reads WITHOUT the public gate on this loopback address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	level, _ := parseLevel(cfg.Tablecast.LogLevel)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).
+		With("node", cfg.Tablecast.Name, "region", cfg.Tablecast.Region)
+	slog.SetDefault(logger)
+
+	n := &node{cfg: cfg, logger: logger}
+	defer n.Close()
+	if err := n.Open(ctx); err != nil {
+		return err
+	}
+	if *ungated != "" {
+		if err := n.serveUngated(*ungated); err != nil {
+			return err
+		}
+	}
+	if *addrFile != "" {
+		if err := writeAddrFile(*addrFile, AddrFile{APIURL: n.apiURL, LiteFSURL: n.mount.URL(), PID: os.Getpid()}); err != nil {
+			return err
+		}
+	}
+	logger.Info("serving", "api", n.apiURL, "litefs", n.mount.URL(), "primary", n.IsPrimary())
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		return nil
+	case err := <-n.serveErr:
+		return fmt.Errorf("api server: %w", err)
+	}
+}
+
+// node is one running tablecast node: LiteFS, both paths, the API server.
+type node struct {
+	cfg    *Config
+	logger *slog.Logger
+
+	mount    *fsmount.Mount
+	fence    tablecast.CommitFence
+	reader   *replica.Reader
+	writer   *primary.Writer
+	api      *http.Server
+	extra    []*http.Server
+	apiURL   string
+	serveErr chan error
+}
+
+var _ routing.Cluster = (*node)(nil)
+
+// Open starts LiteFS, waits until it has a primary, then serves the API.
+func (n *node) Open(ctx context.Context) error {
+	c := n.cfg
+	n.mount = fsmount.New(c.FUSE.Dir, c.Data.Dir, c.HTTP.Addr)
+	n.mount.Candidate = c.Lease.Candidate
+	n.mount.ReconnectDelay = c.Lease.ReconnectDelay
+	n.mount.DemoteDelay = c.Lease.DemoteDelay
+	n.mount.Logger = n.logger
+	if err := n.mount.Listen(); err != nil {
+		return err
+	}
+	advertise := c.Lease.AdvertiseURL
+	if c.Lease.Candidate && advertise == "" {
+		advertise = n.mount.URL()
+	}
+	n.mount.Leaser = litefs.NewStaticLeaser(c.Lease.Candidate, c.Lease.Hostname, advertise)
+	if err := n.mount.Open(); err != nil {
+		return err
+	}
+	n.logger.Info("waiting for the cluster")
+	if err := n.mount.WaitReady(ctx); err != nil {
+		return err
+	}
+	return n.serveAPI()
+}
+
+func (n *node) serveAPI() error {
+	c := n.cfg
+	tokens, _ := c.Tablecast.tokens()
+	tk, err := primary.NewTokens(tokens)
+	if err != nil {
+		return err
+	}
+	n.reader = replica.NewReader(c.FUSE.Dir, n.mount, &n.fence)
+	n.reader.PoolSize = c.Tablecast.ReadPool
+	n.reader.Logger = n.logger
+	n.writer = primary.NewWriter(c.FUSE.Dir, n.mount, &n.fence, tk)
+	n.writer.MaxBody = c.Tablecast.MaxBody
+	n.writer.Logger = n.logger
+	router := &routing.Router{
+		Cluster: n, Region: c.Tablecast.Region, Node: c.Tablecast.Name,
+		Reads: n.reader, Writes: n.writer, Admin: n.adminHandler(), Logger: n.logger,
+	}
+	ln, err := net.Listen("tcp", c.Tablecast.Addr)
+	if err != nil {
+		return fmt.Errorf("listen api on %s: %w", c.Tablecast.Addr, err)
+	}
+	n.apiURL = c.Tablecast.AdvertiseURL
+	if n.apiURL == "" {
+		n.apiURL = listenerURL(ln)
+	}
+	n.api = &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	n.serveErr = make(chan error, 1)
+	go func() {
+		if err := n.api.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			n.serveErr <- err
+		}
+	}()
+	return nil
+}
+
+// serveUngated serves reads with the gate's snapshot checks off, on a
+// loopback address only, for the benchmark that measures the gate's cost.
+func (n *node) serveUngated(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || !net.ParseIP(host).IsLoopback() {
+		return fmt.Errorf("-bench-ungated-addr: %q must be a loopback address like 127.0.0.1:0", addr)
+	}
+	r := replica.NewReader(n.cfg.FUSE.Dir, n.mount, &n.fence)
+	r.PoolSize = n.cfg.Tablecast.ReadPool
+	r.Ungated = true
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen ungated: %w", err)
+	}
+	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	n.extra = append(n.extra, srv)
+	go func() { _ = srv.Serve(ln) }()
+	n.logger.Warn("benchmark listener serves reads WITHOUT the gate", "url", listenerURL(ln))
+	return nil
+}
+
+// Close stops serving, closes every database handle, then LiteFS.
+func (n *node) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range append(n.extra, n.api) {
+		if s != nil {
+			_ = s.Shutdown(ctx)
+		}
+	}
+	if n.reader != nil {
+		_ = n.reader.Close()
+	}
+	if n.writer != nil {
+		_ = n.writer.Close()
+	}
+	if n.mount != nil {
+		if err := n.mount.Close(); err != nil {
+			n.logger.Error("close litefs", "err", err)
+			return err
+		}
+	}
+	return nil
+}
+
+// IsPrimary implements routing.Cluster.
+func (n *node) IsPrimary() bool { return n.mount.IsPrimary() }
+
+// PrimaryURL implements routing.Cluster: with a static lease, the configured one.
+func (n *node) PrimaryURL() string {
+	if n.IsPrimary() {
+		return n.apiURL
+	}
+	return n.cfg.Tablecast.PrimaryURL
+}
+
+// adminHandler serves the node's own /-/ routes.
+func (n *node) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /-/healthz", func(w http.ResponseWriter, r *http.Request) {
+		tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
+	})
+	mux.HandleFunc("GET /-/status.json", func(w http.ResponseWriter, r *http.Request) {
+		tablecast.WriteJSON(w, http.StatusOK, n.status())
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"))
+	})
+	return mux
+}
+
+func (n *node) status() map[string]any {
+	role := "replica"
+	if n.IsPrimary() {
+		role = "primary"
+	}
+	txids := map[string]string{}
+	for _, db := range n.mount.Databases() {
+		if t, ok := n.mount.TXID(db); ok {
+			txids[db] = t.String()
+		}
+	}
+	return map[string]any{
+		"ok": true, "node": n.cfg.Tablecast.Name, "region": n.cfg.Tablecast.Region, "role": role,
+		"primary_url": n.PrimaryURL(), "lag_ms": n.mount.Lag().Milliseconds(), "txids": txids,
+	}
+}
+
+func listenerURL(ln net.Listener) string {
+	addr := ln.Addr().(*net.TCPAddr)
+	host := "127.0.0.1"
+	if !addr.IP.IsUnspecified() {
+		host = addr.IP.String()
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+func writeAddrFile(path string, a AddrFile) error {
+	b, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("write addr file: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Clean(path)); err != nil {
+		return fmt.Errorf("write addr file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+// Package fsmount embeds LiteFS: its store, its FUSE mount and its
+// replication HTTP server, behind one Mount with Open and Close.
+package fsmount
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/superfly/litefs"
+	lfsfuse "github.com/superfly/litefs/fuse"
+	lfshttp "github.com/superfly/litefs/http"
+	"github.com/tablecast/tablecast"
+)
+
+// Mount is one node's embedded LiteFS.
+type Mount struct {
+	// FUSEDir is where the databases are mounted; DataDir holds LiteFS's
+	// own files (LTX files, positions). Addr is the replication server's
+	// listen address (":0" picks a port).
+	FUSEDir string
+	DataDir string
+	Addr    string
+
+	// Candidate marks a node allowed to become primary.
+	Candidate bool
+
+	// Leaser elects the primary. Required before Open.
+	Leaser litefs.Leaser
+
+	ReconnectDelay time.Duration
+	DemoteDelay    time.Duration
+
+	Logger *slog.Logger
+
+	Store  *litefs.Store
+	fs     *lfsfuse.FileSystem
+	server *lfshttp.Server
+}
+
+var _ tablecast.Positions = (*Mount)(nil)
+
+// New returns a Mount with LiteFS's default timings.
+func New(fuseDir, dataDir, addr string) *Mount {
+	return &Mount{
+		FUSEDir:        fuseDir,
+		DataDir:        dataDir,
+		Addr:           addr,
+		Candidate:      true,
+		ReconnectDelay: litefs.DefaultReconnectDelay,
+		DemoteDelay:    litefs.DefaultDemoteDelay,
+		Logger:         slog.Default(),
+	}
+}
+
+// Listen opens the store and starts listening for replication, so that
+// URL is known before a leaser needs to advertise it. Call Open next.
+func (m *Mount) Listen() error {
+	for _, dir := range []string{m.FUSEDir, m.DataDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create dir: %w", err)
+		}
+	}
+	m.Store = litefs.NewStore(m.DataDir, m.Candidate)
+	m.Store.Client = lfshttp.NewClient()
+	m.Store.ReconnectDelay = m.ReconnectDelay
+	m.Store.DemoteDelay = m.DemoteDelay
+	m.server = lfshttp.NewServer(m.Store, m.Addr)
+	if err := m.server.Listen(); err != nil {
+		return fmt.Errorf("listen litefs http: %w", err)
+	}
+	return nil
+}
+
+// URL is the replication server's URL, valid after Listen.
+func (m *Mount) URL() string { return m.server.URL() }
+
+// Open opens the store, mounts FUSE and starts serving replication.
+func (m *Mount) Open() error {
+	if m.Leaser == nil {
+		return fmt.Errorf("open litefs: no leaser")
+	}
+	m.Store.Leaser = m.Leaser
+	if err := m.Store.Open(); err != nil {
+		return fmt.Errorf("open litefs store: %w", err)
+	}
+	m.fs = lfsfuse.NewFileSystem(m.FUSEDir, m.Store)
+	if err := m.fs.Mount(false); err != nil {
+		return fmt.Errorf("mount fuse at %s: %w (is fuse3 installed?)", m.FUSEDir, err)
+	}
+	m.Store.Invalidator = m.fs
+	m.server.Serve()
+	m.Logger.Info("litefs mounted", "dir", m.FUSEDir, "url", m.URL())
+	return nil
+}
+
+// Ready is closed once the node is primary or connected to the primary.
+func (m *Mount) Ready() <-chan struct{} { return m.Store.ReadyCh() }
+
+// WaitReady waits for Ready or ctx.
+func (m *Mount) WaitReady(ctx context.Context) error {
+	select {
+	case <-m.Ready():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for litefs ready: %w", context.Cause(ctx))
+	}
+}
+
+// Close stops serving replication, unmounts FUSE and closes the store.
+func (m *Mount) Close() error {
+	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if m.server != nil {
+		keep(m.server.Close())
+	}
+	if m.fs != nil {
+		keep(m.fs.Unmount())
+	}
+	if m.Store != nil {
+		keep(m.Store.Close())
+	}
+	return first
+}
+
+// IsPrimary reports whether this node holds the lease.
+func (m *Mount) IsPrimary() bool { return m.Store.IsPrimary() }
+
+// PrimaryHostname is the hostname the primary advertised, "" when unknown
+// or when this node is the primary.
+func (m *Mount) PrimaryHostname() string {
+	_, info := m.Store.PrimaryInfo()
+	if info == nil {
+		return ""
+	}
+	return info.Hostname
+}
+
+// Lag is how far this replica is behind the primary (0 on the primary).
+func (m *Mount) Lag() time.Duration { return m.Store.Lag() }
+
+// TXID implements tablecast.Positions without a system call.
+func (m *Mount) TXID(db string) (tablecast.TXID, bool) {
+	d := m.Store.DB(tablecast.DBFileName(db))
+	if d == nil {
+		return 0, false
+	}
+	return tablecast.TXID(d.Pos().TXID), true
+}
+
+// Databases implements tablecast.Positions.
+func (m *Mount) Databases() []string {
+	var names []string
+	for _, d := range m.Store.DBs() {
+		if name, ok := tablecast.DBNameFromFile(d.Name()); ok {
+			names = append(names, name)
+		}
+	}
+	return names
+}

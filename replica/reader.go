@@ -1,0 +1,202 @@
+// Package replica is the public read path: the _public_tables gate and the
+// table, row and database reads that pass through it. Every node serves it,
+// primary and replicas alike.
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/tablecast/tablecast"
+)
+
+// DefaultPoolSize is the number of read connections per database; 2-4 was
+// fastest on the 2-core machines measured (DESIGN.md).
+const DefaultPoolSize = 4
+
+// maxPinAttempts bounds the retries when the TXID moves while a read
+// transaction pins its snapshot.
+const maxPinAttempts = 20
+
+// Reader serves public reads of the databases in Dir.
+type Reader struct {
+	Dir       string
+	Positions tablecast.Positions
+	Fence     *tablecast.CommitFence
+	PoolSize  int
+	Logger    *slog.Logger
+
+	// Ungated turns the gate off. Only benchmarks set it, to measure what
+	// the gate costs; no configuration key reaches it.
+	Ungated bool
+
+	mu  sync.Mutex
+	dbs map[string]*database
+}
+
+// NewReader returns a Reader with default settings.
+func NewReader(dir string, pos tablecast.Positions, fence *tablecast.CommitFence) *Reader {
+	return &Reader{
+		Dir:       dir,
+		Positions: pos,
+		Fence:     fence,
+		PoolSize:  DefaultPoolSize,
+		Logger:    slog.Default(),
+		dbs:       map[string]*database{},
+	}
+}
+
+// database is one open database and the gate's last snapshot of it.
+type database struct {
+	name string
+	db   *sql.DB
+	last atomic.Pointer[snapshot]
+}
+
+// Close closes every read connection.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var first error
+	for name, d := range r.dbs {
+		if err := d.db.Close(); err != nil && first == nil {
+			first = fmt.Errorf("close %s: %w", name, err)
+		}
+		delete(r.dbs, name)
+	}
+	return first
+}
+
+// errDBNotFound is the answer for a database that is missing or has no
+// public table: a visitor cannot tell the two apart.
+func errDBNotFound(name string) error {
+	return tablecast.Errorf(tablecast.ENOTFOUND, "Database not found: %s", name)
+}
+
+// errTableNotFound is the answer for a table or view that is missing or
+// private: a visitor cannot tell the two apart.
+func errTableNotFound(name string) error {
+	return tablecast.Errorf(tablecast.ENOTFOUND, "Table not found: %s", name)
+}
+
+// database returns the open handle of a database this node has.
+func (r *Reader) database(name string) (*database, error) {
+	if tablecast.ValidateDBName(name) != nil {
+		return nil, errDBNotFound(name)
+	}
+	if _, ok := r.Positions.TXID(name); !ok {
+		return nil, errDBNotFound(name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d, ok := r.dbs[name]; ok {
+		return d, nil
+	}
+	path := filepath.Join(r.Dir, tablecast.DBFileName(name))
+	// mode=ro: this path never writes; busy_timeout: replicas apply
+	// transactions under a lock, and readers wait for it.
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=ro&_busy_timeout=5000&_txlock=deferred"
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	db.SetMaxOpenConns(r.PoolSize)
+	db.SetMaxIdleConns(r.PoolSize)
+	d := &database{name: name, db: db}
+	r.dbs[name] = d
+	return d, nil
+}
+
+// read runs fn in one read transaction of database name, with the gate's
+// snapshot at the TXID that transaction reads. fn sees only what the gate
+// allows because it asks the snapshot first.
+func (r *Reader) read(ctx context.Context, name string, fn func(tx *sql.Tx, s *snapshot) error) (tablecast.TXID, error) {
+	d, err := r.database(name)
+	if err != nil {
+		return 0, err
+	}
+	if r.Ungated {
+		return r.readUngated(ctx, d, fn)
+	}
+	for range maxPinAttempts {
+		tx, s, err := r.pin(ctx, d)
+		if errors.Is(err, errMoved) {
+			continue
+		} else if err != nil {
+			return 0, err
+		}
+		err = fn(tx, s)
+		_ = tx.Rollback()
+		return s.txid, err
+	}
+	return 0, tablecast.Errorf(tablecast.EUNAVAILABLE, "Database %s is changing too fast to read, try again", name)
+}
+
+var errMoved = errors.New("txid moved while pinning snapshot")
+
+// pin begins a read transaction whose snapshot is exactly the database at
+// one TXID, and returns the gate's snapshot at that TXID. The TXID is read
+// before and after the transaction's first statement; if it moved, the
+// snapshot's TXID is unknown and the caller tries again.
+func (r *Reader) pin(ctx context.Context, d *database) (*sql.Tx, *snapshot, error) {
+	r.Fence.LockSnapshot()
+	defer r.Fence.UnlockSnapshot()
+	before, ok := r.Positions.TXID(d.name)
+	if !ok {
+		return nil, nil, errDBNotFound(d.name)
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin read: %w", err)
+	}
+	s := d.last.Load()
+	if s != nil && s.txid == before {
+		// The gate is known at this TXID: one cheap statement pins it.
+		var one int
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM sqlite_master LIMIT 1`).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = nil
+		}
+	} else {
+		s, err = loadSnapshot(ctx, tx, before)
+	}
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, nil, fmt.Errorf("pin snapshot: %w", err)
+	}
+	if after, _ := r.Positions.TXID(d.name); after != before {
+		_ = tx.Rollback()
+		return nil, nil, errMoved
+	}
+	d.last.Store(s)
+	return tx, s, nil
+}
+
+// readUngated is read without the gate's snapshot checks: the schema is
+// loaded once and reused whatever the TXID. Benchmarks only.
+func (r *Reader) readUngated(ctx context.Context, d *database, fn func(tx *sql.Tx, s *snapshot) error) (tablecast.TXID, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin read: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	s := d.last.Load()
+	if s == nil {
+		if s, err = loadSnapshot(ctx, tx, 0); err != nil {
+			return 0, err
+		}
+		d.last.Store(s)
+	}
+	return s.txid, fn(tx, s)
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

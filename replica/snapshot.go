@@ -1,0 +1,123 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/tablecast/tablecast"
+)
+
+// snapshot is what the gate knows of one database at one TXID: the public
+// tables and views, with the shape a read needs. It is loaded inside the
+// read transaction that pins that TXID, so gate and rows always agree.
+type snapshot struct {
+	txid   tablecast.TXID
+	tables map[string]*table // public tables and views only
+}
+
+// table describes one public table or view.
+type table struct {
+	Name    string
+	View    bool
+	Columns []string
+	PKs     []string // primary key columns, in key order; empty for views and rowid tables without one
+	Rowid   bool     // has a rowid (rowid tables); pagination uses it
+}
+
+// names lists the public tables in name order.
+func (s *snapshot) names() []string {
+	names := make([]string, 0, len(s.tables))
+	for name := range s.tables {
+		names = append(names, name)
+	}
+	sortStrings(names)
+	return names
+}
+
+// allowed is the gate: a table or view is readable only when it is listed
+// in _public_tables at this snapshot.
+func (s *snapshot) allowed(name string) (*table, bool) {
+	t, ok := s.tables[name]
+	return t, ok
+}
+
+// loadSnapshot reads the gate and the public tables' shapes inside tx.
+// Its first statement pins the transaction's snapshot.
+func loadSnapshot(ctx context.Context, tx *sql.Tx, txid tablecast.TXID) (*snapshot, error) {
+	s := &snapshot{txid: txid, tables: map[string]*table{}}
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
+		tablecast.PublicTablesTable).Scan(&n)
+	if err != nil {
+		return nil, fmt.Errorf("find gate table: %w", err)
+	}
+	if n == 0 {
+		return s, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT m.name, m.type, coalesce(m.sql, '')
+		FROM `+tablecast.QuoteIdent(tablecast.PublicTablesTable)+` AS p
+		JOIN sqlite_master AS m ON m.name = p.table_name AND m.type IN ('table', 'view')`)
+	if err != nil {
+		return nil, fmt.Errorf("read gate: %w", err)
+	}
+	var listed []*table
+	for rows.Next() {
+		var name, typ, ddl string
+		if err := rows.Scan(&name, &typ, &ddl); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("scan gate: %w", err)
+		}
+		// Tables of tablecast and SQLite stay private even when listed.
+		if tablecast.IsReservedTable(name) {
+			continue
+		}
+		view := typ == "view"
+		listed = append(listed, &table{Name: name, View: view, Rowid: !view && !withoutRowid(ddl)})
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("read gate: %w", err)
+	}
+	for _, t := range listed {
+		if err := loadColumns(ctx, tx, t); err != nil {
+			return nil, err
+		}
+		s.tables[t.Name] = t
+	}
+	return s, nil
+}
+
+func loadColumns(ctx context.Context, tx *sql.Tx, t *table) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name, pk FROM pragma_table_info(?) ORDER BY cid`, t.Name)
+	if err != nil {
+		return fmt.Errorf("columns of %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+	pks := map[int]string{}
+	for rows.Next() {
+		var name string
+		var pk int
+		if err := rows.Scan(&name, &pk); err != nil {
+			return fmt.Errorf("columns of %s: %w", t.Name, err)
+		}
+		t.Columns = append(t.Columns, name)
+		if pk > 0 {
+			pks[pk] = name
+		}
+	}
+	for i := 1; i <= len(pks); i++ {
+		t.PKs = append(t.PKs, pks[i])
+	}
+	return rows.Err()
+}
+
+// withoutRowid reports whether a CREATE TABLE statement ends in WITHOUT ROWID.
+func withoutRowid(ddl string) bool {
+	i := strings.LastIndexByte(ddl, ')')
+	if i < 0 {
+		return false
+	}
+	tail := strings.ToUpper(ddl[i:])
+	return strings.Contains(tail, "WITHOUT") && strings.Contains(tail, "ROWID")
+}
