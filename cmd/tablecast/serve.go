@@ -27,6 +27,8 @@ type AddrFile struct {
 	APIURL    string `json:"api_url"`
 	LiteFSURL string `json:"litefs_url"`
 	PID       int    `json:"pid"`
+	// UngatedURL is set with -bench-ungated-addr.
+	UngatedURL string `json:"ungated_url,omitempty"`
 }
 
 func runServe(ctx context.Context, args []string) error {
@@ -51,13 +53,15 @@ func runServe(ctx context.Context, args []string) error {
 	if err := n.Open(ctx); err != nil {
 		return err
 	}
+	var ungatedURL string
 	if *ungated != "" {
-		if err := n.serveUngated(*ungated); err != nil {
+		if ungatedURL, err = n.serveUngated(*ungated); err != nil {
 			return err
 		}
 	}
 	if *addrFile != "" {
-		if err := writeAddrFile(*addrFile, AddrFile{APIURL: n.apiURL, LiteFSURL: n.mount.URL(), PID: os.Getpid()}); err != nil {
+		a := AddrFile{APIURL: n.apiURL, LiteFSURL: n.mount.URL(), PID: os.Getpid(), UngatedURL: ungatedURL}
+		if err := writeAddrFile(*addrFile, a); err != nil {
 			return err
 		}
 	}
@@ -151,23 +155,23 @@ func (n *node) serveAPI() error {
 
 // serveUngated serves reads with the gate's snapshot checks off, on a
 // loopback address only, for the benchmark that measures the gate's cost.
-func (n *node) serveUngated(addr string) error {
+func (n *node) serveUngated(addr string) (string, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil || !net.ParseIP(host).IsLoopback() {
-		return fmt.Errorf("-bench-ungated-addr: %q must be a loopback address like 127.0.0.1:0", addr)
+		return "", fmt.Errorf("-bench-ungated-addr: %q must be a loopback address like 127.0.0.1:0", addr)
 	}
 	r := replica.NewReader(n.cfg.FUSE.Dir, n.mount, &n.fence)
 	r.PoolSize = n.cfg.Tablecast.ReadPool
 	r.Ungated = true
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen ungated: %w", err)
+		return "", fmt.Errorf("listen ungated: %w", err)
 	}
 	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
 	n.extra = append(n.extra, srv)
 	go func() { _ = srv.Serve(ln) }()
 	n.logger.Warn("benchmark listener serves reads WITHOUT the gate", "url", listenerURL(ln))
-	return nil
+	return listenerURL(ln), nil
 }
 
 // Close stops serving, closes every database handle, then LiteFS.

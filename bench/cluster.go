@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// cluster is a `tablecast dev` cluster run as a child process.
+type cluster struct {
+	cmd   *exec.Cmd
+	dir   string
+	Token string `json:"token"`
+	Nodes []struct {
+		Name       string `json:"name"`
+		Region     string `json:"region"`
+		Role       string `json:"role"`
+		APIURL     string `json:"api_url"`
+		UngatedURL string `json:"ungated_url"`
+	} `json:"nodes"`
+}
+
+// startCluster builds tablecast and runs `tablecast dev -bench-ungated`.
+func startCluster(ctx context.Context) (*cluster, error) {
+	dir, err := os.MkdirTemp("", "tablecast-bench-")
+	if err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(dir, "tablecast")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/tablecast").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build: %w\n%s", err, out)
+	}
+	c := &cluster{dir: dir}
+	c.cmd = exec.Command(bin, "dev", "-bench-ungated", "-dir", filepath.Join(dir, "cluster"))
+	logf, err := os.Create(filepath.Join(dir, "dev.log"))
+	if err != nil {
+		return nil, err
+	}
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := c.cmd.Start(); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "cluster", "cluster.json")
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, c) == nil && len(c.Nodes) == 3 {
+			// cluster.json comes before the sample data; wait for it on a replica.
+			if waitOK(c.Nodes[1].APIURL+"/demo/cities.json", 30*time.Second) == nil {
+				return c, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.Stop()
+	return nil, fmt.Errorf("cluster not up after 90s; see %s/dev.log", dir)
+}
+
+// Stop ends the dev cluster (it unmounts its FUSE folders) and cleans up.
+func (c *cluster) Stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.cmd.Wait()
+	_ = os.RemoveAll(c.dir)
+}
+
+// post sends a JSON write to the primary.
+func (c *cluster) post(ctx context.Context, path string, body any) error {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Nodes[0].APIURL+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: %s: %s", path, resp.Status, raw)
+	}
+	return nil
+}
+
+func waitOK(url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("GET %s: not 200 after %s", url, timeout)
+}

@@ -1,0 +1,120 @@
+// Command bench runs tablecast's benchmark scenarios against a real local
+// cluster (real LiteFS, real FUSE) and writes bench/results/<date>-<scenario>.json
+// and .md. Figures are reported as ratios measured in one run: the machines
+// are shared and noisy, absolute numbers drift.
+//
+//	go run ./bench -scenario reads
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// Options shared by the scenarios.
+type Options struct {
+	Duration    time.Duration
+	Connections int
+	Threads     int
+	OutDir      string
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	scenario := fs.String("scenario", "reads", "scenario to run: reads")
+	var o Options
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target")
+	fs.IntVar(&o.Connections, "connections", 16, "concurrent connections (wrk -c)")
+	fs.IntVar(&o.Threads, "threads", 2, "load threads (wrk -t)")
+	fs.StringVar(&o.OutDir, "out", "bench/results", "results folder")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var report *Report
+	var err error
+	switch *scenario {
+	case "reads":
+		report, err = runReads(ctx, o)
+	default:
+		return fmt.Errorf("unknown scenario %q", *scenario)
+	}
+	if err != nil {
+		return err
+	}
+	return report.Write(o.OutDir)
+}
+
+// Report is one scenario's results.
+type Report struct {
+	Scenario string             `json:"scenario"`
+	Date     string             `json:"date"`
+	Machine  string             `json:"machine"`
+	Settings map[string]any     `json:"settings"`
+	Results  []Result           `json:"results"`
+	Ratios   map[string]float64 `json:"ratios"`
+	Notes    []string           `json:"notes"`
+}
+
+// Result is one load target's figures.
+type Result struct {
+	Name     string  `json:"name"`
+	URL      string  `json:"url"`
+	ReqPerS  float64 `json:"req_per_s"`
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"`
+}
+
+// Write saves the report as JSON and Markdown.
+func (r *Report) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	base := fmt.Sprintf("%s/%s-%s", dir, r.Date, r.Scenario)
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(base+".json", b, 0o644); err != nil {
+		return err
+	}
+	md := r.Markdown()
+	fmt.Print(md)
+	slog.Info("wrote results", "json", base+".json", "md", base+".md")
+	return errors.Join(os.WriteFile(base+".md", []byte(md), 0o644))
+}
+
+// Markdown renders the report as a table.
+func (r *Report) Markdown() string {
+	s := fmt.Sprintf("# %s (%s)\n\n%s\n\nSettings: %v\n\n| target | req/s | p50 ms | p99 ms | requests | errors |\n|---|---|---|---|---|---|\n",
+		r.Scenario, r.Date, r.Machine, r.Settings)
+	for _, x := range r.Results {
+		s += fmt.Sprintf("| %s | %.0f | %.3f | %.3f | %d | %d |\n", x.Name, x.ReqPerS, x.P50Ms, x.P99Ms, x.Requests, x.Errors)
+	}
+	s += "\n| ratio | value |\n|---|---|\n"
+	for _, k := range sortedKeys(r.Ratios) {
+		s += fmt.Sprintf("| %s | %.2f |\n", k, r.Ratios[k])
+	}
+	for _, n := range r.Notes {
+		s += "\n- " + n
+	}
+	return s + "\n"
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	t.Setenv("TC_TOKEN", "s3cret")
+	base := "fuse:\n  dir: /f\ndata:\n  dir: /d\n"
+	t.Run("DefaultsAndEnv", func(t *testing.T) {
+		c, err := ParseConfig([]byte(base + "tablecast:\n  tokens:\n    - name: dev\n      token: ${TC_TOKEN}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.HTTP.Addr != DefaultLiteFSAddr || c.Tablecast.Addr != DefaultAPIAddr || c.Lease.ReconnectDelay != time.Second {
+			t.Fatalf("defaults not set: %+v", c)
+		}
+		toks, err := c.Tablecast.tokens()
+		if err != nil || len(toks) != 1 || strings.Contains(toks[0].Hash, "s3cret") || len(toks[0].Hash) != 64 {
+			t.Fatalf("tokens: %v %v", toks, err)
+		}
+	})
+	for _, tc := range []struct{ name, text, want string }{
+		{"UnknownTopKey", base + "fuze:\n  dir: x\n", `unknown key "fuze"`},
+		{"UnknownNestedKey", base + "tablecast:\n  regoin: x\n", `unknown key "regoin"`},
+		{"MissingFUSE", "data:\n  dir: /d\n", "fuse.dir"},
+		{"BadLeaseType", base + "lease:\n  type: consul\n", "lease.type"},
+		{"BadDuration", base + "lease:\n  reconnect-delay: soon\n", "reconnect-delay"},
+		{"ReplicaWithoutPrimary", base + "lease:\n  candidate: false\n  advertise-url: http://p:20202\n", "tablecast.primary-url"},
+		{"BadURL", base + "lease:\n  candidate: true\n  advertise-url: ftp://x\n", "lease.advertise-url"},
+		{"TokenBoth", base + "tablecast:\n  tokens:\n    - name: a\n      token: x\n      sha256: y\n", "tablecast.tokens[0]"},
+		{"TokenNoName", base + "tablecast:\n  tokens:\n    - token: x\n", "tablecast.tokens[0].name"},
+		{"BadLevel", base + "tablecast:\n  log-level: loud\n", "tablecast.log-level"},
+		{"BadPool", base + "tablecast:\n  read-pool: 1000\n", "tablecast.read-pool"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.text))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+}
