@@ -40,7 +40,10 @@ func StatusOf(code string) int {
 func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	code := ErrorCode(err)
 	status := StatusOf(code)
-	if code == EINTERNAL && logger != nil {
+	if code == EINTERNAL && r.Context().Err() != nil {
+		// The client went away: nothing to tell it, nothing to log.
+		status = http.StatusServiceUnavailable
+	} else if code == EINTERNAL && logger != nil {
 		logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	WriteJSON(w, status, map[string]any{"ok": false, "error": ErrorMessage(err), "status": status})

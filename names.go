@@ -12,6 +12,9 @@ const MaxNameLen = 64
 const (
 	PublicTablesTable = "_public_tables"
 	PublicAuditTable  = "_public_audit"
+	// TableVersionsTable counts the write transactions that changed each
+	// table; its row '' counts every tablecast write transaction.
+	TableVersionsTable = "_table_versions"
 )
 
 // DBFileName is the name of a database's file on the LiteFS mount.

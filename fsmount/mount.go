@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"time"
 
 	"github.com/superfly/litefs"
@@ -121,12 +122,26 @@ func (m *Mount) Close() error {
 		keep(m.server.Close())
 	}
 	if m.fs != nil {
-		keep(m.fs.Unmount())
+		keep(m.unmount())
 	}
 	if m.Store != nil {
 		keep(m.Store.Close())
 	}
 	return first
+}
+
+// unmount unmounts FUSE; when something still holds a file open there, it
+// detaches the mount lazily so the node can still stop cleanly.
+func (m *Mount) unmount() error {
+	err := m.fs.Unmount()
+	if err == nil {
+		return nil
+	}
+	m.Logger.Warn("fuse busy, unmounting lazily", "dir", m.FUSEDir, "err", err)
+	if out, lerr := exec.Command("fusermount3", "-u", "-z", m.FUSEDir).CombinedOutput(); lerr != nil {
+		return fmt.Errorf("unmount %s: %w: %s", m.FUSEDir, err, out)
+	}
+	return nil
 }
 
 // IsPrimary reports whether this node holds the lease.

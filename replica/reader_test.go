@@ -40,7 +40,7 @@ func (p *fakePositions) Databases() []string {
 
 // fixture is a folder of plain SQLite databases behind a Reader.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	pos    *fakePositions
 	reader *Reader
@@ -48,7 +48,7 @@ type fixture struct {
 	dbs    map[string]*sql.DB
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), pos: &fakePositions{txid: map[string]tablecast.TXID{}}, dbs: map[string]*sql.DB{}}
 	f.reader = NewReader(f.dir, f.pos, &tablecast.CommitFence{})

@@ -35,12 +35,15 @@ type Config struct {
 // primary is the node with candidate: true.
 type LeaseConfig struct {
 	Type           string        `yaml:"type"`
-	Candidate      bool          `yaml:"candidate"`
+	Candidate      *bool         `yaml:"candidate"` // default true: a lone node is its own primary
 	Hostname       string        `yaml:"hostname"`
 	AdvertiseURL   string        `yaml:"advertise-url"`
 	ReconnectDelay time.Duration `yaml:"reconnect-delay"`
 	DemoteDelay    time.Duration `yaml:"demote-delay"`
 }
+
+// IsCandidate reports whether this node may be primary.
+func (l *LeaseConfig) IsCandidate() bool { return l.Candidate == nil || *l.Candidate }
 
 // TablecastConfig is tablecast's own section.
 type TablecastConfig struct {
@@ -84,17 +87,19 @@ func LoadConfig(path string) (*Config, error) {
 	return c, nil
 }
 
-var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+var (
+	unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+	errLine      = regexp.MustCompile(`line (\d+): `)
+)
 
 // ParseConfig parses and validates configuration text.
 func ParseConfig(b []byte) (*Config, error) {
-	expanded := os.Expand(string(b), os.Getenv)
-	dec := yaml.NewDecoder(bytes.NewReader([]byte(expanded)))
+	expanded := []byte(os.Expand(string(b), os.Getenv))
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
 	var c Config
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		msg := unknownField.ReplaceAllString(err.Error(), `unknown key "$1"`)
-		return nil, errors.New(strings.ReplaceAll(msg, "yaml: unmarshal errors:\n  ", ""))
+		return nil, namedYAMLError(expanded, err)
 	}
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
@@ -103,9 +108,56 @@ func ParseConfig(b []byte) (*Config, error) {
 	return &c, nil
 }
 
+// namedYAMLError rewrites yaml's "line N: …" errors to name the key at that
+// line ("lease.reconnect-delay (line 6): …").
+func namedYAMLError(text []byte, err error) error {
+	var root yaml.Node
+	paths := map[string]string{}
+	if yaml.Unmarshal(text, &root) == nil {
+		keyPaths(&root, "", paths)
+	}
+	msg := strings.ReplaceAll(err.Error(), "yaml: unmarshal errors:\n  ", "")
+	msg = unknownField.ReplaceAllString(msg, `unknown key "$1"`)
+	msg = errLine.ReplaceAllStringFunc(msg, func(m string) string {
+		line := errLine.FindStringSubmatch(m)[1]
+		if p, ok := paths[line]; ok {
+			return p + " (line " + line + "): "
+		}
+		return m
+	})
+	return errors.New(msg)
+}
+
+// keyPaths maps each mapping key's line to its dotted path.
+func keyPaths(n *yaml.Node, prefix string, out map[string]string) {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := prefix
+			if n.Kind == yaml.SequenceNode {
+				p = fmt.Sprintf("%s[%d]", prefix, i)
+			}
+			keyPaths(c, p, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if prefix != "" {
+				p = prefix + "." + p
+			}
+			out[fmt.Sprint(n.Content[i].Line)] = p
+			keyPaths(n.Content[i+1], p, out)
+		}
+	}
+}
+
 func (c *Config) setDefaults() {
 	if c.HTTP.Addr == "" {
 		c.HTTP.Addr = DefaultLiteFSAddr
+	}
+	if c.Lease.Candidate == nil {
+		yes := true
+		c.Lease.Candidate = &yes
 	}
 	if c.Lease.Type == "" {
 		c.Lease.Type = "static"
@@ -150,9 +202,9 @@ func (c *Config) Validate() error {
 		return errors.New("lease.reconnect-delay: must not be negative")
 	case c.Lease.DemoteDelay < 0:
 		return errors.New("lease.demote-delay: must not be negative")
-	case !c.Lease.Candidate && c.Lease.AdvertiseURL == "":
+	case !c.Lease.IsCandidate() && c.Lease.AdvertiseURL == "":
 		return errors.New("lease.advertise-url: required on a replica (the primary's LiteFS URL)")
-	case !c.Lease.Candidate && c.Tablecast.PrimaryURL == "":
+	case !c.Lease.IsCandidate() && c.Tablecast.PrimaryURL == "":
 		return errors.New("tablecast.primary-url: required on a replica (the primary's API URL)")
 	case c.Tablecast.MaxBody < 0:
 		return errors.New("tablecast.max-body: must be positive")

@@ -83,6 +83,7 @@ type node struct {
 	mount    *fsmount.Mount
 	fence    tablecast.CommitFence
 	reader   *replica.Reader
+	ungated  *replica.Reader
 	writer   *primary.Writer
 	api      *http.Server
 	extra    []*http.Server
@@ -96,7 +97,7 @@ var _ routing.Cluster = (*node)(nil)
 func (n *node) Open(ctx context.Context) error {
 	c := n.cfg
 	n.mount = fsmount.New(c.FUSE.Dir, c.Data.Dir, c.HTTP.Addr)
-	n.mount.Candidate = c.Lease.Candidate
+	n.mount.Candidate = c.Lease.IsCandidate()
 	n.mount.ReconnectDelay = c.Lease.ReconnectDelay
 	n.mount.DemoteDelay = c.Lease.DemoteDelay
 	n.mount.Logger = n.logger
@@ -104,10 +105,10 @@ func (n *node) Open(ctx context.Context) error {
 		return err
 	}
 	advertise := c.Lease.AdvertiseURL
-	if c.Lease.Candidate && advertise == "" {
+	if c.Lease.IsCandidate() && advertise == "" {
 		advertise = n.mount.URL()
 	}
-	n.mount.Leaser = litefs.NewStaticLeaser(c.Lease.Candidate, c.Lease.Hostname, advertise)
+	n.mount.Leaser = litefs.NewStaticLeaser(c.Lease.IsCandidate(), c.Lease.Hostname, advertise)
 	if err := n.mount.Open(); err != nil {
 		return err
 	}
@@ -163,6 +164,7 @@ func (n *node) serveUngated(addr string) (string, error) {
 	r := replica.NewReader(n.cfg.FUSE.Dir, n.mount, &n.fence)
 	r.PoolSize = n.cfg.Tablecast.ReadPool
 	r.Ungated = true
+	n.ungated = r
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("listen ungated: %w", err)
@@ -183,8 +185,10 @@ func (n *node) Close() error {
 			_ = s.Shutdown(ctx)
 		}
 	}
-	if n.reader != nil {
-		_ = n.reader.Close()
+	for _, r := range []*replica.Reader{n.reader, n.ungated} {
+		if r != nil {
+			_ = r.Close()
+		}
 	}
 	if n.writer != nil {
 		_ = n.writer.Close()

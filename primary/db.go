@@ -1,0 +1,173 @@
+package primary
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/tablecast/tablecast"
+)
+
+// handle is an open database and what tablecast has done to it.
+type handle struct {
+	db   *sql.DB
+	meta atomic.Bool // tablecast's own tables exist
+}
+
+// path returns the file of a database.
+func (w *Writer) path(db string) string {
+	return filepath.Join(w.Dir, tablecast.DBFileName(db))
+}
+
+// dsn returns the mattn/go-sqlite3 DSN of a database file. Only create
+// may make a new file.
+func dsn(path string, create bool) string {
+	mode := "rw"
+	if create {
+		mode = "rwc"
+	}
+	u := url.URL{Path: path}
+	return "file:" + u.EscapedPath() + "?mode=" + mode +
+		"&_journal_mode=WAL&_busy_timeout=5000&_txlock=immediate&_foreign_keys=on"
+}
+
+// fileExists reports whether a database's file exists.
+func (w *Writer) fileExists(db string) (bool, error) {
+	_, err := os.Stat(w.path(db))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("stat database: %w", err)
+	}
+	return true, nil
+}
+
+// open returns the handle of a database, opening it on first use. Without
+// create, a database whose file does not exist is ENOTFOUND.
+func (w *Writer) open(db string, create bool) (*handle, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, tablecast.Errorf(tablecast.EUNAVAILABLE, "Writer is closed")
+	}
+	exists, err := w.fileExists(db)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		w.forget(db) // the file went away under a cached handle
+		if !create {
+			return nil, tablecast.Errorf(tablecast.ENOTFOUND, "Database not found: %s", db)
+		}
+	}
+	if h := w.dbs[db]; h != nil {
+		return h, nil
+	}
+	h, err := openHandle(w.path(db), create)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", db, err)
+	}
+	if w.dbs == nil {
+		w.dbs = make(map[string]*handle)
+	}
+	w.dbs[db] = h
+	return h, nil
+}
+
+// openHandle opens a database file with one connection: SQLite has one
+// writer at a time anyway, and the pool then queues writes in order.
+func openHandle(path string, create bool) (*handle, error) {
+	db, err := sql.Open("sqlite3", dsn(path, create))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	if err := db.Ping(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &handle{db: db}, nil
+}
+
+// forget closes and drops the cached handle of a database. w.mu is held.
+func (w *Writer) forget(db string) {
+	if h := w.dbs[db]; h != nil {
+		if err := h.db.Close(); err != nil {
+			w.logger().Warn("close database", "db", db, "err", err)
+		}
+		delete(w.dbs, db)
+	}
+}
+
+// remove closes a database and deletes its files: the undo of a create
+// that made a new file and then failed.
+func (w *Writer) remove(db string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.forget(db)
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		if err := os.Remove(w.path(db) + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove database file: %w", err)
+		}
+	}
+	return nil
+}
+
+// write runs fn in a write transaction of db, creating tablecast's tables
+// first if needed, and commits. It returns the TXID of the commit.
+func (w *Writer) write(ctx context.Context, db string, h *handle, fn func(*sql.Tx) error) (tablecast.TXID, error) {
+	tx, err := h.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, sqliteError("begin", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if !h.meta.Load() {
+		if err := createMeta(ctx, tx); err != nil {
+			return 0, err
+		}
+	}
+	if err := fn(tx); err != nil {
+		return 0, err
+	}
+	txid, err := w.commit(tx, db)
+	if err != nil {
+		return 0, err
+	}
+	h.meta.Store(true)
+	return txid, nil
+}
+
+// commit commits tx and reads the TXID it made, under the commit fence so
+// that no reader pins a snapshot between the two.
+func (w *Writer) commit(tx *sql.Tx, db string) (tablecast.TXID, error) {
+	w.Fence.LockCommit()
+	defer w.Fence.UnlockCommit()
+	if err := tx.Commit(); err != nil {
+		return 0, sqliteError("commit", err)
+	}
+	txid, _ := w.Positions.TXID(db)
+	return txid, nil
+}
+
+// sqliteError gives codes to the SQLite errors a client can cause or retry.
+func sqliteError(op string, err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrConstraint:
+			return tablecast.Errorf(tablecast.EINVALID, "%s", se.Error())
+		case sqlite3.ErrReadonly:
+			return tablecast.Errorf(tablecast.EUNAVAILABLE, "Database is read-only: this node is not the primary")
+		case sqlite3.ErrBusy:
+			return tablecast.Errorf(tablecast.EUNAVAILABLE, "Database is busy, try again")
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

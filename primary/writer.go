@@ -1,0 +1,179 @@
+// Package primary is tablecast's write path: the JSON write API (create,
+// insert, upsert, delete), publish/unpublish with its audit log, and the
+// tokens that guard them. It writes into SQLite files in one directory: the
+// LiteFS mount on the primary node.
+package primary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/tablecast/tablecast"
+)
+
+// Defaults for Writer.
+const (
+	DefaultMaxBody int64 = 1 << 20 // bytes of request body
+	DefaultMaxRows       = 1000    // rows per request
+)
+
+// Writer serves the write routes of every database in Dir.
+type Writer struct {
+	Dir       string                 // directory holding the database files
+	Positions tablecast.Positions    // TXID of a database after a commit
+	Fence     *tablecast.CommitFence // held across COMMIT + TXID read
+	Tokens    *Tokens
+	MaxBody   int64 // request body limit in bytes
+	MaxRows   int   // rows per request
+	Logger    *slog.Logger
+
+	mu       sync.Mutex
+	dbs      map[string]*handle
+	closed   bool
+	createMu sync.Mutex // one /-/create at a time: it may make and undo a file
+}
+
+// NewWriter returns a Writer with default limits.
+func NewWriter(dir string, pos tablecast.Positions, fence *tablecast.CommitFence, tokens *Tokens) *Writer {
+	return &Writer{
+		Dir:       dir,
+		Positions: pos,
+		Fence:     fence,
+		Tokens:    tokens,
+		MaxBody:   DefaultMaxBody,
+		MaxRows:   DefaultMaxRows,
+		Logger:    slog.Default(),
+		dbs:       make(map[string]*handle),
+	}
+}
+
+// Close closes every open database. Later writes fail with EUNAVAILABLE.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	var errs []error
+	for name, h := range w.dbs {
+		if err := h.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close database %s: %w", name, err))
+		}
+		delete(w.dbs, name)
+	}
+	return errors.Join(errs...)
+}
+
+// request is an authenticated write request.
+type request struct {
+	route
+	token string // name of the token that signed it
+	body  []byte
+}
+
+// result is a committed write: status, TXID and the rest of the JSON body.
+type result struct {
+	status int
+	txid   tablecast.TXID
+	body   map[string]any
+}
+
+// ServeHTTP serves the write routes; see route for the paths.
+func (w *Writer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	rt, ok := parseRoute(r.URL)
+	if !ok {
+		tablecast.WriteError(rw, r, w.logger(), tablecast.Errorf(tablecast.ENOTFOUND, "Not found: %s", r.URL.Path))
+		return
+	}
+	if r.Method != http.MethodPost {
+		rw.Header().Set("Allow", http.MethodPost)
+		status := http.StatusMethodNotAllowed
+		tablecast.WriteJSON(rw, status, map[string]any{"ok": false, "error": "Method not allowed: " + r.Method, "status": status})
+		return
+	}
+	res, err := w.serve(rw, r, rt)
+	if err != nil {
+		if tablecast.ErrorCode(err) == tablecast.EUNAUTHORIZED {
+			rw.Header().Set("WWW-Authenticate", "Bearer")
+		}
+		tablecast.WriteError(rw, r, w.logger(), err)
+		return
+	}
+	res.body["ok"] = true
+	res.body["txid"] = res.txid.String()
+	rw.Header().Set(tablecast.HeaderTXID, res.txid.String())
+	tablecast.WriteJSON(rw, res.status, res.body)
+}
+
+// serve authenticates, checks names, reads the body and runs the route.
+func (w *Writer) serve(rw http.ResponseWriter, r *http.Request, rt route) (*result, error) {
+	token, err := w.Tokens.Authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := rt.validate(); err != nil {
+		return nil, err
+	}
+	body, err := w.readBody(rw, r)
+	if err != nil {
+		return nil, err
+	}
+	req := &request{route: rt, token: token, body: body}
+	res, err := w.run(r.Context(), req)
+	if err != nil {
+		return nil, err
+	}
+	w.logger().Debug("write", "action", rt.action, "db", rt.db, "table", rt.table, "token", token, "txid", res.txid)
+	return res, nil
+}
+
+func (w *Writer) run(ctx context.Context, req *request) (*result, error) {
+	switch req.action {
+	case actionCreate:
+		return w.create(ctx, req)
+	case actionInsert:
+		return w.insert(ctx, req)
+	case actionUpsert:
+		return w.upsert(ctx, req)
+	case actionDelete:
+		return w.delete(ctx, req)
+	case actionPublish:
+		return w.publish(ctx, req, true)
+	case actionUnpublish:
+		return w.publish(ctx, req, false)
+	}
+	return nil, tablecast.Errorf(tablecast.ENOTFOUND, "Not found")
+}
+
+// readBody reads the whole body, up to MaxBody bytes.
+func (w *Writer) readBody(rw http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := w.MaxBody
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, tablecast.Errorf(tablecast.ETOOLARGE, "Request body too large: the limit is %d bytes", limit)
+	} else if err != nil {
+		return nil, tablecast.Errorf(tablecast.EINVALID, "Cannot read request body: %s", err)
+	}
+	return body, nil
+}
+
+func (w *Writer) logger() *slog.Logger {
+	if w.Logger == nil {
+		return slog.Default()
+	}
+	return w.Logger
+}
+
+func (w *Writer) maxRows() int {
+	if w.MaxRows <= 0 {
+		return DefaultMaxRows
+	}
+	return w.MaxRows
+}
