@@ -1,8 +1,10 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,56 +19,238 @@ const (
 	MaxPageSize     = 1000
 )
 
+// route is a parsed public read URL.
+type route struct {
+	db, table string
+	key       string     // escaped primary key segment of a row URL
+	query     url.Values // the parameters the route uses
+	canonical string     // path plus the used parameters, sorted: the cache's URL part
+}
+
+// parseRoute parses "/db.json", "/db/table.json" and "/db/table/pk.json";
+// ok is false for anything else. "/.json" gives a route with no db.
+func parseRoute(u *url.URL) (rt route, ok bool) {
+	segs, ok := splitJSONPath(u.EscapedPath())
+	if !ok {
+		return rt, false
+	}
+	rt.canonical = u.EscapedPath()
+	switch len(segs) {
+	case 3:
+		rt.key = segs[2]
+		fallthrough
+	case 2:
+		rt.table = segs[1]
+		fallthrough
+	case 1:
+		rt.db = segs[0]
+	}
+	if len(segs) == 2 {
+		rt.query = url.Values{}
+		q := u.Query()
+		for _, name := range []string{"_next", "_size"} {
+			if v, ok := q[name]; ok {
+				rt.query[name] = v[:1]
+			}
+		}
+		if enc := rt.query.Encode(); enc != "" {
+			rt.canonical += "?" + enc
+		}
+	}
+	return rt, true
+}
+
 // ServeHTTP answers the public JSON routes:
 //
 //	GET /.json                     databases with at least one public table
 //	GET /{db}.json                 a database's public tables
 //	GET /{db}/{table}.json         a page of rows
 //	GET /{db}/{table}/{pk}.json    one row
+//
+// When the database's TXID has not moved since the gate last looked, an
+// answer comes from the cache without touching SQLite.
 func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		r.fail(w, req, tablecast.Errorf(tablecast.EINVALID, "Method %s not allowed", req.Method), http.StatusMethodNotAllowed)
+		writeEntry(w, req, errorEntry(tablecast.Errorf(tablecast.EINVALID, "Method %s not allowed", req.Method), http.StatusMethodNotAllowed))
 		return
 	}
-	segs, ok := splitJSONPath(req.URL.EscapedPath())
-	if !ok {
-		r.fail(w, req, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"), 0)
+	rt, ok := parseRoute(req.URL)
+	switch {
+	case !ok:
+		writeEntry(w, req, errorEntry(tablecast.Errorf(tablecast.ENOTFOUND, "Not found"), 0))
+		return
+	case rt.db == "":
+		body, err := r.listDatabases(req.Context())
+		writeEntry(w, req, r.entry(req, body, err))
 		return
 	}
-	var body any
-	var txid tablecast.TXID
-	var err error
-	switch len(segs) {
-	case 0:
-		body, err = r.listDatabases(req.Context())
-	case 1:
-		txid, body, err = r.describeDatabase(req.Context(), segs[0])
-	case 2:
-		txid, body, err = r.tablePage(req.Context(), segs[0], segs[1], req.URL.Query())
-	default:
-		txid, body, err = r.row(req.Context(), segs[0], segs[1], segs[2])
-	}
+	d, txid, err := r.lookup(rt)
 	if err != nil {
-		r.fail(w, req, err, 0)
+		writeEntry(w, req, errorEntry(err, 0))
 		return
 	}
-	if txid != 0 {
-		w.Header().Set(tablecast.HeaderTXID, txid.String())
+	missed := ""
+	if s := d.last.Load(); s != nil && s.txid == txid && !r.Ungated {
+		if missed = s.cacheKey(rt); r.serveCached(w, req, missed, txid) {
+			return
+		}
 	}
-	tablecast.WriteJSON(w, http.StatusOK, body)
+	r.serveFresh(w, req, d, rt, missed)
 }
 
-func (r *Reader) fail(w http.ResponseWriter, req *http.Request, err error, status int) {
+// lookup finds the database of a route and its current TXID. A database
+// this node does not have answers as a missing table (or database).
+func (r *Reader) lookup(rt route) (*database, tablecast.TXID, error) {
+	notFound := errDBNotFound(rt.db)
+	if rt.table != "" {
+		notFound = errTableNotFound(rt.table)
+	}
+	txid, ok := r.Positions.TXID(rt.db)
+	if !ok || tablecast.ValidateDBName(rt.db) != nil {
+		return nil, 0, notFound
+	}
+	d, err := r.database(rt.db)
+	if err != nil {
+		return nil, 0, err
+	}
+	return d, txid, nil
+}
+
+// serveCached answers from the cache, or 304 when the client has the
+// answer already; it reports false on a miss.
+func (r *Reader) serveCached(w http.ResponseWriter, req *http.Request, key string, txid tablecast.TXID) bool {
+	etag := etagOf(key)
+	h := w.Header()
+	if etagMatch(req.Header.Get("If-None-Match"), etag) {
+		h.Set(tablecast.HeaderTXID, txid.String())
+		h.Set("ETag", etag)
+		w.WriteHeader(http.StatusNotModified)
+		return true
+	}
+	if r.Cache == nil {
+		return false
+	}
+	e, ok := r.Cache.Get(key)
+	if !ok {
+		return false
+	}
+	h.Set(tablecast.HeaderTXID, txid.String())
+	h.Set("ETag", etag)
+	writeEntry(w, req, e)
+	return true
+}
+
+// serveFresh pins a snapshot in a read transaction. If the answer at that
+// snapshot is cached (a write to another table moved the TXID), it serves
+// it; otherwise it reads and renders the answer in the same transaction and
+// caches it under the snapshot's key. missed is a key already looked up.
+func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *database, rt route, missed string) {
+	var body any
+	var cached *cacheEntry
+	s, err := r.read(req.Context(), d, func(tx *sql.Tx, s *snapshot) (err error) {
+		if key := s.cacheKey(rt); key != missed && r.Cache != nil && !r.Ungated {
+			if cached, _ = r.Cache.Get(key); cached != nil {
+				return nil
+			}
+		}
+		body, err = r.answer(req.Context(), tx, s, rt)
+		return err
+	})
+	if cached != nil {
+		w.Header().Set(tablecast.HeaderTXID, s.txid.String())
+		w.Header().Set("ETag", etagOf(cached.key))
+		writeEntry(w, req, cached)
+		return
+	}
+	e := r.entry(req, body, err)
+	if s == nil || (e.status != http.StatusOK && e.status != http.StatusNotFound) {
+		writeEntry(w, req, e)
+		return
+	}
+	e.key = s.cacheKey(rt)
+	if r.Cache != nil && !r.Ungated {
+		r.Cache.Put(e)
+	}
+	w.Header().Set(tablecast.HeaderTXID, s.txid.String())
+	w.Header().Set("ETag", etagOf(e.key))
+	writeEntry(w, req, e)
+}
+
+// answer computes the body of a database, table or row route.
+func (r *Reader) answer(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (any, error) {
+	switch {
+	case rt.table == "":
+		return describeDatabase(ctx, tx, s, rt.db)
+	case rt.key == "":
+		return tablePage(ctx, tx, s, rt)
+	default:
+		return row(ctx, tx, s, rt)
+	}
+}
+
+// entry renders a body or an error as a response.
+func (r *Reader) entry(req *http.Request, body any, err error) *cacheEntry {
+	if err != nil {
+		if tablecast.ErrorCode(err) == tablecast.EINTERNAL && req.Context().Err() == nil {
+			r.Logger.Error("read failed", "path", req.URL.Path, "err", err)
+		}
+		return errorEntry(err, 0)
+	}
+	return jsonEntry(http.StatusOK, body)
+}
+
+func errorEntry(err error, status int) *cacheEntry {
 	if status == 0 {
-		tablecast.WriteError(w, req, r.Logger, err)
-		return
+		status = tablecast.StatusOf(tablecast.ErrorCode(err))
 	}
-	tablecast.WriteJSON(w, status, map[string]any{"ok": false, "error": tablecast.ErrorMessage(err), "status": status})
+	return jsonEntry(status, map[string]any{"ok": false, "error": tablecast.ErrorMessage(err), "status": status})
 }
 
-// splitJSONPath turns "/db/table/pk.json" into its unescaped segments; the
-// root "/.json" gives none. The pk segment stays escaped: rowKey splits it.
+func jsonEntry(status int, body any) *cacheEntry {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(body)
+	return &cacheEntry{status: status, contentType: "application/json; charset=utf-8", body: buf.Bytes()}
+}
+
+func writeEntry(w http.ResponseWriter, req *http.Request, e *cacheEntry) {
+	h := w.Header()
+	h.Set("Content-Type", e.contentType)
+	h.Set("Content-Length", strconv.Itoa(len(e.body)))
+	w.WriteHeader(e.status)
+	if req.Method != http.MethodHead {
+		_, _ = w.Write(e.body)
+	}
+}
+
+// etagOf derives a strong ETag from a cache key: same key, same bytes.
+func etagOf(key string) string {
+	var h uint64 = 14695981039346656037
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= 1099511628211
+	}
+	return `"` + strconv.FormatUint(h, 36) + `"`
+}
+
+// etagMatch reports whether an If-None-Match header names etag.
+func etagMatch(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// splitJSONPath turns "/db/table/pk.json" into its segments; the root
+// "/.json" gives none. The pk segment stays escaped: rowKey splits it.
 func splitJSONPath(escaped string) ([]string, bool) {
 	if escaped == "/.json" {
 		return nil, true
@@ -100,14 +284,16 @@ func (r *Reader) listDatabases(ctx context.Context) (any, error) {
 	sortStrings(names)
 	dbs := []map[string]any{}
 	for _, name := range names {
+		d, err := r.database(name)
+		if err != nil {
+			continue
+		}
 		var n int
-		_, err := r.read(ctx, name, func(_ *sql.Tx, s *snapshot) error {
+		_, err = r.read(ctx, d, func(_ *sql.Tx, s *snapshot) error {
 			n = len(s.tables)
 			return nil
 		})
-		if tablecast.ErrorCode(err) == tablecast.ENOTFOUND {
-			continue
-		} else if err != nil {
+		if err != nil {
 			return nil, err
 		}
 		if n > 0 {
@@ -118,30 +304,23 @@ func (r *Reader) listDatabases(ctx context.Context) (any, error) {
 }
 
 // describeDatabase answers /{db}.json: public tables with columns and counts.
-func (r *Reader) describeDatabase(ctx context.Context, db string) (tablecast.TXID, any, error) {
-	tables := []map[string]any{}
-	txid, err := r.read(ctx, db, func(tx *sql.Tx, s *snapshot) error {
-		if len(s.tables) == 0 {
-			return errDBNotFound(db)
-		}
-		for _, name := range s.names() {
-			t := s.tables[name]
-			var count int64
-			err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+tablecast.QuoteIdent(name)).Scan(&count)
-			if err != nil {
-				return err
-			}
-			tables = append(tables, map[string]any{
-				"name": name, "columns": t.Columns, "primary_keys": nonNil(t.PKs),
-				"count": count, "view": t.View, "path": "/" + db + "/" + name + ".json",
-			})
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, nil, err
+func describeDatabase(ctx context.Context, tx *sql.Tx, s *snapshot, db string) (any, error) {
+	if len(s.tables) == 0 {
+		return nil, errDBNotFound(db)
 	}
-	return txid, map[string]any{"ok": true, "database": db, "tables": tables, "txid": txid.String()}, nil
+	tables := []map[string]any{}
+	for _, name := range s.names() {
+		t := s.tables[name]
+		var count int64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+tablecast.QuoteIdent(name)).Scan(&count); err != nil {
+			return nil, err
+		}
+		tables = append(tables, map[string]any{
+			"name": name, "columns": t.Columns, "primary_keys": nonNil(t.PKs),
+			"count": count, "view": t.View, "path": "/" + db + "/" + name + ".json",
+		})
+	}
+	return map[string]any{"ok": true, "database": db, "tables": tables}, nil
 }
 
 // pageParams are the table page's query parameters.
@@ -170,60 +349,50 @@ func parsePageParams(q url.Values) (pageParams, error) {
 }
 
 // tablePage answers /{db}/{table}.json with one keyset page of rows.
-func (r *Reader) tablePage(ctx context.Context, db, name string, q url.Values) (tablecast.TXID, any, error) {
-	p, err := parsePageParams(q)
+func tablePage(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (any, error) {
+	t, err := gateTable(s, rt.table)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	var rows []map[string]any
-	var next []any
-	txid, err := r.read(ctx, db, func(tx *sql.Tx, s *snapshot) error {
-		t, err := gateTable(s, db, name)
-		if err != nil {
-			return err
-		}
-		rows, next, err = queryPage(ctx, tx, t, p)
-		return err
-	})
+	p, err := parsePageParams(rt.query)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	body := map[string]any{"ok": true, "database": db, "table": name, "rows": nonNilRows(rows), "next": nil, "next_url": nil, "txid": txid.String()}
+	rows, next, err := queryPage(ctx, tx, t, p)
+	if err != nil {
+		return nil, err
+	}
+	body := map[string]any{"ok": true, "database": rt.db, "table": rt.table, "rows": nonNilRows(rows), "next": nil, "next_url": nil}
 	if next != nil {
 		token := encodeNext(next)
 		body["next"] = token
-		body["next_url"] = "/" + db + "/" + name + ".json?_next=" + url.QueryEscape(token) + "&_size=" + strconv.Itoa(p.size)
+		body["next_url"] = "/" + rt.db + "/" + rt.table + ".json?_next=" + url.QueryEscape(token) + "&_size=" + strconv.Itoa(p.size)
 	}
-	return txid, body, nil
+	return body, nil
 }
 
 // row answers /{db}/{table}/{pk}.json.
-func (r *Reader) row(ctx context.Context, db, name, escapedKey string) (tablecast.TXID, any, error) {
-	var found map[string]any
-	txid, err := r.read(ctx, db, func(tx *sql.Tx, s *snapshot) error {
-		t, err := gateTable(s, db, name)
-		if err != nil {
-			return err
-		}
-		key, err := rowKey(t, escapedKey)
-		if err != nil {
-			return err
-		}
-		found, err = queryRow(ctx, tx, t, key)
-		return err
-	})
+func row(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (any, error) {
+	t, err := gateTable(s, rt.table)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	return txid, map[string]any{"ok": true, "database": db, "table": name, "rows": []map[string]any{found}, "txid": txid.String()}, nil
+	key, err := rowKey(t, rt.key)
+	if err != nil {
+		return nil, err
+	}
+	found, err := queryRow(ctx, tx, t, key)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"ok": true, "database": rt.db, "table": rt.table, "rows": []map[string]any{found}}, nil
 }
 
-// gateTable is the gate for one table read: a database with no public table
-// is answered as missing, a private table as missing.
-func gateTable(s *snapshot, db, name string) (*table, error) {
-	if len(s.tables) == 0 {
-		return nil, errDBNotFound(db)
-	}
+// gateTable is the gate for one table read: a private table answers as a
+// missing one. The answer depends on that table alone (not on whether the
+// database has other public tables), which is what lets the cache key it
+// on that table's version.
+func gateTable(s *snapshot, name string) (*table, error) {
 	t, ok := s.allowed(name)
 	if !ok {
 		return nil, errTableNotFound(name)

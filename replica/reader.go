@@ -35,11 +35,14 @@ type Reader struct {
 	PoolSize  int
 	Logger    *slog.Logger
 
+	// Cache holds rendered answers; nil disables it.
+	Cache *Cache
+
 	// Ungated turns the gate off. Only benchmarks set it, to measure what
 	// the gate costs; no configuration key reaches it.
 	Ungated bool
 
-	mu  sync.Mutex
+	mu  sync.RWMutex
 	dbs map[string]*database
 }
 
@@ -50,6 +53,7 @@ func NewReader(dir string, pos tablecast.Positions, fence *tablecast.CommitFence
 		Positions: pos,
 		Fence:     fence,
 		PoolSize:  DefaultPoolSize,
+		Cache:     NewCache(DefaultCacheBytes),
 		Logger:    slog.Default(),
 		dbs:       map[string]*database{},
 	}
@@ -93,6 +97,12 @@ func (r *Reader) database(name string) (*database, error) {
 	if tablecast.ValidateDBName(name) != nil {
 		return nil, errDBNotFound(name)
 	}
+	r.mu.RLock()
+	d, ok := r.dbs[name]
+	r.mu.RUnlock()
+	if ok {
+		return d, nil
+	}
 	if _, ok := r.Positions.TXID(name); !ok {
 		return nil, errDBNotFound(name)
 	}
@@ -111,7 +121,7 @@ func (r *Reader) database(name string) (*database, error) {
 	}
 	db.SetMaxOpenConns(r.PoolSize)
 	db.SetMaxIdleConns(r.PoolSize)
-	d := &database{name: name, db: db}
+	d = &database{name: name, db: db}
 	r.dbs[name] = d
 	return d, nil
 }
@@ -119,11 +129,7 @@ func (r *Reader) database(name string) (*database, error) {
 // read runs fn in one read transaction of database name, with the gate's
 // snapshot at the TXID that transaction reads. fn sees only what the gate
 // allows because it asks the snapshot first.
-func (r *Reader) read(ctx context.Context, name string, fn func(tx *sql.Tx, s *snapshot) error) (tablecast.TXID, error) {
-	d, err := r.database(name)
-	if err != nil {
-		return 0, err
-	}
+func (r *Reader) read(ctx context.Context, d *database, fn func(tx *sql.Tx, s *snapshot) error) (*snapshot, error) {
 	if r.Ungated {
 		return r.readUngated(ctx, d, fn)
 	}
@@ -132,13 +138,13 @@ func (r *Reader) read(ctx context.Context, name string, fn func(tx *sql.Tx, s *s
 		if errors.Is(err, errMoved) {
 			continue
 		} else if err != nil {
-			return 0, err
+			return nil, err
 		}
 		err = fn(tx, s)
 		_ = tx.Rollback()
-		return s.txid, err
+		return s, err
 	}
-	return 0, tablecast.Errorf(tablecast.EUNAVAILABLE, "Database %s is changing too fast to read, try again", name)
+	return nil, tablecast.Errorf(tablecast.EUNAVAILABLE, "Database %s is changing too fast to read, try again", d.name)
 }
 
 var errMoved = errors.New("txid moved while pinning snapshot")
@@ -183,20 +189,20 @@ func (r *Reader) pin(ctx context.Context, d *database) (*sql.Tx, *snapshot, erro
 
 // readUngated is read without the gate's snapshot checks: the schema is
 // loaded once and reused whatever the TXID. Benchmarks only.
-func (r *Reader) readUngated(ctx context.Context, d *database, fn func(tx *sql.Tx, s *snapshot) error) (tablecast.TXID, error) {
+func (r *Reader) readUngated(ctx context.Context, d *database, fn func(tx *sql.Tx, s *snapshot) error) (*snapshot, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("begin read: %w", err)
+		return nil, fmt.Errorf("begin read: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	s := d.last.Load()
 	if s == nil {
 		if s, err = loadSnapshot(ctx, tx, 0); err != nil {
-			return 0, err
+			return nil, err
 		}
 		d.last.Store(s)
 	}
-	return s.txid, fn(tx, s)
+	return s, fn(tx, s)
 }
 
 func sortStrings(s []string) { sort.Strings(s) }

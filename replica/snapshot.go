@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/tablecast/tablecast"
@@ -15,6 +16,15 @@ import (
 type snapshot struct {
 	txid   tablecast.TXID
 	tables map[string]*table // public tables and views only
+
+	// versions counts, per table, the tablecast write transactions that
+	// changed it (data or publication); offset is the TXID minus the count
+	// of all tablecast write transactions. A write that did not come
+	// through tablecast moves the TXID alone and so the offset: two
+	// snapshots with the same offset and the same version of a table hold
+	// the same rows and gate for that table.
+	versions map[string]int64
+	offset   int64
 }
 
 // table describes one public table or view.
@@ -46,14 +56,21 @@ func (s *snapshot) allowed(name string) (*table, bool) {
 // loadSnapshot reads the gate and the public tables' shapes inside tx.
 // Its first statement pins the transaction's snapshot.
 func loadSnapshot(ctx context.Context, tx *sql.Tx, txid tablecast.TXID) (*snapshot, error) {
-	s := &snapshot{txid: txid, tables: map[string]*table{}}
-	var n int
-	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
-		tablecast.PublicTablesTable).Scan(&n)
+	s := &snapshot{txid: txid, tables: map[string]*table{}, versions: map[string]int64{}, offset: int64(txid)}
+	var gate, versions bool
+	err := tx.QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?),
+		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)`,
+		tablecast.PublicTablesTable, tablecast.TableVersionsTable).Scan(&gate, &versions)
 	if err != nil {
 		return nil, fmt.Errorf("find gate table: %w", err)
 	}
-	if n == 0 {
+	if versions {
+		if err := loadVersions(ctx, tx, s); err != nil {
+			return nil, err
+		}
+	}
+	if !gate {
 		return s, nil
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT m.name, m.type, coalesce(m.sql, '')
@@ -86,6 +103,41 @@ func loadSnapshot(ctx context.Context, tx *sql.Tx, txid tablecast.TXID) (*snapsh
 		s.tables[t.Name] = t
 	}
 	return s, nil
+}
+
+// loadVersions reads _table_versions; its ” row counts all tablecast writes.
+func loadVersions(ctx context.Context, tx *sql.Tx, s *snapshot) error {
+	rows, err := tx.QueryContext(ctx, `SELECT table_name, version FROM `+tablecast.QuoteIdent(tablecast.TableVersionsTable))
+	if err != nil {
+		return fmt.Errorf("read table versions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var v int64
+		if err := rows.Scan(&name, &v); err != nil {
+			return fmt.Errorf("read table versions: %w", err)
+		}
+		if name == "" {
+			s.offset = int64(s.txid) - v
+		} else {
+			s.versions[name] = v
+		}
+	}
+	return rows.Err()
+}
+
+// cacheKey names the data a response on route was rendered from. Table and
+// row answers depend on one table (its rows and whether it is public):
+// they key on its version and the offset, and so survive writes to other
+// tables. Database answers and public views key on the TXID.
+func (s *snapshot) cacheKey(rt route) string {
+	// A view's rows come from other tables: key public views on the TXID.
+	if t, ok := s.tables[rt.table]; rt.table == "" || (ok && t.View) {
+		return "D\x00" + rt.canonical + "\x00" + strconv.FormatUint(uint64(s.txid), 10)
+	}
+	return "T\x00" + rt.db + "\x00" + rt.table + "\x00" + strconv.FormatInt(s.versions[rt.table], 10) +
+		"\x00" + strconv.FormatInt(s.offset, 10) + "\x00" + rt.canonical
 }
 
 func loadColumns(ctx context.Context, tx *sql.Tx, t *table) error {

@@ -35,7 +35,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set(tablecast.HeaderRegion, rt.Region)
 	h.Set(tablecast.HeaderNode, rt.Node)
 	switch {
-	case strings.HasPrefix(r.URL.Path, "/-/") && rt.Admin != nil:
+	case (strings.HasPrefix(r.URL.Path, "/-/") || r.URL.Path == "/metrics") && rt.Admin != nil:
 		rt.Admin.ServeHTTP(w, r)
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		rt.Reads.ServeHTTP(w, r)

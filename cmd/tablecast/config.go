@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast/primary"
+	"github.com/tablecast/tablecast/replica"
 	"gopkg.in/yaml.v3"
 )
 
@@ -55,6 +56,7 @@ type TablecastConfig struct {
 	Tokens       []TokenConfig `yaml:"tokens"`
 	MaxBody      int64         `yaml:"max-body"`
 	ReadPool     int           `yaml:"read-pool"`
+	CacheBytes   int64         `yaml:"cache-bytes"` // response cache budget; -1 turns the cache off
 	LogLevel     string        `yaml:"log-level"`
 }
 
@@ -181,6 +183,9 @@ func (c *Config) setDefaults() {
 	if t.MaxBody == 0 {
 		t.MaxBody = primary.DefaultMaxBody
 	}
+	if t.CacheBytes == 0 {
+		t.CacheBytes = replica.DefaultCacheBytes
+	}
 	if t.ReadPool == 0 {
 		t.ReadPool = 4
 	}
@@ -208,6 +213,8 @@ func (c *Config) Validate() error {
 		return errors.New("tablecast.primary-url: required on a replica (the primary's API URL)")
 	case c.Tablecast.MaxBody < 0:
 		return errors.New("tablecast.max-body: must be positive")
+	case c.Tablecast.CacheBytes < -1:
+		return errors.New("tablecast.cache-bytes: must be a byte count, or -1 for no cache")
 	case c.Tablecast.ReadPool < 0 || c.Tablecast.ReadPool > 64:
 		return errors.New("tablecast.read-pool: must be from 1 to 64")
 	}

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/superfly/litefs"
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/fsmount"
@@ -129,6 +131,13 @@ func (n *node) serveAPI() error {
 	n.reader = replica.NewReader(c.FUSE.Dir, n.mount, &n.fence)
 	n.reader.PoolSize = c.Tablecast.ReadPool
 	n.reader.Logger = n.logger
+	n.reader.Cache = nil
+	if c.Tablecast.CacheBytes > 0 {
+		n.reader.Cache = replica.NewCache(c.Tablecast.CacheBytes)
+		if err := registerCacheMetrics(prometheus.DefaultRegisterer, n.reader.Cache); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
 	n.writer = primary.NewWriter(c.FUSE.Dir, n.mount, &n.fence, tk)
 	n.writer.MaxBody = c.Tablecast.MaxBody
 	n.writer.Logger = n.logger
@@ -222,6 +231,7 @@ func (n *node) adminHandler() http.Handler {
 	mux.HandleFunc("GET /-/status.json", func(w http.ResponseWriter, r *http.Request) {
 		tablecast.WriteJSON(w, http.StatusOK, n.status())
 	})
+	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"))
 	})

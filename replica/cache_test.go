@@ -1,0 +1,126 @@
+package replica
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestCache_Budget(t *testing.T) {
+	c := NewCache(cacheShards * 1000) // 1000 bytes a shard
+	for i := range 200 {
+		c.Put(&cacheEntry{key: fmt.Sprint("k", i), status: 200, body: make([]byte, 100)})
+	}
+	st := c.Stats()
+	if st.Bytes > cacheShards*1000 {
+		t.Fatalf("bytes %d over budget %d", st.Bytes, cacheShards*1000)
+	}
+	if st.Evictions == 0 || st.Entries == 0 {
+		t.Fatalf("stats %+v: want evictions and entries", st)
+	}
+	// Least recently used goes first: touch k199's shard mate, then fill.
+	if _, ok := c.Get("k199"); !ok {
+		t.Fatal("newest entry evicted")
+	}
+	if _, ok := c.Get("k0"); ok {
+		t.Fatal("oldest entry kept")
+	}
+	c.Put(&cacheEntry{key: "huge", body: make([]byte, 5000)})
+	if _, ok := c.Get("huge"); ok {
+		t.Fatal("entry larger than a shard was kept")
+	}
+}
+
+// versionedWrite is a write made the way tablecast's write path makes it:
+// the table's version and the global counter move in the same transaction.
+func versionedWrite(table string, stmts ...string) []string {
+	bump := `INSERT INTO _table_versions VALUES (%q, 1) ON CONFLICT (table_name) DO UPDATE SET version = version + 1`
+	return append(stmts, fmt.Sprintf(bump, table), fmt.Sprintf(bump, ""))
+}
+
+func TestReader_CachePerTable(t *testing.T) {
+	f := newFixture(t)
+	f.MustExec("c", versionedWrite("a", gateDDL,
+		`CREATE TABLE _table_versions (table_name TEXT PRIMARY KEY, version INTEGER NOT NULL)`,
+		`CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT)`, `CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT)`,
+		`INSERT INTO a VALUES (1, 'a1')`, `INSERT INTO b VALUES (1, 'b1')`, publish("a"), publish("b"))...)
+	hits := func() int64 { return f.reader.Cache.Stats().Hits }
+	get := func(path, want string) {
+		t.Helper()
+		status, _, raw := f.MustGet(path)
+		if status != 200 || !strings.Contains(raw, want) {
+			t.Fatalf("%s: %d %s, want %q", path, status, raw, want)
+		}
+	}
+	get("/c/a.json", "a1")
+	get("/c/b.json", "b1")
+	h := hits()
+	get("/c/b.json", "b1")
+	if hits() != h+1 {
+		t.Fatal("second read of b was not a cache hit")
+	}
+
+	t.Run("WriteToOtherTableKeepsEntry", func(t *testing.T) {
+		f.MustExec("c", versionedWrite("a", `UPDATE a SET v = 'a2'`)...)
+		h := hits()
+		get("/c/b.json", "b1") // TXID moved: the gate reloads, b's entry is still good
+		get("/c/b.json", "b1")
+		if got := hits() - h; got != 2 {
+			t.Fatalf("b hits after a write to a: got %d, want 2", got)
+		}
+		get("/c/a.json", "a2")
+	})
+	t.Run("UnpublishChangesKey", func(t *testing.T) {
+		f.MustExec("c", versionedWrite("b", `DELETE FROM _public_tables WHERE table_name = 'b'`)...)
+		if status, _, _ := f.MustGet("/c/b.json"); status != 404 {
+			t.Fatalf("b after unpublish: %d, want 404", status)
+		}
+	})
+	t.Run("OutsideWriteFlushesDatabase", func(t *testing.T) {
+		f.MustExec("c", `UPDATE a SET v = 'a3'`) // no version bump: not through tablecast
+		get("/c/a.json", "a3")
+	})
+	t.Run("ETag304", func(t *testing.T) {
+		resp, err := http.Get(f.srv.URL + "/c/a.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		etag := resp.Header.Get("ETag")
+		req, _ := http.NewRequest("GET", f.srv.URL+"/c/a.json", nil)
+		req.Header.Set("If-None-Match", etag)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if etag == "" || resp.StatusCode != http.StatusNotModified {
+			t.Fatalf("etag %q: status %d, want 304", etag, resp.StatusCode)
+		}
+		f.MustExec("c", versionedWrite("a", `UPDATE a SET v = 'a4'`)...)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("after a write: status %d, want 200", resp.StatusCode)
+		}
+	})
+}
+
+func TestParseRoute_Canonical(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"/d/t.json?_size=5&x=1&_next=abc", "/d/t.json?_next=abc&_size=5"},
+		{"/d/t.json?_size=5&_size=6", "/d/t.json?_size=5"},
+		{"/d/t/1.json?_size=5", "/d/t/1.json"},
+		{"/d.json?x=1", "/d.json"},
+	} {
+		req, _ := http.NewRequest("GET", tc.url, nil)
+		rt, ok := parseRoute(req.URL)
+		if !ok || rt.canonical != tc.want {
+			t.Fatalf("%s: got %q, want %q", tc.url, rt.canonical, tc.want)
+		}
+	}
+}
