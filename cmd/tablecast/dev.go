@@ -39,8 +39,8 @@ type ClusterNode struct {
 	FUSEDir   string `json:"fuse_dir"`
 	DataDir   string `json:"data_dir"`
 	Log       string `json:"log"`
-	// UngatedURL serves reads without the gate (dev -bench-ungated only).
-	UngatedURL string `json:"ungated_url,omitempty"`
+	// BenchURL serves reads with the gate or cache off (dev -bench only).
+	BenchURL string `json:"bench_url,omitempty"`
 }
 
 // devRegions names the local cluster's nodes: the first is the primary.
@@ -49,7 +49,7 @@ var devRegions = []string{"lhr", "syd", "sjc"}
 func runDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dir := fs.String("dir", "tablecast-dev", "working folder for the nodes' data, mounts and logs")
-	ungated := fs.Bool("bench-ungated", false, "benchmarks only: each node also serves reads WITHOUT the gate on a loopback port (see cluster.json)")
+	bench := fs.Bool("bench", false, "benchmarks only: each node also serves reads with the gate or cache off on a loopback port (bench_url in cluster.json)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
 	}
-	c := &devCluster{Bin: bin, Dir: *dir, Regions: devRegions, Ungated: *ungated, Logger: slog.Default()}
+	c := &devCluster{Bin: bin, Dir: *dir, Regions: devRegions, Bench: *bench, Logger: slog.Default()}
 	defer c.Stop()
 	if err := c.Start(ctx); err != nil {
 		return err
@@ -84,7 +84,7 @@ type devCluster struct {
 	Bin     string
 	Dir     string
 	Regions []string // first is the primary
-	Ungated bool     // pass -bench-ungated-addr to every node
+	Bench   bool     // pass -bench-addr to every node
 	Logger  *slog.Logger
 
 	Token  string
@@ -172,8 +172,8 @@ func (c *devCluster) startNode(ctx context.Context, n *ClusterNode, prim AddrFil
 	}
 	defer logf.Close()
 	args := []string{"serve", "-config", cfgPath, "-addr-file", addrPath}
-	if c.Ungated {
-		args = append(args, "-bench-ungated-addr", "127.0.0.1:0")
+	if c.Bench {
+		args = append(args, "-bench-addr", "127.0.0.1:0")
 	}
 	cmd := exec.Command(c.Bin, args...)
 	cmd.Env = append(os.Environ(), "TABLECAST_DEV_TOKEN="+c.Token)
@@ -196,7 +196,7 @@ func (c *devCluster) startNode(ctx context.Context, n *ClusterNode, prim AddrFil
 	if err != nil {
 		return addr, fmt.Errorf("%w (log: %s)", err, n.Log)
 	}
-	n.APIURL, n.LiteFSURL, n.UngatedURL = addr.APIURL, addr.LiteFSURL, addr.UngatedURL
+	n.APIURL, n.LiteFSURL, n.BenchURL = addr.APIURL, addr.LiteFSURL, addr.BenchURL
 	return addr, nil
 }
 

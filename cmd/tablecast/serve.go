@@ -29,15 +29,15 @@ type AddrFile struct {
 	APIURL    string `json:"api_url"`
 	LiteFSURL string `json:"litefs_url"`
 	PID       int    `json:"pid"`
-	// UngatedURL is set with -bench-ungated-addr.
-	UngatedURL string `json:"ungated_url,omitempty"`
+	// BenchURL is set with -bench-addr.
+	BenchURL string `json:"bench_url,omitempty"`
 }
 
 func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := fs.String("config", "litefs.yml", "config file")
 	addrFile := fs.String("addr-file", "", "write the node's URLs here as JSON once it serves")
-	ungated := fs.String("bench-ungated-addr", "", "benchmarks only: also serve reads WITHOUT the public gate on this loopback address")
+	benchAddr := fs.String("bench-addr", "", "benchmarks only: also serve reads on this loopback address under /ungated/ (gate and cache off) and /nocache/ (gate on, cache off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,14 +55,14 @@ func runServe(ctx context.Context, args []string) error {
 	if err := n.Open(ctx); err != nil {
 		return err
 	}
-	var ungatedURL string
-	if *ungated != "" {
-		if ungatedURL, err = n.serveUngated(*ungated); err != nil {
+	var benchURL string
+	if *benchAddr != "" {
+		if benchURL, err = n.serveBench(*benchAddr); err != nil {
 			return err
 		}
 	}
 	if *addrFile != "" {
-		a := AddrFile{APIURL: n.apiURL, LiteFSURL: n.mount.URL(), PID: os.Getpid(), UngatedURL: ungatedURL}
+		a := AddrFile{APIURL: n.apiURL, LiteFSURL: n.mount.URL(), PID: os.Getpid(), BenchURL: benchURL}
 		if err := writeAddrFile(*addrFile, a); err != nil {
 			return err
 		}
@@ -85,7 +85,7 @@ type node struct {
 	mount    *fsmount.Mount
 	fence    tablecast.CommitFence
 	reader   *replica.Reader
-	ungated  *replica.Reader
+	bench    []*replica.Reader
 	writer   *primary.Writer
 	api      *http.Server
 	extra    []*http.Server
@@ -163,25 +163,32 @@ func (n *node) serveAPI() error {
 	return nil
 }
 
-// serveUngated serves reads with the gate's snapshot checks off, on a
-// loopback address only, for the benchmark that measures the gate's cost.
-func (n *node) serveUngated(addr string) (string, error) {
+// serveBench serves the read path with parts turned off, on a loopback
+// address only, for the benchmarks that measure what each part costs:
+// /ungated/… has no gate checks and no cache, /nocache/… the gate without
+// the cache.
+func (n *node) serveBench(addr string) (string, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil || !net.ParseIP(host).IsLoopback() {
-		return "", fmt.Errorf("-bench-ungated-addr: %q must be a loopback address like 127.0.0.1:0", addr)
+		return "", fmt.Errorf("-bench-addr: %q must be a loopback address like 127.0.0.1:0", addr)
 	}
-	r := replica.NewReader(n.cfg.FUSE.Dir, n.mount, &n.fence)
-	r.PoolSize = n.cfg.Tablecast.ReadPool
-	r.Ungated = true
-	n.ungated = r
+	mux := http.NewServeMux()
+	for _, prefix := range []string{"/ungated", "/nocache"} {
+		r := replica.NewReader(n.cfg.FUSE.Dir, n.mount, &n.fence)
+		r.PoolSize = n.cfg.Tablecast.ReadPool
+		r.Cache = nil
+		r.Ungated = prefix == "/ungated"
+		n.bench = append(n.bench, r)
+		mux.Handle(prefix+"/", http.StripPrefix(prefix, r))
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", fmt.Errorf("listen ungated: %w", err)
+		return "", fmt.Errorf("listen bench: %w", err)
 	}
-	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	n.extra = append(n.extra, srv)
 	go func() { _ = srv.Serve(ln) }()
-	n.logger.Warn("benchmark listener serves reads WITHOUT the gate", "url", listenerURL(ln))
+	n.logger.Warn("benchmark listener serves reads with the gate or cache off", "url", listenerURL(ln))
 	return listenerURL(ln), nil
 }
 
@@ -194,7 +201,7 @@ func (n *node) Close() error {
 			_ = s.Shutdown(ctx)
 		}
 	}
-	for _, r := range []*replica.Reader{n.reader, n.ungated} {
+	for _, r := range append(n.bench, n.reader) {
 		if r != nil {
 			_ = r.Close()
 		}
