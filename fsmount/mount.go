@@ -36,10 +36,13 @@ type Mount struct {
 
 	Logger *slog.Logger
 
-	Store  *litefs.Store
-	fs     *lfsfuse.FileSystem
-	server *lfshttp.Server
+	Store   *litefs.Store
+	fs      *lfsfuse.FileSystem
+	server  *lfshttp.Server
+	changes changes
+	done    chan struct{}
 }
+
 
 var _ tablecast.Positions = (*Mount)(nil)
 
@@ -92,6 +95,8 @@ func (m *Mount) Open() error {
 		return fmt.Errorf("mount fuse at %s: %w (is fuse3 installed?)", m.FUSEDir, err)
 	}
 	m.Store.Invalidator = m.fs
+	m.done = make(chan struct{})
+	go m.watchEvents(m.done)
 	m.server.Serve()
 	m.Logger.Info("litefs mounted", "dir", m.FUSEDir, "url", m.URL())
 	return nil
@@ -117,6 +122,9 @@ func (m *Mount) Close() error {
 		if err != nil && first == nil {
 			first = err
 		}
+	}
+	if m.done != nil {
+		close(m.done)
 	}
 	if m.server != nil {
 		keep(m.server.Close())
@@ -157,7 +165,9 @@ func (m *Mount) PrimaryHostname() string {
 	return info.Hostname
 }
 
-// Lag is how far this replica is behind the primary (0 on the primary).
+// Lag bounds how stale this replica is (0 on the primary): the time since
+// the primary last sent a transaction or a heartbeat. LiteFS heartbeats
+// idle replicas every second, so an idle replica's Lag runs up to ~1 s.
 func (m *Mount) Lag() time.Duration { return m.Store.Lag() }
 
 // TXID implements tablecast.Positions without a system call.

@@ -1,44 +1,125 @@
-// Package routing decides, per request, where it is served: reads here,
-// writes here on the primary, or sent on to the primary from a replica.
+// Package routing decides, per request, where it is served: here, on the
+// primary (forwarded, redirected or replayed), after waiting for a TXID, or
+// not at all. It never serves a read staler than the client asked for.
 package routing
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tablecast/tablecast"
 )
 
-// Cluster is what routing needs to know of the node and its cluster.
-type Cluster interface {
+// Node is what routing needs to know of this node and its cluster.
+type Node interface {
+	// Ready reports whether the node has joined its cluster and caught up.
+	Ready() bool
 	IsPrimary() bool
 	// PrimaryURL is the current primary's API URL, "" when unknown.
 	PrimaryURL() string
+	// PrimaryName is the current primary's node name, "" when unknown.
+	PrimaryName() string
+	// Lag bounds how stale this replica's data may be (0 on the primary).
+	Lag() time.Duration
+	TXID(db string) (tablecast.TXID, bool)
+	// WaitTXID waits until db has applied txid, or ctx ends.
+	WaitTXID(ctx context.Context, db string, txid tablecast.TXID) error
 }
 
-// Router sends reads to Reads and writes to Writes on the primary; on a
-// replica it answers a write with 307 to the same URL on the primary, so
-// the client repeats it there with its body (nothing is lost or dropped).
+// Write modes of a replica.
+const (
+	WriteProxy     = "proxy"      // forward to the primary (default)
+	WriteRedirect  = "redirect"   // 307 to the primary's URL
+	WriteFlyReplay = "fly-replay" // Fly.io's proxy replays it on the primary
+)
+
+// What a replica does with a read it cannot serve fresh enough.
+const (
+	StalePrimary = "primary" // read it on the primary (default)
+	StaleRefuse  = "refuse"  // 504
+)
+
+// Config tunes the router. Zero values take the defaults below.
+type Config struct {
+	WriteMode    string
+	StaleMode    string
+	BookmarkWait time.Duration // longest wait for a bookmarked TXID
+	MaxLag       time.Duration // default staleness bound; 0: none
+	PrimaryWait  time.Duration // longest wait for a primary to be known
+	MaxBody      int64         // largest forwarded write body
+}
+
+// Defaults.
+const (
+	DefaultBookmarkWait = 2 * time.Second
+	DefaultPrimaryWait  = 5 * time.Second
+	DefaultMaxBody      = 1 << 20
+)
+
+// Router is the HTTP entry point of a node.
 type Router struct {
-	Cluster Cluster
-	Region  string
-	Node    string
-	Reads   http.Handler
-	Writes  http.Handler
-	Admin   http.Handler // the node's own /-/ routes
-	Logger  *slog.Logger
+	Node   Node
+	Config Config
+	Region string
+	Name   string
+	Reads  http.Handler
+	Writes http.Handler
+	Admin  http.Handler // the node's /-/ routes and /metrics
+	Logger *slog.Logger
+
+	proxy *forwarder
+}
+
+// Response headers.
+const (
+	HeaderLag       = "Tablecast-Lag-Ms"
+	HeaderForwarded = "Tablecast-Forwarded-By"
+	HeaderServedBy  = "Tablecast-Served-By"
+	HeaderTXIDIn    = "Tablecast-Txid" // also accepted on requests: a bookmark
+)
+
+// New returns a router with defaults filled in.
+func New(node Node, cfg Config) *Router {
+	if cfg.WriteMode == "" {
+		cfg.WriteMode = WriteProxy
+	}
+	if cfg.StaleMode == "" {
+		cfg.StaleMode = StalePrimary
+	}
+	if cfg.BookmarkWait == 0 {
+		cfg.BookmarkWait = DefaultBookmarkWait
+	}
+	if cfg.PrimaryWait == 0 {
+		cfg.PrimaryWait = DefaultPrimaryWait
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	rt := &Router{Node: node, Config: cfg, Logger: slog.Default()}
+	rt.proxy = newForwarder(rt)
+	return rt
 }
 
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set(tablecast.HeaderRegion, rt.Region)
-	h.Set(tablecast.HeaderNode, rt.Node)
+	h.Set(tablecast.HeaderNode, rt.Name)
+	if !rt.Node.IsPrimary() {
+		h.Set(HeaderLag, strconv.FormatInt(rt.Node.Lag().Milliseconds(), 10))
+	}
 	switch {
 	case (strings.HasPrefix(r.URL.Path, "/-/") || r.URL.Path == "/metrics") && rt.Admin != nil:
 		rt.Admin.ServeHTTP(w, r)
+	case !rt.Node.Ready():
+		h.Set("Retry-After", "1")
+		rt.fail(w, r, tablecast.Errorf(tablecast.EUNAVAILABLE, "This node is still catching up with its cluster: try again shortly"))
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
-		rt.Reads.ServeHTTP(w, r)
+		rt.read(w, r)
 	case r.Method == http.MethodOptions:
 		h.Set("Allow", "GET, HEAD, POST, OPTIONS")
 		w.WriteHeader(http.StatusNoContent)
@@ -51,18 +132,150 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// write serves a write here on the primary, or redirects it there.
+func (rt *Router) fail(w http.ResponseWriter, r *http.Request, err error) {
+	tablecast.WriteError(w, r, rt.Logger, err)
+}
+
+// write serves a write on the primary, or sends it there.
 func (rt *Router) write(w http.ResponseWriter, r *http.Request) {
-	if rt.Cluster.IsPrimary() {
-		rt.Writes.ServeHTTP(w, r)
+	if rt.Node.IsPrimary() {
+		rt.Writes.ServeHTTP(&bookmarkWriter{ResponseWriter: w, req: r}, r)
 		return
 	}
-	primary := rt.Cluster.PrimaryURL()
-	if primary == "" {
+	if r.Header.Get(HeaderForwarded) != "" {
+		// Forwarded to us as the primary, and we are not (any more).
 		w.Header().Set("Retry-After", "1")
-		tablecast.WriteError(w, r, rt.Logger, tablecast.Errorf(tablecast.EUNAVAILABLE, "No primary is known: try again shortly"))
+		rt.fail(w, r, tablecast.Errorf(tablecast.EUNAVAILABLE, "The primary moved while the write was forwarded: nothing was written, retry"))
 		return
 	}
-	// 307 keeps the method and body: the client resends the write to the primary.
-	http.Redirect(w, r, strings.TrimSuffix(primary, "/")+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	if rt.Config.WriteMode == WriteFlyReplay {
+		rt.flyReplay(w, r)
+		return
+	}
+	primary, err := rt.waitPrimary(r.Context())
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		rt.fail(w, r, err)
+		return
+	}
+	if rt.Config.WriteMode == WriteRedirect {
+		// 307 keeps the method and body: the client resends the write there.
+		http.Redirect(w, r, primary+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+		return
+	}
+	rt.proxy.forward(w, r, primary)
+}
+
+// flyReplay asks Fly.io's proxy to replay the request on the primary.
+func (rt *Router) flyReplay(w http.ResponseWriter, r *http.Request) {
+	name := rt.Node.PrimaryName()
+	if name == "" {
+		w.Header().Set("Retry-After", "1")
+		rt.fail(w, r, errNoPrimary)
+		return
+	}
+	w.Header().Set("fly-replay", "instance="+name)
+	w.WriteHeader(http.StatusConflict)
+}
+
+var errNoPrimary = tablecast.Errorf(tablecast.EUNAVAILABLE, "No primary is known: nothing was written, try again shortly")
+
+// waitPrimary waits, bounded, for a primary to be known.
+func (rt *Router) waitPrimary(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(rt.Config.PrimaryWait)
+	for {
+		if u := rt.Node.PrimaryURL(); u != "" {
+			return strings.TrimSuffix(u, "/"), nil
+		}
+		if time.Now().After(deadline) {
+			return "", errNoPrimary
+		}
+		select {
+		case <-ctx.Done():
+			return "", errNoPrimary
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// read serves a read here once this node is fresh enough for it: it has
+// applied the request's bookmark (waiting a bounded time) and lags less
+// than the request's bound. Otherwise the primary serves it, or 504.
+func (rt *Router) read(w http.ResponseWriter, r *http.Request) {
+	db := dbOfPath(r.URL.Path)
+	want, err := bookmark(r, db)
+	if err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	maxLag, err := rt.maxLag(r)
+	if err != nil {
+		rt.fail(w, r, err)
+		return
+	}
+	reason := rt.freshEnough(r.Context(), db, want, maxLag)
+	if reason == "" {
+		rt.Reads.ServeHTTP(w, r)
+		return
+	}
+	rt.stale(w, r, reason)
+}
+
+// freshEnough returns "" when this node may serve, else why not.
+func (rt *Router) freshEnough(ctx context.Context, db string, want tablecast.TXID, maxLag time.Duration) string {
+	if want > 0 && db != "" {
+		have, _ := rt.Node.TXID(db)
+		if have < want {
+			wctx, cancel := context.WithTimeout(ctx, rt.Config.BookmarkWait)
+			err := rt.Node.WaitTXID(wctx, db, want)
+			cancel()
+			if err != nil {
+				have, _ = rt.Node.TXID(db)
+				return fmt.Sprintf("this node has applied TXID %s of %s, not %s, after waiting %s", have, db, want, rt.Config.BookmarkWait)
+			}
+		}
+	}
+	if maxLag > 0 && !rt.Node.IsPrimary() {
+		if lag := rt.Node.Lag(); lag > maxLag {
+			return fmt.Sprintf("this replica lags %s, more than the %s allowed", lag.Round(time.Millisecond), maxLag)
+		}
+	}
+	return ""
+}
+
+// stale handles a read this node cannot serve fresh enough.
+func (rt *Router) stale(w http.ResponseWriter, r *http.Request, reason string) {
+	if rt.Config.StaleMode == StalePrimary && !rt.Node.IsPrimary() && r.Header.Get(HeaderForwarded) == "" {
+		if primary, err := rt.waitPrimary(r.Context()); err == nil {
+			rt.proxy.forward(w, r, primary)
+			return
+		}
+	}
+	tablecast.WriteJSON(w, http.StatusGatewayTimeout, map[string]any{
+		"ok": false, "error": "Not served: " + reason, "status": http.StatusGatewayTimeout})
+}
+
+func (rt *Router) maxLag(r *http.Request) (time.Duration, error) {
+	v := r.URL.Query().Get("_max_lag")
+	if v == "" {
+		return rt.Config.MaxLag, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, tablecast.Errorf(tablecast.EINVALID, "_max_lag must be a positive duration like 500ms, got %q", v)
+	}
+	return d, nil
+}
+
+// dbOfPath is the database a public path reads: "/db.json", "/db/…".
+func dbOfPath(p string) string {
+	p = strings.TrimPrefix(p, "/")
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		p = p[:i]
+	}
+	p = strings.TrimSuffix(p, ".json")
+	if tablecast.ValidateDBName(p) != nil {
+		return ""
+	}
+	return p
 }

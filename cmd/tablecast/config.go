@@ -8,11 +8,13 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/tablecast/tablecast/primary"
 	"github.com/tablecast/tablecast/replica"
+	"github.com/tablecast/tablecast/routing"
 	"gopkg.in/yaml.v3"
 )
 
@@ -58,6 +60,13 @@ type TablecastConfig struct {
 	ReadPool     int           `yaml:"read-pool"`
 	CacheBytes   int64         `yaml:"cache-bytes"` // response cache budget; -1 turns the cache off
 	LogLevel     string        `yaml:"log-level"`
+
+	// Routing (see routing.Config).
+	WriteMode    string        `yaml:"write-mode"`    // proxy | redirect | fly-replay
+	StaleReads   string        `yaml:"stale-reads"`   // primary | refuse
+	BookmarkWait time.Duration `yaml:"bookmark-wait"` // default 2s
+	MaxLag       time.Duration `yaml:"max-lag"`       // default staleness bound; 0: none
+	PrimaryWait  time.Duration `yaml:"primary-wait"`  // default 5s
 }
 
 // TokenConfig is one write token: its secret (hashed at load, for dev
@@ -189,6 +198,21 @@ func (c *Config) setDefaults() {
 	if t.ReadPool == 0 {
 		t.ReadPool = 4
 	}
+	if t.WriteMode == "" {
+		t.WriteMode = routing.WriteProxy
+		if os.Getenv("FLY_REGION") != "" {
+			t.WriteMode = routing.WriteFlyReplay
+		}
+	}
+	if t.StaleReads == "" {
+		t.StaleReads = routing.StalePrimary
+	}
+	if t.BookmarkWait == 0 {
+		t.BookmarkWait = routing.DefaultBookmarkWait
+	}
+	if t.PrimaryWait == 0 {
+		t.PrimaryWait = routing.DefaultPrimaryWait
+	}
 	if t.LogLevel == "" {
 		t.LogLevel = "info"
 	}
@@ -213,6 +237,12 @@ func (c *Config) Validate() error {
 		return errors.New("tablecast.primary-url: required on a replica (the primary's API URL)")
 	case c.Tablecast.MaxBody < 0:
 		return errors.New("tablecast.max-body: must be positive")
+	case !slices.Contains([]string{routing.WriteProxy, routing.WriteRedirect, routing.WriteFlyReplay}, c.Tablecast.WriteMode):
+		return fmt.Errorf("tablecast.write-mode: %q is not one of proxy, redirect, fly-replay", c.Tablecast.WriteMode)
+	case c.Tablecast.StaleReads != routing.StalePrimary && c.Tablecast.StaleReads != routing.StaleRefuse:
+		return fmt.Errorf("tablecast.stale-reads: %q is not one of primary, refuse", c.Tablecast.StaleReads)
+	case c.Tablecast.BookmarkWait < 0 || c.Tablecast.MaxLag < 0 || c.Tablecast.PrimaryWait < 0:
+		return errors.New("tablecast.bookmark-wait, max-lag, primary-wait: must not be negative")
 	case c.Tablecast.CacheBytes < -1:
 		return errors.New("tablecast.cache-bytes: must be a byte count, or -1 for no cache")
 	case c.Tablecast.ReadPool < 0 || c.Tablecast.ReadPool > 64:

@@ -49,6 +49,7 @@ var devRegions = []string{"lhr", "syd", "sjc"}
 func runDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dir := fs.String("dir", "tablecast-dev", "working folder for the nodes' data, mounts and logs")
+	delays := fs.String("delay", "", "simulated one-way distance of replica regions from the primary, e.g. syd=150ms,sjc=40ms")
 	bench := fs.Bool("bench", false, "benchmarks only: each node also serves reads with the gate or cache off on a loopback port (bench_url in cluster.json)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -57,7 +58,11 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
 	}
-	c := &devCluster{Bin: bin, Dir: *dir, Regions: devRegions, Bench: *bench, Logger: slog.Default()}
+	d, err := parseDelays(*delays)
+	if err != nil {
+		return err
+	}
+	c := &devCluster{Bin: bin, Dir: *dir, Regions: devRegions, Bench: *bench, Delays: d, Logger: slog.Default()}
 	defer c.Stop()
 	if err := c.Start(ctx); err != nil {
 		return err
@@ -85,7 +90,14 @@ type devCluster struct {
 	Dir     string
 	Regions []string // first is the primary
 	Bench   bool     // pass -bench-addr to every node
-	Logger  *slog.Logger
+	// Delays puts a replica region this far (one way) from the primary: its
+	// LiteFS stream and its forwarded requests go through a DelayProxy.
+	Delays     map[string]time.Duration
+	WriteMode  string // tablecast.write-mode of every node ("" = default)
+	StaleReads string // tablecast.stale-reads of every node
+	Logger     *slog.Logger
+
+	proxies []*DelayProxy
 
 	Token  string
 	Nodes  []ClusterNode
@@ -111,7 +123,11 @@ func (c *devCluster) Start(ctx context.Context) error {
 		if i == 0 {
 			n.Role = "primary"
 		}
-		addr, err := c.startNode(ctx, &n, prim)
+		up, err := c.upstream(region, prim)
+		if err != nil {
+			return err
+		}
+		addr, err := c.startNode(ctx, &n, up)
 		if err != nil {
 			return fmt.Errorf("start %s: %w", n.Name, err)
 		}
@@ -139,6 +155,12 @@ lease:
 {{- end}}
   reconnect-delay: 200ms
 tablecast:
+{{- if .WriteMode}}
+  write-mode: "{{.WriteMode}}"
+{{- end}}
+{{- if .StaleReads}}
+  stale-reads: "{{.StaleReads}}"
+{{- end}}
   name: "{{.Node.Name}}"
   region: "{{.Node.Region}}"
   addr: "127.0.0.1:0"
@@ -160,7 +182,8 @@ func (c *devCluster) startNode(ctx context.Context, n *ClusterNode, prim AddrFil
 	}
 	_ = os.Remove(addrPath)
 	var buf bytes.Buffer
-	if err := nodeConfig.Execute(&buf, map[string]any{"Node": n, "Primary": prim, "PrimaryName": c.Regions[0] + "-1"}); err != nil {
+	if err := nodeConfig.Execute(&buf, map[string]any{"Node": n, "Primary": prim, "PrimaryName": c.Regions[0] + "-1",
+		"WriteMode": c.WriteMode, "StaleReads": c.StaleReads}); err != nil {
 		return AddrFile{}, err
 	}
 	if err := os.WriteFile(cfgPath, buf.Bytes(), 0o600); err != nil {
@@ -198,6 +221,43 @@ func (c *devCluster) startNode(ctx context.Context, n *ClusterNode, prim AddrFil
 	}
 	n.APIURL, n.LiteFSURL, n.BenchURL = addr.APIURL, addr.LiteFSURL, addr.BenchURL
 	return addr, nil
+}
+
+// upstream is how a region reaches the primary: directly, or through delay
+// proxies when the region is set at a distance.
+func (c *devCluster) upstream(region string, prim AddrFile) (AddrFile, error) {
+	d := c.Delays[region]
+	if d == 0 || prim.APIURL == "" {
+		return prim, nil
+	}
+	out := prim
+	for _, u := range []*string{&out.APIURL, &out.LiteFSURL} {
+		target := strings.TrimPrefix(*u, "http://")
+		p := &DelayProxy{Target: target, Delay: d}
+		if err := p.Listen("127.0.0.1:0"); err != nil {
+			return out, err
+		}
+		c.proxies = append(c.proxies, p)
+		*u = "http://" + p.Addr()
+	}
+	return out, nil
+}
+
+// parseDelays parses "syd=150ms,sjc=40ms".
+func parseDelays(s string) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	if s == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		region, v, ok := strings.Cut(part, "=")
+		d, err := time.ParseDuration(v)
+		if !ok || err != nil || d < 0 {
+			return nil, fmt.Errorf("-delay: %q is not region=duration", part)
+		}
+		out[region] = d
+	}
+	return out, nil
 }
 
 // waitAddrFile polls for a node's addr file until deadline or exit.
@@ -271,6 +331,10 @@ func (c *devCluster) Stop() {
 	for _, p := range c.procs {
 		waitExit(p, 10*time.Second)
 	}
+	for _, p := range c.proxies {
+		_ = p.Close()
+	}
+	c.proxies = nil
 	for _, n := range c.Nodes {
 		if isMounted(n.FUSEDir) {
 			// Lazy: a node that died left a mount no one serves.

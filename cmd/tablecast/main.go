@@ -20,6 +20,7 @@ Usage:
   tablecast serve -config litefs.yml   run a node
   tablecast dev [-dir DIR]             run a local cluster (primary + 2 replicas) with sample data
   tablecast token create [-name NAME]  make a write token; prints the secret and its config entry
+  tablecast delay-proxy -target HOST:PORT -delay 50ms   a TCP proxy adding one-way delay (simulated regions)
 `
 
 func main() {
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string) error {
 		return runDev(ctx, args[1:])
 	case "token":
 		return runToken(args[1:])
+	case "delay-proxy":
+		return runDelayProxy(ctx, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return nil

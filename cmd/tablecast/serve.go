@@ -93,7 +93,7 @@ type node struct {
 	serveErr chan error
 }
 
-var _ routing.Cluster = (*node)(nil)
+var _ routing.Node = (*node)(nil)
 
 // Open starts LiteFS, waits until it has a primary, then serves the API.
 func (n *node) Open(ctx context.Context) error {
@@ -114,11 +114,13 @@ func (n *node) Open(ctx context.Context) error {
 	if err := n.mount.Open(); err != nil {
 		return err
 	}
-	n.logger.Info("waiting for the cluster")
-	if err := n.mount.WaitReady(ctx); err != nil {
+	// Serve at once: health and status answer while the node catches up;
+	// reads and writes answer 503 until it is ready.
+	if err := n.serveAPI(); err != nil {
 		return err
 	}
-	return n.serveAPI()
+	n.logger.Info("waiting for the cluster", "api", n.apiURL)
+	return n.mount.WaitReady(ctx)
 }
 
 func (n *node) serveAPI() error {
@@ -141,10 +143,13 @@ func (n *node) serveAPI() error {
 	n.writer = primary.NewWriter(c.FUSE.Dir, n.mount, &n.fence, tk)
 	n.writer.MaxBody = c.Tablecast.MaxBody
 	n.writer.Logger = n.logger
-	router := &routing.Router{
-		Cluster: n, Region: c.Tablecast.Region, Node: c.Tablecast.Name,
-		Reads: n.reader, Writes: n.writer, Admin: n.adminHandler(), Logger: n.logger,
-	}
+	router := routing.New(n, routing.Config{
+		WriteMode: c.Tablecast.WriteMode, StaleMode: c.Tablecast.StaleReads,
+		BookmarkWait: c.Tablecast.BookmarkWait, MaxLag: c.Tablecast.MaxLag,
+		PrimaryWait: c.Tablecast.PrimaryWait, MaxBody: c.Tablecast.MaxBody,
+	})
+	router.Region, router.Name, router.Logger = c.Tablecast.Region, c.Tablecast.Name, n.logger
+	router.Reads, router.Writes, router.Admin = n.reader, n.writer, n.adminHandler()
 	ln, err := net.Listen("tcp", c.Tablecast.Addr)
 	if err != nil {
 		return fmt.Errorf("listen api on %s: %w", c.Tablecast.Addr, err)
@@ -218,10 +223,20 @@ func (n *node) Close() error {
 	return nil
 }
 
-// IsPrimary implements routing.Cluster.
+// Ready implements routing.Node: LiteFS is primary or connected to one.
+func (n *node) Ready() bool {
+	select {
+	case <-n.mount.Ready():
+		return true
+	default:
+		return false
+	}
+}
+
+// IsPrimary implements routing.Node.
 func (n *node) IsPrimary() bool { return n.mount.IsPrimary() }
 
-// PrimaryURL implements routing.Cluster: with a static lease, the configured one.
+// PrimaryURL implements routing.Node: with a static lease, the configured one.
 func (n *node) PrimaryURL() string {
 	if n.IsPrimary() {
 		return n.apiURL
@@ -229,10 +244,37 @@ func (n *node) PrimaryURL() string {
 	return n.cfg.Tablecast.PrimaryURL
 }
 
+// PrimaryName implements routing.Node.
+func (n *node) PrimaryName() string {
+	if n.IsPrimary() {
+		return n.cfg.Tablecast.Name
+	}
+	return n.mount.PrimaryHostname()
+}
+
+// Lag implements routing.Node.
+func (n *node) Lag() time.Duration { return n.mount.Lag() }
+
+// TXID implements routing.Node.
+func (n *node) TXID(db string) (tablecast.TXID, bool) { return n.mount.TXID(db) }
+
+// WaitTXID implements routing.Node.
+func (n *node) WaitTXID(ctx context.Context, db string, txid tablecast.TXID) error {
+	return n.mount.WaitTXID(ctx, db, txid)
+}
+
 // adminHandler serves the node's own /-/ routes.
 func (n *node) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /-/healthz", func(w http.ResponseWriter, r *http.Request) {
+		tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
+	})
+	mux.HandleFunc("GET /-/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if reason := n.notReady(); reason != "" {
+			w.Header().Set("Retry-After", "1")
+			tablecast.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "error": reason, "status": 503})
+			return
+		}
 		tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
 	mux.HandleFunc("GET /-/status.json", func(w http.ResponseWriter, r *http.Request) {
@@ -243,6 +285,19 @@ func (n *node) adminHandler() http.Handler {
 		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"))
 	})
 	return mux
+}
+
+// notReady says why the node should get no traffic, "" when it should.
+func (n *node) notReady() string {
+	switch {
+	case !n.Ready():
+		return "catching up with the cluster"
+	case n.PrimaryURL() == "":
+		return "no primary known"
+	case n.cfg.Tablecast.MaxLag > 0 && n.Lag() > n.cfg.Tablecast.MaxLag:
+		return fmt.Sprintf("lagging %s behind the primary (max-lag %s)", n.Lag().Round(time.Millisecond), n.cfg.Tablecast.MaxLag)
+	}
+	return ""
 }
 
 func (n *node) status() map[string]any {
@@ -258,7 +313,8 @@ func (n *node) status() map[string]any {
 	}
 	return map[string]any{
 		"ok": true, "node": n.cfg.Tablecast.Name, "region": n.cfg.Tablecast.Region, "role": role,
-		"primary_url": n.PrimaryURL(), "lag_ms": n.mount.Lag().Milliseconds(), "txids": txids,
+		"primary_url": n.PrimaryURL(), "primary": n.PrimaryName(), "lag_ms": n.mount.Lag().Milliseconds(),
+		"txids": txids, "ready": n.notReady() == "", "not_ready": n.notReady(),
 	}
 }
 

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// DelayProxy forwards TCP connections to Target, holding every chunk of
+// data Delay before passing it on, in each direction: a region's distance
+// on one machine (the kernel here has no netem).
+type DelayProxy struct {
+	Target string
+	Delay  time.Duration
+	Logger *slog.Logger
+
+	ln net.Listener
+	wg sync.WaitGroup
+}
+
+// Listen starts accepting on addr ("127.0.0.1:0" picks a port).
+func (p *DelayProxy) Listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("delay proxy listen: %w", err)
+	}
+	p.ln = ln
+	p.wg.Add(1)
+	go p.accept()
+	return nil
+}
+
+// Addr is the listening address.
+func (p *DelayProxy) Addr() string { return p.ln.Addr().String() }
+
+// Close stops accepting; open connections end with their peers.
+func (p *DelayProxy) Close() error {
+	err := p.ln.Close()
+	p.wg.Wait()
+	return err
+}
+
+func (p *DelayProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		go p.serve(c)
+	}
+}
+
+func (p *DelayProxy) serve(client net.Conn) {
+	server, err := net.DialTimeout("tcp", p.Target, 5*time.Second)
+	if err != nil {
+		client.Close()
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() { p.pump(server, client); done <- struct{}{} }()
+	go func() { p.pump(client, server); done <- struct{}{} }()
+	<-done
+	client.Close()
+	server.Close()
+	<-done
+}
+
+type chunk struct {
+	data []byte
+	due  time.Time
+}
+
+// pump copies src to dst, each chunk Delay after it was read.
+func (p *DelayProxy) pump(dst, src net.Conn) {
+	q := make(chan chunk, 1024)
+	go func() {
+		defer close(q)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := src.Read(buf)
+			if n > 0 {
+				q <- chunk{buf[:n], time.Now().Add(p.Delay)}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for c := range q {
+		time.Sleep(time.Until(c.due))
+		if _, err := dst.Write(c.data); err != nil {
+			break
+		}
+	}
+	if tc, ok := dst.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	for range q { // drain so the reader ends
+	}
+}
+
+// runDelayProxy: `tablecast delay-proxy -listen ADDR -target ADDR -delay 50ms`.
+func runDelayProxy(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("delay-proxy", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address to accept on")
+	target := fs.String("target", "", "address to forward to (host:port)")
+	delay := fs.Duration("delay", 50*time.Millisecond, "one-way delay added in each direction")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *target == "" {
+		return errors.New("delay-proxy: -target is required")
+	}
+	p := &DelayProxy{Target: *target, Delay: *delay}
+	if err := p.Listen(*listen); err != nil {
+		return err
+	}
+	fmt.Printf("delay proxy %s -> %s (+%s each way)\n", p.Addr(), *target, *delay)
+	<-ctx.Done()
+	return p.Close()
+}
