@@ -117,17 +117,9 @@ func (r *Reader) lookup(rt route) (*database, tablecast.TXID, error) {
 	return d, txid, nil
 }
 
-// serveCached answers from the cache, or 304 when the client has the
-// answer already; it reports false on a miss.
+// serveCached answers from the cache (304 when the client has the answer
+// already); it reports false on a miss.
 func (r *Reader) serveCached(w http.ResponseWriter, req *http.Request, key string, txid tablecast.TXID) bool {
-	etag := etagOf(key)
-	h := w.Header()
-	if etagMatch(req.Header.Get("If-None-Match"), etag) {
-		h.Set(tablecast.HeaderTXID, txid.String())
-		h.Set("ETag", etag)
-		w.WriteHeader(http.StatusNotModified)
-		return true
-	}
 	if r.Cache == nil {
 		return false
 	}
@@ -135,10 +127,26 @@ func (r *Reader) serveCached(w http.ResponseWriter, req *http.Request, key strin
 	if !ok {
 		return false
 	}
-	h.Set(tablecast.HeaderTXID, txid.String())
-	h.Set("ETag", etag)
+	if e.status == http.StatusOK && etagMatch(req.Header.Get("If-None-Match"), etagOf(key)) {
+		setReadHeaders(w, e, txid)
+		w.WriteHeader(http.StatusNotModified)
+		return true
+	}
+	setReadHeaders(w, e, txid)
 	writeEntry(w, req, e)
 	return true
+}
+
+// setReadHeaders labels a successful answer with its TXID and ETag. A 404
+// carries neither: they would tell a private table or a database with no
+// public table (it has a TXID, its ETag moves with its writes) from one
+// that does not exist.
+func setReadHeaders(w http.ResponseWriter, e *cacheEntry, txid tablecast.TXID) {
+	if e.status != http.StatusOK {
+		return
+	}
+	w.Header().Set(tablecast.HeaderTXID, txid.String())
+	w.Header().Set("ETag", etagOf(e.key))
 }
 
 // serveFresh pins a snapshot in a read transaction. If the answer at that
@@ -158,8 +166,7 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 		return err
 	})
 	if cached != nil {
-		w.Header().Set(tablecast.HeaderTXID, s.txid.String())
-		w.Header().Set("ETag", etagOf(cached.key))
+		setReadHeaders(w, cached, s.txid)
 		writeEntry(w, req, cached)
 		return
 	}
@@ -172,8 +179,7 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 	if r.Cache != nil && !r.Ungated {
 		r.Cache.Put(e)
 	}
-	w.Header().Set(tablecast.HeaderTXID, s.txid.String())
-	w.Header().Set("ETag", etagOf(e.key))
+	setReadHeaders(w, e, s.txid)
 	writeEntry(w, req, e)
 }
 
