@@ -16,19 +16,22 @@ import (
 
 // cluster is a `tablecast dev` cluster run as a child process.
 type cluster struct {
-	cmd   *exec.Cmd
-	dir   string
+	cmd *exec.Cmd
+	dir string
+	// Keep leaves the cluster's folder (logs, data) in place on Stop.
+	Keep  bool
 	Token string `json:"token"`
 	Nodes []struct {
-		Name       string `json:"name"`
-		Region     string `json:"region"`
-		Role       string `json:"role"`
-		APIURL     string `json:"api_url"`
-		UngatedURL string `json:"ungated_url"`
+		Name     string `json:"name"`
+		Region   string `json:"region"`
+		Role     string `json:"role"`
+		APIURL   string `json:"api_url"`
+		BenchURL string `json:"bench_url"`
+		FUSEDir  string `json:"fuse_dir"`
 	} `json:"nodes"`
 }
 
-// startCluster builds tablecast and runs `tablecast dev -bench-ungated`.
+// startCluster builds tablecast and runs `tablecast dev -bench`.
 func startCluster(ctx context.Context) (*cluster, error) {
 	dir, err := os.MkdirTemp("", "tablecast-bench-")
 	if err != nil {
@@ -39,7 +42,7 @@ func startCluster(ctx context.Context) (*cluster, error) {
 		return nil, fmt.Errorf("build: %w\n%s", err, out)
 	}
 	c := &cluster{dir: dir}
-	c.cmd = exec.Command(bin, "dev", "-bench-ungated", "-dir", filepath.Join(dir, "cluster"))
+	c.cmd = exec.Command(bin, "dev", "-bench", "-dir", filepath.Join(dir, "cluster"))
 	logf, err := os.Create(filepath.Join(dir, "dev.log"))
 	if err != nil {
 		return nil, err
@@ -68,6 +71,10 @@ func startCluster(ctx context.Context) (*cluster, error) {
 func (c *cluster) Stop() {
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	_ = c.cmd.Wait()
+	if c.Keep {
+		fmt.Printf("cluster logs and data kept in %s\n", c.dir)
+		return
+	}
 	_ = os.RemoveAll(c.dir)
 }
 

@@ -4,6 +4,7 @@
 // are shared and noisy, absolute numbers drift.
 //
 //	go run ./bench -scenario reads
+//	go run ./bench -scenario cache
 package main
 
 import (
@@ -38,7 +39,7 @@ type Options struct {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "reads", "scenario to run: reads")
+	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache")
 	var o Options
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target")
 	fs.IntVar(&o.Connections, "connections", 16, "concurrent connections (wrk -c)")
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string) error {
 	switch *scenario {
 	case "reads":
 		report, err = runReads(ctx, o)
+	case "cache":
+		report, err = runCache(ctx, o)
 	default:
 		return fmt.Errorf("unknown scenario %q", *scenario)
 	}
@@ -69,7 +72,9 @@ type Report struct {
 	Settings map[string]any     `json:"settings"`
 	Results  []Result           `json:"results"`
 	Ratios   map[string]float64 `json:"ratios"`
-	Notes    []string           `json:"notes"`
+	// Lag is replication lag measured under load (scenario cache).
+	Lag   []Lag    `json:"lag,omitempty"`
+	Notes []string `json:"notes"`
 }
 
 // Result is one load target's figures.
@@ -108,6 +113,13 @@ func (r *Report) Markdown() string {
 		r.Scenario, r.Date, r.Machine, r.Settings)
 	for _, x := range r.Results {
 		s += fmt.Sprintf("| %s | %.0f | %.3f | %.3f | %d | %d |\n", x.Name, x.ReqPerS, x.P50Ms, x.P99Ms, x.Requests, x.Errors)
+	}
+	if len(r.Lag) > 0 {
+		s += "\n| replication lag under | writes | p50 ms | p90 ms | max ms | unseen | write errors | seen before ack | poll p50 ms | poll max ms |\n|---|---|---|---|---|---|---|---|---|---|\n"
+		for _, l := range r.Lag {
+			s += fmt.Sprintf("| %s | %d | %.1f | %.1f | %.1f | %d | %d | %d | %.2f | %.1f |\n",
+				l.Name, l.Writes, l.P50Ms, l.P90Ms, l.MaxMs, l.Unseen, l.WriteErrors, l.SeenBeforeAck, l.PollP50Ms, l.PollMaxMs)
+		}
 	}
 	s += "\n| ratio | value |\n|---|---|\n"
 	for _, k := range sortedKeys(r.Ratios) {

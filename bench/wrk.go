@@ -12,35 +12,46 @@ import (
 	"strings"
 )
 
-// randomPathScript makes wrk request path prefix + random key in [1, n] + suffix.
-const randomPathScript = `math.randomseed(os.time())
+// randomPathScript makes wrk request path prefix + random key in [1, n] +
+// suffix. Every target goes through it (a bare handler ignores the path),
+// so wrk's Lua cost per request is the same whatever is measured. Each wrk
+// thread seeds its own generator: seeded alike, they would ask for the
+// same keys in the same order.
+const randomPathScript = `local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + (id or 0))
+end
 request = function()
   return wrk.format(nil, %q .. math.random(1, %d) .. %q)
 end
 `
 
-// wrkRun loads url with wrk and parses its figures. With keys > 0 each
-// request asks for a random key: url is then "base/prefix{key}suffix".
+// wrkRun loads base with wrk and parses its figures. Each request asks for
+// a random key in [1, keys]: "base/prefix{key}suffix".
 func wrkRun(ctx context.Context, o Options, name, base, prefix, suffix string, keys int) (Result, error) {
+	if keys < 1 {
+		return Result{}, fmt.Errorf("wrk %s: keys must be at least 1", name)
+	}
 	args := []string{"-t", strconv.Itoa(o.Threads), "-c", strconv.Itoa(o.Connections),
 		"-d", fmt.Sprintf("%ds", int(o.Duration.Seconds())), "--latency"}
-	url := base + prefix + suffix
-	if keys > 0 {
-		script := filepath.Join(os.TempDir(), fmt.Sprintf("tablecast-bench-%d.lua", os.Getpid()))
-		if err := os.WriteFile(script, []byte(fmt.Sprintf(randomPathScript, prefix, keys, suffix)), 0o644); err != nil {
-			return Result{}, err
-		}
-		defer os.Remove(script)
-		args = append(args, "-s", script)
-		url = base + prefix + "1" + suffix
+	script := filepath.Join(os.TempDir(), fmt.Sprintf("tablecast-bench-%d.lua", os.Getpid()))
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(randomPathScript, prefix, keys, suffix)), 0o644); err != nil {
+		return Result{}, err
 	}
+	defer os.Remove(script)
+	args = append(args, "-s", script)
+	url := base + prefix + "1" + suffix
 	out, err := exec.CommandContext(ctx, "wrk", append(args, url)...).CombinedOutput()
 	if err != nil {
 		return Result{}, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
 	}
 	r, err := parseWrk(string(out))
-	r.Name, r.URL = name, url
-	fmt.Printf("  %-28s %9.0f req/s  p50 %.3f ms  p99 %.3f ms  errors %d\n", name, r.ReqPerS, r.P50Ms, r.P99Ms, r.Errors)
+	r.Name, r.URL = name, base+prefix+"{key}"+suffix
+	fmt.Printf("  %-36s %9.0f req/s  p50 %.3f ms  p99 %.3f ms  errors %d\n", name, r.ReqPerS, r.P50Ms, r.P99Ms, r.Errors)
 	return r, err
 }
 

@@ -1,0 +1,713 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica"
+)
+
+// writesPerSecond is the write rate of the write phases and lag phases.
+const writesPerSecond = 20
+
+// idleLag is how long lag is measured with no read load.
+const idleLag = 5 * time.Second
+
+// Lag is replication lag measured under one read load: for each write, the
+// time from its ack on the primary to the first status poll of the replica
+// that shows a TXID at or past the write's.
+type Lag struct {
+	Name        string `json:"name"`
+	Load        string `json:"load_url"`
+	Writes      int    `json:"writes"`
+	WriteErrors int    `json:"write_errors"`
+	// Unseen writes never showed on the replica before the watcher gave up.
+	Unseen int     `json:"unseen"`
+	P50Ms  float64 `json:"p50_ms"`
+	P90Ms  float64 `json:"p90_ms"`
+	MaxMs  float64 `json:"max_ms"`
+	// SeenBeforeAck counts writes the replica showed before the primary's
+	// answer reached the writer; their lag counts as 0.
+	SeenBeforeAck int `json:"seen_before_ack"`
+	// The watcher's resolution: time between two status answers, and the
+	// number of polls.
+	PollP50Ms float64 `json:"poll_p50_ms"`
+	PollMaxMs float64 `json:"poll_max_ms"`
+	Polls     int     `json:"polls"`
+}
+
+// runCache: the response cache on a replica's API URL against the bare
+// handler (hot, hot while another table is written, hot while the read
+// table is written), cache misses through FUSE against the same handler on
+// a plain file, and replication lag under full read load. One cluster, one
+// run: every figure is a ratio between targets measured together.
+func runCache(ctx context.Context, o Options) (_ *Report, err error) {
+	start := time.Now()
+	fmt.Println("starting a local cluster (primary + 2 replicas, real LiteFS and FUSE)…")
+	c, err := startCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		c.Keep = err != nil // keep the nodes' logs of a failed run
+		c.Stop()
+	}()
+	fmt.Printf("loading %d rows into bench.items, creating bench.other…\n", benchRows)
+	if err := loadItems(ctx, c); err != nil {
+		return nil, err
+	}
+	if err := createOther(ctx, c); err != nil {
+		return nil, err
+	}
+	rep := c.Nodes[1]
+	for _, p := range []string{fmt.Sprintf("/bench/items/%d.json", benchRows), "/bench/other.json"} {
+		if err := waitOK(rep.APIURL+p, 30*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	bare, stopBare, err := serveBare()
+	if err != nil {
+		return nil, err
+	}
+	defer stopBare()
+
+	r := &Report{Scenario: "cache", Date: time.Now().UTC().Format("2006-01-02T15-04-05Z"), Machine: machine(),
+		Settings: map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads,
+			"rows": benchRows, "writes_per_s": writesPerSecond, "replica": rep.Name, "loadavg_start": loadavg(), "tree": treeState()},
+		Ratios: map[string]float64{}}
+	add := func(res Result, err error) (Result, error) {
+		if err == nil {
+			r.Results = append(r.Results, res)
+		}
+		return res, err
+	}
+	items := "/bench/items/"
+
+	fmt.Printf("warming the cache: GET each of the %d keys once on %s…\n", benchRows, rep.Name)
+	if err := warm(ctx, rep.APIURL+items, benchRows); err != nil {
+		return nil, err
+	}
+	fmt.Printf("load: wrk -t%d -c%d, %s per target, keys random in [1, %d]\n", o.Threads, o.Connections, o.Duration, benchRows)
+	bareRes, err := add(wrkRun(ctx, o, "bare net/http 200 B", bare, items, ".json", benchRows))
+	if err != nil {
+		return nil, err
+	}
+
+	// cached runs one wrk load on the replica's API URL, with bg running
+	// beside it, and records the cache's hit rate over the run.
+	cached := func(name string, bg func(context.Context) string) (Result, error) {
+		h0, m0, err := cacheCounters(ctx, rep.APIURL)
+		if err != nil {
+			return Result{}, err
+		}
+		res, note, err := wrkWhile(ctx, o, name, rep.APIURL, items, bg)
+		if _, err = add(res, err); err != nil {
+			return res, err
+		}
+		h1, m1, err := cacheCounters(ctx, rep.APIURL)
+		if err != nil {
+			return res, err
+		}
+		rate := 0.0
+		if h1+m1-h0-m0 > 0 {
+			rate = (h1 - h0) / (h1 + m1 - h0 - m0)
+		}
+		r.Ratios["cache hit rate: "+name] = rate
+		fmt.Printf("  %-36s cache hit rate %.4f%s\n", "", rate, note)
+		if note != "" {
+			r.Notes = append(r.Notes, name+":"+note)
+		}
+		return res, nil
+	}
+	hot, err := cached("hot point read (cache)", nil)
+	if err != nil {
+		return nil, err
+	}
+	// writes runs the writer beside a load; a failing writer fails the run.
+	var writeErr error
+	writes := func(body func(int) (string, any)) func(context.Context) string {
+		return func(ctx context.Context) string {
+			acks, errs := writeLoop(ctx, c, body)
+			if errs*20 > len(acks) {
+				writeErr = fmt.Errorf("%d of %d writes failed (see above)", errs, errs+len(acks))
+			}
+			return fmt.Sprintf(" %d writes, %d write errors", len(acks), errs)
+		}
+	}
+	other, err := cached("hot + 20 writes/s to bench.other", writes(otherWrite))
+	if err == nil {
+		err = writeErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Control: the same writes beside the bare handler show what writing
+	// and replicating cost on the shared cores, apart from the read path.
+	bareOther, note, err := wrkWhile(ctx, o, "bare + 20 writes/s to bench.other", bare, items, writes(otherWrite))
+	if err == nil {
+		err = writeErr
+	}
+	if _, err = add(bareOther, err); err != nil {
+		return nil, err
+	}
+	fmt.Printf("  %-36s%s\n", "", note)
+	r.Notes = append(r.Notes, bareOther.Name+":"+note)
+	itemsW, err := cached("hot + 20 writes/s to bench.items", writes(itemsWrite))
+	if err == nil {
+		err = writeErr
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	fmt.Println("replication lag with no read load (the floor)…")
+	idle := measureLag(ctx, c, idleLag)
+	idle.Name = "no read load"
+	if err := idle.check(); err != nil {
+		return nil, err
+	}
+	r.Lag = append(r.Lag, idle)
+
+	fmt.Println("re-warming the cache (the writes to bench.items moved its version)…")
+	if err := warm(ctx, rep.APIURL+items, benchRows); err != nil {
+		return nil, err
+	}
+	fmt.Println("replication lag under full cached read load (writes to bench.other)…")
+	h0, m0, err := cacheCounters(ctx, rep.APIURL)
+	if err != nil {
+		return nil, err
+	}
+	res, lag, err := lagUnder(ctx, o, c, "cached read load (API URL)", rep.APIURL, items)
+	if err == nil {
+		err = lag.check()
+	}
+	if _, err = add(res, err); err != nil {
+		return nil, err
+	}
+	r.Lag = append(r.Lag, lag)
+	if h1, m1, err := cacheCounters(ctx, rep.APIURL); err == nil && h1+m1-h0-m0 > 0 {
+		r.Ratios["cache hit rate: "+res.Name] = (h1 - h0) / (h1 + m1 - h0 - m0)
+	}
+
+	fmt.Println("cache misses: the replica's /nocache/ (FUSE) against the same handler on a plain-file copy…")
+	plainDir, err := os.MkdirTemp("", "tablecast-bench-plain-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(plainDir)
+	txid, err := statusTXID(ctx, http.DefaultClient, rep.APIURL, "bench")
+	if err != nil {
+		return nil, err
+	}
+	mode, err := copyPlain(ctx, filepath.Join(rep.FUSEDir, tablecast.DBFileName("bench")), plainDir)
+	if err != nil {
+		return nil, err
+	}
+	plain, stopPlain, err := servePlain(plainDir, txid)
+	if err != nil {
+		return nil, err
+	}
+	defer stopPlain()
+	fuseMiss, err := add(wrkRun(ctx, o, "miss: /nocache/ on FUSE", rep.BenchURL, "/nocache"+items, ".json", benchRows))
+	if err != nil {
+		return nil, err
+	}
+	plainMiss, err := add(wrkRun(ctx, o, "miss: /nocache/ on plain file", plain, "/nocache"+items, ".json", benchRows))
+	if err != nil {
+		return nil, err
+	}
+	stopPlain()
+
+	fmt.Println("replication lag under full uncached read load (/nocache/, writes to bench.other)…")
+	res, lag, err = lagUnder(ctx, o, c, "uncached read load (/nocache/)", rep.BenchURL, "/nocache"+items)
+	if err == nil {
+		err = lag.check()
+	}
+	if _, err = add(res, err); err != nil {
+		return nil, err
+	}
+	r.Lag = append(r.Lag, lag)
+
+	// Drift: the cores are shared; a second bare run shows how steady they were.
+	bareEnd, err := add(wrkRun(ctx, o, "bare net/http 200 B (again, last)", bare, items, ".json", benchRows))
+	if err != nil {
+		return nil, err
+	}
+	r.Ratios["drift: bare last / bare first"] = bareEnd.ReqPerS / bareRes.ReqPerS
+	r.Settings["loadavg_end"] = loadavg()
+
+	r.Ratios["hot / bare (goal >= 0.8)"] = hot.ReqPerS / bareRes.ReqPerS
+	r.Ratios["hot + writes to bench.other / hot (goal >= 1.0)"] = other.ReqPerS / hot.ReqPerS
+	r.Ratios["hot + writes to bench.items / hot"] = itemsW.ReqPerS / hot.ReqPerS
+	r.Ratios["control: bare + writes to bench.other / bare"] = bareOther.ReqPerS / bareRes.ReqPerS
+	r.Ratios["miss FUSE / miss plain file"] = fuseMiss.ReqPerS / plainMiss.ReqPerS
+	r.Ratios["miss FUSE / hot"] = fuseMiss.ReqPerS / hot.ReqPerS
+	r.Settings["plain_copy_journal_mode"] = mode
+	r.Notes = append(r.Notes,
+		"every target, bare included, goes through the same wrk Lua random-path script with the same path shape /…/bench/items/{key}.json (the bare handler ignores the path)",
+		fmt.Sprintf("the cache is warmed by one GET of each of the %d keys before the hot runs, and again before the cached lag run", benchRows),
+		"hot: the replica's public API URL (gate + response cache); a hit touches no SQLite",
+		fmt.Sprintf("write phases: a goroutine in the bench process upserts one row per %s on the primary (Bearer token): bench.other (ids cycling 1-100) or a random bench.items row with a new price", time.Second/writesPerSecond),
+		"cache hit rate: the replica's /metrics hits / (hits + misses) over the run",
+		"miss FUSE: the replica's bench listener /nocache/ (gate on, cache off) reading through LiteFS FUSE, served by the replica process",
+		"miss plain file: the same handler (replica.NewReader, Cache nil, same pool size, same /nocache/ prefix) in the bench process on a VACUUM INTO copy of the replica's FUSE file, journal mode "+mode+", TXID fixed",
+		"lag: writes go to bench.other (so the cached load stays cached); ack = when the primary's answer was read; seen = when a GET /-/status.json answer from the replica (polled every ~1 ms) showed a TXID for bench at or past the write's; lag = seen - ack, 0 when seen first",
+		fmt.Sprintf("lag writes run from 0.5 s into the wrk load to 0.5 s before its end; with no read load, for %s (only the watcher's polls)", idleLag),
+		fmt.Sprintf("the whole scenario took %s", time.Since(start).Round(time.Second)))
+	return r, nil
+}
+
+// check fails a lag measurement whose writes failed; writes never seen
+// on the replica are reported, not failed.
+func (l Lag) check() error {
+	if l.Writes == 0 || l.WriteErrors*20 > l.Writes {
+		return fmt.Errorf("lag %s: %d writes, %d write errors", l.Name, l.Writes, l.WriteErrors)
+	}
+	return nil
+}
+
+// treeState names the code measured: the commit, and the files changed
+// since (read-only git calls; the cluster is built from the work tree).
+func treeState() string {
+	git := func(args ...string) string {
+		out, err := exec.Command("git", append([]string{"--no-optional-locks"}, args...)...).Output()
+		if err != nil {
+			return "?"
+		}
+		return strings.TrimSpace(string(out))
+	}
+	s := git("rev-parse", "--short", "HEAD")
+	if dirty := strings.Fields(git("diff", "--name-only", "HEAD")); len(dirty) > 0 {
+		s += " + changes to " + strings.Join(dirty, " ")
+	}
+	if added := strings.Fields(git("ls-files", "--others", "--exclude-standard", "--", "*.go")); len(added) > 0 {
+		s += " + new files " + strings.Join(added, " ")
+	}
+	return s
+}
+
+// loadavg is /proc/loadavg's 1, 5 and 15 minute figures: other work on the
+// shared cores shows there.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// createOther creates and publishes bench.other, the table written while
+// bench.items is read.
+func createOther(ctx context.Context, c *cluster) error {
+	if err := c.post(ctx, "/bench/-/create", map[string]any{"table": "other", "pk": "id",
+		"columns": []map[string]string{{"name": "id", "type": "integer"}, {"name": "note", "type": "text"}}}); err != nil {
+		return err
+	}
+	return c.post(ctx, "/bench/other/-/publish", map[string]any{})
+}
+
+// otherWrite upserts one row of bench.other.
+func otherWrite(i int) (string, any) {
+	return "/bench/other/-/upsert", map[string]any{"row": map[string]any{"id": i%100 + 1, "note": fmt.Sprintf("write %d", i)}}
+}
+
+// itemsWrite gives a random bench.items row a new price.
+func itemsWrite(i int) (string, any) {
+	id := rand.IntN(benchRows) + 1
+	return "/bench/items/-/upsert", map[string]any{"row": map[string]any{"id": id, "price": float64(id)/100 + float64(i+1)/1000}}
+}
+
+// warm asks for every key once, 8 at a time, and wants 200 for each.
+func warm(ctx context.Context, prefix string, keys int) error {
+	next := make(chan int)
+	errc := make(chan error, 8)
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				resp, err := client.Get(prefix + strconv.Itoa(k) + ".json")
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("warm %s%d.json: %s", prefix, k, resp.Status)
+					}
+				}
+				if err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for k := 1; k <= keys; k++ {
+		select {
+		case next <- k:
+		case err := <-errc:
+			close(next)
+			wg.Wait()
+			return err
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return ctx.Err()
+	}
+}
+
+// cacheCounters reads the response cache's hit and miss counters from a
+// node's /metrics.
+func cacheCounters(ctx context.Context, api string) (hits, misses float64, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/metrics", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		switch {
+		case !ok:
+		case name == "tablecast_cache_hits_total":
+			hits, err = strconv.ParseFloat(v, 64)
+			found++
+		case name == "tablecast_cache_misses_total":
+			misses, err = strconv.ParseFloat(v, 64)
+			found++
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("%s/metrics: no cache counters", api)
+	}
+	return hits, misses, sc.Err()
+}
+
+// wrkWhile runs wrk on base+prefix{key}.json with bg running beside it;
+// bg's context ends when wrk does, and what bg returns is a note.
+func wrkWhile(ctx context.Context, o Options, name, base, prefix string, bg func(context.Context) string) (Result, string, error) {
+	if bg == nil {
+		res, err := wrkRun(ctx, o, name, base, prefix, ".json", benchRows)
+		return res, "", err
+	}
+	bgCtx, cancel := context.WithCancel(ctx)
+	note := make(chan string, 1)
+	go func() { note <- bg(bgCtx) }()
+	res, err := wrkRun(ctx, o, name, base, prefix, ".json", benchRows)
+	cancel()
+	return res, <-note, err
+}
+
+// ack is one write as the writer saw it.
+type ack struct {
+	at   time.Time // when the primary's answer was read
+	txid tablecast.TXID
+}
+
+// writeLoop posts writesPerSecond writes to the primary until ctx ends,
+// one at a time on one kept-alive connection (a slow write delays the next
+// tick rather than overlapping it). body gives write i's path and body.
+func writeLoop(ctx context.Context, c *cluster, body func(i int) (string, any)) (acks []ack, errs int) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	tick := time.NewTicker(time.Second / writesPerSecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		path, b := body(i)
+		txid, err := postTXID(ctx, client, c, path, b)
+		if err != nil && ctx.Err() == nil {
+			errs++
+			if errs <= 3 {
+				fmt.Fprintln(os.Stderr, "bench: write:", err)
+			}
+		} else if err == nil {
+			acks = append(acks, ack{at: time.Now(), txid: txid})
+		}
+		select {
+		case <-ctx.Done():
+			return acks, errs
+		case <-tick.C:
+		}
+	}
+}
+
+// postTXID sends one write to the primary and returns its TXID.
+func postTXID(ctx context.Context, client *http.Client, c *cluster, path string, body any) (tablecast.TXID, error) {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Nodes[0].APIURL+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return 0, fmt.Errorf("POST %s: %s: %s", path, resp.Status, raw)
+	}
+	var out struct {
+		TXID string `json:"txid"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return 0, fmt.Errorf("POST %s: %w", path, err)
+	}
+	return tablecast.ParseTXID(out.TXID)
+}
+
+// statusTXID reads a node's TXID for db from /-/status.json.
+func statusTXID(ctx context.Context, client *http.Client, api, db string) (tablecast.TXID, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/-/status.json", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var st struct {
+		TXIDs map[string]string `json:"txids"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return 0, fmt.Errorf("%s/-/status.json: %w", api, err)
+	}
+	s, ok := st.TXIDs[db]
+	if !ok {
+		return 0, fmt.Errorf("%s/-/status.json: no txid for %s", api, db)
+	}
+	return tablecast.ParseTXID(s)
+}
+
+// seen is a status poll that showed a new TXID.
+type seen struct {
+	at   time.Time
+	txid tablecast.TXID
+}
+
+// watch polls api's status every ~1 ms and records each TXID of db when
+// first seen, until ctx ends or, once target receives a TXID, that TXID is
+// seen (or 3 s pass).
+func watch(ctx context.Context, api, db string, target <-chan tablecast.TXID) (obs []seen, gaps []time.Duration) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	var last, want tablecast.TXID
+	var wantSet bool
+	var giveUp <-chan time.Time
+	var prev time.Time
+	for {
+		t0 := time.Now()
+		txid, err := statusTXID(ctx, client, api, db)
+		now := time.Now()
+		if err == nil {
+			if !prev.IsZero() {
+				gaps = append(gaps, now.Sub(prev))
+			}
+			prev = now
+			if txid > last {
+				obs = append(obs, seen{at: now, txid: txid})
+				last = txid
+			}
+		}
+		if wantSet && last >= want {
+			return obs, gaps
+		}
+		select {
+		case <-ctx.Done():
+			return obs, gaps
+		case want = <-target:
+			wantSet, target = true, nil
+			giveUp = time.After(3 * time.Second)
+		case <-giveUp:
+			return obs, gaps
+		case <-time.After(time.Millisecond - now.Sub(t0)):
+		}
+	}
+}
+
+// lagUnder runs full wrk load on base+prefix{key}.json and measures
+// replication lag from 0.5 s into it to 0.5 s before its end.
+func lagUnder(ctx context.Context, o Options, c *cluster, name, base, prefix string) (Result, Lag, error) {
+	var lag Lag
+	res, _, err := wrkWhile(ctx, o, "lag: "+name, base, prefix, func(ctx context.Context) string {
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(500 * time.Millisecond):
+		}
+		lag = measureLag(ctx, c, max(o.Duration-time.Second, time.Second))
+		return ""
+	})
+	lag.Name, lag.Load = name, res.URL
+	return res, lag, err
+}
+
+// measureLag writes to bench.other for d while a watcher polls the
+// replica's status, then waits (up to 3 s) for the last write to show
+// there: each write's lag is from its ack to the first poll that shows it.
+func measureLag(ctx context.Context, c *cluster, d time.Duration) Lag {
+	target := make(chan tablecast.TXID, 1)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	type watched struct {
+		obs  []seen
+		gaps []time.Duration
+	}
+	wdone := make(chan watched, 1)
+	go func() {
+		obs, gaps := watch(watchCtx, c.Nodes[1].APIURL, "bench", target)
+		wdone <- watched{obs, gaps}
+	}()
+	wctx, cancel := context.WithTimeout(ctx, d)
+	acks, errs := writeLoop(wctx, c, otherWrite)
+	cancel()
+	var last tablecast.TXID
+	for _, a := range acks {
+		last = max(last, a.txid)
+	}
+	target <- last
+	w := <-wdone
+	lag := Lag{Writes: len(acks), WriteErrors: errs, Polls: len(w.gaps) + 1}
+	var lags []time.Duration
+	for _, a := range acks {
+		i := sort.Search(len(w.obs), func(i int) bool { return w.obs[i].txid >= a.txid })
+		if i == len(w.obs) {
+			lag.Unseen++
+			continue
+		}
+		d := w.obs[i].at.Sub(a.at)
+		if d < 0 {
+			lag.SeenBeforeAck++
+			d = 0
+		}
+		lags = append(lags, d)
+	}
+	lag.P50Ms, lag.P90Ms, lag.MaxMs = pctMs(lags, 0.5), pctMs(lags, 0.9), pctMs(lags, 1)
+	lag.PollP50Ms, lag.PollMaxMs = pctMs(w.gaps, 0.5), pctMs(w.gaps, 1)
+	fmt.Printf("  %-36s lag p50 %.1f ms  p90 %.1f ms  max %.1f ms  (%d writes, %d unseen, %d write errors, %d polls, poll p50 %.2f ms)\n",
+		"", lag.P50Ms, lag.P90Ms, lag.MaxMs, lag.Writes, lag.Unseen, lag.WriteErrors, lag.Polls, lag.PollP50Ms)
+	return lag
+}
+
+// pctMs is the nearest-rank q-quantile of ds in milliseconds.
+func pctMs(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0 // JSON has no NaN; Writes and Unseen tell
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return float64(s[max(i, 0)]) / float64(time.Millisecond)
+}
+
+// copyPlain copies the database at src (the replica's FUSE file, opened
+// read-only) to dir with VACUUM INTO, and gives the copy src's journal
+// mode, which it returns.
+func copyPlain(ctx context.Context, src, dir string) (string, error) {
+	dst := filepath.Join(dir, tablecast.DBFileName("bench"))
+	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: src}).EscapedPath()+"?mode=ro&_busy_timeout=5000")
+	if err != nil {
+		return "", err
+	}
+	var mode string
+	err = db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode)
+	if err == nil {
+		_, err = db.ExecContext(ctx, `VACUUM INTO ?`, dst)
+	}
+	// Close now: an open file on the FUSE mount would hold it at shutdown.
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("copy %s: %w", src, err)
+	}
+	out, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: dst}).EscapedPath())
+	if err != nil {
+		return "", err
+	}
+	defer out.Close()
+	var got string
+	if err := out.QueryRowContext(ctx, `PRAGMA journal_mode = `+mode).Scan(&got); err != nil {
+		return "", fmt.Errorf("journal mode of %s: %w", dst, err)
+	}
+	return got, nil
+}
+
+// fixedPositions is a node with one database at one TXID.
+type fixedPositions struct {
+	db   string
+	txid tablecast.TXID
+}
+
+func (p fixedPositions) TXID(db string) (tablecast.TXID, bool) { return p.txid, db == p.db }
+func (p fixedPositions) Databases() []string                   { return []string{p.db} }
+
+// servePlain serves the bench database in dir with the replica's read
+// handler, cache off, under /nocache/ as the nodes' bench listener does.
+func servePlain(dir string, txid tablecast.TXID) (string, func(), error) {
+	rd := replica.NewReader(dir, fixedPositions{db: "bench", txid: txid}, &tablecast.CommitFence{})
+	rd.Cache = nil
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/nocache/", http.StripPrefix("/nocache", rd))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	var once sync.Once
+	return "http://" + ln.Addr().String(), func() {
+		once.Do(func() {
+			_ = srv.Close()
+			_ = rd.Close()
+		})
+	}, nil
+}
