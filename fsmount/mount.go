@@ -43,7 +43,6 @@ type Mount struct {
 	done    chan struct{}
 }
 
-
 var _ tablecast.Positions = (*Mount)(nil)
 
 // New returns a Mount with LiteFS's default timings.
