@@ -4,6 +4,7 @@ package fsmount
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -61,6 +62,12 @@ func New(fuseDir, dataDir, addr string) *Mount {
 // Listen opens the store and starts listening for replication, so that
 // URL is known before a leaser needs to advertise it. Call Open next.
 func (m *Mount) Listen() error {
+	// A node that crashed leaves a dead mount behind: clear it.
+	if err := AbortFUSE(m.FUSEDir); err == nil {
+		m.Logger.Warn("cleared a stale fuse mount", "dir", m.FUSEDir)
+	} else if !errors.Is(err, ErrNotMounted) {
+		return fmt.Errorf("clear stale mount: %w", err)
+	}
 	for _, dir := range []string{m.FUSEDir, m.DataDir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create dir: %w", err)

@@ -36,6 +36,9 @@ func newForwarder(rt *Router) *forwarder {
 			DialContext:         (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
 			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     90 * time.Second,
+			// A primary that accepts but never answers (a hung process) must
+			// not hold the client forever.
+			ResponseHeaderTimeout: 30 * time.Second,
 		},
 		ErrorHandler: f.failed,
 	}

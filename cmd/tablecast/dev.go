@@ -18,6 +18,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/tablecast/tablecast/fsmount"
 	"github.com/tablecast/tablecast/primary"
 )
 
@@ -337,8 +338,8 @@ func (c *devCluster) Stop() {
 	c.proxies = nil
 	for _, n := range c.Nodes {
 		if isMounted(n.FUSEDir) {
-			// Lazy: a node that died left a mount no one serves.
-			_ = exec.Command("fusermount3", "-u", "-z", n.FUSEDir).Run()
+			// A node that died left a mount no one serves.
+			_ = fsmount.AbortFUSE(n.FUSEDir)
 		}
 	}
 	c.procs = nil

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tablecast/tablecast/fsmount"
+)
+
+// MustStartClusterWith starts a cluster with options set on it first.
+func MustStartClusterWith(tb testing.TB, set func(*devCluster)) *devCluster {
+	tb.Helper()
+	c := &devCluster{Bin: binPath, Dir: tb.TempDir(), Regions: []string{"lhr", "syd", "sjc"}, Logger: slog.Default()}
+	set(c)
+	tb.Cleanup(c.Stop)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		for _, n := range c.Nodes {
+			b, _ := os.ReadFile(n.Log)
+			tb.Logf("%s log:\n%s", n.Name, b)
+		}
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// mustKill SIGKILLs a node and aborts its FUSE connection, without which
+// the process cannot finish dying (its own threads wait on its own mount).
+func mustKill(tb testing.TB, n ClusterNode) {
+	tb.Helper()
+	if err := syscall.Kill(n.PID, syscall.SIGKILL); err != nil {
+		tb.Fatal(err)
+	}
+	if err := fsmount.AbortFUSE(n.FUSEDir); err != nil {
+		tb.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(n.PID, 0) == nil {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s still alive 10s after SIGKILL", n.Name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// send posts a JSON body with the cluster's token through client.
+func send(tb testing.TB, client *http.Client, url, token, body string, hdr ...string) (*http.Response, map[string]any) {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return resp, out
+}
+
+func TestCluster_ReadYourWrites(t *testing.T) {
+	for _, delay := range []time.Duration{0, 50 * time.Millisecond} {
+		t.Run(fmt.Sprintf("Delay%s", delay), func(t *testing.T) {
+			c := MustStartClusterWith(t, func(c *devCluster) {
+				c.Delays = map[string]time.Duration{"syd": delay, "sjc": delay}
+			})
+			syd, sjc := c.Nodes[1].APIURL, c.Nodes[2].APIURL
+			// Created and published through a replica: forwarded to the primary.
+			if resp, out := send(t, http.DefaultClient, syd+"/rw/-/create", c.Token, `{"table":"items","pk":"id","columns":[{"name":"id","type":"integer"},{"name":"v","type":"text"}]}`); resp.StatusCode != 201 {
+				t.Fatalf("create via replica: %d %v", resp.StatusCode, out)
+			}
+			if resp, out := send(t, http.DefaultClient, syd+"/rw/items/-/publish", c.Token, `{}`); resp.StatusCode != 200 {
+				t.Fatalf("publish via replica: %d %v", resp.StatusCode, out)
+			}
+			const writers, each = 4, 50
+			var stale, reads int
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			start := time.Now()
+			for w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					jar, _ := cookiejar.New(nil)
+					client := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+					for i := range each {
+						id := w*1000 + i
+						resp, out := send(t, client, syd+"/rw/items/-/insert", c.Token, fmt.Sprintf(`{"row":{"id":%d,"v":"w%d"}}`, id, id))
+						txid, _ := out["txid"].(string)
+						if resp.StatusCode != 201 || txid == "" {
+							t.Errorf("insert %d via replica: %d %v", id, resp.StatusCode, out)
+							return
+						}
+						// Same replica with the header bookmark; the other replica with the cookie.
+						for _, read := range []struct{ base, hdr string }{{syd, txid}, {sjc, ""}} {
+							req, _ := http.NewRequest("GET", fmt.Sprintf("%s/rw/items/%d.json", read.base, id), nil)
+							if read.hdr != "" {
+								req.Header.Set("Tablecast-Txid", read.hdr)
+							}
+							rresp, err := client.Do(req)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							body, _ := io.ReadAll(rresp.Body)
+							rresp.Body.Close()
+							mu.Lock()
+							reads++
+							if rresp.StatusCode != 200 || !strings.Contains(string(body), fmt.Sprintf(`"w%d"`, id)) {
+								stale++
+								t.Errorf("read-your-write %d on %s: %d %s", id, read.base, rresp.StatusCode, body)
+							}
+							mu.Unlock()
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			t.Logf("delay %s: %d writes through a replica, %d reads with bookmarks, %d stale, %s", delay, writers*each, reads, stale, time.Since(start))
+			if stale != 0 || reads != 2*writers*each {
+				t.Fatalf("stale reads: %d of %d", stale, reads)
+			}
+
+			t.Run("FutureBookmark504", func(t *testing.T) {
+				begin := time.Now()
+				status, _, body := get(t, sjc+"/rw/items/1.json?_txid=00000000ffffffff")
+				took := time.Since(begin)
+				if status != 504 || took < 2*time.Second || took > 10*time.Second {
+					t.Fatalf("status %d after %s: %v", status, took, body)
+				}
+			})
+			if delay != 0 {
+				return
+			}
+			t.Run("PrimaryUnreachable503", func(t *testing.T) {
+				mustKill(t, c.Nodes[0])
+				resp, out := send(t, http.DefaultClient, syd+"/rw/items/-/insert", c.Token, `{"row":{"id":999999,"v":"x"}}`)
+				if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+					t.Fatalf("write with the primary dead: %d %v", resp.StatusCode, out)
+				}
+				// Nothing acknowledged was lost on the replicas.
+				for _, base := range []string{syd, sjc} {
+					_, _, body := get(t, base+"/rw.json")
+					if !strings.Contains(fmt.Sprint(body), fmt.Sprintf("count:%d", writers*each)) {
+						t.Fatalf("%s after primary loss: %v", base, body)
+					}
+				}
+			})
+		})
+	}
+}
