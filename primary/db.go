@@ -149,6 +149,11 @@ func (w *Writer) write(ctx context.Context, db string, h *handle, fn func(*sql.T
 func (w *Writer) commit(tx *sql.Tx, db string) (tablecast.TXID, error) {
 	w.Fence.LockCommit()
 	defer w.Fence.UnlockCommit()
+	if w.CanCommit != nil {
+		if err := w.CanCommit(); err != nil {
+			return 0, err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, sqliteError("commit", err)
 	}

@@ -32,6 +32,16 @@ type Writer struct {
 	MaxRows   int   // rows per request
 	Logger    *slog.Logger
 
+	// CanCommit, when set, is asked under the commit fence right before
+	// each COMMIT: a node that lost the primary lease must not commit even
+	// if LiteFS has not noticed yet. An error aborts the write.
+	CanCommit func() error
+
+	// Sync, when set, makes a write that asks for it (?_sync=1 or header
+	// Tablecast-Sync: 1) wait until another candidate has applied its TXID
+	// before it is acknowledged.
+	Sync func(ctx context.Context, db string, txid tablecast.TXID) error
+
 	mu       sync.Mutex
 	dbs      map[string]*handle
 	closed   bool
@@ -126,8 +136,37 @@ func (w *Writer) serve(rw http.ResponseWriter, r *http.Request, rt route) (*resu
 	if err != nil {
 		return nil, err
 	}
+	if wantsSync(r) {
+		if err := w.sync(r.Context(), rt.db, res.txid); err != nil {
+			return nil, err
+		}
+		res.body["synced"] = true
+	}
 	w.logger().Debug("write", "action", rt.action, "db", rt.db, "table", rt.table, "token", token, "txid", res.txid)
 	return res, nil
+}
+
+// HeaderSync asks for a write acknowledged only once another candidate has it.
+const HeaderSync = "Tablecast-Sync"
+
+func wantsSync(r *http.Request) bool {
+	v := r.URL.Query().Get("_sync")
+	if v == "" {
+		v = r.Header.Get(HeaderSync)
+	}
+	return v == "1" || v == "true" || v == "on"
+}
+
+// sync waits for another candidate to apply txid. The write is committed
+// either way; a failure says it may not survive the loss of this node.
+func (w *Writer) sync(ctx context.Context, db string, txid tablecast.TXID) error {
+	if w.Sync == nil {
+		return tablecast.Errorf(tablecast.EUNAVAILABLE, "Write committed at TXID %s, but synchronous writes need a cluster of candidates", txid)
+	}
+	if err := w.Sync(ctx, db, txid); err != nil {
+		return tablecast.Errorf(tablecast.EUNAVAILABLE, "Write committed at TXID %s but not confirmed by another candidate: %v", txid, err)
+	}
+	return nil
 }
 
 func (w *Writer) run(ctx context.Context, req *request) (*result, error) {

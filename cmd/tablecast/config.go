@@ -34,8 +34,9 @@ type Config struct {
 	Tablecast TablecastConfig `yaml:"tablecast"`
 }
 
-// LeaseConfig is LiteFS's lease section. Only "static" exists so far: the
-// primary is the node with candidate: true.
+// LeaseConfig is LiteFS's lease section. Type "raft" (the default) elects
+// the primary among candidates with hashicorp/raft; "static" makes the one
+// node with candidate: true the primary for good.
 type LeaseConfig struct {
 	Type           string        `yaml:"type"`
 	Candidate      *bool         `yaml:"candidate"` // default true: a lone node is its own primary
@@ -67,6 +68,12 @@ type TablecastConfig struct {
 	BookmarkWait time.Duration `yaml:"bookmark-wait"` // default 2s
 	MaxLag       time.Duration `yaml:"max-lag"`       // default staleness bound; 0: none
 	PrimaryWait  time.Duration `yaml:"primary-wait"`  // default 5s
+
+	// Raft (lease.type raft).
+	RaftAddr      string `yaml:"raft-addr"`      // raft listen address, default :20203
+	RaftAdvertise string `yaml:"raft-advertise"` // host:port others reach it at
+	Join          string `yaml:"join"`           // API URL of any node of the cluster to join
+	JoinToken     string `yaml:"join-token"`     // a write token's secret, sent when joining
 }
 
 // TokenConfig is one write token: its secret (hashed at load, for dev
@@ -82,6 +89,7 @@ const (
 	DefaultLiteFSAddr = ":20202"
 	DefaultAPIAddr    = ":8080"
 	DefaultRegion     = "local"
+	DefaultRaftAddr   = ":20203"
 )
 
 // LoadConfig reads a YAML file, expands ${ENV} references, refuses
@@ -171,7 +179,10 @@ func (c *Config) setDefaults() {
 		c.Lease.Candidate = &yes
 	}
 	if c.Lease.Type == "" {
-		c.Lease.Type = "static"
+		c.Lease.Type = "raft"
+	}
+	if c.Tablecast.RaftAddr == "" {
+		c.Tablecast.RaftAddr = DefaultRaftAddr
 	}
 	if c.Lease.ReconnectDelay == 0 {
 		c.Lease.ReconnectDelay = time.Second
@@ -225,16 +236,20 @@ func (c *Config) Validate() error {
 		return errors.New("fuse.dir: required")
 	case c.Data.Dir == "":
 		return errors.New("data.dir: required")
-	case c.Lease.Type != "static":
-		return fmt.Errorf("lease.type: %q is not supported (use static)", c.Lease.Type)
+	case c.Lease.Type != "static" && c.Lease.Type != "raft":
+		return fmt.Errorf("lease.type: %q is not supported (raft or static)", c.Lease.Type)
 	case c.Lease.ReconnectDelay < 0:
 		return errors.New("lease.reconnect-delay: must not be negative")
 	case c.Lease.DemoteDelay < 0:
 		return errors.New("lease.demote-delay: must not be negative")
-	case !c.Lease.IsCandidate() && c.Lease.AdvertiseURL == "":
-		return errors.New("lease.advertise-url: required on a replica (the primary's LiteFS URL)")
-	case !c.Lease.IsCandidate() && c.Tablecast.PrimaryURL == "":
-		return errors.New("tablecast.primary-url: required on a replica (the primary's API URL)")
+	case c.Lease.Type == "static" && !c.Lease.IsCandidate() && c.Lease.AdvertiseURL == "":
+		return errors.New("lease.advertise-url: required on a static replica (the primary's LiteFS URL)")
+	case c.Lease.Type == "static" && !c.Lease.IsCandidate() && c.Tablecast.PrimaryURL == "":
+		return errors.New("tablecast.primary-url: required on a static replica (the primary's API URL)")
+	case c.Lease.Type == "raft" && !c.Lease.IsCandidate() && c.Tablecast.Join == "":
+		return errors.New("tablecast.join: required on a replica (the API URL of any node of the cluster)")
+	case c.Lease.Type == "raft" && c.Tablecast.Join != "" && c.Tablecast.JoinToken == "":
+		return errors.New("tablecast.join-token: required with join (a write token's secret)")
 	case c.Tablecast.MaxBody < 0:
 		return errors.New("tablecast.max-body: must be positive")
 	case !slices.Contains([]string{routing.WriteProxy, routing.WriteRedirect, routing.WriteFlyReplay}, c.Tablecast.WriteMode):
@@ -250,7 +265,7 @@ func (c *Config) Validate() error {
 	}
 	for key, u := range map[string]string{
 		"lease.advertise-url": c.Lease.AdvertiseURL, "tablecast.advertise-url": c.Tablecast.AdvertiseURL,
-		"tablecast.primary-url": c.Tablecast.PrimaryURL,
+		"tablecast.primary-url": c.Tablecast.PrimaryURL, "tablecast.join": c.Tablecast.Join,
 	} {
 		if err := validateURL(u); err != nil {
 			return fmt.Errorf("%s: %w", key, err)

@@ -188,7 +188,7 @@ func TestConsistency_RandomizedReplicaReads(t *testing.T) {
 		// Every node converges on the last write, and serves it exactly.
 		final := hist.last()
 		for _, tg := range targets {
-			if err := waitNodeTXID(tg.url, final, 10*time.Second); err != nil {
+			if err := waitNodeTXID(tg.url, c.Token, final, 10*time.Second); err != nil {
 				t.Errorf("%s: %v", tg.name, err)
 				continue
 			}
@@ -536,7 +536,7 @@ func (w *rndWriter) readState(txid tablecast.TXID) (*rndState, error) {
 		}
 	}
 	_ = tx.Rollback()
-	now, err := nodeTXID(w.primaryURL)
+	now, err := nodeTXID(w.primaryURL, w.token)
 	if err != nil {
 		return nil, err
 	}
@@ -599,8 +599,10 @@ func (w *rndWriter) randomOp() error {
 }
 
 // nodeTXID reads a node's TXID of rnd from /-/status.json.
-func nodeTXID(base string) (tablecast.TXID, error) {
-	resp, err := noRedirect.Get(base + "/-/status.json")
+func nodeTXID(base, token string) (tablecast.TXID, error) {
+	req, _ := http.NewRequest(http.MethodGet, base+"/-/status.json", nil)
+	req.Header.Set("Authorization", "Bearer "+token) // TXIDs are shown only with a token
+	resp, err := noRedirect.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -622,19 +624,19 @@ func nodeTXID(base string) (tablecast.TXID, error) {
 func waitReplicasTXID(t *testing.T, c *devCluster, txid tablecast.TXID) {
 	t.Helper()
 	for _, n := range c.Nodes[1:] {
-		if err := waitNodeTXID(n.APIURL, txid, 10*time.Second); err != nil {
+		if err := waitNodeTXID(n.APIURL, c.Token, txid, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
 // waitNodeTXID polls a node's status until it has reached txid.
-func waitNodeTXID(base string, txid tablecast.TXID, timeout time.Duration) error {
+func waitNodeTXID(base, token string, txid tablecast.TXID, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last tablecast.TXID
 	var err error
 	for time.Now().Before(deadline) {
-		if last, err = nodeTXID(base); err == nil && last >= txid {
+		if last, err = nodeTXID(base, token); err == nil && last >= txid {
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)

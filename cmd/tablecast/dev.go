@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -40,6 +41,8 @@ type ClusterNode struct {
 	FUSEDir   string `json:"fuse_dir"`
 	DataDir   string `json:"data_dir"`
 	Log       string `json:"log"`
+	Candidate bool   `json:"candidate"`           // may become primary (raft voter)
+	RaftAddr  string `json:"raft_addr,omitempty"` // fixed, so restarts keep their place
 	// BenchURL serves reads with the gate or cache off (dev -bench only).
 	BenchURL string `json:"bench_url,omitempty"`
 }
@@ -63,7 +66,11 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c := &devCluster{Bin: bin, Dir: *dir, Regions: devRegions, Bench: *bench, Delays: d, Logger: slog.Default()}
+	lease := "raft"
+	if len(d) > 0 {
+		lease = "static"
+	}
+	c := &devCluster{Bin: bin, Dir: *dir, Regions: devRegions, Bench: *bench, Delays: d, Lease: lease, Candidates: 3, Logger: slog.Default()}
 	defer c.Stop()
 	if err := c.Start(ctx); err != nil {
 		return err
@@ -94,6 +101,8 @@ type devCluster struct {
 	// Delays puts a replica region this far (one way) from the primary: its
 	// LiteFS stream and its forwarded requests go through a DelayProxy.
 	Delays     map[string]time.Duration
+	Lease      string // "raft" (default) or "static"
+	Candidates int    // raft: candidate nodes in the first region
 	WriteMode  string // tablecast.write-mode of every node ("" = default)
 	StaleReads string // tablecast.stale-reads of every node
 	Logger     *slog.Logger
@@ -117,14 +126,20 @@ func (c *devCluster) Start(ctx context.Context) error {
 	if c.Token, err = primary.NewSecret(); err != nil {
 		return err
 	}
-	c.exited = make(chan error, len(c.Regions))
+	if c.Lease == "" {
+		c.Lease = "raft"
+	}
+	if c.Lease == "raft" && len(c.Delays) > 0 {
+		return errors.New("simulated delays need the static lease for now")
+	}
+	plan, err := c.plan()
+	if err != nil {
+		return err
+	}
+	c.exited = make(chan error, len(plan))
 	var prim AddrFile
-	for i, region := range c.Regions {
-		n := ClusterNode{Name: region + "-1", Region: region, Role: "replica"}
-		if i == 0 {
-			n.Role = "primary"
-		}
-		up, err := c.upstream(region, prim)
+	for i, n := range plan {
+		up, err := c.upstream(n.Region, prim)
 		if err != nil {
 			return err
 		}
@@ -140,6 +155,48 @@ func (c *devCluster) Start(ctx context.Context) error {
 	return c.writeClusterFile()
 }
 
+// plan names the nodes: with raft, Candidates nodes in the first region
+// (the first bootstraps and is primary), then one replica per other region.
+func (c *devCluster) plan() ([]ClusterNode, error) {
+	candidates := 1
+	if c.Lease == "raft" {
+		candidates = max(c.Candidates, 1)
+	}
+	var plan []ClusterNode
+	for i, region := range c.Regions {
+		count := 1
+		if i == 0 {
+			count = candidates
+		}
+		for k := 1; k <= count; k++ {
+			n := ClusterNode{Name: fmt.Sprintf("%s-%d", region, k), Region: region, Role: "replica", Candidate: i == 0}
+			if len(plan) == 0 {
+				n.Role = "primary"
+			}
+			if c.Lease == "raft" {
+				port, err := freePort()
+				if err != nil {
+					return nil, err
+				}
+				n.RaftAddr = fmt.Sprintf("127.0.0.1:%d", port)
+			}
+			plan = append(plan, n)
+		}
+	}
+	return plan, nil
+}
+
+// freePort picks a free loopback port. Raft addresses are fixed so that a
+// restarted node keeps its place in the raft configuration.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
 var nodeConfig = template.Must(template.New("cfg").Parse(`# written by tablecast dev
 fuse:
   dir: "{{.Node.FUSEDir}}"
@@ -148,11 +205,13 @@ data:
 http:
   addr: "127.0.0.1:0"
 lease:
-  type: static
-  candidate: {{eq .Node.Role "primary"}}
+  type: {{.Lease}}
+  candidate: {{.Node.Candidate}}
+{{- if eq .Lease "static"}}
   hostname: "{{.PrimaryName}}"
 {{- if .Primary.LiteFSURL}}
   advertise-url: "{{.Primary.LiteFSURL}}"
+{{- end}}
 {{- end}}
   reconnect-delay: 200ms
 tablecast:
@@ -165,7 +224,13 @@ tablecast:
   name: "{{.Node.Name}}"
   region: "{{.Node.Region}}"
   addr: "127.0.0.1:0"
+{{- if eq .Lease "raft"}}
+  raft-addr: "{{.Node.RaftAddr}}"
 {{- if .Primary.APIURL}}
+  join: "{{.Primary.APIURL}}"
+  join-token: "${TABLECAST_DEV_TOKEN}"
+{{- end}}
+{{- else if .Primary.APIURL}}
   primary-url: "{{.Primary.APIURL}}"
 {{- end}}
   tokens:
@@ -184,7 +249,7 @@ func (c *devCluster) startNode(ctx context.Context, n *ClusterNode, prim AddrFil
 	_ = os.Remove(addrPath)
 	var buf bytes.Buffer
 	if err := nodeConfig.Execute(&buf, map[string]any{"Node": n, "Primary": prim, "PrimaryName": c.Regions[0] + "-1",
-		"WriteMode": c.WriteMode, "StaleReads": c.StaleReads}); err != nil {
+		"WriteMode": c.WriteMode, "StaleReads": c.StaleReads, "Lease": c.Lease}); err != nil {
 		return AddrFile{}, err
 	}
 	if err := os.WriteFile(cfgPath, buf.Bytes(), 0o600); err != nil {
@@ -259,6 +324,17 @@ func parseDelays(s string) (map[string]time.Duration, error) {
 		out[region] = d
 	}
 	return out, nil
+}
+
+// Restart starts node i again with its folders; join is the API URL of a
+// live node (raft) to rejoin through.
+func (c *devCluster) Restart(ctx context.Context, i int, join string) error {
+	n := c.Nodes[i]
+	if _, err := c.startNode(ctx, &n, AddrFile{APIURL: join}); err != nil {
+		return fmt.Errorf("restart %s: %w", n.Name, err)
+	}
+	c.Nodes[i] = n
+	return c.writeClusterFile()
 }
 
 // waitAddrFile polls for a node's addr file until deadline or exit.

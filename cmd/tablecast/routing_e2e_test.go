@@ -78,6 +78,7 @@ func TestCluster_ReadYourWrites(t *testing.T) {
 	for _, delay := range []time.Duration{0, 50 * time.Millisecond} {
 		t.Run(fmt.Sprintf("Delay%s", delay), func(t *testing.T) {
 			c := MustStartClusterWith(t, func(c *devCluster) {
+				c.Lease = "static" // delay proxies sit on the static primary's URLs
 				c.Delays = map[string]time.Duration{"syd": delay, "sjc": delay}
 			})
 			syd, sjc := c.Nodes[1].APIURL, c.Nodes[2].APIURL

@@ -36,6 +36,8 @@ type AddrFile struct {
 func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := fs.String("config", "litefs.yml", "config file")
+	join := fs.String("join", "", "API URL of any node of a raft cluster to join (overrides tablecast.join)")
+	region := fs.String("region", "", "this node's region (overrides tablecast.region)")
 	addrFile := fs.String("addr-file", "", "write the node's URLs here as JSON once it serves")
 	benchAddr := fs.String("bench-addr", "", "benchmarks only: also serve reads on this loopback address under /ungated/ (gate and cache off) and /nocache/ (gate on, cache off)")
 	if err := fs.Parse(args); err != nil {
@@ -44,6 +46,15 @@ func runServe(ctx context.Context, args []string) error {
 	cfg, err := LoadConfig(*configPath)
 	if err != nil {
 		return err
+	}
+	if *join != "" {
+		cfg.Tablecast.Join = *join
+	}
+	if *region != "" {
+		cfg.Tablecast.Region = *region
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config %s: %w", *configPath, err)
 	}
 	level, _ := parseLevel(cfg.Tablecast.LogLevel)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).
@@ -83,6 +94,10 @@ type node struct {
 	logger *slog.Logger
 
 	mount    *fsmount.Mount
+	raft     *fsmount.RaftNode   // nil with a static lease
+	leaser   *fsmount.RaftLeaser // nil with a static lease
+	self     fsmount.NodeInfo
+	tokens   *primary.Tokens
 	fence    tablecast.CommitFence
 	reader   *replica.Reader
 	bench    []*replica.Reader
@@ -91,6 +106,8 @@ type node struct {
 	extra    []*http.Server
 	apiURL   string
 	serveErr chan error
+	ctx      context.Context // ends at Close
+	cancel   context.CancelFunc
 }
 
 var _ routing.Node = (*node)(nil)
@@ -98,6 +115,7 @@ var _ routing.Node = (*node)(nil)
 // Open starts LiteFS, waits until it has a primary, then serves the API.
 func (n *node) Open(ctx context.Context) error {
 	c := n.cfg
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.mount = fsmount.New(c.FUSE.Dir, c.Data.Dir, c.HTTP.Addr)
 	n.mount.Candidate = c.Lease.IsCandidate()
 	n.mount.ReconnectDelay = c.Lease.ReconnectDelay
@@ -106,18 +124,27 @@ func (n *node) Open(ctx context.Context) error {
 	if err := n.mount.Listen(); err != nil {
 		return err
 	}
-	advertise := c.Lease.AdvertiseURL
-	if c.Lease.IsCandidate() && advertise == "" {
-		advertise = n.mount.URL()
-	}
-	n.mount.Leaser = litefs.NewStaticLeaser(c.Lease.IsCandidate(), c.Lease.Hostname, advertise)
-	if err := n.mount.Open(); err != nil {
-		return err
-	}
 	// Serve at once: health and status answer while the node catches up;
 	// reads and writes answer 503 until it is ready.
 	if err := n.serveAPI(); err != nil {
 		return err
+	}
+	if c.Lease.Type == "raft" {
+		if err := n.openRaft(); err != nil {
+			return err
+		}
+	} else {
+		advertise := c.Lease.AdvertiseURL
+		if c.Lease.IsCandidate() && advertise == "" {
+			advertise = n.mount.URL()
+		}
+		n.mount.Leaser = litefs.NewStaticLeaser(c.Lease.IsCandidate(), c.Lease.Hostname, advertise)
+	}
+	if err := n.mount.Open(); err != nil {
+		return err
+	}
+	if n.raft != nil {
+		go n.joinLoop(n.ctx)
 	}
 	n.logger.Info("waiting for the cluster", "api", n.apiURL)
 	return n.mount.WaitReady(ctx)
@@ -130,6 +157,7 @@ func (n *node) serveAPI() error {
 	if err != nil {
 		return err
 	}
+	n.tokens = tk
 	n.reader = replica.NewReader(c.FUSE.Dir, n.mount, &n.fence)
 	n.reader.PoolSize = c.Tablecast.ReadPool
 	n.reader.Logger = n.logger
@@ -143,6 +171,10 @@ func (n *node) serveAPI() error {
 	n.writer = primary.NewWriter(c.FUSE.Dir, n.mount, &n.fence, tk)
 	n.writer.MaxBody = c.Tablecast.MaxBody
 	n.writer.Logger = n.logger
+	n.writer.CanCommit = n.canCommit
+	if c.Lease.Type == "raft" {
+		n.writer.Sync = n.syncToCandidate
+	}
 	router := routing.New(n, routing.Config{
 		WriteMode: c.Tablecast.WriteMode, StaleMode: c.Tablecast.StaleReads,
 		BookmarkWait: c.Tablecast.BookmarkWait, MaxLag: c.Tablecast.MaxLag,
@@ -214,13 +246,25 @@ func (n *node) Close() error {
 	if n.writer != nil {
 		_ = n.writer.Close()
 	}
+	if n.cancel != nil {
+		n.cancel()
+	}
+	var first error
 	if n.mount != nil {
 		if err := n.mount.Close(); err != nil {
 			n.logger.Error("close litefs", "err", err)
-			return err
+			first = err
 		}
 	}
-	return nil
+	if n.leaser != nil {
+		_ = n.leaser.Close()
+	}
+	if n.raft != nil {
+		if err := n.raft.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Ready implements routing.Node: LiteFS is primary or connected to one.
@@ -233,23 +277,53 @@ func (n *node) Ready() bool {
 	}
 }
 
-// IsPrimary implements routing.Node.
-func (n *node) IsPrimary() bool { return n.mount.IsPrimary() }
+// IsPrimary implements routing.Node: LiteFS holds the lease and, with
+// raft, the lease is not lost (LiteFS notices only at its next renewal).
+func (n *node) IsPrimary() bool {
+	return n.mount.IsPrimary() && n.canCommit() == nil
+}
 
-// PrimaryURL implements routing.Node: with a static lease, the configured one.
-func (n *node) PrimaryURL() string {
-	if n.IsPrimary() {
-		return n.apiURL
+// canCommit refuses commits once the raft lease is lost.
+func (n *node) canCommit() error {
+	if n.leaser == nil {
+		return nil
 	}
-	return n.cfg.Tablecast.PrimaryURL
+	l := n.leaser.Current()
+	if l == nil {
+		return errNotPrimary
+	}
+	select {
+	case <-l.Lost():
+		return errNotPrimary
+	default:
+		return nil
+	}
+}
+
+var errNotPrimary = tablecast.Errorf(tablecast.EUNAVAILABLE, "This node stopped being the primary: nothing was written, retry")
+
+// PrimaryURL implements routing.Node.
+func (n *node) PrimaryURL() string {
+	switch {
+	case n.IsPrimary():
+		return n.apiURL
+	case n.leaser != nil:
+		return n.leaser.PrimaryAPIURL()
+	default:
+		return n.cfg.Tablecast.PrimaryURL
+	}
 }
 
 // PrimaryName implements routing.Node.
 func (n *node) PrimaryName() string {
-	if n.IsPrimary() {
+	switch {
+	case n.IsPrimary():
 		return n.cfg.Tablecast.Name
+	case n.raft != nil:
+		return n.raft.LeaderID()
+	default:
+		return n.mount.PrimaryHostname()
 	}
-	return n.mount.PrimaryHostname()
 }
 
 // Lag implements routing.Node.
@@ -278,8 +352,10 @@ func (n *node) adminHandler() http.Handler {
 		tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
 	mux.HandleFunc("GET /-/status.json", func(w http.ResponseWriter, r *http.Request) {
-		tablecast.WriteJSON(w, http.StatusOK, n.status())
+		_, err := n.tokens.Authenticate(r)
+		tablecast.WriteJSON(w, http.StatusOK, n.status(err == nil))
 	})
+	n.clusterRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"))
@@ -300,22 +376,29 @@ func (n *node) notReady() string {
 	return ""
 }
 
-func (n *node) status() map[string]any {
+// status describes this node. Database names and TXIDs only with a token:
+// a database with no public table is nobody else's business.
+func (n *node) status(full bool) map[string]any {
 	role := "replica"
 	if n.IsPrimary() {
 		role = "primary"
 	}
 	txids := map[string]string{}
 	for _, db := range n.mount.Databases() {
-		if t, ok := n.mount.TXID(db); ok {
+		if t, ok := n.mount.TXID(db); ok && full {
 			txids[db] = t.String()
 		}
 	}
-	return map[string]any{
+	st := map[string]any{
 		"ok": true, "node": n.cfg.Tablecast.Name, "region": n.cfg.Tablecast.Region, "role": role,
 		"primary_url": n.PrimaryURL(), "primary": n.PrimaryName(), "lag_ms": n.mount.Lag().Milliseconds(),
 		"txids": txids, "ready": n.notReady() == "", "not_ready": n.notReady(),
 	}
+	if n.raft != nil {
+		stats := n.raft.Stats()
+		st["raft_state"], st["raft_term"], st["last_contact"] = stats["state"], stats["term"], stats["last_contact"]
+	}
+	return st
 }
 
 func listenerURL(ln net.Listener) string {

@@ -1,0 +1,402 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/fsmount"
+)
+
+// openRaft wires raft election into LiteFS: the raft leader holds the
+// LiteFS lease; replicas' streams are cut as soon as raft names another
+// leader. Call between mount.Listen and mount.Open, after serveAPI.
+func (n *node) openRaft() error {
+	c := n.cfg
+	advertise, err := raftAdvertise(c.Tablecast.RaftAddr, c.Tablecast.RaftAdvertise)
+	if err != nil {
+		return err
+	}
+	trans, err := raft.NewTCPTransport(c.Tablecast.RaftAddr, advertise, 3, 10*time.Second, io.Discard)
+	if err != nil {
+		return fmt.Errorf("tablecast.raft-addr: %w", err)
+	}
+	n.raft, err = fsmount.OpenRaft(fsmount.RaftConfig{
+		ID: c.Tablecast.Name, Dir: filepath.Join(c.Data.Dir, "raft"), Transport: trans,
+		Voter: c.Lease.IsCandidate(), Bootstrap: c.Tablecast.Join == "" && c.Lease.IsCandidate(), Logger: n.logger,
+	})
+	if err != nil {
+		return err
+	}
+	n.self = fsmount.NodeInfo{ID: c.Tablecast.Name, Region: c.Tablecast.Region, Role: fsmount.RoleReplica,
+		APIURL: n.apiURL, LiteFSURL: n.mount.URL(), RaftAddr: string(trans.LocalAddr())}
+	if c.Lease.IsCandidate() {
+		n.self.Role = fsmount.RoleCandidate
+	}
+	n.leaser = fsmount.NewRaftLeaser(n.raft, n.self)
+	if err := n.leaser.Open(); err != nil {
+		return err
+	}
+	n.mount.Leaser = n.leaser
+	n.mount.Store.Client = fsmount.NewRaftStreamClient(n.mount.Store.Client, n.raft)
+	return nil
+}
+
+// raftAdvertise is the address other nodes reach this node's raft at.
+func raftAdvertise(bind, advertise string) (net.Addr, error) {
+	if advertise == "" {
+		host, _, err := net.SplitHostPort(bind)
+		if err != nil {
+			return nil, fmt.Errorf("tablecast.raft-addr: %w", err)
+		}
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			return nil, errors.New("tablecast.raft-advertise: required when raft-addr listens on every interface")
+		}
+		return nil, nil // the transport advertises its bound address
+	}
+	addr, err := net.ResolveTCPAddr("tcp", advertise)
+	if err != nil {
+		return nil, fmt.Errorf("tablecast.raft-advertise: %w", err)
+	}
+	return addr, nil
+}
+
+// joinLoop keeps this node registered with the cluster: it joins through
+// the leader (or the configured join URL) as a non-voter, and asks to be
+// promoted to voter once its LiteFS store has caught up, if a candidate.
+func (n *node) joinLoop(ctx context.Context) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := n.joinOnce(ctx); err != nil {
+			n.logger.Debug("join", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// joinOnce registers this node and its raft membership if either is out
+// of date; it does nothing when both are right.
+func (n *node) joinOnce(ctx context.Context) error {
+	wantVoter := n.cfg.Lease.IsCandidate() && n.Ready()
+	got, registered := n.raft.Node(n.self.ID)
+	member, voter := n.membership()
+	if registered && got == n.self && member && (voter || !wantVoter) {
+		return nil
+	}
+	req := joinRequest{Node: n.self, Voter: wantVoter}
+	if n.raft.IsLeader() {
+		return n.applyJoin(ctx, req)
+	}
+	target := n.leaderAPIURL()
+	if target == "" {
+		target = n.cfg.Tablecast.Join
+	}
+	if target == "" {
+		return errors.New("no leader known and no join URL")
+	}
+	_, err := n.callNode(ctx, http.MethodPost, target+"/-/cluster/join", req)
+	return err
+}
+
+// membership reports whether raft counts this node in, and as a voter.
+func (n *node) membership() (member, voter bool) {
+	servers, err := n.raft.Servers()
+	if err != nil {
+		return false, false
+	}
+	for _, s := range servers {
+		if string(s.ID) == n.self.ID {
+			return true, s.Suffrage == raft.Voter
+		}
+	}
+	return false, false
+}
+
+// leaderAPIURL is the raft leader's API URL from the registry.
+func (n *node) leaderAPIURL() string {
+	if id := n.raft.LeaderID(); id != "" {
+		if info, ok := n.raft.Node(id); ok {
+			return strings.TrimSuffix(info.APIURL, "/")
+		}
+	}
+	return ""
+}
+
+type joinRequest struct {
+	Node  fsmount.NodeInfo `json:"node"`
+	Voter bool             `json:"voter"`
+}
+
+// applyJoin adds or updates a node; leader only.
+func (n *node) applyJoin(ctx context.Context, req joinRequest) error {
+	if req.Node.ID == "" || req.Node.RaftAddr == "" {
+		return tablecast.Errorf(tablecast.EINVALID, "join: node id and raft-addr are required")
+	}
+	if err := n.raft.AddNode(ctx, req.Node.ID, req.Node.RaftAddr, req.Voter); err != nil {
+		return err
+	}
+	return n.raft.Register(ctx, req.Node)
+}
+
+// callNode sends a JSON request with the join token and decodes the answer.
+func (n *node) callNode(ctx context.Context, method, url string, body any) (map[string]any, error) {
+	return callJSON(ctx, method, url, n.cfg.Tablecast.JoinToken, body)
+}
+
+func callJSON(ctx context.Context, method, url, token string, body any) (map[string]any, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	if resp.StatusCode/100 != 2 {
+		return out, fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, bytes.TrimSpace(raw))
+	}
+	return out, nil
+}
+
+// clusterHandler serves the operator's /-/cluster routes and /-/wait.
+// All need a token: they show or change what visitors must not see.
+func (n *node) clusterRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /-/cluster.json", n.authed(n.handleClusterStatus))
+	mux.HandleFunc("POST /-/cluster/join", n.authed(n.leaderOnly(n.handleJoin)))
+	mux.HandleFunc("POST /-/cluster/remove", n.authed(n.leaderOnly(n.handleRemove)))
+	mux.HandleFunc("POST /-/cluster/handoff", n.authed(n.leaderOnly(n.handleHandoff)))
+	mux.HandleFunc("GET /-/wait", n.authed(n.handleWait))
+}
+
+func (n *node) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := n.tokens.Authenticate(r); err != nil {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			tablecast.WriteError(w, r, n.logger, err)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// leaderOnly runs h on the raft leader: other nodes forward the request.
+func (n *node) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if n.raft == nil {
+			tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EINVALID, "This cluster uses a static lease: nothing to change"))
+			return
+		}
+		if n.raft.IsLeader() {
+			h(w, r)
+			return
+		}
+		leader := n.leaderAPIURL()
+		if leader == "" || r.Header.Get("Tablecast-Forwarded-By") != "" {
+			w.Header().Set("Retry-After", "1")
+			tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EUNAVAILABLE, "No raft leader known: try again shortly"))
+			return
+		}
+		u, _ := url.Parse(leader)
+		p := httputil.NewSingleHostReverseProxy(u)
+		r.Header.Set("Tablecast-Forwarded-By", n.cfg.Tablecast.Name)
+		p.ServeHTTP(w, r)
+	}
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return tablecast.Errorf(tablecast.EINVALID, "Invalid JSON: %v", err)
+	}
+	return nil
+}
+
+func (n *node) handleJoin(w http.ResponseWriter, r *http.Request) {
+	var req joinRequest
+	if err := decodeBody(r, &req); err != nil {
+		tablecast.WriteError(w, r, n.logger, err)
+		return
+	}
+	if err := n.applyJoin(r.Context(), req); err != nil {
+		tablecast.WriteError(w, r, n.logger, err)
+		return
+	}
+	n.logger.Info("node joined", "node", req.Node.ID, "region", req.Node.Region, "voter", req.Voter)
+	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
+}
+
+type nodeRequest struct {
+	Node string `json:"node"`
+}
+
+func (n *node) handleRemove(w http.ResponseWriter, r *http.Request) {
+	var req nodeRequest
+	if err := decodeBody(r, &req); err != nil || req.Node == "" {
+		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EINVALID, `Body must be {"node":"NAME"}`))
+		return
+	}
+	if req.Node == n.self.ID {
+		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EINVALID, "%s is the primary: hand off first (tablecast primary handoff)", req.Node))
+		return
+	}
+	if _, ok := n.raft.Node(req.Node); !ok {
+		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.ENOTFOUND, "No node named %s", req.Node))
+		return
+	}
+	if err := n.raft.RemoveNode(r.Context(), req.Node); err != nil {
+		tablecast.WriteError(w, r, n.logger, err)
+		return
+	}
+	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "removed": req.Node})
+}
+
+func (n *node) handleHandoff(w http.ResponseWriter, r *http.Request) {
+	var req nodeRequest
+	if err := decodeBody(r, &req); err != nil {
+		tablecast.WriteError(w, r, n.logger, err)
+		return
+	}
+	if err := n.raft.TransferLeadership(r.Context(), req.Node); err != nil {
+		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EUNAVAILABLE, "Handoff failed: %v", err))
+		return
+	}
+	leader, _ := n.raft.WaitLeader(r.Context())
+	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "from": n.self.ID, "to": leader})
+}
+
+// handleWait answers once this node has applied a TXID:
+// GET /-/wait?db=NAME&txid=HEX&timeout=5s. Synchronous writes use it.
+func (n *node) handleWait(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	txid, err := tablecast.ParseTXID(q.Get("txid"))
+	if err != nil {
+		tablecast.WriteError(w, r, n.logger, err)
+		return
+	}
+	timeout, err := time.ParseDuration(q.Get("timeout"))
+	if err != nil || timeout <= 0 || timeout > time.Minute {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	if err := n.mount.WaitTXID(ctx, q.Get("db"), txid); err != nil {
+		have, _ := n.mount.TXID(q.Get("db"))
+		tablecast.WriteJSON(w, http.StatusGatewayTimeout, map[string]any{"ok": false, "status": 504,
+			"error": fmt.Sprintf("TXID %s not applied after %s (have %s)", txid, timeout, have)})
+		return
+	}
+	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "node": n.self.ID})
+}
+
+// syncToCandidate waits until another candidate has applied txid of db:
+// the synchronous-write acknowledgement.
+func (n *node) syncToCandidate(ctx context.Context, db string, txid tablecast.TXID) error {
+	var peers []string
+	for _, info := range n.raft.Nodes() {
+		if info.ID != n.self.ID && info.Role == fsmount.RoleCandidate && info.APIURL != "" {
+			peers = append(peers, info.APIURL)
+		}
+	}
+	if len(peers) == 0 {
+		return errors.New("no other candidate in the cluster")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	errs := make(chan error, len(peers))
+	for _, p := range peers {
+		go func() {
+			u := fmt.Sprintf("%s/-/wait?db=%s&txid=%s&timeout=5s", p, url.QueryEscape(db), txid)
+			_, err := n.callNode(ctx, http.MethodGet, u, nil)
+			errs <- err
+		}()
+	}
+	var last error
+	for range peers {
+		if last = <-errs; last == nil {
+			return nil
+		}
+	}
+	return last
+}
+
+// handleClusterStatus answers /-/cluster.json: every registered node, its
+// raft membership, and what it says of itself (role, TXIDs, lag).
+func (n *node) handleClusterStatus(w http.ResponseWriter, r *http.Request) {
+	if n.raft == nil {
+		tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "lease": "static", "nodes": []any{n.status(true)}})
+		return
+	}
+	suffrage := map[string]string{}
+	if servers, err := n.raft.Servers(); err == nil {
+		for _, s := range servers {
+			suffrage[string(s.ID)] = map[bool]string{true: "voter", false: "nonvoter"}[s.Suffrage == raft.Voter]
+		}
+	}
+	nodes := n.raft.Nodes()
+	out := make([]map[string]any, len(nodes))
+	var wg sync.WaitGroup
+	for i, info := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = n.nodeStatus(r.Context(), info, suffrage[info.ID])
+		}()
+	}
+	wg.Wait()
+	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "lease": "raft", "leader": n.raft.LeaderID(), "nodes": out})
+}
+
+// nodeStatus asks a node for its /-/status.json, within a second.
+func (n *node) nodeStatus(ctx context.Context, info fsmount.NodeInfo, suffrage string) map[string]any {
+	row := map[string]any{"name": info.ID, "region": info.Region, "kind": info.Role, "raft": suffrage,
+		"api_url": info.APIURL, "litefs_url": info.LiteFSURL, "reachable": false}
+	if suffrage == "" {
+		row["raft"] = "removed"
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	st, err := n.callNode(ctx, http.MethodGet, info.APIURL+"/-/status.json", nil)
+	if err != nil {
+		row["error"] = err.Error()
+		return row
+	}
+	row["reachable"] = true
+	for _, k := range []string{"role", "txids", "lag_ms", "ready", "not_ready", "raft_state", "raft_term", "last_contact"} {
+		row[k] = st[k]
+	}
+	return row
+}
