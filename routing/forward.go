@@ -55,7 +55,13 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, primary stri
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, f.rt.Config.MaxBody)
 	}
-	w.Header().Set(HeaderServedBy, "primary")
+	// The answer names the node that served it; we are only the way there.
+	h := w.Header()
+	h.Del(tablecast.HeaderNode)
+	h.Del(tablecast.HeaderRegion)
+	h.Del(HeaderLag)
+	h.Set(HeaderServedBy, "primary")
+	h.Set(HeaderVia, f.rt.Name)
 	f.proxy.ServeHTTP(w, r.WithContext(contextWith(r, u)))
 }
 

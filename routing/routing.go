@@ -80,6 +80,7 @@ const (
 	HeaderLag       = "Tablecast-Lag-Ms"
 	HeaderForwarded = "Tablecast-Forwarded-By"
 	HeaderServedBy  = "Tablecast-Served-By"
+	HeaderVia       = "Tablecast-Via"  // the node that forwarded the request
 	HeaderTXIDIn    = "Tablecast-Txid" // also accepted on requests: a bookmark
 )
 

@@ -158,7 +158,7 @@ func (n *node) applyJoin(ctx context.Context, req joinRequest) error {
 
 // callNode sends a JSON request with the join token and decodes the answer.
 func (n *node) callNode(ctx context.Context, method, url string, body any) (map[string]any, error) {
-	return callJSON(ctx, method, url, n.cfg.Tablecast.JoinToken, body)
+	return callJSON(ctx, method, url, n.cfg.Tablecast.ClusterToken, body)
 }
 
 func callJSON(ctx context.Context, method, url, token string, body any) (map[string]any, error) {

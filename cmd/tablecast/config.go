@@ -73,7 +73,7 @@ type TablecastConfig struct {
 	RaftAddr      string `yaml:"raft-addr"`      // raft listen address, default :20203
 	RaftAdvertise string `yaml:"raft-advertise"` // host:port others reach it at
 	Join          string `yaml:"join"`           // API URL of any node of the cluster to join
-	JoinToken     string `yaml:"join-token"`     // a write token's secret, sent when joining
+	ClusterToken  string `yaml:"cluster-token"`  // a token's secret nodes send each other (join, sync writes)
 }
 
 // TokenConfig is one write token: its secret (hashed at load, for dev
@@ -248,8 +248,8 @@ func (c *Config) Validate() error {
 		return errors.New("tablecast.primary-url: required on a static replica (the primary's API URL)")
 	case c.Lease.Type == "raft" && !c.Lease.IsCandidate() && c.Tablecast.Join == "":
 		return errors.New("tablecast.join: required on a replica (the API URL of any node of the cluster)")
-	case c.Lease.Type == "raft" && c.Tablecast.Join != "" && c.Tablecast.JoinToken == "":
-		return errors.New("tablecast.join-token: required with join (a write token's secret)")
+	case c.Lease.Type == "raft" && c.Tablecast.Join != "" && c.Tablecast.ClusterToken == "":
+		return errors.New("tablecast.cluster-token: required with join (the secret of a token every node accepts)")
 	case c.Tablecast.MaxBody < 0:
 		return errors.New("tablecast.max-body: must be positive")
 	case !slices.Contains([]string{routing.WriteProxy, routing.WriteRedirect, routing.WriteFlyReplay}, c.Tablecast.WriteMode):

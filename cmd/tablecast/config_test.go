@@ -30,7 +30,7 @@ func TestParseConfig(t *testing.T) {
 		{"BadDuration", base + "lease:\n  reconnect-delay: soon\n", "reconnect-delay"},
 		{"ReplicaWithoutPrimary", base + "lease:\n  type: static\n  candidate: false\n  advertise-url: http://p:20202\n", "tablecast.primary-url"},
 		{"RaftReplicaWithoutJoin", base + "lease:\n  candidate: false\n", "tablecast.join"},
-		{"JoinWithoutToken", base + "tablecast:\n  join: http://x:8080\n", "tablecast.join-token"},
+		{"JoinWithoutToken", base + "tablecast:\n  join: http://x:8080\n", "tablecast.cluster-token"},
 		{"BadURL", base + "lease:\n  candidate: true\n  advertise-url: ftp://x\n", "lease.advertise-url"},
 		{"TokenBoth", base + "tablecast:\n  tokens:\n    - name: a\n      token: x\n      sha256: y\n", "tablecast.tokens[0]"},
 		{"TokenNoName", base + "tablecast:\n  tokens:\n    - token: x\n", "tablecast.tokens[0].name"},

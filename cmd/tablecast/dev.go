@@ -226,9 +226,9 @@ tablecast:
   addr: "127.0.0.1:0"
 {{- if eq .Lease "raft"}}
   raft-addr: "{{.Node.RaftAddr}}"
+  cluster-token: "${TABLECAST_DEV_TOKEN}"
 {{- if .Primary.APIURL}}
   join: "{{.Primary.APIURL}}"
-  join-token: "${TABLECAST_DEV_TOKEN}"
 {{- end}}
 {{- else if .Primary.APIURL}}
   primary-url: "{{.Primary.APIURL}}"
