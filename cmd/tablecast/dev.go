@@ -43,6 +43,7 @@ type ClusterNode struct {
 	Log       string `json:"log"`
 	Candidate bool   `json:"candidate"`           // may become primary (raft voter)
 	RaftAddr  string `json:"raft_addr,omitempty"` // fixed, so restarts keep their place
+	APIAddr   string `json:"-"`                   // listen address of the API ("" = any loopback port)
 	// BenchURL serves reads with the gate or cache off (dev -bench only).
 	BenchURL string `json:"bench_url,omitempty"`
 }
@@ -223,7 +224,7 @@ tablecast:
 {{- end}}
   name: "{{.Node.Name}}"
   region: "{{.Node.Region}}"
-  addr: "127.0.0.1:0"
+  addr: "{{if .Node.APIAddr}}{{.Node.APIAddr}}{{else}}127.0.0.1:0{{end}}"
 {{- if eq .Lease "raft"}}
   raft-addr: "{{.Node.RaftAddr}}"
   cluster-token: "${TABLECAST_DEV_TOKEN}"
@@ -335,6 +336,23 @@ func (c *devCluster) Restart(ctx context.Context, i int, join string) error {
 	}
 	c.Nodes[i] = n
 	return c.writeClusterFile()
+}
+
+// AddNode starts a new node in region that joins the running cluster
+// through the primary, listening for its API on apiAddr ("" = any port).
+// It returns once the node is ready.
+func (c *devCluster) AddNode(ctx context.Context, region, apiAddr string, candidate bool) (ClusterNode, error) {
+	n := ClusterNode{Name: fmt.Sprintf("%s-%d", region, len(c.Nodes)+1), Region: region, Role: "replica", Candidate: candidate, APIAddr: apiAddr}
+	port, err := freePort()
+	if err != nil {
+		return n, err
+	}
+	n.RaftAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	if _, err := c.startNode(ctx, &n, AddrFile{APIURL: c.Nodes[0].APIURL}); err != nil {
+		return n, fmt.Errorf("add %s: %w", n.Name, err)
+	}
+	c.Nodes = append(c.Nodes, n)
+	return n, c.writeClusterFile()
 }
 
 // waitAddrFile polls for a node's addr file until deadline or exit.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -112,5 +113,106 @@ func TestCluster_Failover(t *testing.T) {
 	// Writes sent to it reach the new primary.
 	if resp, out := send(t, http.DefaultClient, back.APIURL+"/fo/t/-/insert", c.Token, `{"row":{"id":2000,"v":"via old"}}`); resp.StatusCode != 201 {
 		t.Fatalf("write via the old primary: %d %v", resp.StatusCode, out)
+	}
+
+	t.Run("HandoffBack", func(t *testing.T) {
+		waitVoters(t, c, syd.APIURL, 3)
+		start := time.Now()
+		if err := runPrimary(ctx, []string{"handoff", "-url", syd.APIURL, "-token", c.Token, back.Name}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			resp, out := send(t, noRedirect, syd.APIURL+"/fo/t/-/insert", c.Token, fmt.Sprintf(`{"row":{"id":%d,"v":"handoff"}}`, 3000+time.Now().UnixNano()%1000000))
+			if resp.StatusCode == 201 && resp.Header.Get("Tablecast-Node") == back.Name {
+				t.Logf("writes served by %s %s after the handoff began", back.Name, time.Since(start))
+				break
+			}
+			if time.Since(start) > 15*time.Second {
+				t.Fatalf("after handoff: %d %v served by %q", resp.StatusCode, out, resp.Header.Get("Tablecast-Node"))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	t.Run("RemoveNode", func(t *testing.T) {
+		if err := runCluster(ctx, []string{"remove", "-url", lhr3.APIURL, "-token", c.Token, syd.Name}); err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range clusterStatus(t, c, lhr3.APIURL)["nodes"].([]any) {
+			if r := row.(map[string]any); r["name"] == syd.Name {
+				t.Fatalf("%s still listed after remove: %v", syd.Name, r)
+			}
+		}
+	})
+}
+
+func TestCluster_AddRegion(t *testing.T) {
+	c := MustStartClusterWith(t, func(c *devCluster) { c.Regions = []string{"lhr", "syd"} })
+	p := c.Nodes[0].APIURL
+	send(t, http.DefaultClient, p+"/data/-/create", c.Token, `{"table":"t","pk":"id","columns":[{"name":"id","type":"integer"},{"name":"v","type":"text"}]}`)
+	const rows = 5000
+	pad := strings.Repeat("x", 1000)
+	for start := 0; start < rows; start += 1000 {
+		var b strings.Builder
+		for i := start; i < start+1000; i++ {
+			if i > start {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"id":%d,"v":"%s"}`, i, pad)
+		}
+		if resp, out := send(t, http.DefaultClient, p+"/data/t/-/insert", c.Token, `{"rows":[`+b.String()+`]}`); resp.StatusCode != 201 {
+			t.Fatalf("insert: %d %v", resp.StatusCode, out)
+		}
+	}
+	send(t, http.DefaultClient, p+"/data/t/-/publish", c.Token, `{}`)
+
+	// Watch the new node's API from before it starts: it may refuse
+	// connections or answer 503 while catching up, and once it answers 200
+	// it must have every row; never a 404 or a partial table.
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/data.json", port)
+	stop := make(chan struct{})
+	seen := map[string]int{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		client := &http.Client{Timeout: 2 * time.Second}
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			resp, err := client.Get(url)
+			if err != nil {
+				seen["refused"]++
+				continue
+			}
+			var body map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			key := fmt.Sprint(resp.StatusCode)
+			if resp.StatusCode == 200 && !strings.Contains(fmt.Sprint(body["tables"]), fmt.Sprintf("count:%d", rows)) {
+				key = "200-partial"
+			}
+			seen[key]++
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	n, err := c.AddNode(ctx, "gru", fmt.Sprintf("127.0.0.1:%d", port), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("gru ready %s after start", time.Since(start))
+	waitFor(t, n.APIURL+"/data/t/4999.json", 200, 5*time.Second)
+	close(stop)
+	<-done
+	t.Logf("answers seen while gru joined: %v", seen)
+	if seen["404"] > 0 || seen["200-partial"] > 0 || seen["200"] == 0 {
+		t.Fatalf("gru answered before it was ready: %v", seen)
 	}
 }

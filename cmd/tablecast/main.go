@@ -20,6 +20,10 @@ Usage:
   tablecast serve -config litefs.yml   run a node
   tablecast dev [-dir DIR]             run a local cluster (primary + 2 replicas) with sample data
   tablecast token create [-name NAME]  make a write token; prints the secret and its config entry
+  tablecast cluster status            every node: region, role, raft, readiness, lag, TXIDs
+  tablecast cluster remove NODE       take a node out of the cluster
+  tablecast primary handoff [NODE]    move the primary (to NODE, or any candidate)
+                                      (cluster/primary take -url URL -token T, or TABLECAST_URL/TABLECAST_TOKEN)
   tablecast delay-proxy -target HOST:PORT -delay 50ms   a TCP proxy adding one-way delay (simulated regions)
 `
 
@@ -46,6 +50,10 @@ func run(ctx context.Context, args []string) error {
 		return runDev(ctx, args[1:])
 	case "token":
 		return runToken(args[1:])
+	case "cluster":
+		return runCluster(ctx, args[1:])
+	case "primary":
+		return runPrimary(ctx, args[1:])
 	case "delay-proxy":
 		return runDelayProxy(ctx, args[1:])
 	case "-h", "-help", "--help", "help":
