@@ -48,9 +48,10 @@ func TestParseConfig(t *testing.T) {
 
 // The example config in the repository must stay valid.
 func TestParseConfig_Example(t *testing.T) {
-	t.Setenv("TABLECAST_PRIMARY", "false")
-	t.Setenv("TABLECAST_PRIMARY_LITEFS_URL", "http://primary:20202")
-	t.Setenv("TABLECAST_PRIMARY_URL", "http://primary:8080")
+	t.Setenv("TABLECAST_CANDIDATE", "false")
+	t.Setenv("TABLECAST_JOIN", "http://primary:8080")
+	t.Setenv("TABLECAST_CLUSTER_TOKEN", "s3cret")
+	t.Setenv("TABLECAST_CLUSTER_TOKEN_SHA256", strings.Repeat("ab", 32))
 	t.Setenv("TABLECAST_REGION", "syd")
 	if _, err := LoadConfig("../../litefs.yml"); err != nil {
 		t.Fatal(err)
