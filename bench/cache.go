@@ -79,7 +79,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 	if err := createOther(ctx, c); err != nil {
 		return nil, err
 	}
-	rep := c.Nodes[1]
+	rep := c.replica()
 	for _, p := range []string{fmt.Sprintf("/bench/items/%d.json", benchRows), "/bench/other.json"} {
 		if err := waitOK(rep.APIURL+p, 30*time.Second); err != nil {
 			return nil, err
@@ -215,7 +215,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 		return nil, err
 	}
 	defer os.RemoveAll(plainDir)
-	txid, err := statusTXID(ctx, http.DefaultClient, rep.APIURL, "bench")
+	txid, err := statusTXID(ctx, http.DefaultClient, rep.APIURL, c.Token, "bench")
 	if err != nil {
 		return nil, err
 	}
@@ -504,11 +504,12 @@ func postTXID(ctx context.Context, client *http.Client, c *cluster, path string,
 }
 
 // statusTXID reads a node's TXID for db from /-/status.json.
-func statusTXID(ctx context.Context, client *http.Client, api, db string) (tablecast.TXID, error) {
+func statusTXID(ctx context.Context, client *http.Client, api, token, db string) (tablecast.TXID, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/-/status.json", nil)
 	if err != nil {
 		return 0, err
 	}
+	req.Header.Set("Authorization", "Bearer "+token) // TXIDs need a token
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
@@ -536,7 +537,7 @@ type seen struct {
 // watch polls api's status every ~1 ms and records each TXID of db when
 // first seen, until ctx ends or, once target receives a TXID, that TXID is
 // seen (or 3 s pass).
-func watch(ctx context.Context, api, db string, target <-chan tablecast.TXID) (obs []seen, gaps []time.Duration) {
+func watch(ctx context.Context, api, token, db string, target <-chan tablecast.TXID) (obs []seen, gaps []time.Duration) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
 	var last, want tablecast.TXID
@@ -545,7 +546,7 @@ func watch(ctx context.Context, api, db string, target <-chan tablecast.TXID) (o
 	var prev time.Time
 	for {
 		t0 := time.Now()
-		txid, err := statusTXID(ctx, client, api, db)
+		txid, err := statusTXID(ctx, client, api, token, db)
 		now := time.Now()
 		if err == nil {
 			if !prev.IsZero() {
@@ -603,7 +604,7 @@ func measureLag(ctx context.Context, c *cluster, d time.Duration) Lag {
 	}
 	wdone := make(chan watched, 1)
 	go func() {
-		obs, gaps := watch(watchCtx, c.Nodes[1].APIURL, "bench", target)
+		obs, gaps := watch(watchCtx, c.replica().APIURL, c.Token, "bench", target)
 		wdone <- watched{obs, gaps}
 	}()
 	wctx, cancel := context.WithTimeout(ctx, d)

@@ -5,6 +5,7 @@
 //
 //	go run ./bench -scenario reads
 //	go run ./bench -scenario cache
+//	go run ./bench -scenario failover
 package main
 
 import (
@@ -35,16 +36,22 @@ type Options struct {
 	Connections int
 	Threads     int
 	OutDir      string
+	Trials      int  // failover: kills of the primary
+	BigMB       int  // failover: size of the database a new replica starts on
+	Keep        bool // failover: keep the cluster's folder (logs, data)
 }
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache")
+	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover")
 	var o Options
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target")
 	fs.IntVar(&o.Connections, "connections", 16, "concurrent connections (wrk -c)")
 	fs.IntVar(&o.Threads, "threads", 2, "load threads (wrk -t)")
 	fs.StringVar(&o.OutDir, "out", "bench/results", "results folder")
+	fs.IntVar(&o.Trials, "trials", 10, "failover: how many times the primary is killed")
+	fs.IntVar(&o.BigMB, "big-mb", 100, "failover: MB loaded before a new replica starts")
+	fs.BoolVar(&o.Keep, "keep", false, "failover: keep the cluster's folder (nodes' logs and data) after the run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +62,8 @@ func run(ctx context.Context, args []string) error {
 		report, err = runReads(ctx, o)
 	case "cache":
 		report, err = runCache(ctx, o)
+	case "failover":
+		report, err = runFailover(ctx, o)
 	default:
 		return fmt.Errorf("unknown scenario %q", *scenario)
 	}
@@ -73,8 +82,11 @@ type Report struct {
 	Results  []Result           `json:"results"`
 	Ratios   map[string]float64 `json:"ratios"`
 	// Lag is replication lag measured under load (scenario cache).
-	Lag   []Lag    `json:"lag,omitempty"`
-	Notes []string `json:"notes"`
+	Lag []Lag `json:"lag,omitempty"`
+	// Failover and CatchUp are scenario failover's figures.
+	Failover *FailoverReport `json:"failover,omitempty"`
+	CatchUp  *CatchUp        `json:"catch_up,omitempty"`
+	Notes    []string        `json:"notes"`
 }
 
 // Result is one load target's figures.
@@ -109,8 +121,10 @@ func (r *Report) Write(dir string) error {
 
 // Markdown renders the report as a table.
 func (r *Report) Markdown() string {
-	s := fmt.Sprintf("# %s (%s)\n\n%s\n\nSettings: %v\n\n| target | req/s | p50 ms | p99 ms | requests | errors |\n|---|---|---|---|---|---|\n",
-		r.Scenario, r.Date, r.Machine, r.Settings)
+	s := fmt.Sprintf("# %s (%s)\n\n%s\n\nSettings: %v\n", r.Scenario, r.Date, r.Machine, r.Settings)
+	if len(r.Results) > 0 {
+		s += "\n| target | req/s | p50 ms | p99 ms | requests | errors |\n|---|---|---|---|---|---|\n"
+	}
 	for _, x := range r.Results {
 		s += fmt.Sprintf("| %s | %.0f | %.3f | %.3f | %d | %d |\n", x.Name, x.ReqPerS, x.P50Ms, x.P99Ms, x.Requests, x.Errors)
 	}
@@ -121,7 +135,10 @@ func (r *Report) Markdown() string {
 				l.Name, l.Writes, l.P50Ms, l.P90Ms, l.MaxMs, l.Unseen, l.WriteErrors, l.SeenBeforeAck, l.PollP50Ms, l.PollMaxMs)
 		}
 	}
-	s += "\n| ratio | value |\n|---|---|\n"
+	s += r.failoverMarkdown()
+	if len(r.Ratios) > 0 {
+		s += "\n| ratio | value |\n|---|---|\n"
+	}
 	for _, k := range sortedKeys(r.Ratios) {
 		s += fmt.Sprintf("| %s | %.2f |\n", k, r.Ratios[k])
 	}
