@@ -15,6 +15,9 @@ const (
 	// TableVersionsTable counts the write transactions that changed each
 	// table; its row '' counts every tablecast write transaction.
 	TableVersionsTable = "_table_versions"
+	// PublicDatabaseTable holds the database-wide switches: every table
+	// public (all_tables), public SQL (allow_sql). One row, id 1.
+	PublicDatabaseTable = "_public_database"
 )
 
 // DBFileName is the name of a database's file on the LiteFS mount.

@@ -1,6 +1,7 @@
 package primary
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -8,7 +9,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/tablecast/tablecast"
 )
@@ -16,10 +19,64 @@ import (
 // SecretPrefix starts every secret made by NewSecret.
 const SecretPrefix = "tc_"
 
-// Token is a named write credential. Only the hash of its secret is kept.
+// Scopes a token may hold. Every route needs one.
+const (
+	ScopeWrite   = "write"   // create, insert, upsert, delete
+	ScopePublish = "publish" // publish, unpublish
+	ScopeAdmin   = "admin"   // admin pages, token management, cluster routes
+)
+
+// AllScopes lists every scope, in the order they are shown.
+var AllScopes = []string{ScopeWrite, ScopePublish, ScopeAdmin}
+
+// ParseScopes checks a list of scope names and returns it without
+// duplicates, in AllScopes order. An empty list is refused.
+func ParseScopes(list []string) ([]string, error) {
+	var out []string
+	for _, s := range AllScopes {
+		for _, got := range list {
+			if strings.TrimSpace(got) == s {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	for _, got := range list {
+		if !slices.Contains(AllScopes, strings.TrimSpace(got)) {
+			return nil, tablecast.Errorf(tablecast.EINVALID, "Unknown scope %q: want write, publish or admin", got)
+		}
+	}
+	if len(out) == 0 {
+		return nil, tablecast.Errorf(tablecast.EINVALID, "A token needs at least one scope: write, publish or admin")
+	}
+	return out, nil
+}
+
+// Token is a named credential from a node's config. Only the hash of its
+// secret is kept.
 type Token struct {
-	Name string
-	Hash string // hex SHA-256 of the secret
+	Name   string
+	Hash   string   // hex SHA-256 of the secret
+	Scopes []string // nil: every scope
+}
+
+// Principal is who an authenticated request acts as: a token's name and
+// what it may do.
+type Principal struct {
+	Name   string
+	Scopes []string
+	Config bool // a token from the node's config, not from _tablecast.db
+}
+
+// Has reports whether the principal holds scope.
+func (p Principal) Has(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+// require is EFORBIDDEN unless the principal holds scope.
+func (p Principal) require(scope string) error {
+	if !p.Has(scope) {
+		return tablecast.Errorf(tablecast.EFORBIDDEN, "Token %q lacks the %s scope", p.Name, scope)
+	}
+	return nil
 }
 
 // HashToken returns the hex SHA-256 of a secret, the form kept in Token.Hash.
@@ -37,19 +94,27 @@ func NewSecret() (string, error) {
 	return SecretPrefix + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// Tokens authenticates requests against a fixed set of tokens. It is safe
-// for concurrent use.
+// Tokens authenticates requests against the tokens of the node's config
+// and, when Store is set, the tokens kept in _tablecast.db. It is safe for
+// concurrent use once set up.
 type Tokens struct {
 	list []tokenHash
+
+	// Store holds the tokens made through the admin API; nil: config only.
+	Store *ControlDB
+	// Now is the clock expiry is checked against; nil: time.Now.
+	Now func() time.Time
 }
 
 type tokenHash struct {
-	name string
-	hash []byte
+	name   string
+	hash   []byte
+	scopes []string
 }
 
-// NewTokens checks and loads tokens: names must be non-empty and unique,
-// hashes 64 hex digits.
+// NewTokens checks and loads config tokens: names must be non-empty and
+// unique, hashes 64 hex digits, scopes known. A token without scopes gets
+// every scope.
 func NewTokens(tokens []Token) (*Tokens, error) {
 	t := &Tokens{}
 	seen := make(map[string]bool, len(tokens))
@@ -65,32 +130,130 @@ func NewTokens(tokens []Token) (*Tokens, error) {
 		if err != nil || len(hash) != sha256.Size {
 			return nil, fmt.Errorf("token %q: hash must be 64 hex digits (sha256)", tok.Name)
 		}
-		t.list = append(t.list, tokenHash{name: tok.Name, hash: hash})
+		scopes := AllScopes
+		if tok.Scopes != nil {
+			if scopes, err = ParseScopes(tok.Scopes); err != nil {
+				return nil, fmt.Errorf("token %q: %s", tok.Name, tablecast.ErrorMessage(err))
+			}
+		}
+		t.list = append(t.list, tokenHash{name: tok.Name, hash: hash, scopes: scopes})
 	}
 	return t, nil
 }
 
 // Authenticate returns the name of the token whose secret the request
-// carries as "Authorization: Bearer <secret>". A nil *Tokens refuses all.
+// carries as "Authorization: Bearer <secret>", whatever its scopes. A nil
+// *Tokens refuses all.
 func (t *Tokens) Authenticate(r *http.Request) (name string, err error) {
+	p, err := t.principal(r)
+	return p.Name, err
+}
+
+// Authorize authenticates the request's bearer token and checks that it
+// holds scope: EUNAUTHORIZED for a missing, unknown, expired or revoked
+// token, EFORBIDDEN for one without the scope.
+func (t *Tokens) Authorize(r *http.Request, scope string) (Principal, error) {
+	p, err := t.principal(r)
+	if err != nil {
+		return Principal{}, err
+	}
+	if err := p.require(scope); err != nil {
+		return Principal{}, err
+	}
+	return p, nil
+}
+
+func (t *Tokens) principal(r *http.Request) (Principal, error) {
 	header := r.Header.Get("Authorization")
 	if header == "" {
-		return "", tablecast.Errorf(tablecast.EUNAUTHORIZED, "Missing token")
+		return Principal{}, tablecast.Errorf(tablecast.EUNAUTHORIZED, "Missing token")
 	}
 	scheme, secret, _ := strings.Cut(header, " ")
 	secret = strings.TrimSpace(secret)
-	if !strings.EqualFold(scheme, "Bearer") || secret == "" || t == nil {
-		return "", tablecast.Errorf(tablecast.EUNAUTHORIZED, "Invalid token")
+	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
+		return Principal{}, errInvalidToken
+	}
+	return t.Check(r.Context(), secret)
+}
+
+var errInvalidToken = tablecast.Errorf(tablecast.EUNAUTHORIZED, "Invalid token")
+
+// Check returns the principal of a secret: a config token, or a token of
+// _tablecast.db that is neither expired nor revoked.
+func (t *Tokens) Check(ctx context.Context, secret string) (Principal, error) {
+	if t == nil {
+		return Principal{}, errInvalidToken
 	}
 	sum := sha256.Sum256([]byte(secret))
-	// Compare against every token so that timing does not tell which matched.
-	for _, tok := range t.list {
+	// Compare against every config token so that timing does not tell which matched.
+	var found *tokenHash
+	for i, tok := range t.list {
 		if subtle.ConstantTimeCompare(sum[:], tok.hash) == 1 {
-			name = tok.name
+			found = &t.list[i]
 		}
 	}
-	if name == "" {
-		return "", tablecast.Errorf(tablecast.EUNAUTHORIZED, "Invalid token")
+	if found != nil {
+		return Principal{Name: found.name, Scopes: found.scopes, Config: true}, nil
 	}
-	return name, nil
+	if t.Store == nil {
+		return Principal{}, errInvalidToken
+	}
+	rec, ok, err := t.Store.tokenByHash(ctx, hex.EncodeToString(sum[:]))
+	if err != nil {
+		return Principal{}, err
+	} else if !ok {
+		return Principal{}, errInvalidToken
+	}
+	return t.usable(rec)
+}
+
+// Lookup returns the principal of a token by name if it is still usable:
+// how a session checks, at each request, the token it was opened with.
+func (t *Tokens) Lookup(ctx context.Context, name string) (Principal, error) {
+	if t == nil {
+		return Principal{}, errInvalidToken
+	}
+	for _, tok := range t.list {
+		if tok.name == name {
+			return Principal{Name: tok.name, Scopes: tok.scopes, Config: true}, nil
+		}
+	}
+	if t.Store == nil {
+		return Principal{}, errInvalidToken
+	}
+	rec, ok, err := t.Store.tokenByName(ctx, name)
+	if err != nil {
+		return Principal{}, err
+	} else if !ok {
+		return Principal{}, errInvalidToken
+	}
+	return t.usable(rec)
+}
+
+// usable refuses a revoked or expired stored token.
+func (t *Tokens) usable(rec tokenRecord) (Principal, error) {
+	switch rec.state(t.now()) {
+	case stateRevoked:
+		return Principal{}, tablecast.Errorf(tablecast.EUNAUTHORIZED, "Token has been revoked")
+	case stateExpired:
+		return Principal{}, tablecast.Errorf(tablecast.EUNAUTHORIZED, "Token has expired")
+	}
+	return Principal{Name: rec.name, Scopes: rec.scopes}, nil
+}
+
+func (t *Tokens) now() time.Time {
+	if t != nil && t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+// hasConfigToken reports whether a config token has that name.
+func (t *Tokens) hasConfigToken(name string) bool {
+	for _, tok := range t.list {
+		if tok.name == name {
+			return true
+		}
+	}
+	return false
 }

@@ -41,13 +41,13 @@ func TestNewTokens(t *testing.T) {
 		tokens []Token
 		errMsg string
 	}{
-		{"OK", []Token{{"a", good}, {"b", HashToken("t")}}, ""},
+		{"OK", []Token{{Name: "a", Hash: good}, {Name: "b", Hash: HashToken("t")}}, ""},
 		{"Empty", nil, ""},
-		{"EmptyName", []Token{{"", good}}, "empty name"},
-		{"DuplicateName", []Token{{"a", good}, {"a", HashToken("t")}}, "duplicate name"},
-		{"HashNotHex", []Token{{"a", strings.Repeat("z", 64)}}, "64 hex digits"},
-		{"HashTooShort", []Token{{"a", good[:62]}}, "64 hex digits"},
-		{"HashIsSecret", []Token{{"a", "tc_secret"}}, "64 hex digits"},
+		{"EmptyName", []Token{{Name: "", Hash: good}}, "empty name"},
+		{"DuplicateName", []Token{{Name: "a", Hash: good}, {Name: "a", Hash: HashToken("t")}}, "duplicate name"},
+		{"HashNotHex", []Token{{Name: "a", Hash: strings.Repeat("z", 64)}}, "64 hex digits"},
+		{"HashTooShort", []Token{{Name: "a", Hash: good[:62]}}, "64 hex digits"},
+		{"HashIsSecret", []Token{{Name: "a", Hash: "tc_secret"}}, "64 hex digits"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := NewTokens(tt.tokens)
@@ -62,7 +62,7 @@ func TestNewTokens(t *testing.T) {
 }
 
 func TestTokens_Authenticate(t *testing.T) {
-	tokens, err := NewTokens([]Token{{"alice", HashToken("tc_a")}, {"bob", HashToken("tc_b")}})
+	tokens, err := NewTokens([]Token{{Name: "alice", Hash: HashToken("tc_a")}, {Name: "bob", Hash: HashToken("tc_b")}})
 	if err != nil {
 		t.Fatal(err)
 	}

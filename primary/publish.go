@@ -12,25 +12,61 @@ import (
 
 // publish serves POST /{db}/{table}/-/publish and /-/unpublish.
 func (w *Writer) publish(ctx context.Context, req *request, public bool) (*result, error) {
+	if req.table == "" {
+		return w.publishDatabase(ctx, req, public)
+	}
 	if _, err := decodeBody(req.body); err != nil {
 		return nil, err
 	}
-	h, err := w.open(req.db, false)
-	if err != nil {
-		return nil, err
-	}
-	var name string
-	txid, err := w.write(ctx, req.db, h, func(tx *sql.Tx) error {
-		var err error
-		if name, err = publishTarget(ctx, tx, req.table, public); err != nil {
-			return err
-		}
-		return setPublic(ctx, tx, name, public, req.token)
-	})
+	name, txid, err := w.SetPublic(ctx, req.db, req.table, public, req.token)
 	if err != nil {
 		return nil, err
 	}
 	return &result{status: http.StatusOK, txid: txid, body: map[string]any{"table": name, "public": public}}, nil
+}
+
+// SetPublic lists (public) or unlists a table or view in its database's
+// _public_tables, on behalf of the token named token. The change is
+// audited in the database's _public_audit and in the admin audit log with
+// its TXID. It returns the name as spelled in the schema and the TXID.
+func (w *Writer) SetPublic(ctx context.Context, db, table string, public bool, token string) (string, tablecast.TXID, error) {
+	if err := tablecast.ValidateDBName(db); err != nil {
+		return "", 0, err
+	}
+	if err := tablecast.ValidateTableName(table); err != nil {
+		return "", 0, err
+	}
+	h, err := w.open(db, false)
+	if err != nil {
+		return "", 0, err
+	}
+	var name string
+	txid, err := w.write(ctx, db, h, func(tx *sql.Tx) error {
+		var err error
+		if name, err = publishTarget(ctx, tx, table, public); err != nil {
+			return err
+		}
+		return setPublic(ctx, tx, name, public, token)
+	})
+	if err != nil {
+		return "", 0, err
+	}
+	w.auditVisibility(ctx, db, name, public, token, txid)
+	return name, txid, nil
+}
+
+// auditVisibility appends a publish or unpublish, with its TXID, to the
+// admin audit log. The change is committed already: a failure is logged.
+func (w *Writer) auditVisibility(ctx context.Context, db, table string, public bool, token string, txid tablecast.TXID) {
+	action := actionUnpublish
+	if public {
+		action = actionPublish
+	}
+	e := AuditEntry{Token: token, Action: action, DB: db, Target: table, TXID: txid.String()}
+	ctx = context.WithoutCancel(ctx) // a client that leaves now must not skip the audit
+	if _, err := w.Control().write(ctx, func(tx *sql.Tx) error { return appendAudit(ctx, tx, e) }); err != nil {
+		w.logger().Error("admin audit", "action", action, "db", db, "table", table, "txid", txid, "err", err)
+	}
 }
 
 // publishTarget returns the name of the table or view to publish, as
@@ -78,5 +114,5 @@ func setPublic(ctx context.Context, tx *sql.Tx, name string, public bool, token 
 
 // timestamp is the current time, UTC, RFC 3339 with milliseconds.
 func timestamp() string {
-	return time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	return formatTime(time.Now())
 }

@@ -20,6 +20,7 @@ const (
 // route is a parsed write path:
 //
 //	/{db}/-/create
+//	/{db}/-/publish|unpublish               the whole database
 //	/{db}/{table}/-/insert|upsert|publish|unpublish
 //	/{db}/{table}/{pk}/-/delete
 type route struct {
@@ -49,6 +50,8 @@ func parseRoute(u *url.URL) (route, bool) {
 	switch {
 	case len(seg) == 3 && seg[1] == "-" && seg[2] == actionCreate:
 		return route{action: actionCreate, db: seg[0]}, true
+	case len(seg) == 3 && seg[1] == "-" && (seg[2] == actionPublish || seg[2] == actionUnpublish):
+		return route{action: seg[2], db: seg[0]}, true
 	case len(seg) == 4 && seg[2] == "-" && isTableAction(seg[3]):
 		return route{action: seg[3], db: seg[0], table: seg[1]}, true
 	case len(seg) == 5 && seg[3] == "-" && seg[4] == actionDelete:
@@ -64,6 +67,14 @@ func isTableAction(s string) bool {
 		return true
 	}
 	return false
+}
+
+// scope is the token scope the route needs.
+func (rt route) scope() string {
+	if rt.action == actionPublish || rt.action == actionUnpublish {
+		return ScopePublish
+	}
+	return ScopeWrite
 }
 
 // splitPK splits an escaped pk segment into its unescaped values.
@@ -84,7 +95,7 @@ func (rt route) validate() error {
 	if err := tablecast.ValidateDBName(rt.db); err != nil {
 		return err
 	}
-	if rt.action == actionCreate {
+	if rt.action == actionCreate || rt.table == "" {
 		return nil
 	}
 	return tablecast.ValidateTableName(rt.table)

@@ -1,7 +1,9 @@
 // Package primary is tablecast's write path: the JSON write API (create,
-// insert, upsert, delete), publish/unpublish with its audit log, and the
-// tokens that guard them. It writes into SQLite files in one directory: the
-// LiteFS mount on the primary node.
+// insert, upsert, delete), publish/unpublish with its audit log, the
+// tokens and scopes that guard them, and the admin pages and API. It writes
+// into SQLite files in one directory: the LiteFS mount on the primary node.
+// Tokens, admin sessions and the admin audit log live in _tablecast.db
+// there (see ControlDB).
 package primary
 
 import (
@@ -44,6 +46,7 @@ type Writer struct {
 
 	mu       sync.Mutex
 	dbs      map[string]*handle
+	control  *ControlDB // _tablecast.db, made on first use
 	closed   bool
 	createMu sync.Mutex // one /-/create at a time: it may make and undo a file
 }
@@ -68,6 +71,11 @@ func (w *Writer) Close() error {
 	defer w.mu.Unlock()
 	w.closed = true
 	var errs []error
+	if w.control != nil {
+		if err := w.control.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", ControlDBName, err))
+		}
+	}
 	for name, h := range w.dbs {
 		if err := h.db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close database %s: %w", name, err))
@@ -120,10 +128,11 @@ func (w *Writer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 // serve authenticates, checks names, reads the body and runs the route.
 func (w *Writer) serve(rw http.ResponseWriter, r *http.Request, rt route) (*result, error) {
-	token, err := w.Tokens.Authenticate(r)
+	p, err := w.Tokens.Authorize(r, rt.scope())
 	if err != nil {
 		return nil, err
 	}
+	token := p.Name
 	if err := rt.validate(); err != nil {
 		return nil, err
 	}

@@ -36,10 +36,14 @@ type cacheEntry struct {
 	key         string
 	status      int
 	contentType string
+	link        string // Link header (next page), if any
+	disposition string // Content-Disposition header (downloads), if any
 	body        []byte
 }
 
-func (e *cacheEntry) size() int64 { return int64(len(e.key) + len(e.body) + 96) }
+func (e *cacheEntry) size() int64 {
+	return int64(len(e.key) + len(e.link) + len(e.disposition) + len(e.body) + 128)
+}
 
 // NewCache returns a cache holding at most budget bytes (0 disables it).
 func NewCache(budget int64) *Cache {

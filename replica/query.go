@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/tablecast/tablecast"
@@ -27,13 +28,15 @@ func keyColumns(t *table) []string {
 	}
 }
 
-// selectList selects the table's columns as expressions ("+col") so the
-// driver sees no declared type and returns stored values as they are
-// (mattn would otherwise turn TEXT in a DATETIME column into time.Time).
-func selectList(t *table) string {
+// selectList selects columns as expressions ("+col") so the driver sees
+// no declared type and returns stored values as they are (mattn would
+// otherwise turn TEXT in a DATETIME column into time.Time). lead are
+// expressions selected first.
+func selectList(lead string, cols []string) string {
 	var b strings.Builder
-	for i, c := range t.Columns {
-		if i > 0 {
+	b.WriteString(lead)
+	for _, c := range cols {
+		if b.Len() > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString("+" + tablecast.QuoteIdent(c) + " AS " + tablecast.QuoteIdent(c))
@@ -45,102 +48,191 @@ func selectList(t *table) string {
 // without a primary key of their own.
 func exposeRowid(t *table) bool { return t.Rowid && len(t.PKs) == 0 }
 
-// queryPage reads one page of rows after p.next, and the key to continue.
-func queryPage(ctx context.Context, tx *sql.Tx, t *table, p pageParams) ([]map[string]any, []any, error) {
+// pageResult is one page of rows read from a table or view.
+type pageResult struct {
+	columns []string // output columns, "rowid" first when exposed
+	rows    [][]any  // values in columns order, as SQLite returned them
+	keys    [][]any  // each row's key (rowid or primary key); nil for views
+	next    []any    // position after the page, nil on the last page
+}
+
+// whereFilters renders tq's filters as a WHERE condition ("" for none).
+func whereFilters(tq *tableQuery) (string, []any) {
+	var conds []string
+	var args []any
+	for _, f := range tq.filters {
+		conds = append(conds, f.sql())
+		args = append(args, f.args...)
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// queryPage reads one page of rows after tq.next: filtered, in sort order
+// with the key as tiebreak, with the position to continue from.
+func queryPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery) (*pageResult, error) {
 	keys := keyColumns(t)
 	if keys == nil {
-		return queryViewPage(ctx, tx, t, p)
+		return queryViewPage(ctx, tx, t, tq)
 	}
 	quoted := make([]string, len(keys))
 	for i, k := range keys {
-		quoted[i] = tablecast.QuoteIdent(k)
-		if k == "rowid" {
-			quoted[i] = "rowid"
-		}
+		quoted[i] = columnSQL(k)
 	}
-	tuple := "(" + strings.Join(quoted, ", ") + ")"
-	query := "SELECT " + strings.Join(quoted, ", ") + ", " + selectList(t) + " FROM " + tablecast.QuoteIdent(t.Name)
-	var args []any
-	if p.next != nil {
-		if len(p.next) != len(keys) {
-			return nil, nil, errInvalidNext
-		}
-		query += " WHERE " + tuple + " > (" + placeholders(len(keys)) + ")"
-		args = p.next
+	// Rows start with their position: the sort value (if any), then the key.
+	sel := strings.Join(quoted, ", ")
+	order := sel
+	if tq.sort != "" {
+		sel = "+" + columnSQL(tq.sort) + ", " + sel
+		order = columnSQL(tq.sort) + map[bool]string{false: " ASC, ", true: " DESC, "}[tq.desc] + order
 	}
-	query += " ORDER BY " + strings.Join(quoted, ", ") + " LIMIT ?"
-	args = append(args, p.size+1)
-	return scanPage(ctx, tx, t, query, args, len(keys), p.size)
+	where, args := whereFilters(tq)
+	if tq.next != nil {
+		cond, cargs, err := keysetCondition(tq, quoted)
+		if err != nil {
+			return nil, err
+		}
+		where = joinConds(where, cond)
+		args = append(args, cargs...)
+	}
+	query := "SELECT " + selectList(sel, tq.cols) + " FROM " + tablecast.QuoteIdent(t.Name)
+	if where != "" {
+		query += " WHERE " + where
+	}
+	query += " ORDER BY " + order + " LIMIT ?"
+	return scanPage(ctx, tx, t, tq, query, append(args, tq.size+1), b2i(tq.sort != ""))
+}
+
+// keysetCondition selects the rows after the position (sort value, key)
+// in the order ORDER BY sort [DESC], key: SQLite sorts NULLs first, so
+// they come first ascending and last descending.
+func keysetCondition(tq *tableQuery, keys []string) (string, []any, error) {
+	nkeys := len(keys)
+	if tq.sort == "" {
+		if len(tq.next) != nkeys {
+			return "", nil, errInvalidNext
+		}
+		return "(" + strings.Join(keys, ", ") + ") > (" + placeholders(nkeys) + ")", tq.next, nil
+	}
+	if len(tq.next) != nkeys+1 {
+		return "", nil, errInvalidNext
+	}
+	s, v, k := columnSQL(tq.sort), tq.next[0], tq.next[1:]
+	after := "(" + strings.Join(keys, ", ") + ") > (" + placeholders(nkeys) + ")"
+	switch {
+	case v == nil && !tq.desc: // in the NULLs: later NULLs, then every value
+		return "(" + s + " IS NOT NULL OR " + after + ")", k, nil
+	case v == nil: // descending, in the NULLs at the end
+		return "(" + s + " IS NULL AND " + after + ")", k, nil
+	case !tq.desc:
+		return "(" + s + " > ? OR (" + s + " = ? AND " + after + "))", append([]any{v, v}, k...), nil
+	default:
+		return "(" + s + " < ? OR (" + s + " = ? AND " + after + ") OR " + s + " IS NULL)", append([]any{v, v}, k...), nil
+	}
+}
+
+func joinConds(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + " AND " + b
 }
 
 // queryViewPage pages a view by offset; its _next is [offset].
-func queryViewPage(ctx context.Context, tx *sql.Tx, t *table, p pageParams) ([]map[string]any, []any, error) {
+func queryViewPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery) (*pageResult, error) {
 	var offset int64
-	if p.next != nil {
-		n, ok := p.next[0].(int64)
-		if len(p.next) != 1 || !ok || n < 0 {
-			return nil, nil, errInvalidNext
+	if tq.next != nil {
+		n, ok := tq.next[0].(int64)
+		if len(tq.next) != 1 || !ok || n < 0 {
+			return nil, errInvalidNext
 		}
 		offset = n
 	}
-	query := "SELECT " + selectList(t) + " FROM " + tablecast.QuoteIdent(t.Name) + " LIMIT ? OFFSET ?"
-	rows, next, err := scanPage(ctx, tx, t, query, []any{p.size + 1, offset}, 0, p.size)
-	if next != nil {
-		next = []any{offset + int64(p.size)}
+	if len(tq.cols) == 0 {
+		return nil, tablecast.Errorf(tablecast.EINVALID, "No columns left to return: check _col and _nocol")
 	}
-	return rows, next, err
+	where, args := whereFilters(tq)
+	query := "SELECT " + selectList("", tq.cols) + " FROM " + tablecast.QuoteIdent(t.Name)
+	if where != "" {
+		query += " WHERE " + where
+	}
+	if tq.sort != "" {
+		query += " ORDER BY " + columnSQL(tq.sort) + map[bool]string{false: " ASC", true: " DESC"}[tq.desc]
+	}
+	query += " LIMIT ? OFFSET ?"
+	p, err := scanPage(ctx, tx, t, tq, query, append(args, tq.size+1, offset), 0)
+	if p != nil && p.next != nil {
+		p.next = []any{offset + int64(tq.size)}
+	}
+	return p, err
 }
 
-// scanPage runs a page query whose first nkeys columns are the row key.
-// It asks for size+1 rows: the extra one says whether a next page exists.
-func scanPage(ctx context.Context, tx *sql.Tx, t *table, query string, args []any, nkeys, size int) ([]map[string]any, []any, error) {
+// scanPage runs a page query whose first columns are the row's position:
+// nsort sort values (0 or 1) then the key. It asks for size+1 rows: the
+// extra one says whether a next page exists.
+func scanPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery, query string, args []any, nsort int) (*pageResult, error) {
 	rs, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("query %s: %w", t.Name, err)
+		return nil, fmt.Errorf("query %s: %w", t.Name, err)
 	}
 	defer rs.Close()
-	var out []map[string]any
-	var lastKey, next []any
+	p := &pageResult{columns: outputColumns(t, tq.cols)}
+	nkeys := len(keyColumns(t))
+	nlead := nsort + nkeys
+	var last []any
 	for rs.Next() {
-		if len(out) == size {
-			next = lastKey
+		if len(p.rows) == tq.size {
+			p.next = last
 			break
 		}
-		vals := make([]any, nkeys+len(t.Columns))
-		ptrs := make([]any, len(vals))
-		for i := range vals {
-			ptrs[i] = &vals[i]
+		vals := make([]any, nlead+len(tq.cols))
+		if err := rs.Scan(scanTargets(vals)...); err != nil {
+			return nil, fmt.Errorf("scan %s: %w", t.Name, err)
 		}
-		if err := rs.Scan(ptrs...); err != nil {
-			return nil, nil, fmt.Errorf("scan %s: %w", t.Name, err)
+		last = vals[:nlead]
+		key, row := vals[nsort:nlead], vals[nlead:]
+		if exposeRowid(t) {
+			row = append([]any{key[0]}, row...)
 		}
-		lastKey = vals[:nkeys]
-		out = append(out, rowObject(t, vals[:nkeys], vals[nkeys:]))
+		p.rows = append(p.rows, row)
+		if nkeys > 0 {
+			p.keys = append(p.keys, key)
+		}
 	}
 	if err := rs.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", t.Name, err)
+		return nil, fmt.Errorf("read %s: %w", t.Name, err)
 	}
-	return out, next, nil
+	return p, nil
 }
 
-// rowObject renders one row as a JSON object.
-func rowObject(t *table, key, vals []any) map[string]any {
-	row := make(map[string]any, len(t.Columns)+1)
-	if exposeRowid(t) && len(key) == 1 {
-		row["rowid"] = key[0]
+func scanTargets(vals []any) []any {
+	ptrs := make([]any, len(vals))
+	for i := range vals {
+		ptrs[i] = &vals[i]
 	}
-	for i, c := range t.Columns {
-		row[c] = jsonValue(vals[i])
-	}
-	return row
+	return ptrs
 }
 
-// jsonValue renders a SQLite value; blobs as Datasette does.
-func jsonValue(v any) any {
-	if b, ok := v.([]byte); ok {
-		return map[string]any{"$base64": true, "encoded": base64.StdEncoding.EncodeToString(b)}
+// outputColumns are the columns of returned rows: "rowid" first for rowid
+// tables without a primary key of their own.
+func outputColumns(t *table, cols []string) []string {
+	if exposeRowid(t) {
+		return append([]string{"rowid"}, cols...)
 	}
-	return v
+	return cols
+}
+
+// countRows counts the rows that match tq's filters.
+func countRows(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery) (int64, error) {
+	where, args := whereFilters(tq)
+	query := "SELECT count(*) FROM " + tablecast.QuoteIdent(t.Name)
+	if where != "" {
+		query += " WHERE " + where
+	}
+	var n int64
+	if err := tx.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s: %w", t.Name, err)
+	}
+	return n, nil
 }
 
 // rowKey parses the pk segment of a row URL: values joined by ',', each
@@ -166,27 +258,25 @@ var errRowNotFound = tablecast.Errorf(tablecast.ENOTFOUND, "Row not found")
 
 // queryRow reads the row with the given key. Key values are bound as text;
 // SQLite's affinity rules compare them as numbers against numeric columns.
-func queryRow(ctx context.Context, tx *sql.Tx, t *table, key []any) (map[string]any, error) {
+func queryRow(ctx context.Context, tx *sql.Tx, t *table, key []any) (*pageResult, error) {
 	keys := keyColumns(t)
 	conds := make([]string, len(keys))
 	quoted := make([]string, len(keys))
 	for i, k := range keys {
-		quoted[i] = tablecast.QuoteIdent(k)
-		if k == "rowid" {
-			quoted[i] = "rowid"
-		}
+		quoted[i] = columnSQL(k)
 		conds[i] = quoted[i] + " = ?"
 	}
-	query := "SELECT " + strings.Join(quoted, ", ") + ", " + selectList(t) + " FROM " + tablecast.QuoteIdent(t.Name) +
+	tq := &tableQuery{cols: t.Columns, size: 1}
+	query := "SELECT " + selectList(strings.Join(quoted, ", "), t.Columns) + " FROM " + tablecast.QuoteIdent(t.Name) +
 		" WHERE " + strings.Join(conds, " AND ") + " LIMIT 1"
-	rows, _, err := scanPage(ctx, tx, t, query, key, len(keys), 1)
+	p, err := scanPage(ctx, tx, t, tq, query, key, 0)
 	if err != nil {
 		return nil, err
 	}
-	if len(rows) == 0 {
+	if len(p.rows) == 0 {
 		return nil, errRowNotFound
 	}
-	return rows[0], nil
+	return p, nil
 }
 
 func placeholders(n int) string {
@@ -195,14 +285,30 @@ func placeholders(n int) string {
 
 var errInvalidNext = tablecast.Errorf(tablecast.EINVALID, "Invalid _next: use the value from the previous page")
 
-// encodeNext makes the opaque _next token: base64url of the JSON key.
+// encodeNext makes the opaque _next token: base64url of a JSON array of
+// the position's values, typed so that each comes back exactly: integers
+// as numbers, reals as "f<shortest decimal>", text as "s<text>", blobs as
+// "b<base64>", NULL as null.
 func encodeNext(key []any) string {
-	b, _ := json.Marshal(key)
+	vals := make([]any, len(key))
+	for i, v := range key {
+		switch x := v.(type) {
+		case float64:
+			vals[i] = "f" + strconv.FormatFloat(x, 'g', -1, 64)
+		case string:
+			vals[i] = "s" + x
+		case []byte:
+			vals[i] = "b" + base64.StdEncoding.EncodeToString(x)
+		default: // int64, nil
+			vals[i] = x
+		}
+	}
+	b, _ := json.Marshal(vals)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// decodeNext parses a _next token back into key values (int64, float64,
-// string or nil).
+// decodeNext parses a _next token back into values (int64, float64,
+// string, []byte or nil).
 func decodeNext(token string) ([]any, error) {
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
@@ -215,19 +321,53 @@ func decodeNext(token string) ([]any, error) {
 		return nil, errInvalidNext
 	}
 	for i, v := range raw {
-		switch x := v.(type) {
-		case json.Number:
-			if n, err := x.Int64(); err == nil {
-				raw[i] = n
-			} else if f, err := x.Float64(); err == nil {
-				raw[i] = f
-			} else {
-				return nil, errInvalidNext
-			}
-		case string, nil:
-		default:
-			return nil, errInvalidNext
+		if raw[i], err = decodeNextValue(v); err != nil {
+			return nil, err
 		}
 	}
 	return raw, nil
+}
+
+func decodeNextValue(v any) (any, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n, nil
+		}
+	case string:
+		if x == "" {
+			break
+		}
+		switch body := x[1:]; x[0] {
+		case 's':
+			return body, nil
+		case 'f':
+			if f, err := strconv.ParseFloat(body, 64); err == nil {
+				return f, nil
+			}
+		case 'b':
+			if blob, err := base64.StdEncoding.DecodeString(body); err == nil {
+				return blob, nil
+			}
+		}
+	}
+	return nil, errInvalidNext
+}
+
+// keyString writes a key value as it appears in a row URL.
+func keyString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	default:
+		return fmt.Sprint(x)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/tablecast/tablecast"
@@ -38,6 +39,17 @@ type Reader struct {
 	// Cache holds rendered answers; nil disables it.
 	Cache *Cache
 
+	// MaxAge, when positive, is sent as "Cache-Control: public,
+	// max-age=N" on successful answers.
+	MaxAge time.Duration
+
+	// Public SQL: the longest a query may run, the most rows it returns,
+	// and the connections per database that run it (apart from the pool
+	// of table reads, so that slow queries cannot starve them).
+	SQLTimeLimit time.Duration
+	SQLMaxRows   int
+	SQLPoolSize  int
+
 	// Ungated turns the gate off. Only benchmarks set it, to measure what
 	// the gate costs; no configuration key reaches it.
 	Ungated bool
@@ -49,21 +61,29 @@ type Reader struct {
 // NewReader returns a Reader with default settings.
 func NewReader(dir string, pos tablecast.Positions, fence *tablecast.CommitFence) *Reader {
 	return &Reader{
-		Dir:       dir,
-		Positions: pos,
-		Fence:     fence,
-		PoolSize:  DefaultPoolSize,
-		Cache:     NewCache(DefaultCacheBytes),
-		Logger:    slog.Default(),
-		dbs:       map[string]*database{},
+		Dir:          dir,
+		Positions:    pos,
+		Fence:        fence,
+		PoolSize:     DefaultPoolSize,
+		Cache:        NewCache(DefaultCacheBytes),
+		Logger:       slog.Default(),
+		SQLTimeLimit: DefaultSQLTimeLimit,
+		SQLMaxRows:   DefaultSQLMaxRows,
+		SQLPoolSize:  DefaultSQLPoolSize,
+		dbs:          map[string]*database{},
 	}
 }
 
 // database is one open database and the gate's last snapshot of it.
 type database struct {
 	name string
+	path string
 	db   *sql.DB
 	last atomic.Pointer[snapshot]
+
+	sqlOnce sync.Once
+	sqlDB   *sql.DB // public SQL's connections, opened on first use
+	shadow  shadowCache
 }
 
 // Close closes every read connection.
@@ -72,7 +92,7 @@ func (r *Reader) Close() error {
 	defer r.mu.Unlock()
 	var first error
 	for name, d := range r.dbs {
-		if err := d.db.Close(); err != nil && first == nil {
+		if err := d.close(); err != nil && first == nil {
 			first = fmt.Errorf("close %s: %w", name, err)
 		}
 		delete(r.dbs, name)
@@ -112,35 +132,65 @@ func (r *Reader) database(name string) (*database, error) {
 		return d, nil
 	}
 	path := filepath.Join(r.Dir, tablecast.DBFileName(name))
-	// mode=ro: this path never writes; busy_timeout: replicas apply
-	// transactions under a lock, and readers wait for it.
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=ro&_busy_timeout=5000&_txlock=deferred"
-	db, err := sql.Open("sqlite3", dsn)
+	db, err := openReadOnly("sqlite3", path, r.PoolSize, "")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	db.SetMaxOpenConns(r.PoolSize)
-	db.SetMaxIdleConns(r.PoolSize)
-	d = &database{name: name, db: db}
+	d = &database{name: name, path: path, db: db}
 	r.dbs[name] = d
 	return d, nil
+}
+
+// openReadOnly opens a pool of read-only connections to a database file.
+// mode=ro: the read path never writes; busy_timeout: replicas apply
+// transactions under a lock, and readers wait for it.
+func openReadOnly(driver, path string, size int, extra string) (*sql.DB, error) {
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=ro&_busy_timeout=5000&_txlock=deferred" + extra
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(size)
+	db.SetMaxIdleConns(size)
+	return db, nil
+}
+
+func (d *database) close() error {
+	err := d.db.Close()
+	if d.sqlDB != nil {
+		if err2 := d.sqlDB.Close(); err == nil {
+			err = err2
+		}
+	}
+	d.shadow.close()
+	return err
+}
+
+// beginner begins transactions: a pool (*sql.DB) or one connection.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
 }
 
 // read runs fn in one read transaction of database name, with the gate's
 // snapshot at the TXID that transaction reads. fn sees only what the gate
 // allows because it asks the snapshot first.
-func (r *Reader) read(ctx context.Context, d *database, fn func(tx *sql.Tx, s *snapshot) error) (*snapshot, error) {
+func (r *Reader) read(ctx context.Context, d *database, fn func(*readTx) error) (*snapshot, error) {
 	if r.Ungated {
 		return r.readUngated(ctx, d, fn)
 	}
+	return r.readOn(ctx, d, d.db, nil, fn)
+}
+
+// readOn is read on pool b; conn, when not nil, is the connection b is.
+func (r *Reader) readOn(ctx context.Context, d *database, b beginner, conn *sql.Conn, fn func(*readTx) error) (*snapshot, error) {
 	for range maxPinAttempts {
-		tx, s, err := r.pin(ctx, d)
+		tx, s, err := r.pin(ctx, d, b)
 		if errors.Is(err, errMoved) {
 			continue
 		} else if err != nil {
 			return nil, err
 		}
-		err = fn(tx, s)
+		err = fn(&readTx{tx: tx, conn: conn, s: s})
 		_ = tx.Rollback()
 		return s, err
 	}
@@ -153,14 +203,14 @@ var errMoved = errors.New("txid moved while pinning snapshot")
 // one TXID, and returns the gate's snapshot at that TXID. The TXID is read
 // before and after the transaction's first statement; if it moved, the
 // snapshot's TXID is unknown and the caller tries again.
-func (r *Reader) pin(ctx context.Context, d *database) (*sql.Tx, *snapshot, error) {
+func (r *Reader) pin(ctx context.Context, d *database, b beginner) (*sql.Tx, *snapshot, error) {
 	r.Fence.LockSnapshot()
 	defer r.Fence.UnlockSnapshot()
 	before, ok := r.Positions.TXID(d.name)
 	if !ok {
 		return nil, nil, errDBNotFound(d.name)
 	}
-	tx, err := d.db.BeginTx(ctx, nil)
+	tx, err := b.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("begin read: %w", err)
 	}
@@ -189,7 +239,7 @@ func (r *Reader) pin(ctx context.Context, d *database) (*sql.Tx, *snapshot, erro
 
 // readUngated is read without the gate's snapshot checks: the schema is
 // loaded once and reused whatever the TXID. Benchmarks only.
-func (r *Reader) readUngated(ctx context.Context, d *database, fn func(tx *sql.Tx, s *snapshot) error) (*snapshot, error) {
+func (r *Reader) readUngated(ctx context.Context, d *database, fn func(*readTx) error) (*snapshot, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin read: %w", err)
@@ -202,7 +252,7 @@ func (r *Reader) readUngated(ctx context.Context, d *database, fn func(tx *sql.T
 		}
 		d.last.Store(s)
 	}
-	return s, fn(tx, s)
+	return s, fn(&readTx{tx: tx, s: s})
 }
 
 func sortStrings(s []string) { sort.Strings(s) }

@@ -281,16 +281,3 @@ func TestReader_Methods(t *testing.T) {
 		t.Fatalf("POST: status %d, want 405", resp.StatusCode)
 	}
 }
-
-func FuzzSplitJSONPath(f *testing.F) {
-	for _, s := range []string{"/.json", "/db.json", "/db/t.json", "/db/t/1,2.json", "/a/b/c/d.json", "//.json", "/%zz.json"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, p string) {
-		segs, ok := splitJSONPath(p)
-		if ok && len(segs) > 3 {
-			t.Fatalf("%q: %d segments", p, len(segs))
-		}
-		_, _ = decodeNext(p)
-	})
-}

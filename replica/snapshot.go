@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,7 +26,15 @@ type snapshot struct {
 	// the same rows and gate for that table.
 	versions map[string]int64
 	offset   int64
+
+	// The database-wide switches of _public_database at this snapshot:
+	// every table and view public, and public SQL on.
+	allTables, allowSQL bool
 }
+
+// visible reports whether a visitor may know the database exists: it has
+// a public table or view, or public SQL.
+func (s *snapshot) visible() bool { return len(s.tables) > 0 || s.allowSQL }
 
 // table describes one public table or view.
 type table struct {
@@ -34,6 +43,12 @@ type table struct {
 	Columns []string
 	PKs     []string // primary key columns, in key order; empty for views and rowid tables without one
 	Rowid   bool     // has a rowid (rowid tables); pagination uses it
+	DDL     string   // its CREATE statement, as in sqlite_master
+}
+
+// hasColumn reports whether rows of t can be filtered or sorted by c.
+func (t *table) hasColumn(c string) bool {
+	return containsString(t.Columns, c) || (c == "rowid" && t.Rowid)
 }
 
 // names lists the public tables in name order.
@@ -57,11 +72,12 @@ func (s *snapshot) allowed(name string) (*table, bool) {
 // Its first statement pins the transaction's snapshot.
 func loadSnapshot(ctx context.Context, tx *sql.Tx, txid tablecast.TXID) (*snapshot, error) {
 	s := &snapshot{txid: txid, tables: map[string]*table{}, versions: map[string]int64{}, offset: int64(txid)}
-	var gate, versions bool
+	var gate, versions, whole bool
 	err := tx.QueryRowContext(ctx, `SELECT
 		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?),
+		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?),
 		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)`,
-		tablecast.PublicTablesTable, tablecast.TableVersionsTable).Scan(&gate, &versions)
+		tablecast.PublicTablesTable, tablecast.TableVersionsTable, tablecast.PublicDatabaseTable).Scan(&gate, &versions, &whole)
 	if err != nil {
 		return nil, fmt.Errorf("find gate table: %w", err)
 	}
@@ -70,20 +86,62 @@ func loadSnapshot(ctx context.Context, tx *sql.Tx, txid tablecast.TXID) (*snapsh
 			return nil, err
 		}
 	}
-	if !gate {
+	if whole {
+		if err := loadDatabaseFlags(ctx, tx, s); err != nil {
+			return nil, err
+		}
+	}
+	if !gate && !s.allTables {
 		return s, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT m.name, m.type, coalesce(m.sql, '')
-		FROM `+tablecast.QuoteIdent(tablecast.PublicTablesTable)+` AS p
-		JOIN sqlite_master AS m ON m.name = p.table_name AND m.type IN ('table', 'view')`)
+	listed, err := loadListed(ctx, tx, s.allTables)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range listed {
+		if err := loadColumns(ctx, tx, t); err != nil {
+			if t.View {
+				continue // a view over a dropped table cannot be read
+			}
+			return nil, err
+		}
+		s.tables[t.Name] = t
+	}
+	return s, nil
+}
+
+// loadDatabaseFlags reads the database-wide switches; anything but a
+// clear 1 is off.
+func loadDatabaseFlags(ctx context.Context, tx *sql.Tx, s *snapshot) error {
+	err := tx.QueryRowContext(ctx, `SELECT coalesce(all_tables = 1, 0), coalesce(allow_sql = 1, 0) FROM `+
+		tablecast.QuoteIdent(tablecast.PublicDatabaseTable)+` WHERE id = 1`).Scan(&s.allTables, &s.allowSQL)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read database flags: %w", err)
+	}
+	return nil
+}
+
+// loadListed finds the public tables and views: those in _public_tables,
+// or every one when the whole database is public.
+func loadListed(ctx context.Context, tx *sql.Tx, all bool) ([]*table, error) {
+	q := `SELECT m.name, m.type, coalesce(m.sql, '')
+		FROM ` + tablecast.QuoteIdent(tablecast.PublicTablesTable) + ` AS p
+		JOIN sqlite_master AS m ON m.name = p.table_name AND m.type IN ('table', 'view')`
+	if all {
+		q = `SELECT name, type, coalesce(sql, '') FROM sqlite_master WHERE type IN ('table', 'view')`
+	}
+	rows, err := tx.QueryContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("read gate: %w", err)
 	}
+	defer rows.Close()
 	var listed []*table
 	for rows.Next() {
 		var name, typ, ddl string
 		if err := rows.Scan(&name, &typ, &ddl); err != nil {
-			rows.Close()
 			return nil, fmt.Errorf("scan gate: %w", err)
 		}
 		// Tables of tablecast and SQLite stay private even when listed.
@@ -91,18 +149,12 @@ func loadSnapshot(ctx context.Context, tx *sql.Tx, txid tablecast.TXID) (*snapsh
 			continue
 		}
 		view := typ == "view"
-		listed = append(listed, &table{Name: name, View: view, Rowid: !view && !withoutRowid(ddl)})
+		listed = append(listed, &table{Name: name, View: view, Rowid: !view && !withoutRowid(ddl), DDL: ddl})
 	}
-	if err := rows.Close(); err != nil {
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read gate: %w", err)
 	}
-	for _, t := range listed {
-		if err := loadColumns(ctx, tx, t); err != nil {
-			return nil, err
-		}
-		s.tables[t.Name] = t
-	}
-	return s, nil
+	return listed, nil
 }
 
 // loadVersions reads _table_versions; its ” row counts all tablecast writes.
@@ -129,15 +181,28 @@ func loadVersions(ctx context.Context, tx *sql.Tx, s *snapshot) error {
 
 // cacheKey names the data a response on route was rendered from. Table and
 // row answers depend on one table (its rows and whether it is public):
-// they key on its version and the offset, and so survive writes to other
-// tables. Database answers and public views key on the TXID.
+// they key on its version, the offset and the database-wide switches, and
+// so survive writes to other tables. Database and query answers and
+// public views key on the TXID.
 func (s *snapshot) cacheKey(rt route) string {
 	// A view's rows come from other tables: key public views on the TXID.
-	if t, ok := s.tables[rt.table]; rt.table == "" || (ok && t.View) {
+	if t, ok := s.tables[rt.table]; rt.kind == routeDB || rt.kind == routeQuery || (ok && t.View) {
 		return "D\x00" + rt.canonical + "\x00" + strconv.FormatUint(uint64(s.txid), 10)
 	}
 	return "T\x00" + rt.db + "\x00" + rt.table + "\x00" + strconv.FormatInt(s.versions[rt.table], 10) +
-		"\x00" + strconv.FormatInt(s.offset, 10) + "\x00" + rt.canonical
+		"\x00" + strconv.FormatInt(s.offset, 10) + "\x00" + s.switches() + rt.canonical
+}
+
+// switches writes the database-wide switches for cache keys.
+func (s *snapshot) switches() string {
+	return [...]string{"00\x00", "01\x00", "10\x00", "11\x00"}[b2i(s.allTables)<<1|b2i(s.allowSQL)]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func loadColumns(ctx context.Context, tx *sql.Tx, t *table) error {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/primary"
 	"github.com/tablecast/tablecast/replica"
 	"github.com/tablecast/tablecast/routing"
@@ -59,7 +60,10 @@ type TablecastConfig struct {
 	Tokens       []TokenConfig `yaml:"tokens"`
 	MaxBody      int64         `yaml:"max-body"`
 	ReadPool     int           `yaml:"read-pool"`
-	CacheBytes   int64         `yaml:"cache-bytes"` // response cache budget; -1 turns the cache off
+	CacheBytes   int64         `yaml:"cache-bytes"`    // response cache budget; -1 turns the cache off
+	MaxAge       time.Duration `yaml:"max-age"`        // Cache-Control max-age of public answers (0: none)
+	SQLTimeLimit time.Duration `yaml:"sql-time-limit"` // public SQL: longest query (default 1s)
+	SQLMaxRows   int           `yaml:"sql-max-rows"`   // public SQL: most rows (default 1000)
 	LogLevel     string        `yaml:"log-level"`
 
 	// Routing (see routing.Config).
@@ -76,12 +80,14 @@ type TablecastConfig struct {
 	ClusterToken  string `yaml:"cluster-token"`  // a token's secret nodes send each other (join, sync writes)
 }
 
-// TokenConfig is one write token: its secret (hashed at load, for dev
-// clusters) or only its SHA-256 (from `tablecast token create`).
+// TokenConfig is one token: its secret (hashed at load, for dev
+// clusters) or only its SHA-256 (from `tablecast token create`), and its
+// scopes (write, publish, admin); without a scopes list it has them all.
 type TokenConfig struct {
-	Name   string `yaml:"name"`
-	Token  string `yaml:"token"`
-	SHA256 string `yaml:"sha256"`
+	Name   string   `yaml:"name"`
+	Token  string   `yaml:"token"`
+	SHA256 string   `yaml:"sha256"`
+	Scopes []string `yaml:"scopes"`
 }
 
 // Defaults.
@@ -258,6 +264,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("tablecast.stale-reads: %q is not one of primary, refuse", c.Tablecast.StaleReads)
 	case c.Tablecast.BookmarkWait < 0 || c.Tablecast.MaxLag < 0 || c.Tablecast.PrimaryWait < 0:
 		return errors.New("tablecast.bookmark-wait, max-lag, primary-wait: must not be negative")
+	case c.Tablecast.MaxAge < 0 || c.Tablecast.SQLTimeLimit < 0 || c.Tablecast.SQLMaxRows < 0:
+		return errors.New("tablecast.max-age, sql-time-limit, sql-max-rows: must not be negative")
 	case c.Tablecast.CacheBytes < -1:
 		return errors.New("tablecast.cache-bytes: must be a byte count, or -1 for no cache")
 	case c.Tablecast.ReadPool < 0 || c.Tablecast.ReadPool > 64:
@@ -291,6 +299,12 @@ func validateURL(s string) error {
 	return nil
 }
 
+// isClusterToken reports whether a token entry is the cluster-token's.
+func (t *TablecastConfig) isClusterToken(tc TokenConfig) bool {
+	h := primary.HashToken(t.ClusterToken)
+	return t.ClusterToken != "" && (tc.Token == t.ClusterToken || strings.EqualFold(tc.SHA256, h))
+}
+
 // tokens turns the configured tokens into hashes; secrets are not kept.
 func (t *TablecastConfig) tokens() ([]primary.Token, error) {
 	var out []primary.Token
@@ -301,11 +315,20 @@ func (t *TablecastConfig) tokens() ([]primary.Token, error) {
 			return nil, fmt.Errorf("%s.name: required", key)
 		case (tc.Token == "") == (tc.SHA256 == ""):
 			return nil, fmt.Errorf("%s: set exactly one of token or sha256", key)
-		case tc.Token != "":
-			out = append(out, primary.Token{Name: tc.Name, Hash: primary.HashToken(tc.Token)})
-		default:
-			out = append(out, primary.Token{Name: tc.Name, Hash: strings.ToLower(tc.SHA256)})
+		case tc.Scopes != nil && t.isClusterToken(tc):
+			// Nodes join, sync and read each other's status with it.
+			return nil, fmt.Errorf("%s.scopes: the cluster-token's entry always has every scope; remove the list", key)
 		}
+		if tc.Scopes != nil {
+			if _, err := primary.ParseScopes(tc.Scopes); err != nil {
+				return nil, fmt.Errorf("%s.scopes: %s", key, tablecast.ErrorMessage(err))
+			}
+		}
+		hash := strings.ToLower(tc.SHA256)
+		if tc.Token != "" {
+			hash = primary.HashToken(tc.Token)
+		}
+		out = append(out, primary.Token{Name: tc.Name, Hash: hash, Scopes: tc.Scopes})
 	}
 	if _, err := primary.NewTokens(out); err != nil {
 		return nil, fmt.Errorf("tablecast.tokens: %w", err)

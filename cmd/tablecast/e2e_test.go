@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,6 +154,22 @@ func TestCluster_PublicGateOnReplicas(t *testing.T) {
 		}
 	})
 
+	t.Run("WholeDatabase", func(t *testing.T) {
+		r := c.Nodes[1].APIURL
+		q := "/shop/-/query.json?sql=" + url.QueryEscape("select count(*) as n from orders")
+		mustPost("/shop/-/publish", map[string]any{"sql": true})
+		waitFor(t, r+"/shop/orders.json", 200, 2*time.Second)
+		if status, _, body := get(t, r+q); status != 200 || !strings.Contains(fmt.Sprint(body), "n:1") {
+			t.Fatalf("public SQL on a public database: %d %v", status, body)
+		}
+		mustPost("/shop/-/unpublish", map[string]any{})
+		waitFor(t, r+"/shop/orders.json", 404, 2*time.Second)
+		assertPrivate(t, r, "orders")
+		if status, _, body := get(t, r+q); status == 200 {
+			t.Fatalf("public SQL after unpublish: %d %v", status, body)
+		}
+		waitFor(t, r+"/shop/products.json", 200, 2*time.Second) // listed one by one: still public
+	})
 	t.Run("WriteOnReplicaForwardedToPrimary", func(t *testing.T) {
 		r := c.Nodes[1]
 		req, _ := http.NewRequest(http.MethodPost, r.APIURL+"/shop/products/-/insert", strings.NewReader(`{"row":{"id":3,"name":"cup"}}`))

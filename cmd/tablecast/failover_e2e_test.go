@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -134,6 +135,15 @@ func TestCluster_Failover(t *testing.T) {
 		}
 	})
 	t.Run("RemoveNode", func(t *testing.T) {
+		// A node is removed once stopped: a running one would join again.
+		if err := syscall.Kill(syd.PID, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); syscall.Kill(syd.PID, 0) == nil; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("syd-1 did not stop")
+			}
+		}
 		if err := runCluster(ctx, []string{"remove", "-url", lhr3.APIURL, "-token", c.Token, syd.Name}); err != nil {
 			t.Fatal(err)
 		}

@@ -160,6 +160,13 @@ func (n *node) serveAPI() error {
 	n.tokens = tk
 	n.reader = replica.NewReader(c.FUSE.Dir, n.mount, &n.fence)
 	n.reader.PoolSize = c.Tablecast.ReadPool
+	n.reader.MaxAge = c.Tablecast.MaxAge
+	if c.Tablecast.SQLTimeLimit > 0 {
+		n.reader.SQLTimeLimit = c.Tablecast.SQLTimeLimit
+	}
+	if c.Tablecast.SQLMaxRows > 0 {
+		n.reader.SQLMaxRows = c.Tablecast.SQLMaxRows
+	}
 	n.reader.Logger = n.logger
 	n.reader.Cache = nil
 	if c.Tablecast.CacheBytes > 0 {
@@ -172,6 +179,7 @@ func (n *node) serveAPI() error {
 	n.writer.MaxBody = c.Tablecast.MaxBody
 	n.writer.Logger = n.logger
 	n.writer.CanCommit = n.canCommit
+	tk.Store = n.writer.Control() // tokens made through the admin API, in _tablecast.db
 	if c.Lease.Type == "raft" {
 		n.writer.Sync = n.syncToCandidate
 	}
@@ -182,6 +190,13 @@ func (n *node) serveAPI() error {
 	})
 	router.Region, router.Name, router.Logger = c.Tablecast.Region, c.Tablecast.Name, n.logger
 	router.Reads, router.Writes, router.Admin = n.reader, n.writer, n.adminHandler()
+	// Metrics (metrics.go): requests counted around the router, routing's
+	// decisions, the node's state read at scrape time.
+	metrics := newNodeMetrics(n)
+	if err := metrics.register(prometheus.DefaultRegisterer); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	router.Metrics = metrics
 	ln, err := net.Listen("tcp", c.Tablecast.Addr)
 	if err != nil {
 		return fmt.Errorf("listen api on %s: %w", c.Tablecast.Addr, err)
@@ -190,7 +205,7 @@ func (n *node) serveAPI() error {
 	if n.apiURL == "" {
 		n.apiURL = listenerURL(ln)
 	}
-	n.api = &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	n.api = &http.Server{Handler: metrics.instrument(router), ReadHeaderTimeout: 10 * time.Second}
 	n.serveErr = make(chan error, 1)
 	go func() {
 		if err := n.api.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -352,10 +367,11 @@ func (n *node) adminHandler() http.Handler {
 		tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true})
 	})
 	mux.HandleFunc("GET /-/status.json", func(w http.ResponseWriter, r *http.Request) {
-		_, err := n.tokens.Authenticate(r)
+		_, err := n.tokens.Authorize(r, primary.ScopeAdmin)
 		tablecast.WriteJSON(w, http.StatusOK, n.status(err == nil))
 	})
 	n.clusterRoutes(mux)
+	n.adminRoutes(mux)
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"))

@@ -1,0 +1,87 @@
+package primary
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+
+	"github.com/tablecast/tablecast"
+)
+
+// databaseSwitches is the body of POST /{db}/-/publish: every table and
+// view public (AllTables, default true), and public SQL (SQL, default
+// false). POST /{db}/-/unpublish turns both off; tables listed one by one
+// in _public_tables stay public.
+type databaseSwitches struct {
+	AllTables *bool `json:"all_tables"`
+	SQL       bool  `json:"sql"`
+}
+
+func decodeSwitches(body []byte) (databaseSwitches, error) {
+	var s databaseSwitches
+	if len(bytes.TrimSpace(body)) == 0 {
+		return s, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return s, tablecast.Errorf(tablecast.EINVALID, "Invalid JSON body: %v (keys: all_tables, sql)", err)
+	}
+	return s, nil
+}
+
+// publishDatabase sets the database-wide switches in _public_database,
+// audited and versioned in the same transaction.
+func (w *Writer) publishDatabase(ctx context.Context, req *request, public bool) (*result, error) {
+	sw, err := decodeSwitches(req.body)
+	if err != nil {
+		return nil, err
+	}
+	all, allowSQL := public, public && sw.SQL
+	if public && sw.AllTables != nil {
+		all = *sw.AllTables
+	}
+	h, err := w.open(req.db, false)
+	if err != nil {
+		return nil, err
+	}
+	txid, err := w.write(ctx, req.db, h, func(tx *sql.Tx) error {
+		return setDatabaseSwitches(ctx, tx, all, allowSQL, req.token)
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.auditVisibility(ctx, req.db, "*", public, req.token, txid)
+	return &result{status: http.StatusOK, txid: txid, body: map[string]any{
+		"database": req.db, "all_tables": all, "sql": allowSQL}}, nil
+}
+
+func setDatabaseSwitches(ctx context.Context, tx *sql.Tx, all, allowSQL bool, token string) error {
+	table := tablecast.QuoteIdent(tablecast.PublicDatabaseTable)
+	stmts := []struct {
+		q    string
+		args []any
+	}{
+		{`CREATE TABLE IF NOT EXISTS ` + table + ` (
+			id INTEGER PRIMARY KEY CHECK (id = 1),
+			all_tables INTEGER NOT NULL DEFAULT 0,
+			allow_sql INTEGER NOT NULL DEFAULT 0,
+			updated_at TEXT NOT NULL,
+			updated_by TEXT NOT NULL)`, nil},
+		{`INSERT INTO ` + table + ` VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET
+			all_tables = excluded.all_tables, allow_sql = excluded.allow_sql,
+			updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+			[]any{boolInt(all), boolInt(allowSQL), timestamp(), token}},
+		{`INSERT INTO ` + tablecast.QuoteIdent(tablecast.PublicAuditTable) +
+			` (at, action, table_name, token_name) VALUES (?, ?, '*', ?)`,
+			[]any{timestamp(), map[bool]string{true: actionPublish, false: actionUnpublish}[all || allowSQL], token}},
+	}
+	for _, st := range stmts {
+		if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
+			return sqliteError("publish database", err)
+		}
+	}
+	return bumpVersions(ctx, tx, tablecast.PublicDatabaseTable)
+}

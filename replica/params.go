@@ -1,0 +1,307 @@
+package replica
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tablecast/tablecast"
+)
+
+// Page sizes of table reads.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// Shapes of a JSON answer, as Datasette names them.
+const (
+	shapeObjects = "objects" // {"rows": [{…}]} (the default)
+	shapeArrays  = "arrays"  // {"columns": […], "rows": [[…]]}
+	shapeArray   = "array"   // [{…}]
+	shapeObject  = "object"  // {"pk": {…}}
+)
+
+// tableQuery is a table page request, checked against the table's
+// columns: what to filter, sort, show, and where to start.
+type tableQuery struct {
+	filters []filter
+	sort    string // sort column, "" for the key order
+	desc    bool
+	cols    []string // data columns to return, in table order
+	size    int
+	next    []any // keyset (or view offset) position, nil for the first page
+	shape   string
+	nl      bool // newline-delimited JSON (with the array shape)
+	count   bool // _extra=count
+	columns bool // _extra=columns
+	stream  bool // CSV: every row, not one page
+	dl      bool // CSV: as a download
+	noHead  bool // CSV: no header row
+}
+
+// filter is one column filter: column, operator and bound arguments.
+type filter struct {
+	col  string
+	op   string
+	args []any
+}
+
+// filterOps are Datasette's column filters: "col__op=value". A bare
+// "col=value" is exact.
+var filterOps = map[string]bool{
+	"exact": true, "not": true, "contains": true, "startswith": true, "endswith": true,
+	"gt": true, "gte": true, "lt": true, "lte": true, "in": true, "notin": true,
+	"isnull": true, "notnull": true, "like": true, "glob": true,
+}
+
+// parseTableQuery checks a table route's parameters against t. Run it
+// only after the gate let t through: its errors name columns.
+func parseTableQuery(t *table, q url.Values, f format) (*tableQuery, error) {
+	tq := &tableQuery{size: DefaultPageSize, shape: shapeObjects}
+	if err := tq.parseSize(q.Get("_size")); err != nil {
+		return nil, err
+	}
+	if err := tq.parseSort(t, q); err != nil {
+		return nil, err
+	}
+	if err := tq.parseCols(t, q["_col"], q["_nocol"]); err != nil {
+		return nil, err
+	}
+	if err := tq.parseOutput(t, q, f); err != nil {
+		return nil, err
+	}
+	if v := q.Get("_next"); v != "" {
+		next, err := decodeNext(v)
+		if err != nil {
+			return nil, err
+		}
+		tq.next = next
+	}
+	return tq, tq.parseFilters(t, q)
+}
+
+func (tq *tableQuery) parseSize(v string) error {
+	switch v {
+	case "":
+	case "max":
+		tq.size = MaxPageSize
+	default:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPageSize {
+			return tablecast.Errorf(tablecast.EINVALID, "_size must be an integer from 1 to %d", MaxPageSize)
+		}
+		tq.size = n
+	}
+	return nil
+}
+
+func (tq *tableQuery) parseSort(t *table, q url.Values) error {
+	asc, desc := q.Get("_sort"), q.Get("_sort_desc")
+	if asc != "" && desc != "" {
+		return tablecast.Errorf(tablecast.EINVALID, "Cannot use _sort and _sort_desc at the same time")
+	}
+	col := asc + desc
+	if col == "" {
+		return nil
+	}
+	if !t.hasColumn(col) {
+		return tablecast.Errorf(tablecast.EINVALID, "Cannot sort table by %s: no such column", col)
+	}
+	tq.sort, tq.desc = col, desc != ""
+	return nil
+}
+
+// parseCols applies _col (only these) and _nocol (all but these); the
+// primary key columns are always returned.
+func (tq *tableQuery) parseCols(t *table, only, not []string) error {
+	for _, c := range append(append([]string(nil), only...), not...) {
+		if !containsString(t.Columns, c) {
+			return tablecast.Errorf(tablecast.EINVALID, "Invalid column %s in _col or _nocol: no such column", c)
+		}
+	}
+	for _, c := range t.Columns {
+		isPK := containsString(t.PKs, c)
+		if isPK || ((len(only) == 0 || containsString(only, c)) && !containsString(not, c)) {
+			tq.cols = append(tq.cols, c)
+		}
+	}
+	return nil
+}
+
+func (tq *tableQuery) parseOutput(t *table, q url.Values, f format) error {
+	switch s := q.Get("_shape"); s {
+	case "", shapeObjects:
+	case shapeArrays, shapeArray:
+		tq.shape = s
+	case shapeObject:
+		if t.View {
+			return tablecast.Errorf(tablecast.EINVALID, "_shape=object is only available on tables")
+		}
+		tq.shape = s
+	default:
+		return tablecast.Errorf(tablecast.EINVALID, "Invalid _shape: %s (use objects, arrays, array or object)", s)
+	}
+	tq.nl = q.Get("_nl") == "on"
+	if tq.nl {
+		tq.shape = shapeArray
+	}
+	for _, v := range q["_extra"] {
+		for _, e := range strings.Split(v, ",") {
+			switch e {
+			case "count":
+				tq.count = true
+			case "columns":
+				tq.columns = true
+			case "":
+			default:
+				return tablecast.Errorf(tablecast.EINVALID, "Invalid _extra: %s (use count or columns)", e)
+			}
+		}
+	}
+	if f == formatCSV {
+		tq.stream = q.Get("_stream") == "on"
+		tq.dl = q.Get("_dl") != ""
+		tq.noHead = q.Get("_header") == "off"
+	}
+	return nil
+}
+
+// parseFilters reads every parameter without a leading '_' as a filter,
+// in name order so that the SQL is the same for the same answer.
+func (tq *tableQuery) parseFilters(t *table, q url.Values) error {
+	names := make([]string, 0, len(q))
+	for name := range q {
+		if !strings.HasPrefix(name, "_") {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		col, op := name, "exact"
+		if i := strings.LastIndex(name, "__"); i > 0 && filterOps[name[i+2:]] {
+			col, op = name[:i], name[i+2:]
+		}
+		if !t.hasColumn(col) {
+			return tablecast.Errorf(tablecast.EINVALID, "Invalid filter %s: no such column: %s", name, col)
+		}
+		for _, v := range q[name] {
+			tq.filters = append(tq.filters, filter{col: col, op: op, args: filterArgs(op, v)})
+		}
+	}
+	return nil
+}
+
+// filterArgs are the values an operator binds.
+func filterArgs(op, v string) []any {
+	switch op {
+	case "isnull", "notnull":
+		return nil
+	case "gt", "gte", "lt", "lte":
+		return []any{numeric(v)}
+	case "contains":
+		return []any{"%" + escapeLike(v) + "%"}
+	case "startswith":
+		return []any{escapeLike(v) + "%"}
+	case "endswith":
+		return []any{"%" + escapeLike(v)}
+	case "in", "notin":
+		return inValues(v)
+	}
+	return []any{v}
+}
+
+// numeric turns a number written in decimal into a number, as Datasette
+// does for comparisons; anything else stays text.
+func numeric(v string) any {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return n
+	}
+	if strings.ContainsAny(v, "nNiIxX_") {
+		return v // "inf", "nan", hex and Go's digit separators are text
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		return f
+	}
+	return v
+}
+
+func escapeLike(v string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(v)
+}
+
+// inValues reads "a,b,c" or a JSON array of scalars.
+func inValues(v string) []any {
+	if strings.HasPrefix(v, "[") {
+		dec := json.NewDecoder(bytes.NewReader([]byte(v)))
+		dec.UseNumber()
+		var list []any
+		if dec.Decode(&list) == nil && !dec.More() {
+			out := make([]any, 0, len(list))
+			ok := true
+			for _, x := range list {
+				switch x := x.(type) {
+				case json.Number:
+					out = append(out, numeric(x.String()))
+				case string, nil:
+					out = append(out, x)
+				default:
+					ok = false
+				}
+			}
+			if ok {
+				return out
+			}
+		}
+	}
+	parts := strings.Split(v, ",")
+	out := make([]any, len(parts))
+	for i, p := range parts {
+		out[i] = p
+	}
+	return out
+}
+
+// sql renders the filter as a condition on its quoted column.
+func (f filter) sql() string {
+	c := columnSQL(f.col)
+	switch f.op {
+	case "exact":
+		return c + " = ?"
+	case "not":
+		return c + " != ?"
+	case "contains", "startswith", "endswith":
+		return c + ` LIKE ? ESCAPE '\'`
+	case "like":
+		return c + " LIKE ?"
+	case "glob":
+		return c + " GLOB ?"
+	case "gt":
+		return c + " > ?"
+	case "gte":
+		return c + " >= ?"
+	case "lt":
+		return c + " < ?"
+	case "lte":
+		return c + " <= ?"
+	case "in":
+		return c + " IN (" + placeholders(len(f.args)) + ")"
+	case "notin":
+		return c + " NOT IN (" + placeholders(len(f.args)) + ")"
+	case "isnull":
+		return c + " IS NULL"
+	default: // notnull
+		return c + " IS NOT NULL"
+	}
+}
+
+// columnSQL quotes a column; "rowid" stays the rowid.
+func columnSQL(c string) string {
+	if c == "rowid" {
+		return "rowid"
+	}
+	return tablecast.QuoteIdent(c)
+}

@@ -1,0 +1,421 @@
+package replica
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// MustFetch fetches path and returns its status, headers and raw body.
+func (f *fixture) MustFetch(path string, hdr ...string) (int, http.Header, string) {
+	f.t.Helper()
+	req, err := http.NewRequest("GET", f.srv.URL+path, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := noRedirectClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(raw)
+}
+
+var noRedirectClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// seedPeople makes a table with every kind of value for filter tests.
+func seedPeople(f *fixture) {
+	f.MustExec("demo", gateDDL,
+		`CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, age INTEGER, score REAL, note)`,
+		`INSERT INTO people VALUES
+			(1, 'Alice', 30, 1.5, 'x%y'),
+			(2, 'Bob', 25, NULL, NULL),
+			(3, 'alfred', NULL, 3.0, ''),
+			(4, 'Carol_1', 41, -2.25, 'a,b'),
+			(5, 'Dave', 30, 10, '[1]')`,
+		`CREATE TABLE secrets (id INTEGER PRIMARY KEY, secret TEXT)`,
+		`INSERT INTO secrets VALUES (1, 'hunter2')`,
+		publish("people"))
+}
+
+// ids returns the ids of the rows of a JSON table page.
+func ids(t *testing.T, raw string) []int {
+	t.Helper()
+	var body struct {
+		Rows []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(raw), &body); err != nil {
+		t.Fatalf("not JSON: %s", raw)
+	}
+	out := []int{}
+	for _, r := range body.Rows {
+		out = append(out, int(r["id"].(float64)))
+	}
+	return out
+}
+
+func TestReader_Filters(t *testing.T) {
+	f := newFixture(t)
+	seedPeople(f)
+	for _, tc := range []struct {
+		query string
+		want  []int
+	}{
+		{"", []int{1, 2, 3, 4, 5}},
+		{"name=Bob", []int{2}},
+		{"name__exact=Bob", []int{2}},
+		{"age=30", []int{1, 5}},
+		{"age__not=30", []int{2, 4}}, // NULL is neither
+		{"name__contains=al", []int{1, 3}},
+		{"note__contains=%25", []int{1}}, // % is a character, not a wildcard
+		{"name__contains=l_", []int{4}},  // so is _
+		{"name__startswith=a", []int{1, 3}},
+		{"name__endswith=_1", []int{4}},
+		{"age__gt=29", []int{1, 4, 5}},
+		{"age__gte=30", []int{1, 4, 5}},
+		{"age__lt=30", []int{2}},
+		{"age__lte=30", []int{1, 2, 5}},
+		{"score__gt=2.5", []int{3, 5}},
+		{"score__lt=0", []int{4}},
+		{"name__in=Bob,Dave", []int{2, 5}},
+		{`name__in=["Bob","Carol_1"]`, []int{2, 4}},
+		{"age__in=[25,41]", []int{2, 4}},
+		{"name__notin=Bob,Dave", []int{1, 3, 4}},
+		{"age__isnull=1", []int{3}},
+		{"score__notnull=1", []int{1, 3, 4, 5}},
+		{"name__like=A%25", []int{1, 3}},
+		{"name__glob=A*", []int{1}},
+		{"note=a,b", []int{4}},
+		{"age=30&name__startswith=D", []int{5}},
+		{"age__gte=25&age__lte=30", []int{1, 2, 5}},
+		{"rowid__gt=3", []int{4, 5}},
+		{"id__in=", []int{}},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			status, _, raw := f.MustFetch("/demo/people.json?" + escapeQuery(tc.query))
+			if status != 200 {
+				t.Fatalf("status %d: %s", status, raw)
+			}
+			if got := ids(t, raw); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// escapeQuery escapes the values of a readable query string.
+func escapeQuery(q string) string {
+	if q == "" {
+		return ""
+	}
+	var parts []string
+	for _, kv := range strings.Split(q, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if uv, err := url.QueryUnescape(v); err == nil {
+			v = uv
+		}
+		parts = append(parts, url.QueryEscape(k)+"="+url.QueryEscape(v))
+	}
+	return strings.Join(parts, "&")
+}
+
+func TestReader_SortAndColumns(t *testing.T) {
+	f := newFixture(t)
+	seedPeople(f)
+	for _, tc := range []struct {
+		query string
+		want  []int
+	}{
+		{"_sort=age", []int{3, 2, 1, 5, 4}},      // NULL first, ties by id
+		{"_sort_desc=age", []int{4, 1, 5, 2, 3}}, // NULL last
+		{"_sort=name", []int{1, 2, 4, 5, 3}},     // binary collation
+		{"_sort_desc=score", []int{5, 3, 1, 4, 2}},
+		{"_sort=age&age__gte=30", []int{1, 5, 4}},
+	} {
+		_, _, raw := f.MustFetch("/demo/people.json?" + tc.query)
+		if got := ids(t, raw); !reflect.DeepEqual(got, tc.want) {
+			t.Fatalf("%s: got %v, want %v", tc.query, got, tc.want)
+		}
+	}
+	t.Run("Columns", func(t *testing.T) {
+		_, _, raw := f.MustFetch("/demo/people.json?_col=name&_col=age&_extra=columns")
+		var body struct{ Columns []string }
+		_ = json.Unmarshal([]byte(raw), &body)
+		if want := []string{"id", "name", "age"}; !reflect.DeepEqual(body.Columns, want) {
+			t.Fatalf("_col: got %v, want %v", body.Columns, want)
+		}
+		// Rows keep the table's column order.
+		if !strings.Contains(raw, `{"id":1,"name":"Alice","age":30}`) {
+			t.Fatalf("row order: %s", raw)
+		}
+		_, _, raw = f.MustFetch("/demo/people.json?_nocol=note&_nocol=id&_shape=arrays")
+		_ = json.Unmarshal([]byte(raw), &body)
+		if want := []string{"id", "name", "age", "score"}; !reflect.DeepEqual(body.Columns, want) {
+			t.Fatalf("_nocol: got %v, want %v", body.Columns, want)
+		}
+	})
+	t.Run("Errors", func(t *testing.T) {
+		for _, tc := range []struct{ query, want string }{
+			{"nosuch=1", "nosuch"},
+			{"nosuch__gt=1", "nosuch"},
+			{"_sort=nosuch", "nosuch"},
+			{"_sort_desc=zz", "zz"},
+			{"_sort=age&_sort_desc=age", "_sort"},
+			{"_col=nope", "nope"},
+			{"_nocol=nope2", "nope2"},
+			{"_shape=bad", "_shape"},
+			{"_extra=bad", "_extra"},
+			{"_size=1001", "_size"},
+			{"_next=bad!", "_next"},
+		} {
+			status, _, raw := f.MustFetch("/demo/people.json?" + tc.query)
+			if status != 400 || !strings.Contains(raw, tc.want) || !strings.Contains(raw, `"ok":false`) {
+				t.Fatalf("%s: %d %s, want 400 naming %q", tc.query, status, raw, tc.want)
+			}
+			// The gate answers first: private and missing tables are 404s
+			// whatever the parameters.
+			s1, _, b1 := f.MustFetch("/demo/secrets.json?" + tc.query)
+			s2, _, b2 := f.MustFetch("/demo/nosuch.json?" + tc.query)
+			if s1 != 404 || s2 != 404 || strings.ReplaceAll(b1, "secrets", "X") != strings.ReplaceAll(b2, "nosuch", "X") {
+				t.Fatalf("%s: private %d %s, missing %d %s", tc.query, s1, b1, s2, b2)
+			}
+		}
+	})
+}
+
+func TestReader_Shapes(t *testing.T) {
+	f := newFixture(t)
+	seedPeople(f)
+	f.MustExec("demo", `CREATE TABLE pairs (a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID`,
+		`INSERT INTO pairs VALUES ('x,y', 1, 'one'), ('x', 2, 'two')`,
+		`CREATE TABLE plain (v TEXT)`, `INSERT INTO plain VALUES ('p'), ('q')`,
+		`CREATE VIEW adults AS SELECT name, age FROM people WHERE age >= 30`,
+		publish("pairs"), publish("plain"), publish("adults"))
+	for _, tc := range []struct{ path, want string }{
+		{"/demo/people.json?_shape=array&_size=2&_col=name", `[{"id":1,"name":"Alice"},{"id":2,"name":"Bob"}]`},
+		{"/demo/people.json?_shape=arrays&_size=1&_col=age", `"rows":[[1,30]]`},
+		{"/demo/people.json?_shape=arrays&_size=1&_col=age", `"columns":["id","age"]`},
+		{"/demo/people.json?_shape=object&_size=2&_col=name", `{"1":{"id":1,"name":"Alice"},"2":{"id":2,"name":"Bob"}}`},
+		{"/demo/pairs.json?_shape=object", `{"x,2":{"a":"x","b":2,"v":"two"},"x%2Cy,1":{"a":"x,y","b":1,"v":"one"}}`},
+		{"/demo/plain.json?_shape=object", `{"1":{"rowid":1,"v":"p"},"2":{"rowid":2,"v":"q"}}`},
+		{"/demo/plain.json?_shape=array", `[{"rowid":1,"v":"p"},{"rowid":2,"v":"q"}]`},
+		{"/demo/people.json?_nl=on&_col=name&_size=2", "{\"id\":1,\"name\":\"Alice\"}\n{\"id\":2,\"name\":\"Bob\"}\n"},
+		{"/demo/people.json?_shape=array&_nl=on&_col=name&age=25", "{\"id\":2,\"name\":\"Bob\"}\n"},
+		{"/demo/people.json?_extra=count&_size=1&age__gte=30", `"count":3`},
+		{"/demo/people.json?_extra=count,columns&_size=1&_col=name", `"columns":["id","name"]`},
+		{"/demo/adults.json?_sort_desc=age", `"rows":[{"name":"Carol_1","age":41},{"name":"Alice","age":30},{"name":"Dave","age":30}]`},
+		{"/demo/adults.json?age=30&_shape=array", `[{"name":"Alice","age":30},{"name":"Dave","age":30}]`},
+	} {
+		status, _, raw := f.MustFetch(tc.path)
+		if status != 200 || !strings.Contains(raw, tc.want) {
+			t.Fatalf("%s: %d\n got %s\nwant %s", tc.path, status, raw, tc.want)
+		}
+	}
+	t.Run("ViewObjectShape", func(t *testing.T) {
+		if status, _, raw := f.MustFetch("/demo/adults.json?_shape=object"); status != 400 {
+			t.Fatalf("view _shape=object: %d %s", status, raw)
+		}
+	})
+	t.Run("ArrayLinkHeader", func(t *testing.T) {
+		_, h, _ := f.MustFetch("/demo/people.json?_shape=array&_size=2")
+		if link := h.Get("Link"); !strings.Contains(link, `rel="next"`) || !strings.Contains(link, "_next=") {
+			t.Fatalf("Link: %q", link)
+		}
+	})
+	t.Run("NextURLKeepsParameters", func(t *testing.T) {
+		_, _, raw := f.MustFetch("/demo/people.json?_size=2&_sort_desc=age&_col=name&age__gte=25")
+		var body struct {
+			NextURL string `json:"next_url"`
+		}
+		_ = json.Unmarshal([]byte(raw), &body)
+		for _, want := range []string{"_size=2", "_sort_desc=age", "_col=name", "age__gte=25", "_next="} {
+			if !strings.Contains(body.NextURL, want) {
+				t.Fatalf("next_url %q lacks %q", body.NextURL, want)
+			}
+		}
+		_, _, raw = f.MustFetch(body.NextURL)
+		if got, want := ids(t, raw), []int{5, 2}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("second page: got %v, want %v", got, want)
+		}
+	})
+}
+
+// TestReader_PagingEverySort pages through 10,000 rows under every sort,
+// ascending and descending, on columns with ties, NULLs and mixed types,
+// and checks each row comes exactly once and in order.
+func TestReader_PagingEverySort(t *testing.T) {
+	f := newFixture(t)
+	f.MustExec("big", gateDDL,
+		`CREATE TABLE n (id INTEGER PRIMARY KEY, tie INTEGER, txt TEXT, r REAL, mixed)`,
+		`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 10000)
+		 INSERT INTO n SELECT i,
+			CASE WHEN i % 5 = 0 THEN NULL ELSE i % 7 END,
+			CASE WHEN i % 11 = 0 THEN NULL ELSE 'v' || (i % 13) END,
+			CASE WHEN i % 3 = 0 THEN NULL ELSE (i % 17) / 4.0 END,
+			CASE i % 6 WHEN 0 THEN NULL WHEN 1 THEN i % 4 WHEN 2 THEN (i % 4) + 0.5 WHEN 3 THEN 't' || (i % 4)
+				WHEN 4 THEN CAST('b' || (i % 4) AS BLOB) ELSE i % 4 END
+		 FROM c`,
+		`CREATE TABLE w (a TEXT, b INTEGER, tie INTEGER, PRIMARY KEY (a, b)) WITHOUT ROWID`,
+		`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 10000)
+		 INSERT INTO w SELECT 'k' || (i % 100), i, CASE WHEN i % 4 = 0 THEN NULL ELSE i % 3 END FROM c`,
+		publish("n"), publish("w"))
+	type tcase struct{ table, key, sort string }
+	var cases []tcase
+	for _, s := range []string{"", "tie", "txt", "r", "mixed", "id"} {
+		cases = append(cases, tcase{"n", "id", s})
+	}
+	for _, s := range []string{"", "tie", "a", "b"} {
+		cases = append(cases, tcase{"w", "b", s})
+	}
+	for _, tc := range cases {
+		for _, desc := range []bool{false, true} {
+			if tc.sort == "" && desc {
+				continue
+			}
+			param := "_sort"
+			if desc {
+				param = "_sort_desc"
+			}
+			t.Run(fmt.Sprintf("%s/%s=%s", tc.table, param, tc.sort), func(t *testing.T) {
+				want := f.orderOf(tc.table, tc.key, tc.sort, desc)
+				path := "/big/" + tc.table + ".json?_size=997&_shape=arrays&_col=" + tc.key
+				if tc.sort != "" {
+					path += "&" + param + "=" + tc.sort
+				}
+				var got []string
+				for pages := 0; path != ""; pages++ {
+					status, body, raw := f.MustGet(path)
+					if status != 200 || pages > 12 {
+						t.Fatalf("%s: status %d: %.300s", path, status, raw)
+					}
+					cols := body["columns"].([]any)
+					ki := indexOf(cols, tc.key)
+					for _, r := range body["rows"].([]any) {
+						got = append(got, fmt.Sprint(r.([]any)[ki]))
+					}
+					path, _ = body["next_url"].(string)
+				}
+				if len(got) != 10000 {
+					t.Fatalf("saw %d rows, want 10000", len(got))
+				}
+				seen := map[string]bool{}
+				for _, k := range got {
+					if seen[k] {
+						t.Fatalf("row %s twice", k)
+					}
+					seen[k] = true
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("order differs from SQLite's ORDER BY")
+				}
+			})
+		}
+	}
+}
+
+// orderOf is the key order SQLite gives for a sort with the key tiebreak.
+func (f *fixture) orderOf(table, key, col string, desc bool) []string {
+	order := key
+	if col != "" {
+		dir := " ASC"
+		if desc {
+			dir = " DESC"
+		}
+		order = col + dir + ", " + key
+		if table == "w" {
+			order = col + dir + ", a, b"
+		}
+	} else if table == "w" {
+		order = "a, b"
+	}
+	rows, err := f.dbs["big"].Query("SELECT " + key + " FROM " + table + " ORDER BY " + order)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v any
+		_ = rows.Scan(&v)
+		out = append(out, fmt.Sprint(v))
+	}
+	return out
+}
+
+func indexOf(cols []any, name string) int {
+	for i, c := range cols {
+		if c == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestParseRoute_Kinds(t *testing.T) {
+	for _, tc := range []struct {
+		url           string
+		ok            bool
+		kind          routeKind
+		format        format
+		db, table, pk string
+	}{
+		{"/", true, routeRoot, formatHTML, "", "", ""},
+		{"/.json", true, routeRoot, formatJSON, "", "", ""},
+		{"/.csv", false, 0, 0, "", "", ""},
+		{"/d", true, routeDB, formatHTML, "d", "", ""},
+		{"/d.json", true, routeDB, formatJSON, "d", "", ""},
+		{"/d.csv", false, 0, 0, "", "", ""},
+		{"/d/t", true, routeTable, formatHTML, "d", "t", ""},
+		{"/d/t.csv", true, routeTable, formatCSV, "d", "t", ""},
+		{"/d/t%2Ejson", true, routeTable, formatHTML, "d", "t.json", ""},
+		{"/d/t/1,a%2Cb", true, routeRow, formatHTML, "d", "t", "1,a%2Cb"},
+		{"/d/t/1.json", true, routeRow, formatJSON, "d", "t", "1"},
+		{"/d/t/1.csv", false, 0, 0, "", "", ""},
+		{"/d/-/query", true, routeQuery, formatHTML, "d", "", ""},
+		{"/d/-/query.json", true, routeQuery, formatJSON, "d", "", ""},
+		{"/d/-/query.csv", true, routeQuery, formatCSV, "d", "", ""},
+		{"/d/-/other.json", false, 0, 0, "", "", ""},
+		{"/d/-.json", false, 0, 0, "", "", ""},
+		{"/d/t/1/2.json", false, 0, 0, "", "", ""},
+		{"//t.json", false, 0, 0, "", "", ""},
+		{"/d/.json", false, 0, 0, "", "", ""},
+	} {
+		u, _ := url.Parse(tc.url)
+		rt, ok := parseRoute(u)
+		if ok != tc.ok {
+			t.Fatalf("%s: ok %v, want %v", tc.url, ok, tc.ok)
+		}
+		if ok && (rt.kind != tc.kind || rt.format != tc.format || rt.db != tc.db || rt.table != tc.table || rt.key != tc.pk) {
+			t.Fatalf("%s: got %+v", tc.url, rt)
+		}
+	}
+}
+
+func TestNextToken_RoundTrip(t *testing.T) {
+	for _, key := range [][]any{
+		{int64(1)}, {nil, int64(2)}, {3.5, int64(-1)}, {"s", "", "x,y"}, {[]byte{0, 1, 255}, int64(9)}, {1e300, 5e-324},
+	} {
+		got, err := decodeNext(encodeNext(key))
+		if err != nil || !reflect.DeepEqual(got, key) {
+			t.Fatalf("%v: got %v, %v", key, got, err)
+		}
+	}
+	keys := []string{}
+	for k := range filterOps {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) != 15 {
+		t.Fatalf("filter ops: %v", keys)
+	}
+}

@@ -1,0 +1,599 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/tablecast/tablecast"
+)
+
+// Public SQL defaults.
+const (
+	DefaultSQLTimeLimit = time.Second
+	DefaultSQLMaxRows   = 1000
+	DefaultSQLPoolSize  = 2
+
+	// maxSQLResultBytes bounds the text and blobs one query returns; past
+	// it the answer is truncated, as past the row limit.
+	maxSQLResultBytes = 16 << 20
+)
+
+// sqlDriver opens public SQL connections: read-only, query_only, no
+// ATTACH, and values of at most 8 MiB, so that one query cannot take the
+// node's memory.
+const sqlDriver = "sqlite3_tablecast_public_sql"
+
+func init() {
+	sql.Register(sqlDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		c.SetLimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+		c.SetLimit(sqlite3.SQLITE_LIMIT_LENGTH, 8<<20)
+		c.SetLimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, 100_000)
+		return nil
+	}})
+}
+
+// sqlPool is the database's pool of public SQL connections.
+func (r *Reader) sqlPool(d *database) (*sql.DB, error) {
+	var err error
+	d.sqlOnce.Do(func() {
+		d.sqlDB, err = openReadOnly(sqlDriver, d.path, r.SQLPoolSize, "&_query_only=1")
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s for sql: %w", d.name, err)
+	}
+	if d.sqlDB == nil {
+		return nil, fmt.Errorf("open %s for sql: failed before", d.name)
+	}
+	return d.sqlDB, nil
+}
+
+// readSQL is read on one connection of the public SQL pool, which fn
+// gets to set the authorizer on.
+func (r *Reader) readSQL(ctx context.Context, d *database, fn func(*readTx) error) (*snapshot, error) {
+	pool, err := r.sqlPool(d)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sql connection: %w", err)
+	}
+	defer conn.Close()
+	return r.readOn(ctx, d, conn, conn, func(rd *readTx) error {
+		rd.d = d
+		return fn(rd)
+	})
+}
+
+// gateSQL lets public SQL through only where the database's public-SQL
+// switch is on at this snapshot. A database a visitor may see answers 403;
+// any other answers as a missing database.
+func gateSQL(s *snapshot, db string) error {
+	switch {
+	case s.allowSQL:
+		return nil
+	case s.visible():
+		return tablecast.Errorf(tablecast.EFORBIDDEN, "Public SQL is not enabled for database %s", db)
+	default:
+		return errDBNotFound(db)
+	}
+}
+
+// sqlResult is the answer of one public query.
+type sqlResult struct {
+	columns   []string
+	rows      [][]any
+	truncated bool
+}
+
+// prepareSQL runs every check a query passes before it runs: the gate,
+// one SELECT, and SQLite's own verdict on the schema of public tables
+// only (so an error about a private table is, word for word, the error
+// about a missing one).
+func (r *Reader) prepareSQL(ctx context.Context, rd *readTx, rt route) (sqlText, *shadow, error) {
+	if err := gateSQL(rd.s, rt.db); err != nil {
+		return sqlText{}, nil, err
+	}
+	st := scanSQL(rt.query.Get("sql"))
+	if err := checkSQLText(st); err != nil {
+		return st, nil, err
+	}
+	sh, err := rd.d.shadow.get(ctx, rd.tx, rd.s)
+	if err != nil {
+		return st, nil, err
+	}
+	return st, sh, sh.check(ctx, st.stmt)
+}
+
+// sqlArgs binds the named parameters from the query string; a missing
+// one is the empty string, as in Datasette.
+func sqlArgs(st sqlText, q map[string][]string) []any {
+	args := make([]any, len(st.params))
+	for i, name := range st.params {
+		v := ""
+		if vs := q[name]; len(vs) > 0 {
+			v = vs[0]
+		}
+		args[i] = sql.Named(name, v)
+	}
+	return args
+}
+
+// runSQL runs one checked query under the authorizer and hands each row
+// to each; it stops early when each returns false.
+func (r *Reader) runSQL(ctx context.Context, rd *readTx, sh *shadow, st sqlText, args []any, each func(cols []string, row []any) bool) (err error) {
+	auth := &authorizer{s: rd.s, blocked: sh.blocked, modules: sh.modules}
+	if err := setAuthorizer(rd.conn, auth.check); err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := setAuthorizer(rd.conn, nil); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	qctx, cancel := context.WithTimeout(ctx, r.SQLTimeLimit)
+	defer cancel()
+	rows, err := rd.tx.QueryContext(qctx, st.stmt, args...)
+	if err != nil {
+		return r.sqlError(qctx, auth, err)
+	}
+	defer rows.Close()
+	if auth.calls == 0 {
+		return errors.New("public sql: the authorizer was not called")
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		return r.sqlError(qctx, auth, err)
+	}
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		if err := rows.Scan(scanTargets(vals)...); err != nil {
+			return r.sqlError(qctx, auth, err)
+		}
+		if !each(cols, vals) {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return r.sqlError(qctx, auth, err)
+	}
+	if len(cols) > 0 {
+		each(cols, nil) // no rows: still name the columns
+	}
+	return nil
+}
+
+// sqlError turns a failed query into the error a visitor sees: the
+// authorizer's refusal, the time limit, or SQLite's message.
+func (r *Reader) sqlError(qctx context.Context, auth *authorizer, err error) error {
+	switch {
+	case auth.denied != "":
+		return tablecast.Errorf(tablecast.EINVALID, "%s", auth.denied)
+	case qctx.Err() != nil || errors.Is(err, sqlite3.ErrInterrupt):
+		return tablecast.Errorf(tablecast.EINVALID, "SQL query took too long: the limit is %s", r.SQLTimeLimit)
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return tablecast.Errorf(tablecast.EINVALID, "%s", se.Error())
+	}
+	return fmt.Errorf("public sql: %w", err)
+}
+
+// collect gathers up to the row limit and the byte budget.
+func (r *Reader) collect(res *sqlResult) func([]string, []any) bool {
+	budget := maxSQLResultBytes
+	return func(cols []string, row []any) bool {
+		res.columns = cols
+		if row == nil {
+			return false
+		}
+		for _, v := range row {
+			budget -= valueSize(v)
+		}
+		if len(res.rows) == r.SQLMaxRows || budget < 0 {
+			res.truncated = true
+			return false
+		}
+		res.rows = append(res.rows, row)
+		return true
+	}
+}
+
+func valueSize(v any) int {
+	switch x := v.(type) {
+	case string:
+		return len(x)
+	case []byte:
+		return len(x) * 4 / 3
+	}
+	return 8
+}
+
+// queryAnswer answers /{db}/-/query: the query form (HTML) or its rows.
+func (r *Reader) queryAnswer(ctx context.Context, rd *readTx, rt route) (*cacheEntry, error) {
+	if rt.format == formatHTML && rt.query.Get("sql") == "" {
+		if err := gateSQL(rd.s, rt.db); err != nil {
+			return nil, err
+		}
+		return r.htmlQuery(rt, sqlText{}, nil, nil)
+	}
+	st, sh, err := r.prepareSQL(ctx, rd, rt)
+	if err == nil {
+		res := &sqlResult{}
+		if err = r.runSQL(ctx, rd, sh, st, sqlArgs(st, rt.query), r.collect(res)); err == nil {
+			return r.renderSQL(rt, st, res)
+		}
+	}
+	if rt.format == formatHTML && tablecast.ErrorCode(err) == tablecast.EINVALID {
+		return r.htmlQuery(rt, st, nil, err)
+	}
+	return nil, err
+}
+
+// renderSQL renders a query's rows in the route's format and shape.
+func (r *Reader) renderSQL(rt route, st sqlText, res *sqlResult) (*cacheEntry, error) {
+	cols := nonNil(res.columns)
+	switch rt.format {
+	case formatHTML:
+		return r.htmlQuery(rt, st, res, nil)
+	case formatCSV:
+		e := &cacheEntry{status: http.StatusOK, contentType: contentCSVText, body: encodeCSV(cols, res.rows, rt.query.Get("_header") != "off")}
+		if rt.query.Get("_dl") != "" {
+			e.contentType, e.disposition = contentCSV, csvDisposition(rt.db)
+		}
+		return e, nil
+	}
+	shape := rt.query.Get("_shape")
+	if rt.query.Get("_nl") == "on" {
+		shape = shapeArray
+	}
+	switch shape {
+	case shapeArray:
+		if rt.query.Get("_nl") == "on" {
+			return &cacheEntry{status: http.StatusOK, contentType: contentNDJSON, body: encodeNDJSON(cols, res.rows)}, nil
+		}
+		rows := make([]object, len(res.rows))
+		for i, row := range res.rows {
+			rows[i] = rowObject(cols, row)
+		}
+		return jsonEntry(http.StatusOK, rows), nil
+	case "", shapeObjects, shapeArrays:
+	default:
+		return nil, tablecast.Errorf(tablecast.EINVALID, "Invalid _shape for a query: %s (use objects, arrays or array)", shape)
+	}
+	params := map[string]any{}
+	for _, a := range sqlArgs(st, rt.query) {
+		na := a.(sql.NamedArg)
+		params[na.Name] = na.Value
+	}
+	body := map[string]any{"ok": true, "database": rt.db, "query": map[string]any{"sql": rt.query.Get("sql"), "params": params},
+		"columns": cols, "truncated": res.truncated}
+	if shape == shapeArrays {
+		rows := make([][]any, len(res.rows))
+		for i, row := range res.rows {
+			rows[i] = rowArray(row)
+		}
+		body["rows"] = rows
+	} else {
+		rows := make([]object, len(res.rows))
+		for i, row := range res.rows {
+			rows[i] = rowObject(cols, row)
+		}
+		body["rows"] = rows
+	}
+	return jsonEntry(http.StatusOK, body), nil
+}
+
+// streamQuery answers a query's CSV with _stream=on: every row the time
+// limit allows, written as it is read, in one read transaction.
+func (r *Reader) streamQuery(w http.ResponseWriter, req *http.Request, d *database, rt route) {
+	var cw *csvWriter
+	_, err := r.readSQL(req.Context(), d, func(rd *readTx) error {
+		st, sh, err := r.prepareSQL(req.Context(), rd, rt)
+		if err != nil {
+			return err
+		}
+		return r.runSQL(req.Context(), rd, sh, st, sqlArgs(st, rt.query), func(cols []string, row []any) bool {
+			if cw == nil {
+				cw = r.startCSV(w, rt.db, rt.query.Get("_dl") != "", rd.s.txid)
+				if req.Method == http.MethodHead {
+					return false
+				}
+				if rt.query.Get("_header") != "off" {
+					_ = cw.header(cols)
+				}
+			}
+			if row == nil {
+				return false
+			}
+			return cw.row(row) == nil
+		})
+	})
+	if cw == nil {
+		if err == nil {
+			err = tablecast.Errorf(tablecast.EINVALID, "The query returns no columns")
+		}
+		writeEntry(w, req, errorEntry(r.logged(req, err), 0))
+		return
+	}
+	_ = cw.flush()
+}
+
+// setAuthorizer installs (or with nil, removes) the authorizer on the
+// connection that runs public SQL.
+func setAuthorizer(conn *sql.Conn, fn func(int, string, string, string) int) error {
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*sqlite3.SQLiteConn)
+		if !ok {
+			return fmt.Errorf("public sql: unexpected driver connection %T", dc)
+		}
+		c.RegisterAuthorizer(fn)
+		return nil
+	})
+}
+
+// tableFunctions are the table-valued functions public SQL may call: pure
+// functions of their arguments. Pragma functions and the rest are refused.
+var tableFunctions = map[string]bool{"json_each": true, "json_tree": true, "jsonb_each": true, "jsonb_tree": true}
+
+// refusedFunctions are scalar functions public SQL may not call.
+var refusedFunctions = map[string]bool{"load_extension": true, "fts3_tokenizer": true, "sqlite_offset": true}
+
+// authorizer confines one public query: it may read the tables and views
+// public at the query's snapshot, and call functions; nothing else.
+// SQLite reports a read through a view as reads of the view's tables, so
+// a view cannot lend its publicity to a private table.
+type authorizer struct {
+	s       *snapshot
+	blocked map[string]bool // table functions a private table's name hides
+	modules map[string]bool // SQLite's virtual table modules, lower case
+	calls   int
+	denied  string // the refusal a visitor sees, "" when none
+}
+
+func (a *authorizer) check(op int, arg1, arg2, db string) int {
+	a.calls++
+	switch op {
+	case sqlite3.SQLITE_SELECT, sqliteRecursive:
+		return sqlite3.SQLITE_OK
+	case sqlite3.SQLITE_READ:
+		if _, ok := a.s.tables[arg1]; ok && db == "main" {
+			return sqlite3.SQLITE_OK
+		}
+		// A read of no column (count(*) FROM x) names no database, and x
+		// may be a table or a common table expression: SQLite cannot tell
+		// here. The shadow has already resolved every name the query uses
+		// without the private tables, and the real database resolves them
+		// the same way, so x is public or a CTE. Reading no column reads
+		// nothing but the row count of x. SQLite's own tables and the
+		// built-in virtual tables are not CTEs: refused whatever the query.
+		if arg2 == "" && db == "" {
+			if name := strings.ToLower(arg1); strings.HasPrefix(name, "sqlite_") || strings.HasPrefix(name, "pragma_") ||
+				a.blocked[name] || (a.modules[name] && !tableFunctions[name]) {
+				return a.deny("no such table: " + arg1)
+			}
+			return sqlite3.SQLITE_OK
+		}
+		if tableFunctions[arg1] && !a.blocked[arg1] {
+			return sqlite3.SQLITE_OK
+		}
+		// The words SQLite uses for a table that does not exist.
+		return a.deny("no such table: " + arg1)
+	case sqlite3.SQLITE_FUNCTION:
+		if refusedFunctions[strings.ToLower(arg2)] {
+			return a.deny("no such function: " + arg2)
+		}
+		return sqlite3.SQLITE_OK
+	}
+	return a.deny(errNotSelect.Message)
+}
+
+func (a *authorizer) deny(msg string) int {
+	if a.denied == "" {
+		a.denied = msg
+	}
+	return sqlite3.SQLITE_DENY
+}
+
+// shadow is an empty in-memory database with the schema of a database's
+// public tables and views only. A query is prepared there first: if it
+// names a private table, SQLite answers exactly as it does for a missing
+// one, because there it is missing.
+type shadow struct {
+	fingerprint string
+	db          *sql.DB
+	blocked     map[string]bool
+	modules     map[string]bool // virtual table modules of this build, lower case
+}
+
+// shadowCache keeps a database's shadow while its public schema stays.
+type shadowCache struct {
+	mu  sync.Mutex
+	cur *shadow
+}
+
+// get returns the shadow of s's public schema, building it if it changed.
+// tx is the pinned read transaction of s.
+func (c *shadowCache) get(ctx context.Context, tx *sql.Tx, s *snapshot) (*shadow, error) {
+	blocked, err := blockedFunctions(ctx, tx, s)
+	if err != nil {
+		return nil, err
+	}
+	fp := shadowFingerprint(s, blocked)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != nil && c.cur.fingerprint == fp {
+		return c.cur, nil
+	}
+	sh, err := buildShadow(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	sh.fingerprint, sh.blocked = fp, blocked
+	if c.cur != nil {
+		_ = c.cur.db.Close()
+	}
+	c.cur = sh
+	return sh, nil
+}
+
+func (c *shadowCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != nil {
+		_ = c.cur.db.Close()
+		c.cur = nil
+	}
+}
+
+// blockedFunctions finds table functions whose name a private table or
+// view takes: SQLite would read that table, so public SQL may not call it.
+func blockedFunctions(ctx context.Context, tx *sql.Tx, s *snapshot) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE lower(name) IN ('json_each', 'json_tree', 'jsonb_each', 'jsonb_tree')`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema: %w", err)
+	}
+	defer rows.Close()
+	blocked := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("read schema: %w", err)
+		}
+		if _, public := s.tables[name]; !public {
+			blocked[strings.ToLower(name)] = true
+		}
+	}
+	return blocked, rows.Err()
+}
+
+func shadowFingerprint(s *snapshot, blocked map[string]bool) string {
+	var b strings.Builder
+	for _, name := range s.names() {
+		b.WriteString(name + "\x00" + s.tables[name].DDL + "\x00")
+	}
+	for _, name := range []string{"json_each", "json_tree", "jsonb_each", "jsonb_tree"} {
+		if blocked[name] {
+			b.WriteString("!" + name)
+		}
+	}
+	return b.String()
+}
+
+// buildShadow creates the public tables (as declared, or as plain tables
+// of the same columns when their DDL cannot run here, as for virtual
+// tables) and the public views that read nothing but public tables.
+func buildShadow(ctx context.Context, s *snapshot) (*shadow, error) {
+	db, err := sql.Open("sqlite3", "file::memory:")
+	if err != nil {
+		return nil, fmt.Errorf("open shadow: %w", err)
+	}
+	// One connection holds the in-memory database: keep it open.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	var views []*table
+	for _, name := range s.names() {
+		t := s.tables[name]
+		if t.View {
+			views = append(views, t)
+			continue
+		}
+		if _, err := db.ExecContext(ctx, t.DDL); err != nil {
+			if _, err := db.ExecContext(ctx, plainTableDDL(t)); err != nil {
+				_ = db.Close()
+				return nil, fmt.Errorf("shadow of %s: %w", name, err)
+			}
+		}
+	}
+	if err := shadowViews(ctx, db, views); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	modules, err := moduleList(ctx, db)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &shadow{db: db, modules: modules}, nil
+}
+
+// moduleList lists SQLite's virtual table modules (json_each, the pragma
+// functions, …), lower case.
+func moduleList(ctx context.Context, db *sql.DB) (map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_module_list`)
+	if err != nil {
+		return nil, fmt.Errorf("shadow module list: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("shadow module list: %w", err)
+		}
+		out[strings.ToLower(name)] = true
+	}
+	return out, rows.Err()
+}
+
+// shadowViews creates the views, then drops each that does not prepare
+// (it reads something not public) until every one left does.
+func shadowViews(ctx context.Context, db *sql.DB, views []*table) error {
+	var made []string
+	for _, v := range views {
+		if _, err := db.ExecContext(ctx, v.DDL); err == nil {
+			made = append(made, v.Name)
+		}
+	}
+	for dropped := true; dropped; {
+		dropped = false
+		for i := 0; i < len(made); i++ {
+			stmt, err := db.PrepareContext(ctx, "SELECT * FROM "+tablecast.QuoteIdent(made[i]))
+			if err == nil {
+				_ = stmt.Close()
+				continue
+			}
+			if _, err := db.ExecContext(ctx, "DROP VIEW "+tablecast.QuoteIdent(made[i])); err != nil {
+				return fmt.Errorf("shadow drop view %s: %w", made[i], err)
+			}
+			made = append(made[:i], made[i+1:]...)
+			dropped = true
+			i--
+		}
+	}
+	return nil
+}
+
+func plainTableDDL(t *table) string {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = tablecast.QuoteIdent(c)
+	}
+	return "CREATE TABLE " + tablecast.QuoteIdent(t.Name) + " (" + strings.Join(cols, ", ") + ")"
+}
+
+// check prepares the statement on the shadow and returns SQLite's error.
+func (sh *shadow) check(ctx context.Context, stmt string) error {
+	st, err := sh.db.PrepareContext(ctx, stmt)
+	if err != nil {
+		var se sqlite3.Error
+		if errors.As(err, &se) {
+			return tablecast.Errorf(tablecast.EINVALID, "%s", se.Error())
+		}
+		return fmt.Errorf("shadow prepare: %w", err)
+	}
+	return st.Close()
+}
+
+// sqliteRecursive is SQLITE_RECURSIVE (a recursive common table
+// expression), which mattn/go-sqlite3 does not export.
+const sqliteRecursive = 33

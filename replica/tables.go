@@ -1,0 +1,206 @@
+package replica
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/tablecast/tablecast"
+)
+
+// gateTable is the gate for one table read: a private table answers as a
+// missing one. The answer depends on that table alone (not on whether the
+// database has other public tables), which is what lets the cache key it
+// on that table's version.
+func gateTable(s *snapshot, name string) (*table, error) {
+	t, ok := s.allowed(name)
+	if !ok {
+		return nil, errTableNotFound(name)
+	}
+	return t, nil
+}
+
+// dbTable describes one public table or view of a database.
+type dbTable struct {
+	Name, Path  string
+	Columns     []string
+	PrimaryKeys []string
+	Count       int64
+	View        bool
+}
+
+// databaseAnswer answers /{db}: public tables with columns and counts.
+func (r *Reader) databaseAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (*cacheEntry, error) {
+	if !s.visible() {
+		return nil, errDBNotFound(rt.db)
+	}
+	tables := []dbTable{}
+	for _, name := range s.names() {
+		t := s.tables[name]
+		var count int64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+tablecast.QuoteIdent(name)).Scan(&count); err != nil {
+			return nil, err
+		}
+		tables = append(tables, dbTable{Name: name, Path: tablePath(rt.db, name), Columns: nonNil(t.Columns),
+			PrimaryKeys: nonNil(t.PKs), Count: count, View: t.View})
+	}
+	if rt.format == formatHTML {
+		return r.htmlDatabase(rt.db, tables, s.allowSQL)
+	}
+	list := make([]map[string]any, len(tables))
+	for i, t := range tables {
+		list[i] = map[string]any{"name": t.Name, "columns": t.Columns, "primary_keys": t.PrimaryKeys,
+			"count": t.Count, "view": t.View, "path": t.Path + ".json"}
+	}
+	return jsonEntry(http.StatusOK, map[string]any{"ok": true, "database": rt.db, "tables": list, "public_sql": s.allowSQL}), nil
+}
+
+// tableAnswer answers /{db}/{table}: one page of rows, filtered and sorted.
+func (r *Reader) tableAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (*cacheEntry, error) {
+	t, err := gateTable(s, rt.table)
+	if err != nil {
+		return nil, err
+	}
+	tq, err := parseTableQuery(t, rt.query, rt.format)
+	if err != nil {
+		return nil, err
+	}
+	page, err := queryPage(ctx, tx, t, tq)
+	if err != nil {
+		return nil, err
+	}
+	var count int64 = -1
+	if tq.count || rt.format == formatHTML {
+		if count, err = countRows(ctx, tx, t, tq); err != nil {
+			return nil, err
+		}
+	}
+	switch rt.format {
+	case formatCSV:
+		return csvEntry(rt.table, tq, page), nil
+	case formatHTML:
+		return r.htmlTable(rt, s, t, tq, page, count)
+	}
+	return tableJSON(rt, t, tq, page, count), nil
+}
+
+// nextURL is the URL of the page after this one: the same parameters
+// with _next set.
+func nextURL(rt route, token string) string {
+	q := url.Values{}
+	for k, v := range rt.query {
+		q[k] = v
+	}
+	q.Set("_next", token)
+	path, _, _ := strings.Cut(rt.canonical, "?")
+	return path + "?" + q.Encode()
+}
+
+// tableJSON renders a page in the shape asked for.
+func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64) *cacheEntry {
+	var token, next any
+	link := ""
+	if page.next != nil {
+		tok := encodeNext(page.next)
+		token, next = tok, nextURL(rt, tok)
+		link = "<" + next.(string) + `>; rel="next"`
+	}
+	switch tq.shape {
+	case shapeArray:
+		var e *cacheEntry
+		if tq.nl {
+			e = &cacheEntry{status: http.StatusOK, contentType: contentNDJSON, body: encodeNDJSON(page.columns, page.rows)}
+		} else {
+			rows := make([]object, len(page.rows))
+			for i, row := range page.rows {
+				rows[i] = rowObject(page.columns, row)
+			}
+			e = jsonEntry(http.StatusOK, rows)
+		}
+		e.link = link
+		return e
+	case shapeObject:
+		byKey := object{keys: make([]string, len(page.rows)), vals: make([]any, len(page.rows))}
+		for i, row := range page.rows {
+			byKey.keys[i] = keySegment(page.keys[i])
+			byKey.vals[i] = rowObject(page.columns, row)
+		}
+		e := jsonEntry(http.StatusOK, byKey)
+		e.link = link
+		return e
+	}
+	body := map[string]any{"ok": true, "database": rt.db, "table": rt.table, "next": token, "next_url": next}
+	if tq.shape == shapeArrays {
+		rows := make([][]any, len(page.rows))
+		for i, row := range page.rows {
+			rows[i] = rowArray(row)
+		}
+		body["rows"], body["columns"] = rows, page.columns
+	} else {
+		rows := make([]object, len(page.rows))
+		for i, row := range page.rows {
+			rows[i] = rowObject(page.columns, row)
+		}
+		body["rows"] = rows
+	}
+	if tq.columns {
+		body["columns"] = page.columns
+	}
+	if tq.count {
+		body["count"] = count
+	}
+	return jsonEntry(http.StatusOK, body)
+}
+
+// keySegment writes a row key as in row URLs: values escaped, joined by ','.
+func keySegment(key []any) string {
+	parts := make([]string, len(key))
+	for i, v := range key {
+		parts[i] = url.PathEscape(keyString(v))
+	}
+	return strings.Join(parts, ",")
+}
+
+// csvEntry renders a page as CSV, as Datasette does: shown as text, or a
+// download with _dl.
+func csvEntry(name string, tq *tableQuery, page *pageResult) *cacheEntry {
+	e := &cacheEntry{status: http.StatusOK, contentType: contentCSVText, body: encodeCSV(page.columns, page.rows, !tq.noHead)}
+	if tq.dl {
+		e.contentType, e.disposition = contentCSV, csvDisposition(name)
+	}
+	return e
+}
+
+func csvDisposition(name string) string {
+	return `attachment; filename="` + strings.NewReplacer(`"`, "_", `\`, "_").Replace(name) + `.csv"`
+}
+
+// rowAnswer answers /{db}/{table}/{pk}.
+func (r *Reader) rowAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (*cacheEntry, error) {
+	t, err := gateTable(s, rt.table)
+	if err != nil {
+		return nil, err
+	}
+	key, err := rowKey(t, rt.key)
+	if err != nil {
+		return nil, err
+	}
+	page, err := queryRow(ctx, tx, t, key)
+	if err != nil {
+		return nil, err
+	}
+	if rt.format == formatHTML {
+		return r.htmlRow(rt, t, page)
+	}
+	rows := []object{rowObject(page.columns, page.rows[0])}
+	return jsonEntry(http.StatusOK, map[string]any{"ok": true, "database": rt.db, "table": rt.table, "rows": rows}), nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
