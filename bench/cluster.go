@@ -35,6 +35,16 @@ type clusterNode struct {
 	Candidate bool   `json:"candidate"`
 }
 
+// node is the first node of region.
+func (c *cluster) node(region string) (clusterNode, bool) {
+	for _, n := range c.Nodes {
+		if n.Region == region {
+			return n, true
+		}
+	}
+	return clusterNode{}, false
+}
+
 // replica is the first node that can never be primary: reads are measured
 // there, as visitors far from the primary would see them.
 func (c *cluster) replica() clusterNode {
@@ -47,7 +57,7 @@ func (c *cluster) replica() clusterNode {
 }
 
 // startCluster builds tablecast and runs `tablecast dev -bench`.
-func startCluster(ctx context.Context) (*cluster, error) {
+func startCluster(ctx context.Context, devArgs ...string) (*cluster, error) {
 	dir, err := os.MkdirTemp("", "tablecast-bench-")
 	if err != nil {
 		return nil, err
@@ -57,7 +67,7 @@ func startCluster(ctx context.Context) (*cluster, error) {
 		return nil, fmt.Errorf("build: %w\n%s", err, out)
 	}
 	c := &cluster{dir: dir}
-	c.cmd = exec.Command(bin, "dev", "-bench", "-dir", filepath.Join(dir, "cluster"))
+	c.cmd = exec.Command(bin, append([]string{"dev", "-bench", "-dir", filepath.Join(dir, "cluster")}, devArgs...)...)
 	logf, err := os.Create(filepath.Join(dir, "dev.log"))
 	if err != nil {
 		return nil, err

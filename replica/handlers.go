@@ -44,8 +44,8 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	missed := ""
-	if s := d.last.Load(); s != nil && s.txid == txid && !r.Ungated {
-		if missed = s.cacheKey(rt); r.serveCached(w, req, missed, txid) {
+	if s := r.current(req.Context(), d, txid); s != nil {
+		if missed = s.cacheKey(rt); r.serveCached(w, req, missed, s.txid) {
 			return
 		}
 	}

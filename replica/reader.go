@@ -79,7 +79,8 @@ type database struct {
 	name string
 	path string
 	db   *sql.DB
-	last atomic.Pointer[snapshot]
+	last atomic.Pointer[snapshot] // newest pinned; never goes backwards
+	pins pinGroup
 
 	sqlOnce sync.Once
 	sqlDB   *sql.DB // public SQL's connections, opened on first use
@@ -233,7 +234,7 @@ func (r *Reader) pin(ctx context.Context, d *database, b beginner) (*sql.Tx, *sn
 		_ = tx.Rollback()
 		return nil, nil, errMoved
 	}
-	d.last.Store(s)
+	d.setLast(s)
 	return tx, s, nil
 }
 
@@ -250,7 +251,7 @@ func (r *Reader) readUngated(ctx context.Context, d *database, fn func(*readTx) 
 		if s, err = loadSnapshot(ctx, tx, 0); err != nil {
 			return nil, err
 		}
-		d.last.Store(s)
+		d.setLast(s)
 	}
 	return s, fn(&readTx{tx: tx, s: s})
 }

@@ -1,0 +1,62 @@
+package replica
+
+import (
+	"context"
+	"sync"
+
+	"github.com/tablecast/tablecast"
+)
+
+// pinGroup lets one request pin a database's new snapshot while the
+// requests that arrive meanwhile wait for it, instead of each opening its
+// own read transaction behind LiteFS's apply lock.
+type pinGroup struct {
+	mu      sync.Mutex
+	pending chan struct{} // closed when the pin in flight ends; nil if none
+}
+
+// current returns a snapshot at least as new as txid (the TXID the request
+// arrived at), pinning it if needed; nil when none could be had.
+func (r *Reader) current(ctx context.Context, d *database, txid tablecast.TXID) *snapshot {
+	if r.Ungated {
+		return nil
+	}
+	if s := d.last.Load(); s != nil && s.txid >= txid {
+		return s
+	}
+	d.pins.mu.Lock()
+	if ch := d.pins.pending; ch != nil {
+		d.pins.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil
+		}
+	} else {
+		ch := make(chan struct{})
+		d.pins.pending = ch
+		d.pins.mu.Unlock()
+		_, _ = r.read(ctx, d, func(*readTx) error { return nil })
+		d.pins.mu.Lock()
+		d.pins.pending = nil
+		d.pins.mu.Unlock()
+		close(ch)
+	}
+	if s := d.last.Load(); s != nil && s.txid >= txid {
+		return s
+	}
+	return nil
+}
+
+// setLast records s as the database's snapshot, never going backwards.
+func (d *database) setLast(s *snapshot) {
+	for {
+		old := d.last.Load()
+		if old != nil && old.txid >= s.txid {
+			return
+		}
+		if d.last.CompareAndSwap(old, s) {
+			return
+		}
+	}
+}
