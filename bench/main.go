@@ -64,6 +64,8 @@ func run(ctx context.Context, args []string) error {
 		report, err = runCache(ctx, o)
 	case "failover":
 		report, err = runFailover(ctx, o)
+	case "pages":
+		report, err = runPages(ctx, o)
 	case "ryw":
 		report, err = runReadYourWrites(ctx, o)
 	default:

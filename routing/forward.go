@@ -1,12 +1,16 @@
 package routing
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,13 +51,13 @@ func newForwarder(rt *Router) *forwarder {
 
 // forward proxies r to primary, limiting the body it reads.
 func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, primary string) {
-	u, err := url.Parse(primary)
+	// The body is read first (within the limit) so that a forward refused
+	// at connect time, which wrote nothing, can be tried again on the next
+	// primary: a failover then looks like a slow write, not an error.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, f.rt.Config.MaxBody))
 	if err != nil {
-		f.rt.fail(w, r, errNoPrimary)
+		f.failed(w, r, err)
 		return
-	}
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, f.rt.Config.MaxBody)
 	}
 	// The answer names the node that served it; we are only the way there.
 	h := w.Header()
@@ -62,7 +66,46 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, primary stri
 	h.Del(HeaderLag)
 	h.Set(HeaderServedBy, "primary")
 	h.Set(HeaderVia, f.rt.Name)
-	f.proxy.ServeHTTP(w, r.WithContext(contextWith(r, u)))
+	deadline := time.Now().Add(f.rt.Config.PrimaryWait)
+	for {
+		var dialErr error
+		u, err := url.Parse(primary)
+		if err != nil {
+			f.rt.fail(w, r, errNoPrimary)
+			return
+		}
+		out := r.Clone(context.WithValue(contextWith(r, u), dialErrKey{}, &dialErr))
+		out.Body = io.NopCloser(bytes.NewReader(body))
+		out.ContentLength = int64(len(body))
+		f.proxy.ServeHTTP(w, out)
+		if dialErr == nil {
+			return
+		}
+		if primary = f.nextPrimary(r.Context(), primary, deadline); primary == "" {
+			f.rt.metrics().ProxyError(ProxyUnreachable)
+			w.Header().Set("Retry-After", "1")
+			f.rt.fail(w, r, tablecast.Errorf(tablecast.EUNAVAILABLE, "The primary is unreachable: nothing was written, retry shortly"))
+			return
+		}
+	}
+}
+
+type dialErrKey struct{}
+
+// nextPrimary waits, until deadline, for the cluster to name a primary
+// other than the one that refused the connection; "" when none came.
+func (f *forwarder) nextPrimary(ctx context.Context, failed string, deadline time.Time) string {
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(50 * time.Millisecond):
+		}
+		if u := strings.TrimSuffix(f.rt.Node.PrimaryURL(), "/"); u != "" && u != failed {
+			return u
+		}
+	}
+	return ""
 }
 
 // failed answers a forward that did not complete. A connection that was
@@ -71,15 +114,29 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, err error) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
+		f.rt.metrics().ProxyError(ProxyTooLarge)
 		f.rt.fail(w, r, tablecast.Errorf(tablecast.ETOOLARGE, "Request body is larger than %d bytes", tooBig.Limit))
+	case isDialError(err) && recordDialError(r, err):
+		// forward tries again on the next primary: nothing was written.
 	case isDialError(err):
+		f.rt.metrics().ProxyError(ProxyUnreachable)
 		w.Header().Set("Retry-After", "1")
 		f.rt.fail(w, r, tablecast.Errorf(tablecast.EUNAVAILABLE, "The primary is unreachable: nothing was written, retry shortly"))
 	default:
+		f.rt.metrics().ProxyError(ProxyLost)
 		f.rt.Logger.Warn("forward to primary failed", "path", r.URL.Path, "err", err)
 		tablecast.WriteJSON(w, http.StatusBadGateway, map[string]any{"ok": false, "status": http.StatusBadGateway,
 			"error": "The connection to the primary was lost: the write may or may not have been applied"})
 	}
+}
+
+// recordDialError hands a connect-time failure back to forward.
+func recordDialError(r *http.Request, err error) bool {
+	p, ok := r.Context().Value(dialErrKey{}).(*error)
+	if ok {
+		*p = err
+	}
+	return ok
 }
 
 func isDialError(err error) bool {

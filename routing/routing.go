@@ -71,6 +71,9 @@ type Router struct {
 	Writes http.Handler
 	Admin  http.Handler // the node's /-/ routes and /metrics
 	Logger *slog.Logger
+	// Metrics counts forwarded writes, proxy errors, bookmark waits and
+	// stale reads; nil counts nothing.
+	Metrics Metrics
 
 	proxy *forwarder
 }
@@ -159,6 +162,7 @@ func (rt *Router) write(w http.ResponseWriter, r *http.Request) {
 		rt.fail(w, r, err)
 		return
 	}
+	rt.metrics().WriteForwarded(rt.Config.WriteMode)
 	if rt.Config.WriteMode == WriteRedirect {
 		// 307 keeps the method and body: the client resends the write there.
 		http.Redirect(w, r, primary+r.URL.RequestURI(), http.StatusTemporaryRedirect)
@@ -175,6 +179,7 @@ func (rt *Router) flyReplay(w http.ResponseWriter, r *http.Request) {
 		rt.fail(w, r, errNoPrimary)
 		return
 	}
+	rt.metrics().WriteForwarded(WriteFlyReplay)
 	w.Header().Set("fly-replay", "instance="+name)
 	w.WriteHeader(http.StatusConflict)
 }
@@ -214,46 +219,68 @@ func (rt *Router) read(w http.ResponseWriter, r *http.Request) {
 		rt.fail(w, r, err)
 		return
 	}
-	reason := rt.freshEnough(r.Context(), db, want, maxLag)
-	if reason == "" {
+	f := rt.freshEnough(r.Context(), db, want, maxLag)
+	outcome := OutcomeServed
+	if f.reason == "" {
 		rt.Reads.ServeHTTP(w, r)
-		return
+	} else {
+		outcome = rt.stale(w, r, f.reason)
+		rt.metrics().StaleRead(f.cause, outcome)
 	}
-	rt.stale(w, r, reason)
+	if f.waited {
+		rt.metrics().BookmarkWait(f.wait, outcome)
+	}
 }
 
-// freshEnough returns "" when this node may serve, else why not.
-func (rt *Router) freshEnough(ctx context.Context, db string, want tablecast.TXID, maxLag time.Duration) string {
+// freshness is what freshEnough found.
+type freshness struct {
+	reason string        // "" when this node may serve, else why not
+	cause  string        // CauseBookmark or CauseLag, with a reason
+	waited bool          // the read waited for its bookmark
+	wait   time.Duration // for how long
+}
+
+// freshEnough checks the request's bookmark (waiting for it, bounded) and
+// lag bound against this node.
+func (rt *Router) freshEnough(ctx context.Context, db string, want tablecast.TXID, maxLag time.Duration) freshness {
+	var f freshness
 	if want > 0 && db != "" {
 		have, _ := rt.Node.TXID(db)
 		if have < want {
+			start := time.Now()
 			wctx, cancel := context.WithTimeout(ctx, rt.Config.BookmarkWait)
 			err := rt.Node.WaitTXID(wctx, db, want)
 			cancel()
+			f.waited, f.wait = true, time.Since(start)
 			if err != nil {
 				have, _ = rt.Node.TXID(db)
-				return fmt.Sprintf("this node has applied TXID %s of %s, not %s, after waiting %s", have, db, want, rt.Config.BookmarkWait)
+				f.reason = fmt.Sprintf("this node has applied TXID %s of %s, not %s, after waiting %s", have, db, want, rt.Config.BookmarkWait)
+				f.cause = CauseBookmark
+				return f
 			}
 		}
 	}
 	if maxLag > 0 && !rt.Node.IsPrimary() {
 		if lag := rt.Node.Lag(); lag > maxLag {
-			return fmt.Sprintf("this replica lags %s, more than the %s allowed", lag.Round(time.Millisecond), maxLag)
+			f.reason = fmt.Sprintf("this replica lags %s, more than the %s allowed", lag.Round(time.Millisecond), maxLag)
+			f.cause = CauseLag
 		}
 	}
-	return ""
+	return f
 }
 
-// stale handles a read this node cannot serve fresh enough.
-func (rt *Router) stale(w http.ResponseWriter, r *http.Request, reason string) {
+// stale handles a read this node cannot serve fresh enough, and says how:
+// OutcomePrimary or OutcomeRefused.
+func (rt *Router) stale(w http.ResponseWriter, r *http.Request, reason string) string {
 	if rt.Config.StaleMode == StalePrimary && !rt.Node.IsPrimary() && r.Header.Get(HeaderForwarded) == "" {
 		if primary, err := rt.waitPrimary(r.Context()); err == nil {
 			rt.proxy.forward(w, r, primary)
-			return
+			return OutcomePrimary
 		}
 	}
 	tablecast.WriteJSON(w, http.StatusGatewayTimeout, map[string]any{
 		"ok": false, "error": "Not served: " + reason, "status": http.StatusGatewayTimeout})
+	return OutcomeRefused
 }
 
 func (rt *Router) maxLag(r *http.Request) (time.Duration, error) {

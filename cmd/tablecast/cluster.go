@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/fsmount"
+	"github.com/tablecast/tablecast/primary"
 )
 
 // openRaft wires raft election into LiteFS: the raft leader holds the
@@ -43,6 +44,10 @@ func (n *node) openRaft() error {
 	}
 	n.self = fsmount.NodeInfo{ID: c.Tablecast.Name, Region: c.Tablecast.Region, Role: fsmount.RoleReplica,
 		APIURL: n.apiURL, LiteFSURL: n.mount.URL(), RaftAddr: string(trans.LocalAddr())}
+	if c.Lease.AdvertiseURL != "" {
+		// LiteFS advertises the address it binds (":20202" → localhost).
+		n.self.LiteFSURL = c.Lease.AdvertiseURL
+	}
 	if c.Lease.IsCandidate() {
 		n.self.Role = fsmount.RoleCandidate
 	}
@@ -203,8 +208,10 @@ func (n *node) clusterRoutes(mux *http.ServeMux) {
 
 func (n *node) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if _, err := n.tokens.Authenticate(r); err != nil {
-			w.Header().Set("WWW-Authenticate", "Bearer")
+		if _, err := n.tokens.Authorize(r, primary.ScopeAdmin); err != nil {
+			if tablecast.ErrorCode(err) == tablecast.EUNAUTHORIZED {
+				w.Header().Set("WWW-Authenticate", "Bearer")
+			}
 			tablecast.WriteError(w, r, n.logger, err)
 			return
 		}
@@ -356,9 +363,13 @@ func (n *node) syncToCandidate(ctx context.Context, db string, txid tablecast.TX
 // handleClusterStatus answers /-/cluster.json: every registered node, its
 // raft membership, and what it says of itself (role, TXIDs, lag).
 func (n *node) handleClusterStatus(w http.ResponseWriter, r *http.Request) {
+	tablecast.WriteJSON(w, http.StatusOK, n.clusterStatus(r.Context()))
+}
+
+// clusterStatus is the body of /-/cluster.json.
+func (n *node) clusterStatus(ctx context.Context) map[string]any {
 	if n.raft == nil {
-		tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "lease": "static", "nodes": []any{n.status(true)}})
-		return
+		return map[string]any{"ok": true, "lease": "static", "nodes": []any{n.status(true)}}
 	}
 	suffrage := map[string]string{}
 	if servers, err := n.raft.Servers(); err == nil {
@@ -373,11 +384,11 @@ func (n *node) handleClusterStatus(w http.ResponseWriter, r *http.Request) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = n.nodeStatus(r.Context(), info, suffrage[info.ID])
+			out[i] = n.nodeStatus(ctx, info, suffrage[info.ID])
 		}()
 	}
 	wg.Wait()
-	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "lease": "raft", "leader": n.raft.LeaderID(), "nodes": out})
+	return map[string]any{"ok": true, "lease": "raft", "leader": n.raft.LeaderID(), "nodes": out}
 }
 
 // nodeStatus asks a node for its /-/status.json, within a second.

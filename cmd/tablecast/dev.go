@@ -83,13 +83,18 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	printTryURLs(c)
-	select {
-	case <-ctx.Done():
-		fmt.Println("\nstopping the cluster…")
-	case err := <-c.exited:
-		return err
+	// A node that dies is reported, not fatal: killing the primary to watch
+	// the failover is one of the things to try here.
+	for alive := len(c.Nodes); alive > 0; alive-- {
+		select {
+		case <-ctx.Done():
+			fmt.Println("\nstopping the cluster…")
+			return nil
+		case err := <-c.exited:
+			fmt.Fprintln(os.Stderr, "tablecast dev:", err)
+		}
 	}
-	return nil
+	return errors.New("every node exited")
 }
 
 // devCluster runs a primary and replicas as child processes on ":0" ports,

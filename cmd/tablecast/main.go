@@ -19,12 +19,17 @@ const usage = `tablecast publishes SQLite tables worldwide over LiteFS.
 Usage:
   tablecast serve -config litefs.yml   run a node
   tablecast dev [-dir DIR]             run a local cluster (primary + 2 replicas) with sample data
-  tablecast token create [-name NAME]  make a write token; prints the secret and its config entry
+  tablecast token create [-name NAME] [-scope write,publish,admin]
+                                      make a config token offline: prints the secret and its config entry
+  tablecast token create -scope S [-expires 30d] [-name N] -url URL -token ADMIN
+                                      make a token through the primary's admin API (prints the secret once)
+  tablecast token list | token revoke NAME   (-url URL -token ADMIN, or TABLECAST_URL/TABLECAST_TOKEN)
   tablecast cluster status            every node: region, role, raft, readiness, lag, TXIDs
   tablecast cluster remove NODE       take a node out of the cluster
   tablecast primary handoff [NODE]    move the primary (to NODE, or any candidate)
                                       (cluster/primary take -url URL -token T, or TABLECAST_URL/TABLECAST_TOKEN)
   tablecast delay-proxy -target HOST:PORT -delay 50ms   a TCP proxy adding one-way delay (simulated regions)
+  tablecast fuse-abort DIR             abort a killed node's dead FUSE mount (systemd ExecStopPost)
 `
 
 func main() {
@@ -56,6 +61,8 @@ func run(ctx context.Context, args []string) error {
 		return runPrimary(ctx, args[1:])
 	case "delay-proxy":
 		return runDelayProxy(ctx, args[1:])
+	case "fuse-abort":
+		return runFUSEAbort(args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return nil

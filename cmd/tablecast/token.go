@@ -1,28 +1,44 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/tablecast/tablecast/primary"
 )
 
-// runToken: `tablecast token create [-name NAME]`. The secret is shown once;
-// the node keeps only its SHA-256.
+// runToken: `tablecast token create|list|revoke`. Without -url, create
+// makes a config token offline: the secret is shown once and the node
+// keeps only its SHA-256. With -url, tokens are made, listed and revoked
+// through the primary's admin API (admin_token.go).
 func runToken(args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		return fmt.Errorf("usage: tablecast token create [-name NAME]")
+	if len(args) == 0 {
+		return fmt.Errorf("usage: tablecast token create|list|revoke (see tablecast help)")
 	}
-	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
-	name := fs.String("name", "writer", "name recorded in the audit log for writes made with this token")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	switch args[0] {
+	case "create":
+		return runTokenCreate(args[1:])
+	case "list":
+		return runTokenList(args[1:])
+	case "revoke":
+		return runTokenRevoke(args[1:])
+	}
+	return fmt.Errorf("unknown token command %q: want create, list or revoke", args[0])
+}
+
+// createOffline prints a new secret and the config entry holding its hash.
+func createOffline(name, scopes string) error {
+	if name == "" {
+		name = "writer"
 	}
 	secret, err := primary.NewSecret()
 	if err != nil {
 		return fmt.Errorf("create token: %w", err)
 	}
 	fmt.Printf("token: %s\n\nAdd to the tablecast section of every node's config:\n  tokens:\n    - name: %s\n      sha256: %s\n",
-		secret, *name, primary.HashToken(secret))
+		secret, name, primary.HashToken(secret))
+	if scopes != "" {
+		fmt.Printf("      scopes: [%s]\n", strings.Join(strings.Split(scopes, ","), ", "))
+	}
 	return nil
 }
