@@ -1,29 +1,31 @@
 # Sourced by scripts/test.sh and scripts/dev.sh: installs what tablecast
-# needs on Debian (run as root): fuse3 for LiteFS's FUSE mount, sqlite3 for
-# poking at data, gcc for cgo (mattn/go-sqlite3), Go 1.26 if missing.
+# needs on Debian (run as root), with one apt-get update at most:
+# fuse3 for LiteFS's FUSE mount, sqlite3 for poking at data, gcc for cgo
+# (mattn/go-sqlite3); for the tests (TABLECAST_SETUP_TESTS=1) also Debian's
+# chromium (headless browser tests) and prometheus (its promtool lints
+# /metrics; the server itself is disabled).
 need=()
+lean=() # installed without recommended packages
 command -v fusermount3 >/dev/null || need+=(fuse3)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v curl >/dev/null || need+=(curl ca-certificates)
-# Headless Chromium drives the admin pages in TestCluster_AdminBrowser.
-command -v chromium >/dev/null || need+=(chromium)
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
+if [ "${TABLECAST_SETUP_TESTS:-}" = 1 ]; then
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v promtool >/dev/null || lean+=(prometheus)
+  export TABLECAST_REQUIRE_PROMTOOL=1
 fi
-# promtool lints /metrics in the tests (TestMetrics_*): Debian ships it in
-# the prometheus package, whose server we do not want running.
-if ! command -v promtool >/dev/null; then
+if [ $(( ${#need[@]} + ${#lean[@]} )) -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  if command -v systemctl >/dev/null; then
-    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  [ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null
+  if [ ${#lean[@]} -gt 0 ]; then
+    apt-get install -y -qq --no-install-recommends "${lean[@]}" >/dev/null
+    if command -v systemctl >/dev/null; then
+      systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
   fi
 fi
-export TABLECAST_REQUIRE_PROMTOOL=1
 if ! command -v go >/dev/null; then
   if [ -x /usr/local/go/bin/go ]; then
     export PATH=$PATH:/usr/local/go/bin

@@ -3,7 +3,7 @@
 # test command. FUSE tests mount real LiteFS, so packages run one at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh
+TABLECAST_SETUP_TESTS=1 source scripts/setup.sh
 echo "== gofmt, go vet"
 test -z "$(gofmt -l $(git ls-files '*.go'))" || { gofmt -l $(git ls-files '*.go'); exit 1; }
 go vet ./...
