@@ -40,7 +40,15 @@ func TestMain(m *testing.M) {
 // FUSE, as child processes, and stops them when the test ends.
 func MustStartCluster(tb testing.TB) *devCluster {
 	tb.Helper()
+	return MustStartClusterWith(tb, func(*devCluster) {})
+}
+
+// MustStartClusterWith starts a cluster with options set on it first. At
+// the end it stops every node and checks no FUSE mount is left.
+func MustStartClusterWith(tb testing.TB, set func(*devCluster)) *devCluster {
+	tb.Helper()
 	c := &devCluster{Bin: binPath, Dir: tb.TempDir(), Regions: []string{"lhr", "syd", "sjc"}, Logger: slog.Default()}
+	set(c)
 	tb.Cleanup(func() {
 		c.Stop()
 		for _, n := range c.Nodes {

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,24 +14,6 @@ import (
 
 	"github.com/tablecast/tablecast/fsmount"
 )
-
-// MustStartClusterWith starts a cluster with options set on it first.
-func MustStartClusterWith(tb testing.TB, set func(*devCluster)) *devCluster {
-	tb.Helper()
-	c := &devCluster{Bin: binPath, Dir: tb.TempDir(), Regions: []string{"lhr", "syd", "sjc"}, Logger: slog.Default()}
-	set(c)
-	tb.Cleanup(c.Stop)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		for _, n := range c.Nodes {
-			b, _ := os.ReadFile(n.Log)
-			tb.Logf("%s log:\n%s", n.Name, b)
-		}
-		tb.Fatal(err)
-	}
-	return c
-}
 
 // mustKill SIGKILLs a node and aborts its FUSE connection, without which
 // the process cannot finish dying (its own threads wait on its own mount).
