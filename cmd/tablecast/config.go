@@ -65,6 +65,7 @@ type TablecastConfig struct {
 	SQLTimeLimit time.Duration `yaml:"sql-time-limit"` // public SQL: longest query (default 1s)
 	SQLMaxRows   int           `yaml:"sql-max-rows"`   // public SQL: most rows (default 1000)
 	LogLevel     string        `yaml:"log-level"`
+	MetricsAddr  string        `yaml:"metrics-addr"` // also serve /metrics here, without a token (private network only)
 
 	// Routing (see routing.Config).
 	WriteMode    string        `yaml:"write-mode"`    // proxy | redirect | fly-replay

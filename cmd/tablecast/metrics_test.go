@@ -66,8 +66,8 @@ func TestMetrics_ScrapeClusterNodes(t *testing.T) {
 	expectStatus(t, r.APIURL+"/shop/products.json?_txid="+(txid+1000).String(), 504)
 	t.Logf("future bookmark refused after %s", time.Since(start).Round(time.Millisecond))
 
-	rm := scrapeMetrics(t, r.APIURL)
-	pm := scrapeMetrics(t, p.APIURL)
+	rm := scrapeMetrics(t, r.APIURL, c.Token)
+	pm := scrapeMetrics(t, p.APIURL, c.Token)
 
 	t.Run("Replica", func(t *testing.T) {
 		m, region := rm, r.Region
@@ -191,9 +191,17 @@ type sample struct {
 	value  float64
 }
 
-func scrapeMetrics(t *testing.T, base string) scraped {
+func scrapeMetrics(t *testing.T, base, token string) scraped {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
+	// The series name databases (ours and LiteFS's): a token is needed.
+	if resp, err := http.Get(base + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET %s/metrics without a token: %v %v, want 401", base, resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,6 +72,9 @@ func runServe(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if err := n.serveMetrics(cfg.Tablecast.MetricsAddr); err != nil {
+		return err
+	}
 	if *addrFile != "" {
 		a := AddrFile{APIURL: n.apiURL, LiteFSURL: n.mount.URL(), PID: os.Getpid(), BenchURL: benchURL}
 		if err := writeAddrFile(*addrFile, a); err != nil {
@@ -212,6 +215,24 @@ func (n *node) serveAPI() error {
 			n.serveErr <- err
 		}
 	}()
+	return nil
+}
+
+// serveMetrics serves /metrics without a token on a separate address, for
+// scrapers that cannot send one (Fly.io's): it must be a private address.
+func (n *node) serveMetrics(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("tablecast.metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.extra = append(n.extra, srv)
+	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
 
@@ -372,7 +393,9 @@ func (n *node) adminHandler() http.Handler {
 	})
 	n.clusterRoutes(mux)
 	n.adminRoutes(mux)
-	mux.Handle("GET /metrics", promhttp.Handler())
+	// Series carry database names (ours and LiteFS's), private ones too:
+	// Prometheus scrapes with a token (authorization.credentials).
+	mux.HandleFunc("GET /metrics", n.authed(promhttp.Handler().ServeHTTP))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"))
 	})
