@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/template"
@@ -83,6 +84,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	printTryURLs(c)
+	go c.reapKilled(ctx)
 	// A node that dies is reported, not fatal: killing the primary to watch
 	// the failover is one of the things to try here.
 	for alive := len(c.Nodes); alive > 0; alive-- {
@@ -149,7 +151,7 @@ func (c *devCluster) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		addr, err := c.startNode(ctx, &n, up)
+		addr, err := c.startRetry(ctx, &n, up)
 		if err != nil {
 			return fmt.Errorf("start %s: %w", n.Name, err)
 		}
@@ -159,6 +161,25 @@ func (c *devCluster) Start(ctx context.Context) error {
 		c.Nodes = append(c.Nodes, n)
 	}
 	return c.writeClusterFile()
+}
+
+// startRetry starts a node, picking another raft port when the one chosen
+// was taken in the meantime (free ports are picked before the node binds).
+func (c *devCluster) startRetry(ctx context.Context, n *ClusterNode, up AddrFile) (AddrFile, error) {
+	for attempt := 1; ; attempt++ {
+		addr, err := c.startNode(ctx, n, up)
+		if err == nil || n.RaftAddr == "" || attempt == 3 {
+			return addr, err
+		}
+		if b, _ := os.ReadFile(n.Log); !strings.Contains(string(b), "address already in use") {
+			return addr, err
+		}
+		port, perr := freePort()
+		if perr != nil {
+			return addr, err
+		}
+		n.RaftAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	}
 }
 
 // plan names the nodes: with raft, Candidates nodes in the first region
@@ -332,6 +353,58 @@ func parseDelays(s string) (map[string]time.Duration, error) {
 	return out, nil
 }
 
+// reapKilled watches for nodes killed with SIGKILL: such a node cannot
+// finish dying while a thread waiting on its own FUSE mount keeps the
+// process (and its listening sockets) alive until the FUSE connection is
+// aborted, which this does.
+func (c *devCluster) reapKilled(ctx context.Context) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		c.abortKilled()
+	}
+}
+
+// abortKilled aborts the FUSE mount of every node killed with SIGKILL.
+func (c *devCluster) abortKilled() {
+	for _, n := range c.Nodes {
+		if killed(n.PID) && isMounted(n.FUSEDir) {
+			if err := fsmount.AbortFUSE(n.FUSEDir); err == nil {
+				fmt.Fprintf(os.Stderr, "tablecast dev: %s was killed; aborted its FUSE mount\n", n.Name)
+			}
+		}
+	}
+}
+
+// killed reports whether pid has a SIGKILL pending that it cannot act on
+// (a thread stuck in the kernel) or is already a zombie.
+func killed(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		v = strings.TrimSpace(v)
+		switch k {
+		case "State":
+			if strings.HasPrefix(v, "Z") {
+				return true
+			}
+		case "ShdPnd", "SigPnd":
+			if mask, err := strconv.ParseUint(v, 16, 64); err == nil && mask&(1<<(uint(syscall.SIGKILL)-1)) != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Restart starts node i again with its folders; join is the API URL of a
 // live node (raft) to rejoin through.
 func (c *devCluster) Restart(ctx context.Context, i int, join string) error {
@@ -425,6 +498,7 @@ func waitStatus(ctx context.Context, url string, want int, timeout time.Duration
 // Stop sends SIGTERM to every node (replicas first), waits, kills what is
 // left and unmounts any FUSE mount still there.
 func (c *devCluster) Stop() {
+	c.abortKilled()
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		_ = c.procs[i].Process.Signal(syscall.SIGTERM)
 	}
@@ -470,23 +544,36 @@ func isMounted(dir string) bool {
 }
 
 func printTryURLs(c *devCluster) {
-	p := c.Nodes[0]
+	p, r := c.Nodes[0], c.Nodes[len(c.Nodes)-1]
+	for _, n := range c.Nodes {
+		if !n.Candidate {
+			r = n
+			break
+		}
+	}
 	fmt.Printf("\ntablecast dev cluster is up (%s/cluster.json)\n\n", c.Dir)
 	for _, n := range c.Nodes {
-		fmt.Printf("  %-8s %-7s %s   (log %s)\n", n.Name, n.Role, n.APIURL, n.Log)
+		role := n.Role
+		if n.Candidate && role != "primary" {
+			role = "candidate"
+		}
+		fmt.Printf("  %-8s %-9s %-4s %s   pid %-7d (log %s)\n", n.Name, role, n.Region, n.APIURL, n.PID, n.Log)
 	}
-	r := c.Nodes[1]
 	fmt.Printf(`
-Try:
+Try (on the replica %[4]s):
   curl %[1]s/.json                      # databases with public tables
   curl %[1]s/demo.json                  # public tables of demo
   curl %[1]s/demo/cities.json           # a public table, read on a replica
   curl %[1]s/demo/cities/1.json         # one row
   curl %[1]s/demo/customers.json        # private: 404, same as a missing table
-  curl -X POST -H 'Authorization: Bearer %[3]s' %[2]s/demo/customers/-/publish
-  curl -L -X POST -H 'Authorization: Bearer %[3]s' -d '{"row":{"name":"Oslo","country":"NO","population":709037}}' %[1]s/demo/cities/-/insert
-       (a write sent to a replica is redirected to the primary with 307; -L follows it)
+  open %[1]s/demo/cities                # the HTML page
+  curl -X POST -H 'Authorization: Bearer %[3]s' %[1]s/demo/customers/-/publish
+  curl -X POST -H 'Authorization: Bearer %[3]s' -d '{"row":{"name":"Oslo","country":"NO","population":709037}}' %[1]s/demo/cities/-/insert
+       (writes sent to any node are forwarded to the primary)
+  open %[2]s/-/admin                    # admin pages: sign in with the token
+  tablecast cluster status -url %[1]s -token %[3]s
+  kill -9 %[5]d                         # kill the primary; a candidate takes over in ~1.5 s
 
 Ctrl-C stops every node and unmounts every FUSE folder.
-`, r.APIURL, p.APIURL, c.Token)
+`, r.APIURL, p.APIURL, c.Token, r.Name, p.PID)
 }
