@@ -116,7 +116,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 	// cached runs one wrk load on the replica's API URL, with bg running
 	// beside it, and records the cache's hit rate over the run.
 	cached := func(name string, bg func(context.Context) string) (Result, error) {
-		h0, m0, err := cacheCounters(ctx, rep.APIURL)
+		h0, m0, err := cacheCounters(ctx, rep.APIURL, c.Token)
 		if err != nil {
 			return Result{}, err
 		}
@@ -124,7 +124,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 		if _, err = add(res, err); err != nil {
 			return res, err
 		}
-		h1, m1, err := cacheCounters(ctx, rep.APIURL)
+		h1, m1, err := cacheCounters(ctx, rep.APIURL, c.Token)
 		if err != nil {
 			return res, err
 		}
@@ -193,7 +193,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 		return nil, err
 	}
 	fmt.Println("replication lag under full cached read load (writes to bench.other)…")
-	h0, m0, err := cacheCounters(ctx, rep.APIURL)
+	h0, m0, err := cacheCounters(ctx, rep.APIURL, c.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +205,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 		return nil, err
 	}
 	r.Lag = append(r.Lag, lag)
-	if h1, m1, err := cacheCounters(ctx, rep.APIURL); err == nil && h1+m1-h0-m0 > 0 {
+	if h1, m1, err := cacheCounters(ctx, rep.APIURL, c.Token); err == nil && h1+m1-h0-m0 > 0 {
 		r.Ratios["cache hit rate: "+res.Name] = (h1 - h0) / (h1 + m1 - h0 - m0)
 	}
 
@@ -391,17 +391,21 @@ feed:
 }
 
 // cacheCounters reads the response cache's hit and miss counters from a
-// node's /metrics.
-func cacheCounters(ctx context.Context, api string) (hits, misses float64, err error) {
+// node's /metrics (it needs the admin token).
+func cacheCounters(ctx context.Context, api, token string) (hits, misses float64, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/metrics", nil)
 	if err != nil {
 		return 0, 0, err
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("GET %s/metrics: %s", api, resp.Status)
+	}
 	found := 0
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -595,18 +599,28 @@ func lagUnder(ctx context.Context, o Options, c *cluster, name, base, prefix str
 // replica's status, then waits (up to 3 s) for the last write to show
 // there: each write's lag is from its ack to the first poll that shows it.
 func measureLag(ctx context.Context, c *cluster, d time.Duration) Lag {
-	target := make(chan tablecast.TXID, 1)
+	return measureLagOn(ctx, c, d, []clusterNode{c.replica()})[0]
+}
+
+// measureLagOn is measureLag with one watcher per node, all watching the
+// same writes; the Lags come in the nodes' order, named after them.
+func measureLagOn(ctx context.Context, c *cluster, d time.Duration, nodes []clusterNode) []Lag {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	type watched struct {
 		obs  []seen
 		gaps []time.Duration
 	}
-	wdone := make(chan watched, 1)
-	go func() {
-		obs, gaps := watch(watchCtx, c.replica().APIURL, c.Token, "bench", target)
-		wdone <- watched{obs, gaps}
-	}()
+	targets := make([]chan tablecast.TXID, len(nodes))
+	got := make([]watched, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		targets[i] = make(chan tablecast.TXID, 1)
+		wg.Go(func() {
+			obs, gaps := watch(watchCtx, n.APIURL, c.Token, "bench", targets[i])
+			got[i] = watched{obs, gaps}
+		})
+	}
 	wctx, cancel := context.WithTimeout(ctx, d)
 	acks, errs := writeLoop(wctx, c, otherWrite)
 	cancel()
@@ -614,28 +628,38 @@ func measureLag(ctx context.Context, c *cluster, d time.Duration) Lag {
 	for _, a := range acks {
 		last = max(last, a.txid)
 	}
-	target <- last
-	w := <-wdone
-	lag := Lag{Writes: len(acks), WriteErrors: errs, Polls: len(w.gaps) + 1}
-	var lags []time.Duration
-	for _, a := range acks {
-		i := sort.Search(len(w.obs), func(i int) bool { return w.obs[i].txid >= a.txid })
-		if i == len(w.obs) {
-			lag.Unseen++
-			continue
-		}
-		d := w.obs[i].at.Sub(a.at)
-		if d < 0 {
-			lag.SeenBeforeAck++
-			d = 0
-		}
-		lags = append(lags, d)
+	for _, t := range targets {
+		t <- last
 	}
-	lag.P50Ms, lag.P90Ms, lag.MaxMs = pctMs(lags, 0.5), pctMs(lags, 0.9), pctMs(lags, 1)
-	lag.PollP50Ms, lag.PollMaxMs = pctMs(w.gaps, 0.5), pctMs(w.gaps, 1)
-	fmt.Printf("  %-36s lag p50 %.1f ms  p90 %.1f ms  max %.1f ms  (%d writes, %d unseen, %d write errors, %d polls, poll p50 %.2f ms)\n",
-		"", lag.P50Ms, lag.P90Ms, lag.MaxMs, lag.Writes, lag.Unseen, lag.WriteErrors, lag.Polls, lag.PollP50Ms)
-	return lag
+	wg.Wait()
+	lags := make([]Lag, len(nodes))
+	for k, w := range got {
+		lag := Lag{Name: nodes[k].Name, Writes: len(acks), WriteErrors: errs, Polls: len(w.gaps) + 1}
+		var ds []time.Duration
+		for _, a := range acks {
+			i := sort.Search(len(w.obs), func(i int) bool { return w.obs[i].txid >= a.txid })
+			if i == len(w.obs) {
+				lag.Unseen++
+				continue
+			}
+			d := w.obs[i].at.Sub(a.at)
+			if d < 0 {
+				lag.SeenBeforeAck++
+				d = 0
+			}
+			ds = append(ds, d)
+		}
+		lag.P50Ms, lag.P90Ms, lag.MaxMs = pctMs(ds, 0.5), pctMs(ds, 0.9), pctMs(ds, 1)
+		lag.PollP50Ms, lag.PollMaxMs = pctMs(w.gaps, 0.5), pctMs(w.gaps, 1)
+		label := ""
+		if len(nodes) > 1 {
+			label = nodes[k].Name
+		}
+		fmt.Printf("  %-36s lag p50 %.1f ms  p90 %.1f ms  max %.1f ms  (%d writes, %d unseen, %d write errors, %d polls, poll p50 %.2f ms)\n",
+			label, lag.P50Ms, lag.P90Ms, lag.MaxMs, lag.Writes, lag.Unseen, lag.WriteErrors, lag.Polls, lag.PollP50Ms)
+		lags[k] = lag
+	}
+	return lags
 }
 
 // pctMs is the nearest-rank q-quantile of ds in milliseconds.

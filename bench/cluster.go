@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,12 +13,15 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/tablecast/tablecast/fsmount"
 )
 
 // cluster is a `tablecast dev` cluster run as a child process.
 type cluster struct {
-	cmd *exec.Cmd
-	dir string
+	cmd     *exec.Cmd
+	dir     string
+	stopped bool
 	// Keep leaves the cluster's folder (logs, data) in place on Stop.
 	Keep  bool
 	Token string        `json:"token"`
@@ -88,19 +92,30 @@ func startCluster(ctx context.Context, devArgs ...string) (*cluster, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	c.Stop()
+	_ = c.Stop()
 	return nil, fmt.Errorf("cluster not up after 90s; see %s/dev.log", dir)
 }
 
-// Stop ends the dev cluster (it unmounts its FUSE folders) and cleans up.
-func (c *cluster) Stop() {
+// Stop ends the dev cluster (it unmounts its FUSE folders), aborts any
+// FUSE mount it left under its folder (an error) and cleans up. Only the
+// first call does anything.
+func (c *cluster) Stop() error {
+	if c.stopped {
+		return nil
+	}
+	c.stopped = true
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	_ = c.cmd.Wait()
-	if c.Keep {
+	var errs []error
+	for _, m := range mountsUnder(c.dir) {
+		errs = append(errs, fmt.Errorf("FUSE mount %s left after the cluster stopped", m), fsmount.AbortFUSE(m))
+	}
+	if c.Keep || len(errs) > 0 {
 		fmt.Printf("cluster logs and data kept in %s\n", c.dir)
-		return
+		return errors.Join(errs...)
 	}
 	_ = os.RemoveAll(c.dir)
+	return nil
 }
 
 // post sends a JSON write to the primary.

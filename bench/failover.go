@@ -155,27 +155,62 @@ type failoverBench struct {
 // acknowledged write is lost; then time a brand-new replica's start
 // against a ~100 MB database.
 func runFailover(ctx context.Context, o Options) (_ *Report, err error) {
-	fmt.Println("starting a local cluster (3 raft candidates lhr-1..3, replicas syd-1 and sjc-1; real LiteFS and FUSE)…")
-	c, err := startCluster(ctx)
+	b, err := newFailoverBench(ctx, o.Keep)
 	if err != nil {
 		return nil, err
-	}
-	c.Keep = o.Keep
-	b := &failoverBench{c: c, bin: filepath.Join(c.dir, "tablecast"), devDir: filepath.Join(c.dir, "cluster"),
-		token: c.Token, own: map[string]*ownNode{}, acked: map[int64]bool{}, errSamples: map[string]string{},
-		client: &http.Client{Timeout: 20 * time.Second}}
-	// `tablecast dev` stops the whole cluster as soon as one of its nodes
-	// exits. Paused, it cannot: its nodes run on (they are their own
-	// processes), and the ones killed here stay zombies until it resumes.
-	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		c.Stop()
-		return nil, fmt.Errorf("pause tablecast dev: %w", err)
 	}
 	defer func() {
 		if cerr := b.cleanup(err != nil); err == nil {
 			err = cerr
 		}
 	}()
+	r := &Report{Scenario: "failover", Date: time.Now().UTC().Format("2006-01-02T15-04-05Z"), Machine: machine(),
+		Settings: map[string]any{"trials": o.Trials, "sync_writes_before_each_kill": syncBeforeKill,
+			"probe_interval": probeEvery.String(), "big_mb": o.BigMB, "big_rows_per_request": bigRowsPerRequest,
+			"big_row_bytes": bigRowBytes, "loadavg_start": loadavg(), "tree": treeState()},
+		Ratios: map[string]float64{}}
+	if r.Failover, err = b.trials(ctx, o.Trials); err != nil {
+		return nil, err
+	}
+
+	cu, err := b.catchUp(ctx, o.BigMB)
+	if err != nil {
+		return nil, fmt.Errorf("new replica: %w", err)
+	}
+	r.CatchUp = cu
+
+	r.Notes = append(r.Notes, b.notes()...)
+	r.Notes = append(r.Notes,
+		fmt.Sprintf("new replica: %d rows of %d random bytes loaded through the primary's write API, %d rows a request (one transaction each); the node is syd-1's litefs.yml with a new name, region, folders and raft address, started with -join to a live node", cu.Rows, bigRowBytes, bigRowsPerRequest))
+	r.Settings["loadavg_end"] = loadavg()
+	return r, nil
+}
+
+// newFailoverBench starts a dev cluster with 3 raft candidates and pauses
+// `tablecast dev`: it stops the whole cluster as soon as one of its nodes
+// exits. Paused, it cannot: its nodes run on (they are their own
+// processes), and the ones killed here stay zombies until it resumes. The
+// caller must call cleanup once it has the bench.
+func newFailoverBench(ctx context.Context, keep bool) (*failoverBench, error) {
+	fmt.Println("starting a local cluster (3 raft candidates lhr-1..3, replicas syd-1 and sjc-1; real LiteFS and FUSE)…")
+	c, err := startCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.Keep = keep
+	b := &failoverBench{c: c, bin: filepath.Join(c.dir, "tablecast"), devDir: filepath.Join(c.dir, "cluster"),
+		token: c.Token, own: map[string]*ownNode{}, acked: map[int64]bool{}, errSamples: map[string]string{},
+		client: &http.Client{Timeout: 20 * time.Second}}
+	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		_ = c.Stop()
+		return nil, fmt.Errorf("pause tablecast dev: %w", err)
+	}
+	return b, nil
+}
+
+// trials reads the cluster's nodes, waits for 3 ready voters, creates
+// and publishes fo.t, then kills the primary n times.
+func (b *failoverBench) trials(ctx context.Context, n int) (*FailoverReport, error) {
 	raw, err := os.ReadFile(filepath.Join(b.devDir, "cluster.json"))
 	if err != nil {
 		return nil, err
@@ -187,13 +222,6 @@ func runFailover(ctx context.Context, o Options) (_ *Report, err error) {
 		return nil, err
 	}
 	b.nodes = cf.Nodes
-
-	r := &Report{Scenario: "failover", Date: time.Now().UTC().Format("2006-01-02T15-04-05Z"), Machine: machine(),
-		Settings: map[string]any{"trials": o.Trials, "sync_writes_before_each_kill": syncBeforeKill,
-			"probe_interval": probeEvery.String(), "big_mb": o.BigMB, "big_rows_per_request": bigRowsPerRequest,
-			"big_row_bytes": bigRowBytes, "loadavg_start": loadavg(), "tree": treeState()},
-		Ratios: map[string]float64{}}
-
 	fmt.Println("waiting for 3 ready raft voters…")
 	if _, err := b.waitVoters(ctx, 3, 60*time.Second); err != nil {
 		return nil, err
@@ -209,12 +237,10 @@ func runFailover(ctx context.Context, o Options) (_ *Report, err error) {
 	if _, err := b.post(ctx, prim.url+"/fo/t/-/publish", map[string]any{}, 200); err != nil {
 		return nil, err
 	}
-
 	fo := &FailoverReport{Failed: map[string]int{}}
-	r.Failover = fo
 	var firsts, rejoins []time.Duration
-	for i := 1; i <= o.Trials; i++ {
-		t, first, rejoin, err := b.trial(ctx, i, o.Trials)
+	for i := 1; i <= n; i++ {
+		t, first, rejoin, err := b.trial(ctx, i, n)
 		if err != nil {
 			return nil, fmt.Errorf("trial %d: %w", i, err)
 		}
@@ -230,23 +256,20 @@ func runFailover(ctx context.Context, o Options) (_ *Report, err error) {
 	fo.RejoinMedianMs, fo.RejoinMaxMs = medianMs(rejoins), maxMs(rejoins)
 	fmt.Printf("failover: kill → first synced write median %.0f ms, max %.0f ms; %d acknowledged writes, %d lost\n",
 		fo.MedianMs, fo.MaxMs, fo.Acked, fo.Lost)
+	return fo, nil
+}
 
-	cu, err := b.catchUp(ctx, o.BigMB)
-	if err != nil {
-		return nil, fmt.Errorf("new replica: %w", err)
-	}
-	r.CatchUp = cu
-
+// notes explains the failover trials: how they run, and a sample of each
+// kind of failed write.
+func (b *failoverBench) notes() []string {
+	var notes []string
 	for _, k := range sortedStrings(b.errSamples) {
-		r.Notes = append(r.Notes, fmt.Sprintf("failed write during failover, %s, e.g.: %s", k, b.errSamples[k]))
+		notes = append(notes, fmt.Sprintf("failed write during failover, %s, e.g.: %s", k, b.errSamples[k]))
 	}
-	r.Notes = append(r.Notes,
-		fmt.Sprintf("each trial: %d synchronous writes (?_sync=1) to the primary, then SIGKILL of its process (pid from its addr.json) and abort of its FUSE connection; from the SIGKILL a write with a new id goes every %s, round-robin, to the surviving candidates (forwarded to whichever node they take for the primary); the time is from the SIGKILL to the first answer 201", syncBeforeKill, probeEvery),
+	return append(notes,
+		fmt.Sprintf("each failover trial: %d synchronous writes (?_sync=1) to the primary, then SIGKILL of its process (pid from its addr.json) and abort of its FUSE connection; from the SIGKILL a write with a new id goes every %s, round-robin, to the surviving candidates (forwarded to whichever node they take for the primary); the time is from the SIGKILL to the first answer 201", syncBeforeKill, probeEvery),
 		"after each failover every acknowledged write is looked up on the new primary (all of fo.t paged through); the killed node is then restarted with its own folder and -join to the new primary, and the next trial starts once /-/cluster.json shows 3 ready voters",
-		"tablecast dev stops its whole cluster once one of its nodes exits: it is paused (SIGSTOP) for the run and resumed to stop the cluster; a killed node of its own counts as gone once it is a zombie with no thread left",
-		fmt.Sprintf("new replica: %d rows of %d random bytes loaded through the primary's write API, %d rows a request (one transaction each); the node is syd-1's litefs.yml with a new name, region, folders and raft address, started with -join to a live node", cu.Rows, bigRowBytes, bigRowsPerRequest))
-	r.Settings["loadavg_end"] = loadavg()
-	return r, nil
+		"tablecast dev stops its whole cluster once one of its nodes exits: it is paused (SIGSTOP) for the run and resumed to stop the cluster; a killed node of its own counts as gone once it is a zombie with no thread left")
 }
 
 // trial kills the primary once and brings the killed node back.

@@ -6,6 +6,7 @@
 //	go run ./bench -scenario reads
 //	go run ./bench -scenario cache
 //	go run ./bench -scenario failover
+//	go run ./bench -scenario all   # one report: regions, lag, unpublish, failover, plots
 package main
 
 import (
@@ -43,17 +44,29 @@ type Options struct {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover")
+	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, all")
 	var o Options
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target (scenario all: 5s unless set)")
 	fs.IntVar(&o.Connections, "connections", 16, "concurrent connections (wrk -c)")
 	fs.IntVar(&o.Threads, "threads", 2, "load threads (wrk -t)")
 	fs.StringVar(&o.OutDir, "out", "bench/results", "results folder")
-	fs.IntVar(&o.Trials, "trials", 10, "failover: how many times the primary is killed")
+	fs.IntVar(&o.Trials, "trials", 10, "failover: how many times the primary is killed (scenario all: 3 unless set)")
 	fs.IntVar(&o.BigMB, "big-mb", 100, "failover: MB loaded before a new replica starts")
 	fs.BoolVar(&o.Keep, "keep", false, "failover: keep the cluster's folder (nodes' logs and data) after the run")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *scenario == "all" {
+		// Shorter defaults keep the whole run within a few minutes.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["duration"] {
+			o.Duration = allDuration
+		}
+		if !set["trials"] {
+			o.Trials = allTrials
+		}
+		return runAll(ctx, o)
 	}
 	var report *Report
 	var err error
