@@ -28,6 +28,7 @@ const DefaultSessionTTL = 12 * time.Hour
 //	GET  /-/admin/login, POST           sign in with a token that has the admin scope
 //	POST /-/admin/logout
 //	POST /-/admin/toggle                make a table or view public or private
+//	POST /-/admin/toggle-db             make a whole database public (with or without SQL) or not
 //	GET  /-/admin/applied               which nodes have applied a toggle (refreshes until all)
 //	GET  /-/admin/audit                 the admin audit log, paginated
 //	GET  /-/admin/tokens, POST          list, make tokens
@@ -81,6 +82,7 @@ func (a *Admin) routes() *http.ServeMux {
 	mux.HandleFunc("GET /-/admin/tokens", a.page(a.tokensPage))
 	mux.HandleFunc("POST /-/admin/logout", a.form(a.logout))
 	mux.HandleFunc("POST /-/admin/toggle", a.form(a.toggle))
+	mux.HandleFunc("POST /-/admin/toggle-db", a.form(a.toggleDB))
 	mux.HandleFunc("POST /-/admin/tokens", a.form(a.createToken))
 	mux.HandleFunc("POST /-/admin/tokens/revoke", a.form(a.revokeToken))
 	mux.HandleFunc("GET /-/admin/applied.json", a.api(a.apiApplied))

@@ -23,7 +23,7 @@ var (
 	adminTemplates string
 	//go:embed admin.css
 	adminCSS  []byte
-	templates = template.Must(template.New("admin").Parse(adminTemplates))
+	templates = template.Must(template.New("admin").Funcs(template.FuncMap{"dbForms": dbForms}).Parse(adminTemplates))
 )
 
 // auditPageSize is the number of audit entries per page.
@@ -63,9 +63,11 @@ func serveCSS(w http.ResponseWriter, r *http.Request) {
 
 // dbView is a database on the overview page.
 type dbView struct {
-	Name   string
-	Tables []tableView
-	Error  string
+	Name      string
+	Tables    []tableView
+	AllTables bool // the whole database is public
+	AllowSQL  bool // public SQL is on
+	Error     string
 }
 
 // tableView is a table or view: its visibility, rows and last change.
@@ -89,7 +91,7 @@ func (a *Admin) overview(w http.ResponseWriter, r *http.Request, s *session) {
 	dbs := make([]dbView, len(names))
 	for i, name := range names {
 		dbs[i].Name = name
-		dbs[i].Tables, err = a.Writer.describe(r.Context(), name)
+		dbs[i].Tables, dbs[i].AllTables, dbs[i].AllowSQL, err = a.Writer.describe(r.Context(), name)
 		if err != nil {
 			a.logger().Warn("describe database", "db", name, "err", err)
 			dbs[i].Error = "Cannot read this database: " + err.Error()
@@ -117,31 +119,31 @@ func (w *Writer) databases() ([]string, error) {
 // describe reads a database's tables and views, which are public, their
 // row counts and the last visibility change of each from _public_audit,
 // in one read transaction of a read-only connection.
-func (w *Writer) describe(ctx context.Context, db string) ([]tableView, error) {
+func (w *Writer) describe(ctx context.Context, db string) (tables []tableView, all, allowSQL bool, err error) {
 	u := url.URL{Path: w.path(db)}
 	conn, err := sql.Open("sqlite3", "file:"+u.EscapedPath()+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
-		return nil, err
+		return nil, false, false, err
 	}
 	defer conn.Close()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, false, false, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	tables, err := schemaObjects(ctx, tx)
-	if err != nil {
-		return nil, err
+	if tables, err = schemaObjects(ctx, tx); err != nil {
+		return nil, false, false, err
 	}
 	if err := markPublic(ctx, tx, &tables); err != nil {
-		return nil, err
+		return nil, false, false, err
 	}
 	for i := range tables {
 		if err := describeTable(ctx, tx, &tables[i]); err != nil {
-			return nil, err
+			return nil, false, false, err
 		}
 	}
-	return tables, nil
+	all, allowSQL, err = databaseSwitchesOf(ctx, tx)
+	return tables, all, allowSQL, err
 }
 
 // schemaObjects lists the tables and views a user made, by name.
@@ -205,11 +207,46 @@ func describeTable(ctx context.Context, tx *sql.Tx, t *tableView) error {
 	return err
 }
 
-// TODO(db-publish): whole-database publishing is being designed on the read
-// path. When it lands, the overview's database header (see the
-// "db-publish" hook in admin.tmpl) gets a "Make the database public" form
-// posting to /-/admin/toggle-db, handled next to toggle with the publish
-// scope, redirecting to /-/admin/applied like a table toggle.
+// dbForm is one button of a database's switches.
+type dbForm struct {
+	ID, Label string
+	All, SQL  int
+}
+
+// dbForms are the changes offered from a database's current switches.
+func dbForms(db dbView) []dbForm {
+	var out []dbForm
+	if !db.AllTables || db.AllowSQL {
+		out = append(out, dbForm{"all", "Make every table public", 1, 0})
+	}
+	if !db.AllTables || !db.AllowSQL {
+		out = append(out, dbForm{"all-sql", "Make every table public, with public SQL", 1, 1})
+	}
+	if !db.AllowSQL || db.AllTables {
+		out = append(out, dbForm{"sql", "Public SQL over the public tables only", 0, 1})
+	}
+	if db.AllTables || db.AllowSQL {
+		out = append(out, dbForm{"off", "Back to tables marked one by one", 0, 0})
+	}
+	return out
+}
+
+// toggleDB sets a database's switches: every table public (all=1), public
+// SQL (sql=1); then shows which nodes have applied the change.
+func (a *Admin) toggleDB(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := s.principal.require(ScopePublish); err != nil {
+		a.fail(w, r, s, err)
+		return
+	}
+	db, all, allowSQL := r.PostFormValue("db"), r.PostFormValue("all") == "1", r.PostFormValue("sql") == "1"
+	txid, err := a.Writer.SetDatabasePublic(r.Context(), db, all, allowSQL, s.principal.Name)
+	if err != nil {
+		a.fail(w, r, s, err)
+		return
+	}
+	q := url.Values{"db": {db}, "table": {"*"}, "public": {strconv.FormatBool(all || allowSQL)}, "txid": {txid.String()}}
+	http.Redirect(w, r, "/-/admin/applied?"+q.Encode(), http.StatusSeeOther)
+}
 
 // toggle makes a table or view public or private, then shows which nodes
 // have applied the change.

@@ -519,3 +519,35 @@ func TestAdmin_API(t *testing.T) {
 		}
 	})
 }
+
+func TestAdmin_ToggleDatabase(t *testing.T) {
+	e := newAdminEnv(t)
+	b := e.browser()
+	b.signIn(testSecret)
+	switches := func() string {
+		return e.queryString("zoo", `SELECT all_tables, allow_sql FROM _public_database`)
+	}
+	resp, body := b.post("/-/admin/toggle-db", url.Values{"csrf": {"forged"}, "db": {"zoo"}, "all": {"1"}, "sql": {"1"}})
+	wantStatus(t, resp, body, http.StatusForbidden)
+	if got := e.queryString("zoo", `SELECT count(*) FROM sqlite_master WHERE name = '_public_database'`); got != "0" {
+		t.Fatalf("a forged form changed the database: %q", got)
+	}
+	b.get("/-/admin")
+	for _, tc := range []struct{ all, sql, want, shown string }{
+		{"1", "1", "1|1", `every table public</span>,\s*public SQL <span class="public">on`},
+		{"0", "1", "0|1", `only the tables marked public</span>,\s*public SQL <span class="public">on`},
+		{"0", "0", "0|0", `public SQL <span class="private">off`},
+	} {
+		resp, body := b.post("/-/admin/toggle-db", url.Values{"db": {"zoo"}, "all": {tc.all}, "sql": {tc.sql}})
+		wantStatus(t, resp, body, http.StatusSeeOther)
+		if loc, _ := url.Parse(resp.Header.Get("Location")); loc.Path != "/-/admin/applied" || loc.Query().Get("txid") == "" {
+			t.Fatalf("redirect to %s", loc)
+		}
+		if got := switches(); got != tc.want {
+			t.Fatalf("all=%s sql=%s: switches %q, want %q", tc.all, tc.sql, got, tc.want)
+		}
+		if _, page := b.get("/-/admin"); !regexp.MustCompile(tc.shown).MatchString(page) {
+			t.Fatalf("overview does not show %q", tc.shown)
+		}
+	}
+}

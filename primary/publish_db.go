@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/tablecast/tablecast"
@@ -32,8 +33,7 @@ func decodeSwitches(body []byte) (databaseSwitches, error) {
 	return s, nil
 }
 
-// publishDatabase sets the database-wide switches in _public_database,
-// audited and versioned in the same transaction.
+// publishDatabase serves POST /{db}/-/publish and /-/unpublish.
 func (w *Writer) publishDatabase(ctx context.Context, req *request, public bool) (*result, error) {
 	sw, err := decodeSwitches(req.body)
 	if err != nil {
@@ -43,19 +43,43 @@ func (w *Writer) publishDatabase(ctx context.Context, req *request, public bool)
 	if public && sw.AllTables != nil {
 		all = *sw.AllTables
 	}
-	h, err := w.open(req.db, false)
+	txid, err := w.SetDatabasePublic(ctx, req.db, all, allowSQL, req.token)
 	if err != nil {
 		return nil, err
 	}
-	txid, err := w.write(ctx, req.db, h, func(tx *sql.Tx) error {
-		return setDatabaseSwitches(ctx, tx, all, allowSQL, req.token)
-	})
-	if err != nil {
-		return nil, err
-	}
-	w.auditVisibility(ctx, req.db, "*", public, req.token, txid)
 	return &result{status: http.StatusOK, txid: txid, body: map[string]any{
 		"database": req.db, "all_tables": all, "sql": allowSQL}}, nil
+}
+
+// SetDatabasePublic sets the database-wide switches in _public_database
+// (every table public; public SQL), audited and versioned in the same
+// transaction, and in the admin audit log with its TXID.
+func (w *Writer) SetDatabasePublic(ctx context.Context, db string, all, allowSQL bool, token string) (tablecast.TXID, error) {
+	if err := tablecast.ValidateDBName(db); err != nil {
+		return 0, err
+	}
+	h, err := w.open(db, false)
+	if err != nil {
+		return 0, err
+	}
+	txid, err := w.write(ctx, db, h, func(tx *sql.Tx) error {
+		return setDatabaseSwitches(ctx, tx, all, allowSQL, token)
+	})
+	if err != nil {
+		return 0, err
+	}
+	w.auditVisibility(ctx, db, "*", all || allowSQL, token, txid)
+	return txid, nil
+}
+
+// databaseSwitchesOf reads the switches ("" when the table is absent).
+func databaseSwitchesOf(ctx context.Context, tx *sql.Tx) (all, allowSQL bool, err error) {
+	q := "SELECT all_tables = 1, allow_sql = 1 FROM " + tablecast.QuoteIdent(tablecast.PublicDatabaseTable) + " WHERE id = 1"
+	err = tx.QueryRowContext(ctx, q).Scan(&all, &allowSQL)
+	if errors.Is(err, sql.ErrNoRows) || isNoSuchTable(err) {
+		return false, false, nil
+	}
+	return all, allowSQL, err
 }
 
 func setDatabaseSwitches(ctx context.Context, tx *sql.Tx, all, allowSQL bool, token string) error {
