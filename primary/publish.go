@@ -109,6 +109,9 @@ func setPublic(ctx context.Context, tx *sql.Tx, name string, public bool, token 
 	if _, err := tx.ExecContext(ctx, audit, now, action, name, token); err != nil {
 		return sqliteError("audit "+action, err)
 	}
+	if err := bumpGate(ctx, tx); err != nil {
+		return err
+	}
 	return bumpVersions(ctx, tx, name)
 }
 

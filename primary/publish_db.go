@@ -107,5 +107,8 @@ func setDatabaseSwitches(ctx context.Context, tx *sql.Tx, all, allowSQL bool, to
 			return sqliteError("publish database", err)
 		}
 	}
+	if err := bumpGate(ctx, tx); err != nil {
+		return err
+	}
 	return bumpVersions(ctx, tx, tablecast.PublicDatabaseTable)
 }

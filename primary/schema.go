@@ -50,6 +50,19 @@ func bumpVersions(ctx context.Context, tx *sql.Tx, table string) error {
 	return nil
 }
 
+// bumpGate adds one to the gate's version (the _public_tables row of
+// _table_versions): readers reload the gate only when it, the schema, or a
+// write from outside tablecast moved. Not the global counter: the
+// transaction's bumpVersions counts it once.
+func bumpGate(ctx context.Context, tx *sql.Tx) error {
+	q := `INSERT INTO ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) +
+		` VALUES (?, 1) ON CONFLICT(table_name) DO UPDATE SET version = version + 1`
+	if _, err := tx.ExecContext(ctx, q, tablecast.PublicTablesTable); err != nil {
+		return sqliteError("bump gate version", err)
+	}
+	return nil
+}
+
 // affinity is SQLite's type affinity of a column.
 type affinity int
 

@@ -129,3 +129,50 @@ func TestParseRoute_Canonical(t *testing.T) {
 		}
 	}
 }
+
+// The gate is reloaded when a publish, the schema or an outside write
+// moved, and reused (only versions read) otherwise.
+func TestReader_GateReuse(t *testing.T) {
+	f := newFixture(t)
+	f.MustExec("g", versionedWrite("a", gateDDL,
+		`CREATE TABLE _table_versions (table_name TEXT PRIMARY KEY, version INTEGER NOT NULL)`,
+		`CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT)`, `CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT)`,
+		`INSERT INTO a VALUES (1, 'a1')`, `INSERT INTO b VALUES (1, 'b1')`, publish("a"),
+		`INSERT INTO _table_versions VALUES ('_public_tables', 1)`)...)
+	status := func(path string) int {
+		t.Helper()
+		s, _, _ := f.MustGet(path)
+		return s
+	}
+	tables := func() map[string]*table { return f.reader.dbs["g"].last.Load().tables }
+	if status("/g/a.json") != 200 || status("/g/b.json") != 404 {
+		t.Fatal("initial gate")
+	}
+	before := tables()
+	f.MustExec("g", versionedWrite("a", `UPDATE a SET v = 'a2'`)...)
+	if status("/g/a/1.json") != 200 {
+		t.Fatal("after a data write")
+	}
+	if after := tables(); fmt.Sprintf("%p", after) != fmt.Sprintf("%p", before) {
+		t.Fatal("a data write reloaded the gate")
+	}
+	// A publish made by tablecast bumps the gate's version: reloaded.
+	f.MustExec("g", versionedWrite("b", publish("b"),
+		`UPDATE _table_versions SET version = version + 1 WHERE table_name = '_public_tables'`)...)
+	if status("/g/b.json") != 200 {
+		t.Fatal("b not public after its publish")
+	}
+	// A schema change reloads too: with every table public, a new table is.
+	f.MustExec("g", versionedWrite("_public_database", `CREATE TABLE _public_database (id INTEGER PRIMARY KEY, all_tables INTEGER, allow_sql INTEGER, updated_at TEXT, updated_by TEXT)`,
+		`INSERT INTO _public_database VALUES (1, 1, 0, 'now', 'x')`,
+		`UPDATE _table_versions SET version = version + 1 WHERE table_name = '_public_tables'`)...)
+	f.MustExec("g", versionedWrite("c", `CREATE TABLE c (id INTEGER PRIMARY KEY)`)...)
+	if status("/g/c.json") != 200 {
+		t.Fatal("a new table of a public database is not served")
+	}
+	// An outside write (no version bump) moves the offset: reloaded.
+	f.MustExec("g", `UPDATE _public_database SET all_tables = 0`, `DELETE FROM _public_tables WHERE table_name = 'a'`)
+	if status("/g/a.json") != 404 {
+		t.Fatal("a still public after an outside unpublish")
+	}
+}

@@ -224,7 +224,7 @@ func (r *Reader) pin(ctx context.Context, d *database, b beginner) (*sql.Tx, *sn
 			err = nil
 		}
 	} else {
-		s, err = loadSnapshot(ctx, tx, before)
+		s, err = loadSnapshot(ctx, tx, before, s)
 	}
 	if err != nil {
 		_ = tx.Rollback()
@@ -248,7 +248,7 @@ func (r *Reader) readUngated(ctx context.Context, d *database, fn func(*readTx) 
 	defer func() { _ = tx.Rollback() }()
 	s := d.last.Load()
 	if s == nil {
-		if s, err = loadSnapshot(ctx, tx, 0); err != nil {
+		if s, err = loadSnapshot(ctx, tx, 0, nil); err != nil {
 			return nil, err
 		}
 		d.setLast(s)

@@ -30,6 +30,23 @@ type snapshot struct {
 	// The database-wide switches of _public_database at this snapshot:
 	// every table and view public, and public SQL on.
 	allTables, allowSQL bool
+
+	// schemaVersion is SQLite's schema cookie: it moves with every change
+	// of the schema.
+	schemaVersion int64
+}
+
+// gateVersion counts tablecast's publish, unpublish and whole-database
+// switches (0 for a database tablecast never published in).
+func (s *snapshot) gateVersion() int64 { return s.versions[tablecast.PublicTablesTable] }
+
+// sameGate reports whether s can reuse prev's gate: only tablecast wrote in
+// between (same offset), none of it published, unpublished or switched (same
+// gate version), and the schema did not change (same schema version). Then
+// the public tables, their shapes and the switches are prev's.
+func (s *snapshot) sameGate(prev *snapshot) bool {
+	return prev != nil && s.gateVersion() > 0 && prev.gateVersion() == s.gateVersion() &&
+		prev.offset == s.offset && prev.schemaVersion == s.schemaVersion
 }
 
 // visible reports whether a visitor may know the database exists: it has
@@ -70,14 +87,16 @@ func (s *snapshot) allowed(name string) (*table, bool) {
 
 // loadSnapshot reads the gate and the public tables' shapes inside tx.
 // Its first statement pins the transaction's snapshot.
-func loadSnapshot(ctx context.Context, tx *sql.Tx, txid tablecast.TXID) (*snapshot, error) {
+// When prev's gate still holds (sameGate), only the versions are read.
+func loadSnapshot(ctx context.Context, tx *sql.Tx, txid tablecast.TXID, prev *snapshot) (*snapshot, error) {
 	s := &snapshot{txid: txid, tables: map[string]*table{}, versions: map[string]int64{}, offset: int64(txid)}
 	var gate, versions, whole bool
 	err := tx.QueryRowContext(ctx, `SELECT
 		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?),
 		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?),
-		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)`,
-		tablecast.PublicTablesTable, tablecast.TableVersionsTable, tablecast.PublicDatabaseTable).Scan(&gate, &versions, &whole)
+		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?),
+		(SELECT schema_version FROM pragma_schema_version)`,
+		tablecast.PublicTablesTable, tablecast.TableVersionsTable, tablecast.PublicDatabaseTable).Scan(&gate, &versions, &whole, &s.schemaVersion)
 	if err != nil {
 		return nil, fmt.Errorf("find gate table: %w", err)
 	}
@@ -85,6 +104,10 @@ func loadSnapshot(ctx context.Context, tx *sql.Tx, txid tablecast.TXID) (*snapsh
 		if err := loadVersions(ctx, tx, s); err != nil {
 			return nil, err
 		}
+	}
+	if s.sameGate(prev) {
+		s.tables, s.allTables, s.allowSQL = prev.tables, prev.allTables, prev.allowSQL
+		return s, nil
 	}
 	if whole {
 		if err := loadDatabaseFlags(ctx, tx, s); err != nil {
