@@ -14,16 +14,11 @@ import (
 // public SQL point query; through the gate without the cache (/nocache/)
 // and through the public API (cached), against the bare ceiling.
 func runPages(ctx context.Context, o Options) (*Report, error) {
-	fmt.Println("starting a local cluster…")
-	c, err := startCluster(ctx)
+	c, err := startWithItems(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Stop()
-	fmt.Printf("loading %d rows…\n", benchRows)
-	if err := loadItems(ctx, c); err != nil {
-		return nil, err
-	}
 	if err := c.post(ctx, "/bench/-/publish", map[string]any{"all_tables": false, "sql": true}); err != nil {
 		return nil, err
 	}

@@ -17,16 +17,11 @@ const benchRows = 10000
 // returning a fixed 200-byte body: the gate's cost and the distance to the
 // ceiling, measured in one run.
 func runReads(ctx context.Context, o Options) (*Report, error) {
-	fmt.Println("starting a local cluster (primary + 2 replicas, real LiteFS and FUSE)…")
-	c, err := startCluster(ctx)
+	c, err := startWithItems(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Stop()
-	fmt.Printf("loading %d rows…\n", benchRows)
-	if err := loadItems(ctx, c); err != nil {
-		return nil, err
-	}
 	replica := c.replica()
 	if err := waitOK(fmt.Sprintf("%s/bench/items/%d.json", replica.APIURL, benchRows), 30*time.Second); err != nil {
 		return nil, err
@@ -68,6 +63,22 @@ func runReads(ctx context.Context, o Options) (*Report, error) {
 		"reads go through the replica's real LiteFS FUSE mount; keys are random in [1, 10000]",
 		"every target, bare included, is loaded through the same wrk Lua random-path script and path shape (the bare handler ignores the path)")
 	return r, nil
+}
+
+// startWithItems starts a local cluster and loads bench.items into it; the
+// caller stops it.
+func startWithItems(ctx context.Context) (*cluster, error) {
+	fmt.Println("starting a local cluster (real LiteFS and FUSE)…")
+	c, err := startCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("loading %d rows…\n", benchRows)
+	if err := loadItems(ctx, c); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
 }
 
 // loadItems creates and publishes bench.items with benchRows rows.

@@ -91,12 +91,12 @@ func TestReader_HTML(t *testing.T) {
 		return raw
 	}
 	t.Run("Pages", func(t *testing.T) {
-		raw := page("/", `href="/demo"`)
+		page("/", `href="/demo"`)
 		page("/demo", `href="/demo/cities"`, `href="/demo/-/query"`, "3 rows")
-		raw = page("/demo/cities?_size=2", "3 rows", `href="/demo/cities/1"`, `rel="next"`, `name="_filter_column"`)
+		page("/demo/cities?_size=2", "3 rows", `href="/demo/cities/1"`, `rel="next"`, `name="_filter_column"`)
 		page("/demo/cities/2", "Sydney")
 		page("/demo/pairs/x%2Cy,1", "&lt;script&gt;") // escaped, never markup
-		raw = page("/demo/pairs", `href="/demo/pairs/p.json,2"`)
+		raw := page("/demo/pairs", `href="/demo/pairs/p.json,2"`)
 		if strings.Contains(raw, "<script>") {
 			t.Fatal("unescaped value")
 		}

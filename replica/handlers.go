@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -270,7 +271,7 @@ type dbSummary struct {
 // listDatabases lists the databases with a public table or public SQL.
 func (r *Reader) listDatabases(ctx context.Context) ([]dbSummary, error) {
 	names := r.Positions.Databases()
-	sortStrings(names)
+	slices.Sort(names)
 	var dbs []dbSummary
 	for _, name := range names {
 		d, err := r.database(name)

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -255,5 +254,3 @@ func (r *Reader) readUngated(ctx context.Context, d *database, fn func(*readTx) 
 	}
 	return s, fn(&readTx{tx: tx, s: s})
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

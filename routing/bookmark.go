@@ -2,6 +2,7 @@ package routing
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/tablecast/tablecast"
@@ -53,7 +54,7 @@ func formatCookie(m map[string]tablecast.TXID) string {
 	for db, t := range m {
 		parts = append(parts, db+":"+t.String())
 	}
-	sortStrings(parts)
+	slices.Sort(parts)
 	return strings.Join(parts, ".")
 }
 

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -147,4 +146,7 @@ func isDialError(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
-func sortStrings(s []string) { sort.Strings(s) }
+// contextWith carries the primary a request is forwarded to, for Rewrite.
+func contextWith(r *http.Request, primary *url.URL) context.Context {
+	return context.WithValue(r.Context(), primaryKey{}, primary)
+}

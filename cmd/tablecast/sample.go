@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 )
 
@@ -45,30 +41,7 @@ func loadSample(ctx context.Context, primaryURL, token string) error {
 	return nil
 }
 
-// postJSON posts body and decodes a 2xx JSON answer.
+// postJSON posts body with the token and decodes a 2xx JSON answer.
 func postJSON(ctx context.Context, url, token string, body any) (map[string]any, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("POST %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("POST %s: %s: %s", url, resp.Status, raw)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, fmt.Errorf("POST %s: %w", url, err)
-	}
-	return out, nil
+	return callJSON(ctx, http.MethodPost, url, token, body)
 }
