@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"sync"
 	"time"
 
 	"github.com/superfly/litefs"
@@ -28,6 +29,8 @@ type Mount struct {
 
 	// Candidate marks a node allowed to become primary.
 	Candidate bool
+
+	fileNames sync.Map // database name → file name in the store
 
 	// Leaser elects the primary. Required before Open.
 	Leaser litefs.Leaser
@@ -178,9 +181,19 @@ func (m *Mount) Lag() time.Duration { return m.Store.Lag() }
 
 // TXID implements tablecast.Positions without a system call.
 func (m *Mount) TXID(db string) (tablecast.TXID, bool) {
-	d := m.Store.DB(tablecast.DBFileName(db))
+	// File names of databases that exist are remembered (a set as small as
+	// the store's, whatever visitors ask for) to spare an allocation on
+	// every read.
+	f, known := m.fileNames.Load(db)
+	if !known {
+		f = tablecast.DBFileName(db)
+	}
+	d := m.Store.DB(f.(string))
 	if d == nil {
 		return 0, false
+	}
+	if !known {
+		m.fileNames.Store(db, f)
 	}
 	return tablecast.TXID(d.Pos().TXID), true
 }

@@ -3,6 +3,7 @@ package replica
 import (
 	"container/list"
 	"hash/maphash"
+	"strconv"
 	"sync"
 	"sync/atomic"
 )
@@ -39,6 +40,31 @@ type cacheEntry struct {
 	link        string // Link header (next page), if any
 	disposition string // Content-Disposition header (downloads), if any
 	body        []byte
+
+	// hdr holds the header values, built once by prepare: set before the
+	// entry is shared, read-only after.
+	hdr *entryHeaders
+}
+
+// entryHeaders are an entry's header values, each a slice with len == cap
+// (so an Add on a response copies it instead of writing into it).
+type entryHeaders struct {
+	contentType, length, link, disposition, etag []string
+}
+
+// prepare builds the entry's header values from its fields and key.
+func (e *cacheEntry) prepare() {
+	h := &entryHeaders{contentType: []string{e.contentType}, length: []string{strconv.Itoa(len(e.body))}}
+	if e.link != "" {
+		h.link = []string{e.link}
+	}
+	if e.disposition != "" {
+		h.disposition = []string{e.disposition}
+	}
+	if e.key != "" {
+		h.etag = []string{etagOf(e.key)}
+	}
+	e.hdr = h
 }
 
 func (e *cacheEntry) size() int64 {
@@ -78,6 +104,9 @@ func (c *Cache) Get(key string) (*cacheEntry, bool) {
 // Put stores e, evicting the least recently used entries over budget.
 // Entries larger than a shard's budget are not kept.
 func (c *Cache) Put(e *cacheEntry) {
+	if e.hdr == nil || (e.key != "" && e.hdr.etag == nil) {
+		e.prepare()
+	}
 	s := c.shard(e.key)
 	n := e.size()
 	if n > s.budget {

@@ -46,7 +46,7 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	missed := ""
 	if s := r.current(req.Context(), d, txid); s != nil {
-		if missed = s.cacheKey(rt); r.serveCached(w, req, missed, s.txid) {
+		if missed = s.cacheKey(rt); r.serveCached(w, req, missed, s) {
 			return
 		}
 	}
@@ -56,13 +56,12 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // lookup finds the database of a route and its current TXID. A database
 // this node does not have answers as a missing table (or database).
 func (r *Reader) lookup(rt route) (*database, tablecast.TXID, error) {
-	notFound := errDBNotFound(rt.db)
-	if rt.table != "" {
-		notFound = errTableNotFound(rt.table)
-	}
 	txid, ok := r.Positions.TXID(rt.db)
 	if !ok || tablecast.ValidateDBName(rt.db) != nil {
-		return nil, 0, notFound
+		if rt.table != "" {
+			return nil, 0, errTableNotFound(rt.table)
+		}
+		return nil, 0, errDBNotFound(rt.db)
 	}
 	d, err := r.database(rt.db)
 	if err != nil {
@@ -73,7 +72,7 @@ func (r *Reader) lookup(rt route) (*database, tablecast.TXID, error) {
 
 // serveCached answers from the cache (304 when the client has the answer
 // already); it reports false on a miss.
-func (r *Reader) serveCached(w http.ResponseWriter, req *http.Request, key string, txid tablecast.TXID) bool {
+func (r *Reader) serveCached(w http.ResponseWriter, req *http.Request, key string, s *snapshot) bool {
 	if r.Cache == nil {
 		return false
 	}
@@ -81,8 +80,8 @@ func (r *Reader) serveCached(w http.ResponseWriter, req *http.Request, key strin
 	if !ok {
 		return false
 	}
-	r.setReadHeaders(w, e, txid)
-	if e.status == http.StatusOK && etagMatch(req.Header.Get("If-None-Match"), etagOf(key)) {
+	r.setReadHeaders(w, e, s)
+	if e.status == http.StatusOK && etagMatch(req.Header.Get("If-None-Match"), e.hdr.etag[0]) {
 		w.WriteHeader(http.StatusNotModified)
 		return true
 	}
@@ -94,18 +93,38 @@ func (r *Reader) serveCached(w http.ResponseWriter, req *http.Request, key strin
 // lifetime. A 404 carries none: they would tell a private table or a
 // database with no public table (it has a TXID, its ETag moves with its
 // writes) from one that does not exist.
-func (r *Reader) setReadHeaders(w http.ResponseWriter, e *cacheEntry, txid tablecast.TXID) {
+//
+// Headers go straight into the map under their canonical names, with
+// values built once per entry and snapshot (a cache hit allocates none).
+// Every value slice has len == cap, so a later Add copies it.
+func (r *Reader) setReadHeaders(w http.ResponseWriter, e *cacheEntry, s *snapshot) {
 	if e.status != http.StatusOK {
 		return
 	}
 	h := w.Header()
-	h.Set(tablecast.HeaderTXID, txid.String())
+	h[tablecast.HeaderTXID] = s.txidHeader
 	if e.key != "" {
-		h.Set("ETag", etagOf(e.key))
+		h["Etag"] = e.hdr.etag
 	}
 	if r.MaxAge > 0 {
-		h.Set("Cache-Control", "public, max-age="+strconv.FormatInt(int64(r.MaxAge/time.Second), 10))
+		h["Cache-Control"] = r.cacheControl()
 	}
+}
+
+// cacheControl is the Cache-Control value of successful reads.
+func (r *Reader) cacheControl() []string {
+	if v := r.cacheControlValue.Load(); v != nil && v.age == r.MaxAge {
+		return v.header
+	}
+	v := &maxAgeHeader{age: r.MaxAge, header: []string{"public, max-age=" + strconv.FormatInt(int64(r.MaxAge/time.Second), 10)}}
+	r.cacheControlValue.Store(v)
+	return v.header
+}
+
+// maxAgeHeader is a Cache-Control value built for one MaxAge.
+type maxAgeHeader struct {
+	age    time.Duration
+	header []string
 }
 
 // serveFresh pins a snapshot in a read transaction. If the answer at that
@@ -131,7 +150,7 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 		s, err = r.read(req.Context(), d, fn)
 	}
 	if cached != nil {
-		r.setReadHeaders(w, cached, s.txid)
+		r.setReadHeaders(w, cached, s)
 		writeEntry(w, req, cached)
 		return
 	}
@@ -143,10 +162,11 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 		return
 	}
 	e.key = s.cacheKey(rt)
+	e.prepare()
 	if r.Cache != nil && !r.Ungated {
 		r.Cache.Put(e)
 	}
-	r.setReadHeaders(w, e, s.txid)
+	r.setReadHeaders(w, e, s)
 	writeEntry(w, req, e)
 }
 
@@ -202,14 +222,17 @@ func jsonEntry(status int, body any) *cacheEntry {
 }
 
 func writeEntry(w http.ResponseWriter, req *http.Request, e *cacheEntry) {
-	h := w.Header()
-	h.Set("Content-Type", e.contentType)
-	h.Set("Content-Length", strconv.Itoa(len(e.body)))
-	if e.link != "" {
-		h.Set("Link", e.link)
+	if e.hdr == nil {
+		e.prepare() // not cached: the entry is this request's own
 	}
-	if e.disposition != "" {
-		h.Set("Content-Disposition", e.disposition)
+	h := w.Header()
+	h["Content-Type"] = e.hdr.contentType
+	h["Content-Length"] = e.hdr.length
+	if e.hdr.link != nil {
+		h["Link"] = e.hdr.link
+	}
+	if e.hdr.disposition != nil {
+		h["Content-Disposition"] = e.hdr.disposition
 	}
 	w.WriteHeader(e.status)
 	if req.Method != http.MethodHead {

@@ -40,7 +40,8 @@ type Reader struct {
 
 	// MaxAge, when positive, is sent as "Cache-Control: public,
 	// max-age=N" on successful answers.
-	MaxAge time.Duration
+	MaxAge            time.Duration
+	cacheControlValue atomic.Pointer[maxAgeHeader]
 
 	// Public SQL: the longest a query may run, the most rows it returns,
 	// and the connections per database that run it (apart from the pool

@@ -80,8 +80,9 @@ func parseRoute(u *url.URL) (rt route, ok bool) {
 		// "/" and "/.json" list databases; there is no "/.csv".
 		return route{kind: routeRoot, format: rt.format, canonical: path}, rt.format != formatCSV
 	}
-	segs := strings.Split(rest, "/")
-	if !rt.fill(segs) {
+	var buf [3]string
+	segs, ok := splitPath(rest, buf[:0])
+	if !ok || !rt.fill(segs) {
 		return rt, false
 	}
 	rt.canonical = path
@@ -95,6 +96,20 @@ func parseRoute(u *url.URL) (rt route, ok bool) {
 		}
 	}
 	return rt, true
+}
+
+// splitPath splits a path into at most cap(buf) segments, into buf (no
+// allocation); more segments than that is not a route.
+func splitPath(p string, buf []string) ([]string, bool) {
+	for len(buf) < cap(buf) {
+		seg, rest, more := strings.Cut(p, "/")
+		buf = append(buf, seg)
+		if !more {
+			return buf, true
+		}
+		p = rest
+	}
+	return buf, false
 }
 
 // fill sets the route's kind and names from its path segments.

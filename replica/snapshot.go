@@ -19,6 +19,9 @@ type snapshot struct {
 	txid   tablecast.TXID
 	tables map[string]*table // public tables and views only
 
+	// txidHeader is the Tablecast-Txid value of answers at this snapshot.
+	txidHeader []string
+
 	// versions counts, per table, the tablecast write transactions that
 	// changed it (data or publication); offset is the TXID minus the count
 	// of all tablecast write transactions. A write that did not come
@@ -90,7 +93,7 @@ func (s *snapshot) allowed(name string) (*table, bool) {
 // Its first statement pins the transaction's snapshot.
 // When prev's gate still holds (sameGate), only the versions are read.
 func loadSnapshot(ctx context.Context, tx *sql.Tx, txid tablecast.TXID, prev *snapshot) (*snapshot, error) {
-	s := &snapshot{txid: txid, tables: map[string]*table{}, versions: map[string]int64{}, offset: int64(txid)}
+	s := &snapshot{txid: txid, txidHeader: []string{txid.String()}, tables: map[string]*table{}, versions: map[string]int64{}, offset: int64(txid)}
 	var gate, versions, whole bool
 	err := tx.QueryRowContext(ctx, `SELECT
 		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?),

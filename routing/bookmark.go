@@ -16,7 +16,7 @@ const CookieName = "__txid"
 // ?_txid=, the Tablecast-Txid request header and the cookie's entry.
 func bookmark(r *http.Request, db string) (tablecast.TXID, error) {
 	var want tablecast.TXID
-	for _, v := range []string{r.URL.Query().Get("_txid"), r.Header.Get(HeaderTXIDIn)} {
+	for _, v := range [...]string{queryValue(r, "_txid"), r.Header.Get(HeaderTXIDIn)} {
 		if v == "" {
 			continue
 		}
@@ -26,7 +26,10 @@ func bookmark(r *http.Request, db string) (tablecast.TXID, error) {
 		}
 		want = max(want, t)
 	}
-	if c, err := r.Cookie(CookieName); err == nil && db != "" {
+	if _, ok := r.Header["Cookie"]; !ok || db == "" {
+		return want, nil
+	}
+	if c, err := r.Cookie(CookieName); err == nil {
 		// A bad cookie is ignored, not an error: the client did not type it.
 		if t, ok := parseCookie(c.Value)[db]; ok {
 			want = max(want, t)
@@ -94,4 +97,13 @@ func (w *bookmarkWriter) setCookie(status int) {
 	m[db] = max(m[db], txid)
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: formatCookie(m), Path: "/", MaxAge: 300,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// queryValue is the first value of a query parameter; a request without a
+// query string parses nothing.
+func queryValue(r *http.Request, key string) string {
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	return r.URL.Query().Get(key)
 }

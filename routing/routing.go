@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tablecast/tablecast"
@@ -76,6 +78,28 @@ type Router struct {
 	Metrics Metrics
 
 	proxy *forwarder
+
+	headersOnce              sync.Once
+	regionHeader, nodeHeader []string
+	lastLag                  atomic.Pointer[lagValue]
+}
+
+// lagValue is a Tablecast-Lag-Ms value.
+type lagValue struct {
+	ms     int64
+	header []string
+}
+
+// lagHeader formats lag for Tablecast-Lag-Ms, reusing the last value while
+// the millisecond count stays the same.
+func (rt *Router) lagHeader(lag time.Duration) []string {
+	ms := lag.Milliseconds()
+	if v := rt.lastLag.Load(); v != nil && v.ms == ms {
+		return v.header
+	}
+	v := &lagValue{ms: ms, header: []string{strconv.FormatInt(ms, 10)}}
+	rt.lastLag.Store(v)
+	return v.header
 }
 
 // Response headers.
@@ -111,10 +135,15 @@ func New(node Node, cfg Config) *Router {
 
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set(tablecast.HeaderRegion, rt.Region)
-	h.Set(tablecast.HeaderNode, rt.Name)
+	rt.headersOnce.Do(func() {
+		rt.regionHeader, rt.nodeHeader = []string{rt.Region}, []string{rt.Name}
+	})
+	// Canonical keys and shared values (len == cap, so an Add copies):
+	// no allocation for the headers every answer carries.
+	h[tablecast.HeaderRegion] = rt.regionHeader
+	h[tablecast.HeaderNode] = rt.nodeHeader
 	if !rt.Node.IsPrimary() {
-		h.Set(HeaderLag, strconv.FormatInt(rt.Node.Lag().Milliseconds(), 10))
+		h[HeaderLag] = rt.lagHeader(rt.Node.Lag())
 	}
 	switch {
 	case (strings.HasPrefix(r.URL.Path, "/-/") || r.URL.Path == "/metrics") && rt.Admin != nil:
@@ -284,7 +313,7 @@ func (rt *Router) stale(w http.ResponseWriter, r *http.Request, reason string) s
 }
 
 func (rt *Router) maxLag(r *http.Request) (time.Duration, error) {
-	v := r.URL.Query().Get("_max_lag")
+	v := queryValue(r, "_max_lag")
 	if v == "" {
 		return rt.Config.MaxLag, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +59,36 @@ type nodeMetrics struct {
 	bookmarkWait    prometheus.Histogram
 	staleReads      *prometheus.CounterVec
 	state           *nodeCollector
+
+	// The children of requests and duration used on every request, looked
+	// up once (WithLabelValues hashes its labels on every call).
+	durationOf map[string]prometheus.Observer // by route kind
+	requestsOf sync.Map                       // requestKey → prometheus.Counter
+}
+
+// requestKey names one child of tablecast_http_requests_total.
+type requestKey struct {
+	kind   string
+	status int
+}
+
+// countRequest counts one answer.
+func (m *nodeMetrics) countRequest(kind string, status int) {
+	k := requestKey{kind, status}
+	c, ok := m.requestsOf.Load(k)
+	if !ok {
+		c, _ = m.requestsOf.LoadOrStore(k, m.requests.WithLabelValues(kind, strconv.Itoa(status), m.region))
+	}
+	c.(prometheus.Counter).Inc()
+}
+
+// observeDuration times one answer.
+func (m *nodeMetrics) observeDuration(kind string, d time.Duration) {
+	o, ok := m.durationOf[kind]
+	if !ok {
+		o = m.duration.WithLabelValues(kind, m.region)
+	}
+	o.Observe(d.Seconds())
 }
 
 var _ routing.Metrics = (*nodeMetrics)(nil)
@@ -104,8 +135,9 @@ func newNodeMetrics(n *node) *nodeMetrics {
 	}
 	// Every series that can be known in advance starts at 0, so that
 	// rate() and dashboards see it before the first event.
+	m.durationOf = map[string]prometheus.Observer{}
 	for _, kind := range routing.RouteKinds {
-		m.duration.WithLabelValues(kind, region)
+		m.durationOf[kind] = m.duration.WithLabelValues(kind, region)
 	}
 	for _, kind := range []string{routing.RouteTable, routing.RouteRow} {
 		m.notFound.WithLabelValues(kind, region)
@@ -167,8 +199,8 @@ func (m *nodeMetrics) instrument(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			m.requests.WithLabelValues(kind, strconv.Itoa(status), m.region).Inc()
-			m.duration.WithLabelValues(kind, m.region).Observe(time.Since(start).Seconds())
+			m.countRequest(kind, status)
+			m.observeDuration(kind, time.Since(start))
 			if status == http.StatusNotFound && (kind == routing.RouteTable || kind == routing.RouteRow) {
 				m.notFound.WithLabelValues(kind, m.region).Inc()
 			}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -239,7 +240,8 @@ func (n *node) serveMetrics(addr string) error {
 // serveBench serves the read path with parts turned off, on a loopback
 // address only, for the benchmarks that measure what each part costs:
 // /ungated/… has no gate checks and no cache, /nocache/… the gate without
-// the cache.
+// the cache, and /bare/… a fixed 200-byte JSON answer (net/http alone, in
+// this process: the ceiling next to the real read path).
 func (n *node) serveBench(addr string) (string, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil || !net.ParseIP(host).IsLoopback() {
@@ -254,6 +256,7 @@ func (n *node) serveBench(addr string) (string, error) {
 		n.bench = append(n.bench, r)
 		mux.Handle(prefix+"/", http.StripPrefix(prefix, r))
 	}
+	mux.Handle("/bare/", bareHandler())
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("listen bench: %w", err)
@@ -263,6 +266,17 @@ func (n *node) serveBench(addr string) (string, error) {
 	go func() { _ = srv.Serve(ln) }()
 	n.logger.Warn("benchmark listener serves reads with the gate or cache off", "url", listenerURL(ln))
 	return listenerURL(ln), nil
+}
+
+// bareHandler answers every request with the same 200 bytes of JSON, as
+// the benchmarks' bare net/http server does.
+func bareHandler() http.Handler {
+	head, tail := `{"ok":true,"rows":[{"id":1,"name":"`, `"}]}`
+	body := []byte(head + strings.Repeat("x", 200-len(head)-len(tail)) + tail)
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
 }
 
 // Close stops serving, closes every database handle, then LiteFS.
