@@ -202,7 +202,7 @@ func runAll(ctx context.Context, o Options) (err error) {
 	}
 	stopBare()
 
-	step(3, fmt.Sprintf("replication lag per region: %d writes/s to bench.other on the primary for %s, every region's /-/status.json polled every ~1 ms…", writesPerSecond, lagWindow))
+	step(3, fmt.Sprintf("replication lag per region: %d writes/s to bench.other on the primary for %s, every region's TXID watched by long-polling its /-/wait…", writesPerSecond, lagWindow))
 	lags := measureLagOn(ctx, c, lagWindow, nodes)
 	for i := range lags {
 		if err := lags[i].check(); err != nil {
@@ -235,10 +235,10 @@ func runAll(ctx context.Context, o Options) (err error) {
 	r.Notes = append(r.Notes, b.notes()...)
 	r.Notes = append(r.Notes,
 		fmt.Sprintf("load: wrk -t%d -c%d for %s per target (shorter than the other scenarios' 10 s to keep the run within a few minutes); every target, bare included, through the same Lua random-key script over /…/bench/items/{key}.json", o.Threads, o.Connections, o.Duration),
-		"distance: `tablecast dev -delay sjc=40ms,syd=150ms` puts each replica's LiteFS stream and forwarded requests behind a one-way delay proxy; wrk and the pollers reach every node directly on loopback, as a visitor in that region would reach its nearby replica, so reads do not carry the delay, replication does",
+		"distance: `tablecast dev -delay sjc=40ms,syd=150ms` puts each replica's LiteFS stream and forwarded requests behind a one-way delay proxy; wrk, the watchers and the pollers reach every node directly on loopback, as a visitor in that region would reach its nearby replica, so reads do not carry the delay, replication does",
 		"lhr is the primary lhr-1 itself (0 ms): it serves public reads as the replicas do",
 		fmt.Sprintf("reads: each node's cache is warmed by one GET of each of the %d keys before its run; the bare ceiling runs before the first region and after each one, and a region's \"of bare\" is its req/s over the mean of the bare runs just before and after it (bare runs: lowest %.0f, highest %.0f req/s)", benchRows, minReq(r.Bare), maxReq(r.Bare)),
-		fmt.Sprintf("lag: %d writes/s upserted to bench.other on the primary for %s; per write, its ack to the first answer of the region's GET /-/status.json (Bearer token, polled every ~1 ms, one poller per region) showing a TXID of bench at or past the write's; seen before the ack counts 0", writesPerSecond, lagWindow),
+		fmt.Sprintf("lag: %d writes/s upserted to bench.other on the primary for %s; per write, its ack to the first answer of the region's GET /-/wait (Bearer token; one watcher per region, always waiting for the TXID after the last it saw, so the node answers the moment LiteFS applies it) showing a TXID of bench at or past the write's; seen before the ack counts 0", writesPerSecond, lagWindow),
 		fmt.Sprintf("unpublish: POST /bench/vis/-/unpublish on the primary; per region, from the ack to the first 404 of GET /bench/vis.json, polled every ~1 ms from the ack on; then POST …/-/publish and from its ack to the first 200 everywhere before the next trial; %d trials, a region that does not change within %s counts as a timeout", visTrials, visTimeout),
 		"failover: a separate dev cluster with 3 raft candidates (lhr-1..3) and no simulated distance; new replica catch-up (scenario failover) is not run here",
 		"the machine's cores are shared by the nodes, wrk and this process: absolute figures drift, the ratios and the ordering between regions are the point")
@@ -413,11 +413,11 @@ func (r *AllReport) Markdown() string {
 	plot("-reads.png")
 	plot("-latency.png")
 
-	s.WriteString("\n## Replication lag per region\n\n| region | distance ms | writes | p50 ms | p90 ms | max ms | unseen | write errors | seen before ack | poll p50 ms | poll max ms |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	s.WriteString("\n## Replication lag per region\n\n| region | distance ms | writes | p50 ms | p90 ms | max ms | unseen | write errors | seen before ack | wait answers |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, g := range r.Regions {
 		if l := g.Lag; l != nil {
-			fmt.Fprintf(&s, "| %s | %.0f | %d | %.1f | %.1f | %.1f | %d | %d | %d | %.2f | %.1f |\n", g.Region, g.DelayMs,
-				l.Writes, l.P50Ms, l.P90Ms, l.MaxMs, l.Unseen, l.WriteErrors, l.SeenBeforeAck, l.PollP50Ms, l.PollMaxMs)
+			fmt.Fprintf(&s, "| %s | %.0f | %d | %.1f | %.1f | %.1f | %d | %d | %d | %d |\n", g.Region, g.DelayMs,
+				l.Writes, l.P50Ms, l.P90Ms, l.MaxMs, l.Unseen, l.WriteErrors, l.SeenBeforeAck, l.Waits)
 		}
 	}
 	plot("-lag.png")

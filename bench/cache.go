@@ -34,7 +34,7 @@ const writesPerSecond = 20
 const idleLag = 5 * time.Second
 
 // Lag is replication lag measured under one read load: for each write, the
-// time from its ack on the primary to the first status poll of the replica
+// time from its ack on the primary to the replica's first /-/wait answer
 // that shows a TXID at or past the write's.
 type Lag struct {
 	Name        string `json:"name"`
@@ -49,11 +49,9 @@ type Lag struct {
 	// SeenBeforeAck counts writes the replica showed before the primary's
 	// answer reached the writer; their lag counts as 0.
 	SeenBeforeAck int `json:"seen_before_ack"`
-	// The watcher's resolution: time between two status answers, and the
-	// number of polls.
-	PollP50Ms float64 `json:"poll_p50_ms"`
-	PollMaxMs float64 `json:"poll_max_ms"`
-	Polls     int     `json:"polls"`
+	// Waits counts the watcher's long-poll answers (each reports one or
+	// more new TXIDs).
+	Waits int `json:"waits"`
 }
 
 // runCache: the response cache on a replica's API URL against the bare
@@ -63,8 +61,11 @@ type Lag struct {
 // run: every figure is a ratio between targets measured together.
 func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 	start := time.Now()
-	fmt.Println("starting a local cluster (primary + 2 replicas, real LiteFS and FUSE)…")
-	c, err := startCluster(ctx)
+	// Two nodes: in a real cluster the other replicas run on other
+	// machines; here they would only take the measured replica's cores
+	// each time a write is applied.
+	fmt.Println("starting a local cluster (primary + 1 replica, real LiteFS and FUSE, raft)…")
+	c, err := startCluster(ctx, "-regions", "lhr,syd", "-candidates", "1")
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +110,10 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 	}
 	fmt.Printf("load: wrk -t%d -c%d, %s per target, keys random in [1, %d]\n", o.Threads, o.Connections, o.Duration, benchRows)
 	bareRes, err := add(wrkRun(ctx, o, "bare net/http 200 B", bare, items, ".json", benchRows))
+	if err != nil {
+		return nil, err
+	}
+	bareIn, err := add(wrkRun(ctx, o, "bare net/http 200 B, in the replica process", rep.BenchURL+"/bare", items, ".json", benchRows))
 	if err != nil {
 		return nil, err
 	}
@@ -257,6 +262,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 	r.Settings["loadavg_end"] = loadavg()
 
 	r.Ratios["hot / bare (goal >= 0.8)"] = hot.ReqPerS / bareRes.ReqPerS
+	r.Ratios["hot / bare in the replica process"] = hot.ReqPerS / bareIn.ReqPerS
 	r.Ratios["hot + writes to bench.other / hot (goal >= 1.0)"] = other.ReqPerS / hot.ReqPerS
 	r.Ratios["hot + writes to bench.items / hot"] = itemsW.ReqPerS / hot.ReqPerS
 	r.Ratios["control: bare + writes to bench.other / bare"] = bareOther.ReqPerS / bareRes.ReqPerS
@@ -266,13 +272,15 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 	r.Notes = append(r.Notes,
 		"every target, bare included, goes through the same wrk Lua random-path script with the same path shape /…/bench/items/{key}.json (the bare handler ignores the path)",
 		fmt.Sprintf("the cache is warmed by one GET of each of the %d keys before the hot runs, and again before the cached lag run", benchRows),
+		"cluster: `tablecast dev -regions lhr,syd -candidates 1`: the primary (raft leader) and one replica, each with its own LiteFS and FUSE mount; the other replicas of a real cluster run on other machines, here they would only take the measured replica's cores at every write",
+		"bare: a net/http server in the bench process answering the same 200 bytes of JSON to every path, with the API server's settings (ReadHeaderTimeout); bare in the replica process: the same handler on the replica's bench listener (/bare/), beside LiteFS, raft and the read path",
 		"hot: the replica's public API URL (gate + response cache); a hit touches no SQLite",
 		fmt.Sprintf("write phases: a goroutine in the bench process upserts one row per %s on the primary (Bearer token): bench.other (ids cycling 1-100) or a random bench.items row with a new price", time.Second/writesPerSecond),
 		"cache hit rate: the replica's /metrics hits / (hits + misses) over the run",
 		"miss FUSE: the replica's bench listener /nocache/ (gate on, cache off) reading through LiteFS FUSE, served by the replica process",
 		"miss plain file: the same handler (replica.NewReader, Cache nil, same pool size, same /nocache/ prefix) in the bench process on a VACUUM INTO copy of the replica's FUSE file, journal mode "+mode+", TXID fixed",
-		"lag: writes go to bench.other (so the cached load stays cached); ack = when the primary's answer was read; seen = when a GET /-/status.json answer from the replica (polled every ~1 ms) showed a TXID for bench at or past the write's; lag = seen - ack, 0 when seen first",
-		fmt.Sprintf("lag writes run from 0.5 s into the wrk load to 0.5 s before its end; with no read load, for %s (only the watcher's polls)", idleLag),
+		"lag: writes go to bench.other (so the cached load stays cached); ack = when the primary's answer was read; seen = when an answer of the replica's GET /-/wait showed a TXID for bench at or past the write's (one watcher, always waiting for the TXID after the last it saw, so the replica answers the moment LiteFS applies it); lag = seen - ack, 0 when seen first",
+		fmt.Sprintf("lag writes run from 0.5 s into the wrk load to 0.5 s before its end; with no read load, for %s (only the watcher)", idleLag),
 		fmt.Sprintf("the whole scenario took %s", time.Since(start).Round(time.Second)))
 	return r, nil
 }
@@ -532,50 +540,74 @@ func statusTXID(ctx context.Context, client *http.Client, api, token, db string)
 	return tablecast.ParseTXID(s)
 }
 
-// seen is a status poll that showed a new TXID.
+// seen is a wait answer that showed a new TXID.
 type seen struct {
 	at   time.Time
 	txid tablecast.TXID
 }
 
-// watch polls api's status every ~1 ms and records each TXID of db when
-// first seen, until ctx ends or, once target receives a TXID, that TXID is
-// seen (or 3 s pass).
-func watch(ctx context.Context, api, token, db string, target <-chan tablecast.TXID) (obs []seen, gaps []time.Duration) {
+// watch records when each TXID of db shows on api, until ctx ends or, once
+// target receives a TXID, that TXID is seen (or 3 s pass). It long-polls
+// the node's /-/wait for the TXID after the last one seen: the node answers
+// the moment LiteFS applies it (no polling interval, no request queued
+// behind the load when the TXID arrives).
+func watch(ctx context.Context, api, token, db string, target <-chan tablecast.TXID) (obs []seen) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
-	var last, want tablecast.TXID
+	last, err := statusTXID(ctx, client, api, token, db)
+	if err != nil {
+		return nil
+	}
+	var want tablecast.TXID
 	var wantSet bool
-	var giveUp <-chan time.Time
-	var prev time.Time
+	var giveUp time.Time
 	for {
-		t0 := time.Now()
-		txid, err := statusTXID(ctx, client, api, token, db)
-		now := time.Now()
-		if err == nil {
-			if !prev.IsZero() {
-				gaps = append(gaps, now.Sub(prev))
-			}
-			prev = now
-			if txid > last {
-				obs = append(obs, seen{at: now, txid: txid})
-				last = txid
+		if !wantSet {
+			select {
+			case want = <-target:
+				wantSet, giveUp = true, time.Now().Add(3*time.Second)
+			default:
 			}
 		}
-		if wantSet && last >= want {
-			return obs, gaps
+		if wantSet && (last >= want || time.Now().After(giveUp)) {
+			return obs
 		}
-		select {
-		case <-ctx.Done():
-			return obs, gaps
-		case want = <-target:
-			wantSet, target = true, nil
-			giveUp = time.After(3 * time.Second)
-		case <-giveUp:
-			return obs, gaps
-		case <-time.After(time.Millisecond - now.Sub(t0)):
+		txid, err := waitTXID(ctx, client, api, token, db, last+1)
+		if ctx.Err() != nil {
+			return obs
+		}
+		if err == nil && txid > last {
+			obs = append(obs, seen{at: time.Now(), txid: txid})
+			last = txid
 		}
 	}
+}
+
+// waitTXID long-polls api's /-/wait (up to 250 ms) for txid of db; it
+// returns the node's TXID when it answers, 0 when the wait timed out.
+func waitTXID(ctx context.Context, client *http.Client, api, token, db string, txid tablecast.TXID) (tablecast.TXID, error) {
+	u := fmt.Sprintf("%s/-/wait?db=%s&txid=%s&timeout=250ms", api, url.QueryEscape(db), txid)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusGatewayTimeout {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return 0, nil
+	}
+	var st struct {
+		TXID string `json:"txid"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %d %v", u, resp.StatusCode, err)
+	}
+	return tablecast.ParseTXID(st.TXID)
 }
 
 // lagUnder runs full wrk load on base+prefix{key}.json and measures
@@ -595,9 +627,9 @@ func lagUnder(ctx context.Context, o Options, c *cluster, name, base, prefix str
 	return res, lag, err
 }
 
-// measureLag writes to bench.other for d while a watcher polls the
-// replica's status, then waits (up to 3 s) for the last write to show
-// there: each write's lag is from its ack to the first poll that shows it.
+// measureLag writes to bench.other for d while a watcher follows the
+// replica's TXID, then waits (up to 3 s) for the last write to show
+// there: each write's lag is from its ack to the first answer showing it.
 func measureLag(ctx context.Context, c *cluster, d time.Duration) Lag {
 	return measureLagOn(ctx, c, d, []clusterNode{c.replica()})[0]
 }
@@ -607,18 +639,13 @@ func measureLag(ctx context.Context, c *cluster, d time.Duration) Lag {
 func measureLagOn(ctx context.Context, c *cluster, d time.Duration, nodes []clusterNode) []Lag {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	type watched struct {
-		obs  []seen
-		gaps []time.Duration
-	}
 	targets := make([]chan tablecast.TXID, len(nodes))
-	got := make([]watched, len(nodes))
+	got := make([][]seen, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		targets[i] = make(chan tablecast.TXID, 1)
 		wg.Go(func() {
-			obs, gaps := watch(watchCtx, n.APIURL, c.Token, "bench", targets[i])
-			got[i] = watched{obs, gaps}
+			got[i] = watch(watchCtx, n.APIURL, c.Token, "bench", targets[i])
 		})
 	}
 	wctx, cancel := context.WithTimeout(ctx, d)
@@ -633,16 +660,16 @@ func measureLagOn(ctx context.Context, c *cluster, d time.Duration, nodes []clus
 	}
 	wg.Wait()
 	lags := make([]Lag, len(nodes))
-	for k, w := range got {
-		lag := Lag{Name: nodes[k].Name, Writes: len(acks), WriteErrors: errs, Polls: len(w.gaps) + 1}
+	for k, obs := range got {
+		lag := Lag{Name: nodes[k].Name, Writes: len(acks), WriteErrors: errs, Waits: len(obs)}
 		var ds []time.Duration
 		for _, a := range acks {
-			i := sort.Search(len(w.obs), func(i int) bool { return w.obs[i].txid >= a.txid })
-			if i == len(w.obs) {
+			i := sort.Search(len(obs), func(i int) bool { return obs[i].txid >= a.txid })
+			if i == len(obs) {
 				lag.Unseen++
 				continue
 			}
-			d := w.obs[i].at.Sub(a.at)
+			d := obs[i].at.Sub(a.at)
 			if d < 0 {
 				lag.SeenBeforeAck++
 				d = 0
@@ -650,13 +677,12 @@ func measureLagOn(ctx context.Context, c *cluster, d time.Duration, nodes []clus
 			ds = append(ds, d)
 		}
 		lag.P50Ms, lag.P90Ms, lag.MaxMs = pctMs(ds, 0.5), pctMs(ds, 0.9), pctMs(ds, 1)
-		lag.PollP50Ms, lag.PollMaxMs = pctMs(w.gaps, 0.5), pctMs(w.gaps, 1)
 		label := ""
 		if len(nodes) > 1 {
 			label = nodes[k].Name
 		}
-		fmt.Printf("  %-36s lag p50 %.1f ms  p90 %.1f ms  max %.1f ms  (%d writes, %d unseen, %d write errors, %d polls, poll p50 %.2f ms)\n",
-			label, lag.P50Ms, lag.P90Ms, lag.MaxMs, lag.Writes, lag.Unseen, lag.WriteErrors, lag.Polls, lag.PollP50Ms)
+		fmt.Printf("  %-36s lag p50 %.1f ms  p90 %.1f ms  max %.1f ms  (%d writes, %d unseen, %d write errors, %d wait answers)\n",
+			label, lag.P50Ms, lag.P90Ms, lag.MaxMs, lag.Writes, lag.Unseen, lag.WriteErrors, lag.Waits)
 		lags[k] = lag
 	}
 	return lags

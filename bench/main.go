@@ -146,10 +146,10 @@ func (r *Report) Markdown() string {
 		s += fmt.Sprintf("| %s | %.0f | %.3f | %.3f | %d | %d |\n", x.Name, x.ReqPerS, x.P50Ms, x.P99Ms, x.Requests, x.Errors)
 	}
 	if len(r.Lag) > 0 {
-		s += "\n| replication lag under | writes | p50 ms | p90 ms | max ms | unseen | write errors | seen before ack | poll p50 ms | poll max ms |\n|---|---|---|---|---|---|---|---|---|---|\n"
+		s += "\n| replication lag under | writes | p50 ms | p90 ms | max ms | unseen | write errors | seen before ack | wait answers |\n|---|---|---|---|---|---|---|---|---|\n"
 		for _, l := range r.Lag {
-			s += fmt.Sprintf("| %s | %d | %.1f | %.1f | %.1f | %d | %d | %d | %.2f | %.1f |\n",
-				l.Name, l.Writes, l.P50Ms, l.P90Ms, l.MaxMs, l.Unseen, l.WriteErrors, l.SeenBeforeAck, l.PollP50Ms, l.PollMaxMs)
+			s += fmt.Sprintf("| %s | %d | %.1f | %.1f | %.1f | %d | %d | %d | %d |\n",
+				l.Name, l.Writes, l.P50Ms, l.P90Ms, l.MaxMs, l.Unseen, l.WriteErrors, l.SeenBeforeAck, l.Waits)
 		}
 	}
 	s += r.failoverMarkdown()

@@ -107,10 +107,12 @@ func serveBare() (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
+	// The API server's settings: a public server needs ReadHeaderTimeout
+	// (slow clients), and it costs a deadline per request.
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
-	})}
+	}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }

@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"container/list"
 	"hash/maphash"
 	"strconv"
 	"sync"
@@ -13,10 +12,13 @@ const DefaultCacheBytes = 64 << 20
 
 const cacheShards = 16
 
-// Cache holds rendered responses under a byte budget, least recently used
-// out first. Keys name the exact data a response was rendered from (see
-// cacheKey), so an entry is never stale: it is only unused once its table
-// changed, and then ages out.
+// Cache holds rendered responses under a byte budget. Keys name the exact
+// data a response was rendered from (see cacheKey), so an entry is never
+// stale: it is only unused once its table changed, and then ages out.
+//
+// Eviction is CLOCK (second chance), an approximation of least recently
+// used: a hit only marks its entry, so the hot path takes a shard's lock
+// for one map lookup and touches no list or neighbouring entries.
 type Cache struct {
 	seed   maphash.Seed
 	shards [cacheShards]cacheShard
@@ -28,8 +30,10 @@ type cacheShard struct {
 	mu     sync.Mutex
 	budget int64
 	bytes  int64
-	lru    *list.List // front = most recent; values are *cacheEntry
-	items  map[string]*list.Element
+	items  map[string]*cacheEntry
+	ring   []*cacheEntry // the clock's slots; nil is free
+	free   []int         // free slots of ring
+	hand   int           // the next slot the clock looks at
 }
 
 // cacheEntry is one rendered response.
@@ -44,6 +48,9 @@ type cacheEntry struct {
 	// hdr holds the header values, built once by prepare: set before the
 	// entry is shared, read-only after.
 	hdr *entryHeaders
+
+	slot int         // the entry's slot in its shard's ring
+	used atomic.Bool // read since the clock last passed
 }
 
 // entryHeaders are an entry's header values, each a slice with len == cap
@@ -75,7 +82,7 @@ func (e *cacheEntry) size() int64 {
 func NewCache(budget int64) *Cache {
 	c := &Cache{seed: maphash.MakeSeed()}
 	for i := range c.shards {
-		c.shards[i] = cacheShard{budget: budget / cacheShards, lru: list.New(), items: map[string]*list.Element{}}
+		c.shards[i] = cacheShard{budget: budget / cacheShards, items: map[string]*cacheEntry{}}
 	}
 	return c
 }
@@ -88,21 +95,21 @@ func (c *Cache) shard(key string) *cacheShard {
 func (c *Cache) Get(key string) (*cacheEntry, bool) {
 	s := c.shard(key)
 	s.mu.Lock()
-	el, ok := s.items[key]
-	if ok {
-		s.lru.MoveToFront(el)
-	}
+	e, ok := s.items[key]
 	s.mu.Unlock()
 	if !ok {
 		c.misses.Add(1)
 		return nil, false
 	}
+	if !e.used.Load() {
+		e.used.Store(true)
+	}
 	c.hits.Add(1)
-	return el.Value.(*cacheEntry), true
+	return e, true
 }
 
-// Put stores e, evicting the least recently used entries over budget.
-// Entries larger than a shard's budget are not kept.
+// Put stores e, evicting entries the clock finds unused until the shard is
+// within budget. Entries larger than a shard's budget are not kept.
 func (c *Cache) Put(e *cacheEntry) {
 	if e.hdr == nil || (e.key != "" && e.hdr.etag == nil) {
 		e.prepare()
@@ -112,21 +119,49 @@ func (c *Cache) Put(e *cacheEntry) {
 	if n > s.budget {
 		return
 	}
+	e.used.Store(true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if el, ok := s.items[e.key]; ok {
-		s.bytes -= el.Value.(*cacheEntry).size()
-		s.lru.Remove(el)
+	if old, ok := s.items[e.key]; ok {
+		s.bytes -= old.size()
+		e.slot = old.slot
+	} else if k := len(s.free); k > 0 {
+		e.slot, s.free = s.free[k-1], s.free[:k-1]
+	} else {
+		e.slot = len(s.ring)
+		s.ring = append(s.ring, nil)
 	}
-	s.items[e.key] = s.lru.PushFront(e)
+	s.ring[e.slot] = e
+	s.items[e.key] = e
 	s.bytes += n
 	for s.bytes > s.budget {
-		old := s.lru.Back()
-		oe := old.Value.(*cacheEntry)
-		s.lru.Remove(old)
-		delete(s.items, oe.key)
-		s.bytes -= oe.size()
+		s.evictOne(e)
 		c.evictions.Add(1)
+	}
+}
+
+// evictOne turns the clock's hand until it finds an entry not used since
+// its last turn, other than keep, and removes it. Every entry passed over
+// loses its mark, so two turns at most find one.
+func (s *cacheShard) evictOne(keep *cacheEntry) {
+	for {
+		if s.hand >= len(s.ring) {
+			s.hand = 0
+		}
+		e := s.ring[s.hand]
+		s.hand++
+		if e == nil || e == keep {
+			continue
+		}
+		if e.used.Load() {
+			e.used.Store(false)
+			continue
+		}
+		s.ring[e.slot] = nil
+		s.free = append(s.free, e.slot)
+		delete(s.items, e.key)
+		s.bytes -= e.size()
+		return
 	}
 }
 

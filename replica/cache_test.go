@@ -32,6 +32,39 @@ func TestCache_Budget(t *testing.T) {
 	}
 }
 
+// TestCache_SecondChance checks the clock: a full shard evicts the entry
+// the clock finds unread, and an entry read since the clock's last turn
+// survives it.
+func TestCache_SecondChance(t *testing.T) {
+	c := NewCache(cacheShards * 4 * 240) // four 100-byte entries a shard
+	var keys []string                    // keys of one shard
+	for i := 0; len(keys) < 6; i++ {
+		if k := fmt.Sprint("k", i); c.shard(k) == &c.shards[0] {
+			keys = append(keys, k)
+		}
+	}
+	put := func(k string) { c.Put(&cacheEntry{key: k, status: 200, body: make([]byte, 100)}) }
+	for _, k := range keys[:5] {
+		put(k)
+	}
+	// The fifth put turned the clock once around: the first is gone.
+	if _, ok := c.Get(keys[0]); ok {
+		t.Fatal("first entry kept after the shard filled up")
+	}
+	if _, ok := c.Get(keys[1]); !ok {
+		t.Fatal("second entry evicted too early")
+	}
+	put(keys[5]) // the read keeps keys[1]: keys[2] goes
+	for i, want := range []bool{false, true, false, true, true, true} {
+		if _, ok := c.Get(keys[i]); ok != want {
+			t.Fatalf("after the sixth put, %s present %v, want %v", keys[i], ok, want)
+		}
+	}
+	if st := c.Stats(); st.Entries != 4 || st.Evictions != 2 || st.Bytes > 4*240 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 // versionedWrite is a write made the way tablecast's write path makes it:
 // the table's version and the global counter move in the same transaction.
 func versionedWrite(table string, stmts ...string) []string {
@@ -174,5 +207,18 @@ func TestReader_GateReuse(t *testing.T) {
 	f.MustExec("g", `UPDATE _public_database SET all_tables = 0`, `DELETE FROM _public_tables WHERE table_name = 'a'`)
 	if status("/g/a.json") != 404 {
 		t.Fatal("a still public after an outside unpublish")
+	}
+	// _table_versions dropped outside tablecast: the one-statement catch-up
+	// fails, the general one reads the gate; b stays public, a private.
+	f.MustExec("g", `DROP TABLE _table_versions`)
+	if status("/g/b/1.json") != 200 || status("/g/a/1.json") != 404 {
+		t.Fatal("gate wrong after _table_versions was dropped")
+	}
+	if s := f.reader.dbs["g"].last.Load(); s.hasVersions || len(s.versions) != 0 {
+		t.Fatalf("snapshot after the drop: versions %v", s.versions)
+	}
+	f.MustExec("g", `DELETE FROM _public_tables WHERE table_name = 'b'`)
+	if status("/g/b/1.json") != 404 {
+		t.Fatal("b still public after an outside unpublish without versions")
 	}
 }

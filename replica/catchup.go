@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/tablecast/tablecast"
 )
@@ -36,7 +37,11 @@ func (r *Reader) current(ctx context.Context, d *database, txid tablecast.TXID) 
 		ch := make(chan struct{})
 		d.pins.pending = ch
 		d.pins.mu.Unlock()
+		start := time.Now()
 		_, _ = r.read(ctx, d, func(*readTx) error { return nil })
+		if r.OnCatchUp != nil {
+			r.OnCatchUp(time.Since(start))
+		}
 		d.pins.mu.Lock()
 		d.pins.pending = nil
 		d.pins.mu.Unlock()

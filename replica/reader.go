@@ -40,7 +40,11 @@ type Reader struct {
 
 	// MaxAge, when positive, is sent as "Cache-Control: public,
 	// max-age=N" on successful answers.
-	MaxAge            time.Duration
+	MaxAge time.Duration
+	// OnCatchUp, when set, is told how long each catch-up took: the read
+	// transaction that loads a database's versions (and gate, if it moved)
+	// after its TXID moved, which the reads arriving meanwhile wait for.
+	OnCatchUp         func(time.Duration)
 	cacheControlValue atomic.Pointer[maxAgeHeader]
 
 	// Public SQL: the longest a query may run, the most rows it returns,

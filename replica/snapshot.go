@@ -38,6 +38,9 @@ type snapshot struct {
 	// schemaVersion is SQLite's schema cookie: it moves with every change
 	// of the schema.
 	schemaVersion int64
+
+	// hasVersions: the database has _table_versions (tablecast wrote to it).
+	hasVersions bool
 }
 
 // gateVersion counts tablecast's publish, unpublish and whole-database
@@ -95,20 +98,33 @@ func (s *snapshot) allowed(name string) (*table, bool) {
 func loadSnapshot(ctx context.Context, tx *sql.Tx, txid tablecast.TXID, prev *snapshot) (*snapshot, error) {
 	s := &snapshot{txid: txid, txidHeader: []string{txid.String()}, tables: map[string]*table{}, versions: map[string]int64{}, offset: int64(txid)}
 	var gate, versions, whole bool
-	err := tx.QueryRowContext(ctx, `SELECT
+	fast := prev != nil && prev.hasVersions
+	if fast {
+		// The usual catch-up: one statement pins the snapshot and reads the
+		// versions, so the reads waiting for it wait for one round of locks.
+		// If _table_versions went (dropped outside tablecast), the general
+		// path below finds out.
+		var err error
+		gate, whole, err = loadWithVersions(ctx, tx, s)
+		fast, versions = err == nil, err == nil
+	}
+	if !fast {
+		err := tx.QueryRowContext(ctx, `SELECT
 		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?),
 		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?),
 		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?),
 		(SELECT schema_version FROM pragma_schema_version)`,
-		tablecast.PublicTablesTable, tablecast.TableVersionsTable, tablecast.PublicDatabaseTable).Scan(&gate, &versions, &whole, &s.schemaVersion)
-	if err != nil {
-		return nil, fmt.Errorf("find gate table: %w", err)
-	}
-	if versions {
-		if err := loadVersions(ctx, tx, s); err != nil {
-			return nil, err
+			tablecast.PublicTablesTable, tablecast.TableVersionsTable, tablecast.PublicDatabaseTable).Scan(&gate, &versions, &whole, &s.schemaVersion)
+		if err != nil {
+			return nil, fmt.Errorf("find gate table: %w", err)
+		}
+		if versions {
+			if err := loadVersions(ctx, tx, s); err != nil {
+				return nil, err
+			}
 		}
 	}
+	s.hasVersions = versions
 	if s.sameGate(prev) {
 		s.tables, s.allTables, s.allowSQL = prev.tables, prev.allTables, prev.allowSQL
 		return s, nil
@@ -184,6 +200,44 @@ func loadListed(ctx context.Context, tx *sql.Tx, all bool) ([]*table, error) {
 	return listed, nil
 }
 
+// loadWithVersions reads, in one statement, the schema version, whether
+// the gate tables exist, and _table_versions (which tablecast never drops:
+// an error here is an error). It reports the gate tables found.
+func loadWithVersions(ctx context.Context, tx *sql.Tx, s *snapshot) (gate, whole bool, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?),
+		EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?),
+		(SELECT schema_version FROM pragma_schema_version),
+		v.table_name, v.version
+		FROM (SELECT 1) LEFT JOIN `+tablecast.QuoteIdent(tablecast.TableVersionsTable)+` AS v`,
+		tablecast.PublicTablesTable, tablecast.PublicDatabaseTable)
+	if err != nil {
+		return false, false, fmt.Errorf("read table versions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name sql.NullString
+		var v sql.NullInt64
+		if err := rows.Scan(&gate, &whole, &s.schemaVersion, &name, &v); err != nil {
+			return false, false, fmt.Errorf("read table versions: %w", err)
+		}
+		s.setVersion(name, v)
+	}
+	s.hasVersions = true
+	return gate, whole, rows.Err()
+}
+
+// setVersion records one row of _table_versions (none when !name.Valid).
+func (s *snapshot) setVersion(name sql.NullString, v sql.NullInt64) {
+	switch {
+	case !name.Valid:
+	case name.String == "":
+		s.offset = int64(s.txid) - v.Int64
+	default:
+		s.versions[name.String] = v.Int64
+	}
+}
+
 // loadVersions reads _table_versions; its ” row counts all tablecast writes.
 func loadVersions(ctx context.Context, tx *sql.Tx, s *snapshot) error {
 	rows, err := tx.QueryContext(ctx, `SELECT table_name, version FROM `+tablecast.QuoteIdent(tablecast.TableVersionsTable))
@@ -192,16 +246,12 @@ func loadVersions(ctx context.Context, tx *sql.Tx, s *snapshot) error {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var name string
-		var v int64
+		var name sql.NullString
+		var v sql.NullInt64
 		if err := rows.Scan(&name, &v); err != nil {
 			return fmt.Errorf("read table versions: %w", err)
 		}
-		if name == "" {
-			s.offset = int64(s.txid) - v
-		} else {
-			s.versions[name] = v
-		}
+		s.setVersion(name, v)
 	}
 	return rows.Err()
 }

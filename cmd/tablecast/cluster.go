@@ -308,8 +308,9 @@ func (n *node) handleHandoff(w http.ResponseWriter, r *http.Request) {
 	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "from": n.self.ID, "to": leader})
 }
 
-// handleWait answers once this node has applied a TXID:
-// GET /-/wait?db=NAME&txid=HEX&timeout=5s. Synchronous writes use it.
+// handleWait answers once this node has applied a TXID, with the TXID it
+// has then: GET /-/wait?db=NAME&txid=HEX&timeout=5s. Synchronous writes
+// and the benchmarks' lag watcher use it.
 func (n *node) handleWait(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	txid, err := tablecast.ParseTXID(q.Get("txid"))
@@ -329,7 +330,8 @@ func (n *node) handleWait(w http.ResponseWriter, r *http.Request) {
 			"error": fmt.Sprintf("TXID %s not applied after %s (have %s)", txid, timeout, have)})
 		return
 	}
-	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "node": n.self.ID})
+	have, _ := n.mount.TXID(q.Get("db"))
+	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "node": n.self.ID, "txid": have.String()})
 }
 
 // syncToCandidate waits until another candidate has applied txid of db:

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,8 +59,17 @@ func runDev(ctx context.Context, args []string) error {
 	dir := fs.String("dir", "tablecast-dev", "working folder for the nodes' data, mounts and logs")
 	delays := fs.String("delay", "", "simulated one-way distance of replica regions from the primary, e.g. syd=150ms,sjc=40ms")
 	bench := fs.Bool("bench", false, "benchmarks only: each node also serves reads with the gate or cache off on a loopback port (bench_url in cluster.json)")
+	regionList := fs.String("regions", strings.Join(devRegions, ","), "the cluster's regions, the primary's first: one node in each, and the candidates in the first")
+	candidates := fs.Int("candidates", 3, "raft: how many nodes of the first region can become primary (1 to 5)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	regions, err := parseRegions(*regionList)
+	if err != nil {
+		return err
+	}
+	if *candidates < 1 || *candidates > 5 {
+		return fmt.Errorf("-candidates: %d: want 1 to 5", *candidates)
 	}
 	bin, err := os.Executable()
 	if err != nil {
@@ -72,7 +83,12 @@ func runDev(ctx context.Context, args []string) error {
 	if len(d) > 0 {
 		lease = "static"
 	}
-	c := &devCluster{Bin: bin, Dir: *dir, Regions: devRegions, Bench: *bench, Delays: d, Lease: lease, Candidates: 3, Logger: slog.Default()}
+	for region := range d {
+		if !slices.Contains(regions[1:], region) {
+			return fmt.Errorf("-delay: %q is not one of the replica regions %v", region, regions[1:])
+		}
+	}
+	c := &devCluster{Bin: bin, Dir: *dir, Regions: regions, Bench: *bench, Delays: d, Lease: lease, Candidates: *candidates, Logger: slog.Default()}
 	defer c.Stop()
 	if err := c.Start(ctx); err != nil {
 		return err
@@ -98,6 +114,24 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	return errors.New("every node exited")
 }
+
+// parseRegions reads -regions: distinct region names, at least one.
+func parseRegions(list string) ([]string, error) {
+	var regions []string
+	for _, r := range strings.Split(list, ",") {
+		r = strings.TrimSpace(r)
+		if !regionName.MatchString(r) {
+			return nil, fmt.Errorf("-regions: %q is not a region name (lower-case letters and digits, like lhr or us-east)", r)
+		}
+		if slices.Contains(regions, r) {
+			return nil, fmt.Errorf("-regions: %q is named twice", r)
+		}
+		regions = append(regions, r)
+	}
+	return regions, nil
+}
+
+var regionName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
 // devCluster runs a primary and replicas as child processes on ":0" ports,
 // each with its own data and FUSE folders under Dir.
@@ -131,6 +165,9 @@ func (c *devCluster) Start(ctx context.Context) error {
 		return err
 	}
 	c.Dir = abs
+	if err := c.clearEarlier(); err != nil {
+		return err
+	}
 	if c.Token, err = primary.NewSecret(); err != nil {
 		return err
 	}
@@ -161,6 +198,55 @@ func (c *devCluster) Start(ctx context.Context) error {
 		c.Nodes = append(c.Nodes, n)
 	}
 	return c.writeClusterFile()
+}
+
+// clearEarlier removes what an earlier `tablecast dev` left in Dir: every
+// run starts a fresh cluster (new ports, new tokens, the sample data), and
+// a node folder kept from another run would hold raft state naming
+// addresses nobody listens on any more. It refuses while that cluster still
+// runs, and touches only folders holding a config `tablecast dev` wrote.
+func (c *devCluster) clearEarlier() error {
+	var earlier struct {
+		Nodes []ClusterNode `json:"nodes"`
+	}
+	if b, err := os.ReadFile(filepath.Join(c.Dir, "cluster.json")); err == nil {
+		_ = json.Unmarshal(b, &earlier)
+	}
+	for _, n := range earlier.Nodes {
+		if n.PID > 0 && syscall.Kill(n.PID, 0) == nil {
+			if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", n.PID)); bytes.Contains(cmd, []byte(n.Name)) || bytes.Contains(cmd, []byte(c.Dir)) {
+				return fmt.Errorf("a dev cluster is still running in %s (node %s, pid %d): stop it first, or pick another -dir", c.Dir, n.Name, n.PID)
+			}
+		}
+	}
+	entries, err := os.ReadDir(c.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("read %s: %w", c.Dir, err)
+	}
+	cleared := 0
+	for _, e := range entries {
+		home := filepath.Join(c.Dir, e.Name())
+		cfg, err := os.ReadFile(filepath.Join(home, "litefs.yml"))
+		if !e.IsDir() || err != nil || !bytes.HasPrefix(cfg, []byte("# written by tablecast dev")) {
+			continue
+		}
+		// A node killed hard may have left its FUSE mount behind: never
+		// stat it (that hangs), abort it.
+		if err := fsmount.AbortFUSE(filepath.Join(home, "fuse")); err != nil && !errors.Is(err, fsmount.ErrNotMounted) {
+			return fmt.Errorf("clear the earlier cluster's mount: %w", err)
+		}
+		if err := os.RemoveAll(home); err != nil {
+			return fmt.Errorf("clear the earlier cluster: %w", err)
+		}
+		cleared++
+	}
+	if cleared > 0 {
+		_ = os.Remove(filepath.Join(c.Dir, "cluster.json"))
+		c.Logger.Info("cleared the earlier dev cluster: every run starts a fresh one", "dir", c.Dir, "nodes", cleared)
+	}
+	return nil
 }
 
 // startRetry starts a node, picking another raft port when the one chosen

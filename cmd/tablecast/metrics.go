@@ -38,6 +38,21 @@ func registerCacheMetrics(reg prometheus.Registerer, c *replica.Cache) error {
 	return nil
 }
 
+// registerCatchUpMetric exposes how long reads waited for their database
+// to catch up after its TXID moved, and returns the observer to give the
+// reader.
+func registerCatchUpMetric(reg prometheus.Registerer) (func(time.Duration), error) {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "tablecast_read_catchup_seconds",
+		Help:    "Time to load a database's table versions (and gate, if it moved) after its TXID moved: the public reads of that database arriving meanwhile wait for it, cached or not.",
+		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1},
+	})
+	if err := reg.Register(h); err != nil {
+		return nil, err
+	}
+	return func(d time.Duration) { h.Observe(d.Seconds()) }, nil
+}
+
 // requestBuckets span a cached read (~20 µs) to a forwarded write across
 // the world or a bookmark wait (seconds).
 var requestBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}

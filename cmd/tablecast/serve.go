@@ -172,6 +172,9 @@ func (n *node) serveAPI() error {
 		n.reader.SQLMaxRows = c.Tablecast.SQLMaxRows
 	}
 	n.reader.Logger = n.logger
+	if n.reader.OnCatchUp, err = registerCatchUpMetric(prometheus.DefaultRegisterer); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
 	n.reader.Cache = nil
 	if c.Tablecast.CacheBytes > 0 {
 		n.reader.Cache = replica.NewCache(c.Tablecast.CacheBytes)
