@@ -84,7 +84,7 @@ func startCluster(ctx context.Context, devArgs ...string) (*cluster, error) {
 	path := filepath.Join(dir, "cluster", "cluster.json")
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, c) == nil && len(c.Nodes) >= 3 {
+		if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, c) == nil && len(c.Nodes) >= 2 {
 			// cluster.json comes before the sample data; wait for it on a replica.
 			if waitOK(c.replica().APIURL+"/demo/cities.json", 30*time.Second) == nil {
 				return c, nil
@@ -92,6 +92,7 @@ func startCluster(ctx context.Context, devArgs ...string) (*cluster, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	c.Keep = true // for its logs
 	_ = c.Stop()
 	return nil, fmt.Errorf("cluster not up after 90s; see %s/dev.log", dir)
 }

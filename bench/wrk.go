@@ -52,6 +52,10 @@ func wrkRun(ctx context.Context, o Options, name, base, prefix, suffix string, k
 	r, err := parseWrk(string(out))
 	r.Name, r.URL = name, base+prefix+"{key}"+suffix
 	fmt.Printf("  %-36s %9.0f req/s  p50 %.3f ms  p99 %.3f ms  errors %d\n", name, r.ReqPerS, r.P50Ms, r.P99Ms, r.Errors)
+	if err == nil && r.Errors*1000 > r.Requests {
+		// Mostly errors (a 404 is fast): a figure that measures nothing.
+		err = fmt.Errorf("wrk %s: %d of %d requests failed (non-2xx/3xx or socket errors)", r.URL, r.Errors, r.Requests)
+	}
 	return r, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"time"
 
@@ -207,4 +208,38 @@ func (m *Mount) Databases() []string {
 		}
 	}
 	return names
+}
+
+// settleOwner is the lock owner Settle asks LiteFS about: it never takes a
+// lock, it only asks whether one could be had (as F_GETLK does).
+const settleOwner = 0x7461626c65636173 // "tablecas"
+
+// settleLocks are the locks an SQLite reader of a LiteFS database takes:
+// the database's SHARED lock, the WAL index's DMS and read-mark 0 (a
+// replica's WAL is empty), all held exclusively while LiteFS applies a
+// transaction.
+var settleLocks = []litefs.LockType{litefs.LockTypeShared, litefs.LockTypeDMS, litefs.LockTypeRead0}
+
+// Settle waits (up to 100 ms, or ctx) until LiteFS holds none of the locks
+// a reader needs on db. LiteFS moves a replica's TXID before it releases
+// the locks of the transaction it applies; a read transaction begun in
+// between gets SQLITE_BUSY from the FUSE lock call and SQLite backs off for
+// milliseconds (growing sleeps) before it tries again. Waiting here, in
+// process, costs microseconds instead.
+func (m *Mount) Settle(ctx context.Context, db string) {
+	d := m.Store.DB(tablecast.DBFileName(db))
+	if d == nil {
+		return
+	}
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for i := 0; !d.CanRLock(ctx, settleOwner, settleLocks); i++ {
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return
+		}
+		if i < 100 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
 }

@@ -16,6 +16,13 @@ type pinGroup struct {
 	pending chan struct{} // closed when the pin in flight ends; nil if none
 }
 
+// settler is a Positions that can wait until the transaction it moved to
+// is fully applied (fsmount.Mount): LiteFS moves the TXID before it lets
+// readers in.
+type settler interface {
+	Settle(ctx context.Context, db string)
+}
+
 // current returns a snapshot at least as new as txid (the TXID the request
 // arrived at), pinning it if needed; nil when none could be had.
 func (r *Reader) current(ctx context.Context, d *database, txid tablecast.TXID) *snapshot {
@@ -38,6 +45,9 @@ func (r *Reader) current(ctx context.Context, d *database, txid tablecast.TXID) 
 		d.pins.pending = ch
 		d.pins.mu.Unlock()
 		start := time.Now()
+		if st, ok := r.Positions.(settler); ok {
+			st.Settle(ctx, d.name)
+		}
 		_, _ = r.read(ctx, d, func(*readTx) error { return nil })
 		if r.OnCatchUp != nil {
 			r.OnCatchUp(time.Since(start))

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseRegions(t *testing.T) {
@@ -89,11 +93,34 @@ func TestDevCluster_ClearEarlier(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = node.Process.Kill(); _ = node.Wait() }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		// Start returns once forked; the command line is sh's once it ran.
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", node.Process.Pid)); bytes.Contains(b, []byte(dir)) {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("sh never ran: %q", b)
+		}
+	}
 	cluster(node.Process.Pid)
 	if err := c.clearEarlier(); err == nil || !strings.Contains(err.Error(), "still running") {
 		t.Fatalf("a running cluster: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "lhr-1", "litefs.yml")); err != nil {
 		t.Fatalf("a running cluster's folder was touched: %v", err)
+	}
+}
+
+func TestTuneProcs(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(before)
+	t.Setenv("GOMAXPROCS", "")
+	os.Unsetenv("GOMAXPROCS")
+	if n, set := tuneProcs(4); !set || n != before+4 || runtime.GOMAXPROCS(0) != before+4 {
+		t.Fatalf("unset: %d, %v; GOMAXPROCS %d, want %d", n, set, runtime.GOMAXPROCS(0), before+4)
+	}
+	runtime.GOMAXPROCS(before)
+	t.Setenv("GOMAXPROCS", "3")
+	if _, set := tuneProcs(4); set || runtime.GOMAXPROCS(0) != before {
+		t.Fatalf("GOMAXPROCS set by the operator was overridden: %d", runtime.GOMAXPROCS(0))
 	}
 }
