@@ -117,9 +117,18 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 		if err != nil {
 			return Result{}, err
 		}
+		n0, s0, err := catchUps(ctx, rep.APIURL, c.Token)
+		if err != nil {
+			return Result{}, err
+		}
 		res, note, err := wrkWhile(ctx, o, name, rep.APIURL, items, bg)
 		if _, err = add(res, err); err != nil {
 			return res, err
+		}
+		if n1, s1, err := catchUps(ctx, rep.APIURL, c.Token); err == nil && n1 > n0 {
+			r.Ratios["catch-ups: "+name+", count"] = n1 - n0
+			r.Ratios["catch-ups: "+name+", mean ms"] = (s1 - s0) / (n1 - n0) * 1000
+			r.Ratios["catch-ups: "+name+", share of the run reads waited"] = (s1 - s0) / o.Duration.Seconds()
 		}
 		h1, m1, err := cacheCounters(ctx, rep.APIURL, c.Token)
 		if err != nil {
@@ -301,6 +310,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 		"hot: the replica's public API URL (gate + response cache); a hit touches no SQLite",
 		fmt.Sprintf("write phases: a goroutine in the bench process upserts one row per %s on the primary (Bearer token): bench.other (ids cycling 1-100) or a random bench.items row with a new price", time.Second/writesPerSecond),
 		"cache hit rate: the replica's /metrics hits / (hits + misses) over the run",
+		"catch-ups: from the replica's tablecast_read_catchup_seconds over the run: the read transactions that load a database's versions after its TXID moved, which the reads arriving meanwhile wait for; share = their total time / the run's time",
 		"miss FUSE: the replica's bench listener /nocache/ (gate on, cache off) reading through LiteFS FUSE, served by the replica process",
 		"miss plain file: the same handler (replica.NewReader, Cache nil, same pool size, same /nocache/ prefix) in the bench process on a VACUUM INTO copy of the replica's FUSE file, journal mode "+mode+", TXID fixed",
 		"lag: writes go to bench.other (so the cached load stays cached); ack = when the primary's answer was read; seen = when an answer of the replica's GET /-/wait showed a TXID for bench at or past the write's (one watcher, always waiting for the TXID after the last it saw, so the replica answers the moment LiteFS applies it); lag = seen - ack, 0 when seen first",
@@ -464,40 +474,53 @@ feed:
 // cacheCounters reads the response cache's hit and miss counters from a
 // node's /metrics (it needs the admin token).
 func cacheCounters(ctx context.Context, api, token string) (hits, misses float64, err error) {
+	v, err := metricValues(ctx, api, token, "tablecast_cache_hits_total", "tablecast_cache_misses_total")
+	return v["tablecast_cache_hits_total"], v["tablecast_cache_misses_total"], err
+}
+
+// catchUps reads the replica's catch-up histogram: how many, and the
+// seconds reads waited for them in all.
+func catchUps(ctx context.Context, api, token string) (count, seconds float64, err error) {
+	v, err := metricValues(ctx, api, token, "tablecast_read_catchup_seconds_count", "tablecast_read_catchup_seconds_sum")
+	return v["tablecast_read_catchup_seconds_count"], v["tablecast_read_catchup_seconds_sum"], err
+}
+
+// metricValues reads unlabelled series from api's /metrics; every name
+// must be there.
+func metricValues(ctx context.Context, api, token string, names ...string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/metrics", nil)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("GET %s/metrics: %s", api, resp.Status)
+		return nil, fmt.Errorf("GET %s/metrics: %s", api, resp.Status)
 	}
-	found := 0
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		name, v, ok := strings.Cut(sc.Text(), " ")
-		switch {
-		case !ok:
-		case name == "tablecast_cache_hits_total":
-			hits, err = strconv.ParseFloat(v, 64)
-			found++
-		case name == "tablecast_cache_misses_total":
-			misses, err = strconv.ParseFloat(v, 64)
-			found++
+		if !ok || !slices.Contains(names, name) {
+			continue
 		}
-		if err != nil {
-			return 0, 0, err
+		if out[name], err = strconv.ParseFloat(v, 64); err != nil {
+			return nil, fmt.Errorf("%s/metrics: %s: %w", api, name, err)
 		}
 	}
-	if found != 2 {
-		return 0, 0, fmt.Errorf("%s/metrics: no cache counters", api)
+	if err := sc.Err(); err != nil {
+		return nil, err
 	}
-	return hits, misses, sc.Err()
+	for _, n := range names {
+		if _, ok := out[n]; !ok {
+			return nil, fmt.Errorf("%s/metrics: no %s", api, n)
+		}
+	}
+	return out, nil
 }
 
 // wrkWhile runs wrk on base+prefix{key}.json with bg running beside it;
