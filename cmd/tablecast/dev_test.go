@@ -115,12 +115,12 @@ func TestTuneProcs(t *testing.T) {
 	defer runtime.GOMAXPROCS(before)
 	t.Setenv("GOMAXPROCS", "")
 	os.Unsetenv("GOMAXPROCS")
-	if n, set := tuneProcs(4); !set || n != before+4 || runtime.GOMAXPROCS(0) != before+4 {
-		t.Fatalf("unset: %d, %v; GOMAXPROCS %d, want %d", n, set, runtime.GOMAXPROCS(0), before+4)
+	if n, set := tuneProcs(); !set || n != before+1 || runtime.GOMAXPROCS(0) != before+1 {
+		t.Fatalf("unset: %d, %v; GOMAXPROCS %d, want %d", n, set, runtime.GOMAXPROCS(0), before+1)
 	}
 	runtime.GOMAXPROCS(before)
 	t.Setenv("GOMAXPROCS", "3")
-	if _, set := tuneProcs(4); set || runtime.GOMAXPROCS(0) != before {
+	if _, set := tuneProcs(); set || runtime.GOMAXPROCS(0) != before {
 		t.Fatalf("GOMAXPROCS set by the operator was overridden: %d", runtime.GOMAXPROCS(0))
 	}
 }
