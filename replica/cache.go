@@ -22,8 +22,6 @@ const cacheShards = 16
 type Cache struct {
 	seed   maphash.Seed
 	shards [cacheShards]cacheShard
-
-	hits, misses, evictions atomic.Int64
 }
 
 type cacheShard struct {
@@ -34,6 +32,10 @@ type cacheShard struct {
 	ring   []*cacheEntry // the clock's slots; nil is free
 	free   []int         // free slots of ring
 	hand   int           // the next slot the clock looks at
+
+	// Counted under mu, per shard: one counter shared by every core
+	// would bounce between them on every read.
+	hits, misses, evictions int64
 }
 
 // cacheEntry is one rendered response.
@@ -93,18 +95,38 @@ func (c *Cache) shard(key string) *cacheShard {
 
 // Get returns the entry under key.
 func (c *Cache) Get(key string) (*cacheEntry, bool) {
-	s := c.shard(key)
+	return c.get(&c.shards[maphash.String(c.seed, key)%cacheShards], key)
+}
+
+// GetBytes is Get with the key in bytes (looked up without a copy).
+func (c *Cache) GetBytes(key []byte) (*cacheEntry, bool) {
+	s := &c.shards[maphash.Bytes(c.seed, key)%cacheShards]
+	s.mu.Lock()
+	e, ok := s.items[string(key)]
+	return c.counted(s, e, ok)
+}
+
+func (c *Cache) get(s *cacheShard, key string) (*cacheEntry, bool) {
 	s.mu.Lock()
 	e, ok := s.items[key]
+	return c.counted(s, e, ok)
+}
+
+// counted counts a lookup in s, whose lock it releases, and marks a hit's
+// entry used.
+func (c *Cache) counted(s *cacheShard, e *cacheEntry, ok bool) (*cacheEntry, bool) {
+	if ok {
+		s.hits++
+	} else {
+		s.misses++
+	}
 	s.mu.Unlock()
 	if !ok {
-		c.misses.Add(1)
 		return nil, false
 	}
 	if !e.used.Load() {
 		e.used.Store(true)
 	}
-	c.hits.Add(1)
 	return e, true
 }
 
@@ -136,7 +158,7 @@ func (c *Cache) Put(e *cacheEntry) {
 	s.bytes += n
 	for s.bytes > s.budget {
 		s.evictOne(e)
-		c.evictions.Add(1)
+		s.evictions++
 	}
 }
 
@@ -174,10 +196,13 @@ type CacheStats struct {
 
 // Stats reads the counters.
 func (c *Cache) Stats() CacheStats {
-	st := CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load()}
+	var st CacheStats
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
+		st.Hits += s.hits
+		st.Misses += s.misses
+		st.Evictions += s.evictions
 		st.Entries += len(s.items)
 		st.Bytes += s.bytes
 		s.mu.Unlock()

@@ -45,10 +45,14 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	missed := ""
-	if s := r.current(req.Context(), d, txid); s != nil {
-		if missed = s.cacheKey(rt); r.serveCached(w, req, missed, s) {
+	if s := r.current(req.Context(), d, txid); s != nil && r.Cache != nil {
+		var buf [192]byte
+		key := s.appendCacheKey(buf[:0], rt)
+		if e, ok := r.Cache.GetBytes(key); ok {
+			r.serveEntry(w, req, e, s)
 			return
 		}
+		missed = string(key)
 	}
 	r.serveFresh(w, req, d, rt, missed)
 }
@@ -70,23 +74,15 @@ func (r *Reader) lookup(rt route) (*database, tablecast.TXID, error) {
 	return d, txid, nil
 }
 
-// serveCached answers from the cache (304 when the client has the answer
-// already); it reports false on a miss.
-func (r *Reader) serveCached(w http.ResponseWriter, req *http.Request, key string, s *snapshot) bool {
-	if r.Cache == nil {
-		return false
-	}
-	e, ok := r.Cache.Get(key)
-	if !ok {
-		return false
-	}
+// serveEntry answers with a cached entry (304 when the client has the
+// answer already).
+func (r *Reader) serveEntry(w http.ResponseWriter, req *http.Request, e *cacheEntry, s *snapshot) {
 	r.setReadHeaders(w, e, s)
 	if e.status == http.StatusOK && etagMatch(req.Header.Get("If-None-Match"), e.hdr.etag[0]) {
 		w.WriteHeader(http.StatusNotModified)
-		return true
+		return
 	}
 	writeEntry(w, req, e)
-	return true
 }
 
 // setReadHeaders labels a successful answer with its TXID, ETag and cache

@@ -262,12 +262,22 @@ func loadVersions(ctx context.Context, tx *sql.Tx, s *snapshot) error {
 // so survive writes to other tables. Database and query answers and
 // public views key on the TXID.
 func (s *snapshot) cacheKey(rt route) string {
+	var buf [192]byte
+	return string(s.appendCacheKey(buf[:0], rt))
+}
+
+// appendCacheKey appends cacheKey(rt) to dst: a hit looks up a key built
+// on the stack, with no allocation.
+func (s *snapshot) appendCacheKey(dst []byte, rt route) []byte {
 	// A view's rows come from other tables: key public views on the TXID.
 	if t, ok := s.tables[rt.table]; rt.kind == routeDB || rt.kind == routeQuery || (ok && t.View) {
-		return "D\x00" + rt.canonical + "\x00" + strconv.FormatUint(uint64(s.txid), 10)
+		dst = append(append(append(dst, "D\x00"...), rt.canonical...), 0)
+		return strconv.AppendUint(dst, uint64(s.txid), 10)
 	}
-	return "T\x00" + rt.db + "\x00" + rt.table + "\x00" + strconv.FormatInt(s.versions[rt.table], 10) +
-		"\x00" + strconv.FormatInt(s.offset, 10) + "\x00" + s.switches() + rt.canonical
+	dst = append(append(append(append(append(dst, "T\x00"...), rt.db...), 0), rt.table...), 0)
+	dst = append(strconv.AppendInt(dst, s.versions[rt.table], 10), 0)
+	dst = append(strconv.AppendInt(dst, s.offset, 10), 0)
+	return append(append(dst, s.switches()...), rt.canonical...)
 }
 
 // switches writes the database-wide switches for cache keys.

@@ -206,11 +206,14 @@ func (m *nodeMetrics) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		kind := routing.RouteKind(r.URL.EscapedPath())
-		sw := &statusWriter{ResponseWriter: w}
+		sw := statusWriters.Get().(*statusWriter)
+		*sw = statusWriter{ResponseWriter: w}
 		// Deferred: a proxied answer cut midway ends in a panic
 		// (http.ErrAbortHandler) and must still count.
 		defer func() {
 			status := sw.status
+			*sw = statusWriter{} // nothing of this request stays reachable
+			statusWriters.Put(sw)
 			if status == 0 {
 				status = http.StatusOK
 			}
@@ -223,6 +226,10 @@ func (m *nodeMetrics) instrument(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 	})
 }
+
+// statusWriters are reused: one per request would be garbage on the
+// hottest path. A handler never keeps its ResponseWriter past its return.
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
 
 // statusWriter remembers the status code of an answer.
 type statusWriter struct {
