@@ -145,14 +145,45 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 		}
 		return res, nil
 	}
-	// Hot against bare, interleaved: the cores are shared and drift, so
-	// the three loads take turns, round after round, and each ratio is the
-	// median of its rounds' ratios.
+	// writes runs the writer beside a load; a failing writer fails the run.
+	var writeErr error
+	writes := func(body func(int) (string, any)) func(context.Context) string {
+		return func(ctx context.Context) string {
+			acks, errs := writeLoop(ctx, c, body)
+			if errs*20 > len(acks) {
+				writeErr = fmt.Errorf("%d of %d writes failed (see above)", errs, errs+len(acks))
+			}
+			return fmt.Sprintf(" %d writes, %d write errors", len(acks), errs)
+		}
+	}
+	// withWrites is one load with the writer to bench.other beside it.
+	withWrites := func(name, base, prefix string, round Options) (Result, error) {
+		res, note, err := wrkWhile(ctx, round, name, base, prefix, writes(otherWrite))
+		if err == nil {
+			err = writeErr
+		}
+		if _, err = add(res, err); err != nil {
+			return res, err
+		}
+		fmt.Printf("  %-36s%s\n", "", note)
+		r.Notes = append(r.Notes, name+":"+note)
+		return res, nil
+	}
+
+	// Hot against bare, and both with 20 writes/s to another table,
+	// interleaved: the cores are shared and drift, so the loads take turns,
+	// round after round, and each ratio is the median of its rounds'. The
+	// same writes beside bare show what writing and replicating cost on the
+	// shared cores, apart from the read path.
 	round := o
-	round.Duration = max(o.Duration/2, 3*time.Second)
-	var bares, bareIns, hots []Result
+	round.Duration = max(o.Duration*2/5, 3*time.Second)
+	var bares, bareIns, hots, hotWs, bareWs []Result
 	r.Settings["hot_rounds"], r.Settings["round_duration"] = hotRounds, round.Duration.String()
 	h0, m0, err := cacheCounters(ctx, rep.APIURL, c.Token)
+	if err != nil {
+		return nil, err
+	}
+	n0, s0, err := catchUps(ctx, rep.APIURL, c.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -170,45 +201,35 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 			return nil, err
 		}
 		hots = append(hots, res)
+		if res, err = withWrites(fmt.Sprintf("hot + 20 writes/s to bench.other, round %d", i), rep.APIURL, items, round); err != nil {
+			return nil, err
+		}
+		hotWs = append(hotWs, res)
+		if res, err = withWrites(fmt.Sprintf("bare + 20 writes/s to bench.other, round %d", i), bare, items, round); err != nil {
+			return nil, err
+		}
+		bareWs = append(bareWs, res)
 	}
 	if h1, m1, err := cacheCounters(ctx, rep.APIURL, c.Token); err != nil {
 		return nil, err
 	} else if h1+m1-h0-m0 > 0 {
-		r.Ratios["cache hit rate: hot point read (cache), all rounds"] = (h1 - h0) / (h1 + m1 - h0 - m0)
+		r.Ratios["cache hit rate: hot rounds, with and without writes"] = (h1 - h0) / (h1 + m1 - h0 - m0)
+	}
+	// Only the hot + writes phases make catch-ups (bare does not read the
+	// replica; hot alone moves no TXID).
+	if n1, s1, err := catchUps(ctx, rep.APIURL, c.Token); err == nil && n1 > n0 {
+		name := "hot + 20 writes/s to bench.other, all rounds"
+		r.Ratios["catch-ups: "+name+", count"] = n1 - n0
+		r.Ratios["catch-ups: "+name+", mean ms"] = (s1 - s0) / (n1 - n0) * 1000
+		r.Ratios["catch-ups: "+name+", share of the time reads waited"] = (s1 - s0) / (float64(hotRounds) * round.Duration.Seconds())
 	}
 	r.Ratios["hot / bare (goal >= 0.8), median of rounds"] = medianRatio(hots, bares)
 	r.Ratios["hot / bare in the replica process, median of rounds"] = medianRatio(hots, bareIns)
 	r.Ratios["bare in the replica process / bare, median of rounds"] = medianRatio(bareIns, bares)
+	r.Ratios["hot + writes to bench.other / hot (goal >= 1.0), median of rounds"] = medianRatio(hotWs, hots)
+	r.Ratios["control: bare + writes to bench.other / bare, median of rounds"] = medianRatio(bareWs, bares)
+	r.Ratios["hot + writes / bare + writes, median of rounds"] = medianRatio(hotWs, bareWs)
 	bareRes, hot := bares[0], Result{ReqPerS: median(hots)}
-	// writes runs the writer beside a load; a failing writer fails the run.
-	var writeErr error
-	writes := func(body func(int) (string, any)) func(context.Context) string {
-		return func(ctx context.Context) string {
-			acks, errs := writeLoop(ctx, c, body)
-			if errs*20 > len(acks) {
-				writeErr = fmt.Errorf("%d of %d writes failed (see above)", errs, errs+len(acks))
-			}
-			return fmt.Sprintf(" %d writes, %d write errors", len(acks), errs)
-		}
-	}
-	other, err := cached("hot + 20 writes/s to bench.other", writes(otherWrite))
-	if err == nil {
-		err = writeErr
-	}
-	if err != nil {
-		return nil, err
-	}
-	// Control: the same writes beside the bare handler show what writing
-	// and replicating cost on the shared cores, apart from the read path.
-	bareOther, note, err := wrkWhile(ctx, o, "bare + 20 writes/s to bench.other", bare, items, writes(otherWrite))
-	if err == nil {
-		err = writeErr
-	}
-	if _, err = add(bareOther, err); err != nil {
-		return nil, err
-	}
-	fmt.Printf("  %-36s%s\n", "", note)
-	r.Notes = append(r.Notes, bareOther.Name+":"+note)
 	itemsW, err := cached("hot + 20 writes/s to bench.items", writes(itemsWrite))
 	if err == nil {
 		err = writeErr
@@ -293,12 +314,10 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 	r.Ratios["drift: bare last / bare first"] = bareEnd.ReqPerS / bareRes.ReqPerS
 	r.Ratios["spread: bare rounds, slowest / fastest"] = spread(bares)
 	r.Ratios["spread: hot rounds, slowest / fastest"] = spread(hots)
+	r.Ratios["spread: hot + writes rounds, slowest / fastest"] = spread(hotWs)
 	r.Settings["loadavg_end"] = loadavg()
 
-	r.Ratios["hot + writes to bench.other / hot (goal >= 1.0; hot: median of rounds)"] = other.ReqPerS / hot.ReqPerS
-	r.Ratios["hot + writes to bench.other / bare + the same writes"] = other.ReqPerS / bareOther.ReqPerS
-	r.Ratios["hot + writes to bench.items / hot"] = itemsW.ReqPerS / hot.ReqPerS
-	r.Ratios["control: bare + writes to bench.other / bare (median of rounds)"] = bareOther.ReqPerS / median(bares)
+	r.Ratios["hot + writes to bench.items / hot (median of rounds)"] = itemsW.ReqPerS / hot.ReqPerS
 	r.Ratios["miss FUSE / miss plain file"] = fuseMiss.ReqPerS / plainMiss.ReqPerS
 	r.Ratios["miss FUSE / hot"] = fuseMiss.ReqPerS / hot.ReqPerS
 	r.Settings["plain_copy_journal_mode"] = mode
@@ -321,7 +340,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 
 // hotRounds is how many turns bare, bare in the replica process and hot
 // take.
-const hotRounds = 3
+const hotRounds = 5
 
 // median is the median req/s of results.
 func median(rs []Result) float64 {
