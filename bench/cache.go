@@ -177,7 +177,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 	// shared cores, apart from the read path.
 	round := o
 	round.Duration = max(o.Duration*2/5, 3*time.Second)
-	var bares, bareIns, hots, hotWs, bareWs []Result
+	var bares, bareIns, bareHdrs, hots, hotWs, bareWs []Result
 	r.Settings["hot_rounds"], r.Settings["round_duration"] = hotRounds, round.Duration.String()
 	h0, m0, err := cacheCounters(ctx, rep.APIURL, c.Token)
 	if err != nil {
@@ -197,6 +197,10 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 			return nil, err
 		}
 		bareIns = append(bareIns, res)
+		if res, err = add(wrkRun(ctx, round, fmt.Sprintf("bare + a cached read's headers, in the replica process, round %d", i), rep.BenchURL, "/bare-headers"+items, ".json", benchRows)); err != nil {
+			return nil, err
+		}
+		bareHdrs = append(bareHdrs, res)
 		if res, err = add(wrkRun(ctx, round, fmt.Sprintf("hot point read (cache), round %d", i), rep.APIURL, items, ".json", benchRows)); err != nil {
 			return nil, err
 		}
@@ -226,6 +230,8 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 	r.Ratios["hot / bare (goal >= 0.8), median of rounds"] = medianRatio(hots, bares)
 	r.Ratios["hot / bare in the replica process, median of rounds"] = medianRatio(hots, bareIns)
 	r.Ratios["bare in the replica process / bare, median of rounds"] = medianRatio(bareIns, bares)
+	r.Ratios["bare + a cached read's headers / bare, both in the replica process, median of rounds"] = medianRatio(bareHdrs, bareIns)
+	r.Ratios["hot / bare + a cached read's headers (the read path alone), median of rounds"] = medianRatio(hots, bareHdrs)
 	r.Ratios["hot + writes to bench.other / hot (goal >= 1.0), median of rounds"] = medianRatio(hotWs, hots)
 	r.Ratios["control: bare + writes to bench.other / bare, median of rounds"] = medianRatio(bareWs, bares)
 	r.Ratios["hot + writes / bare + writes, median of rounds"] = medianRatio(hotWs, bareWs)
@@ -325,7 +331,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 		"every target, bare included, goes through the same wrk Lua random-path script with the same path shape /…/bench/items/{key}.json (the bare handler ignores the path)",
 		fmt.Sprintf("the cache is warmed by one GET of each of the %d keys before the hot runs, and again before the cached lag run", benchRows),
 		"cluster: `tablecast dev -regions lhr,syd -candidates 1`: the primary (raft leader) and one replica, each with its own LiteFS and FUSE mount; the other replicas of a real cluster run on other machines, here they would only take the measured replica's cores at every write",
-		"bare: a net/http server in the bench process answering the same 200 bytes of JSON to every path, with the API server's settings (ReadHeaderTimeout); bare in the replica process: the same handler on the replica's bench listener (/bare/), beside LiteFS, raft and the read path",
+		"bare: a net/http server in the bench process answering the same 200 bytes of JSON to every path, with the API server's settings (ReadHeaderTimeout); bare in the replica process: the same handler on the replica's bench listener (/bare/), beside LiteFS, raft and the read path; bare + a cached read's headers: that handler also setting the seven headers a cached read carries (Content-Length, Tablecast-Region, -Node, -Lag-Ms, -Txid, ETag; fixed values), so that hot / it is what the read path (routing, metrics, gate, cache) costs apart from net/http's per-header work",
 		"hot: the replica's public API URL (gate + response cache); a hit touches no SQLite",
 		fmt.Sprintf("write phases: a goroutine in the bench process upserts one row per %s on the primary (Bearer token): bench.other (ids cycling 1-100) or a random bench.items row with a new price", time.Second/writesPerSecond),
 		"cache hit rate: the replica's /metrics hits / (hits + misses) over the run",

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -41,7 +42,7 @@ func runServe(ctx context.Context, args []string) error {
 	join := fs.String("join", "", "API URL of any node of a raft cluster to join (overrides tablecast.join)")
 	region := fs.String("region", "", "this node's region (overrides tablecast.region)")
 	addrFile := fs.String("addr-file", "", "write the node's URLs here as JSON once it serves")
-	benchAddr := fs.String("bench-addr", "", "benchmarks only: also serve reads on this loopback address under /ungated/ (gate and cache off) and /nocache/ (gate on, cache off)")
+	benchAddr := fs.String("bench-addr", "", "benchmarks only: also serve reads on this loopback address under /ungated/ (gate and cache off) and /nocache/ (gate on, cache off), bare handlers under /bare/ and /bare-headers/, and Go profiles under /debug/pprof/")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -266,8 +267,9 @@ func (n *node) serveMetrics(addr string) error {
 // serveBench serves the read path with parts turned off, on a loopback
 // address only, for the benchmarks that measure what each part costs:
 // /ungated/… has no gate checks and no cache, /nocache/… the gate without
-// the cache, and /bare/… a fixed 200-byte JSON answer (net/http alone, in
-// this process: the ceiling next to the real read path).
+// the cache, /bare/… a fixed 200-byte JSON answer (net/http alone, in this
+// process: the ceiling next to the real read path), and Go's profiles under
+// /debug/pprof/.
 func (n *node) serveBench(addr string) (string, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil || !net.ParseIP(host).IsLoopback() {
@@ -282,7 +284,10 @@ func (n *node) serveBench(addr string) (string, error) {
 		n.bench = append(n.bench, r)
 		mux.Handle(prefix+"/", http.StripPrefix(prefix, r))
 	}
-	mux.Handle("/bare/", bareHandler())
+	mux.Handle("/bare/", bareHandler(false))
+	mux.Handle("/bare-headers/", bareHandler(true))
+	mux.HandleFunc("/debug/pprof/", pprof.Index) // profiles of the node under load
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("listen bench: %w", err)
@@ -295,12 +300,23 @@ func (n *node) serveBench(addr string) (string, error) {
 }
 
 // bareHandler answers every request with the same 200 bytes of JSON, as
-// the benchmarks' bare net/http server does.
-func bareHandler() http.Handler {
+// the benchmarks' bare net/http server does; withHeaders adds the headers a
+// cached public read carries (fixed values), to tell what net/http's
+// header handling costs from what the read path costs.
+func bareHandler(withHeaders bool) http.Handler {
 	head, tail := `{"ok":true,"rows":[{"id":1,"name":"`, `"}]}`
 	body := []byte(head + strings.Repeat("x", 200-len(head)-len(tail)) + tail)
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		if withHeaders {
+			h.Set("Content-Length", "200")
+			h.Set(tablecast.HeaderRegion, "bench")
+			h.Set(tablecast.HeaderNode, "bench-1")
+			h.Set(routing.HeaderLag, "12")
+			h.Set(tablecast.HeaderTXID, "00000000000000a1")
+			h.Set("ETag", `"1z2y3x4w5v6u7"`)
+		}
 		_, _ = w.Write(body)
 	})
 }
