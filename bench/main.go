@@ -20,6 +20,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/tablecast/tablecast"
 )
 
 func main() {
@@ -55,6 +57,12 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.Keep, "keep", false, "failover: keep the cluster's folder (nodes' logs and data) after the run")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	// The bare ceiling and the plain-file handler run in this process: they
+	// get the nodes' collector settings, as bare gets the API server's
+	// settings (not the nodes' extra P: that is for cgo calls on FUSE).
+	if gc := tablecast.TuneGC(); gc != "" {
+		fmt.Println("this process (bare, plain file) runs with the nodes' collector settings:", gc)
 	}
 	if *scenario == "all" {
 		// Shorter defaults keep the whole run within a few minutes.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -107,20 +106,5 @@ func TestDevCluster_ClearEarlier(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "lhr-1", "litefs.yml")); err != nil {
 		t.Fatalf("a running cluster's folder was touched: %v", err)
-	}
-}
-
-func TestTuneProcs(t *testing.T) {
-	before := runtime.GOMAXPROCS(0)
-	defer runtime.GOMAXPROCS(before)
-	t.Setenv("GOMAXPROCS", "")
-	os.Unsetenv("GOMAXPROCS")
-	if n, set := tuneProcs(); !set || n != before+1 || runtime.GOMAXPROCS(0) != before+1 {
-		t.Fatalf("unset: %d, %v; GOMAXPROCS %d, want %d", n, set, runtime.GOMAXPROCS(0), before+1)
-	}
-	runtime.GOMAXPROCS(before)
-	t.Setenv("GOMAXPROCS", "3")
-	if _, set := tuneProcs(); set || runtime.GOMAXPROCS(0) != before {
-		t.Fatalf("GOMAXPROCS set by the operator was overridden: %d", runtime.GOMAXPROCS(0))
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -64,8 +63,11 @@ func runServe(ctx context.Context, args []string) error {
 		With("node", cfg.Tablecast.Name, "region", cfg.Tablecast.Region)
 	slog.SetDefault(logger)
 
-	if procs, set := tuneProcs(); set {
+	if procs, set := tablecast.TuneProcs(); set {
 		logger.Info("GOMAXPROCS raised so SQLite calls waiting on the FUSE mount leave LiteFS room to answer them", "gomaxprocs", procs)
+	}
+	if gc := tablecast.TuneGC(); gc != "" {
+		logger.Info("garbage collector tuned for serving from memory (GOGC, GOMEMLIMIT override)", "settings", gc)
 	}
 	n := &node{cfg: cfg, logger: logger}
 	defer n.Close()
@@ -95,25 +97,6 @@ func runServe(ctx context.Context, args []string) error {
 	case err := <-n.serveErr:
 		return fmt.Errorf("api server: %w", err)
 	}
-}
-
-// tuneProcs gives Go one P more than its default (one per core), unless
-// GOMAXPROCS is set. A read calls SQLite through cgo, and a cgo call keeps
-// its P while SQLite waits on the FUSE mount; the FUSE request is answered
-// by LiteFS in this same process, which needs a P to run. With one P per
-// core it can wait until Go's sysmon takes the blocked P back (up to 10 ms
-// when the process looked idle). Measured on 2 cores under full cached
-// read load with 20 writes/s: at GOMAXPROCS=2 one catch-up in four took
-// 10-25 ms (reads wait for it); at 3, none over 10 ms and no drop in
-// cached reads; at 4 or 6, none either, but cached reads 10-20 % slower
-// (more threads than cores to schedule).
-func tuneProcs() (int, bool) {
-	if os.Getenv("GOMAXPROCS") != "" {
-		return runtime.GOMAXPROCS(0), false
-	}
-	n := runtime.GOMAXPROCS(0) + 1
-	runtime.GOMAXPROCS(n)
-	return n, true
 }
 
 // node is one running tablecast node: LiteFS, both paths, the API server.
