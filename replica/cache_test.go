@@ -2,7 +2,9 @@ package replica
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -220,5 +222,39 @@ func TestReader_GateReuse(t *testing.T) {
 	f.MustExec("g", `DELETE FROM _public_tables WHERE table_name = 'b'`)
 	if status("/g/b/1.json") != 404 {
 		t.Fatal("b still public after an outside unpublish without versions")
+	}
+}
+
+// TestReader_ContentLength: every answer, small (net/http counts it), large
+// (declared) or to HEAD (declared), arrives with its length, never chunked,
+// cached or not.
+func TestReader_ContentLength(t *testing.T) {
+	f := newFixture(t)
+	f.MustExec("demo", gateDDL, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)`,
+		`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 500) INSERT INTO items SELECT i, 'item ' || i FROM c`,
+		publish("items"))
+	f.reader.Cache = NewCache(DefaultCacheBytes)
+	srv := httptest.NewServer(f.reader)
+	defer srv.Close()
+	for _, path := range []string{"/demo/items/1.json", "/demo/items.json?_size=200", "/demo/items.csv?_size=5", "/demo/nope.json"} {
+		for round := range 2 { // a miss, then a hit
+			resp, err := http.Get(srv.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ContentLength != int64(len(body)) || len(resp.TransferEncoding) != 0 {
+				t.Fatalf("GET %s (round %d): Content-Length %d, body %d bytes, transfer encoding %v", path, round, resp.ContentLength, len(body), resp.TransferEncoding)
+			}
+			head, err := http.Head(srv.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head.Body.Close()
+			if head.ContentLength != int64(len(body)) {
+				t.Fatalf("HEAD %s: Content-Length %d, GET body %d bytes", path, head.ContentLength, len(body))
+			}
+		}
 	}
 }

@@ -223,7 +223,9 @@ func writeEntry(w http.ResponseWriter, req *http.Request, e *cacheEntry) {
 	}
 	h := w.Header()
 	h["Content-Type"] = e.hdr.contentType
-	h["Content-Length"] = e.hdr.length
+	if len(e.body) >= autoLengthMax || req.Method == http.MethodHead {
+		h["Content-Length"] = e.hdr.length
+	} // else net/http sets it: the whole body is written before the handler returns
 	if e.hdr.link != nil {
 		h["Link"] = e.hdr.link
 	}
@@ -235,6 +237,13 @@ func writeEntry(w http.ResponseWriter, req *http.Request, e *cacheEntry) {
 		_, _ = w.Write(e.body)
 	}
 }
+
+// autoLengthMax: an answer shorter than this is written whole into
+// net/http's buffer (2048 bytes) before the handler returns, and net/http
+// then sends its Content-Length itself; one header less to set, copy
+// (net/http clones the header map at WriteHeader), parse back and sort.
+// Longer answers and HEAD declare it, so they are never chunked.
+const autoLengthMax = 2000
 
 // etagOf derives a strong ETag from a cache key: same key, same bytes.
 func etagOf(key string) string {
