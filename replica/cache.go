@@ -56,22 +56,28 @@ type cacheEntry struct {
 }
 
 // entryHeaders are an entry's header values, each a slice with len == cap
-// (so an Add on a response copies it instead of writing into it).
+// (so an Add on a response copies it instead of writing into it), backed
+// by the struct's own array: one allocation per entry, read together.
 type entryHeaders struct {
 	contentType, length, link, disposition, etag []string
+
+	vals [5]string
 }
 
 // prepare builds the entry's header values from its fields and key.
 func (e *cacheEntry) prepare() {
-	h := &entryHeaders{contentType: []string{e.contentType}, length: []string{strconv.Itoa(len(e.body))}}
+	h := &entryHeaders{}
+	h.vals = [5]string{e.contentType, strconv.Itoa(len(e.body)), e.link, e.disposition}
+	h.contentType, h.length = h.vals[0:1:1], h.vals[1:2:2]
 	if e.link != "" {
-		h.link = []string{e.link}
+		h.link = h.vals[2:3:3]
 	}
 	if e.disposition != "" {
-		h.disposition = []string{e.disposition}
+		h.disposition = h.vals[3:4:4]
 	}
 	if e.key != "" {
-		h.etag = []string{etagOf(e.key)}
+		h.vals[4] = etagOf(e.key)
+		h.etag = h.vals[4:5:5]
 	}
 	e.hdr = h
 }
