@@ -182,21 +182,26 @@ func (m *Mount) Lag() time.Duration { return m.Store.Lag() }
 
 // TXID implements tablecast.Positions without a system call.
 func (m *Mount) TXID(db string) (tablecast.TXID, bool) {
-	// File names of databases that exist are remembered (a set as small as
-	// the store's, whatever visitors ask for) to spare an allocation on
-	// every read.
+	d := m.storeDB(db)
+	if d == nil {
+		return 0, false
+	}
+	return tablecast.TXID(d.Pos().TXID), true
+}
+
+// storeDB is the store's database named db (nil if none). File names of
+// databases that exist are remembered (a set as small as the store's,
+// whatever visitors ask for) to spare an allocation on every read.
+func (m *Mount) storeDB(db string) *litefs.DB {
 	f, known := m.fileNames.Load(db)
 	if !known {
 		f = tablecast.DBFileName(db)
 	}
 	d := m.Store.DB(f.(string))
-	if d == nil {
-		return 0, false
-	}
-	if !known {
+	if d != nil && !known {
 		m.fileNames.Store(db, f)
 	}
-	return tablecast.TXID(d.Pos().TXID), true
+	return d
 }
 
 // Databases implements tablecast.Positions.
@@ -227,7 +232,7 @@ var settleLocks = []litefs.LockType{litefs.LockTypeShared, litefs.LockTypeDMS, l
 // milliseconds (growing sleeps) before it tries again. Waiting here, in
 // process, costs microseconds instead.
 func (m *Mount) Settle(ctx context.Context, db string) {
-	d := m.Store.DB(tablecast.DBFileName(db))
+	d := m.storeDB(db)
 	if d == nil {
 		return
 	}

@@ -129,8 +129,9 @@ type maxAgeHeader struct {
 // caches it under the snapshot's key. missed is a key already looked up.
 func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *database, rt route, missed string) {
 	var e, cached *cacheEntry
+	var key string
 	fn := func(rd *readTx) (err error) {
-		if key := rd.s.cacheKey(rt); key != missed && r.Cache != nil && !r.Ungated {
+		if key = rd.s.cacheKey(rt); key != missed && r.Cache != nil && !r.Ungated {
 			if cached, _ = r.Cache.Get(key); cached != nil {
 				return nil
 			}
@@ -157,7 +158,7 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 		writeEntry(w, req, e)
 		return
 	}
-	e.key = s.cacheKey(rt)
+	e.key = key // the key of the snapshot fn read at (s)
 	e.prepare()
 	if r.Cache != nil && !r.Ungated {
 		r.Cache.Put(e)

@@ -206,9 +206,7 @@ func (c *devCluster) Start(ctx context.Context) error {
 // addresses nobody listens on any more. It refuses while that cluster still
 // runs, and touches only folders holding a config `tablecast dev` wrote.
 func (c *devCluster) clearEarlier() error {
-	var earlier struct {
-		Nodes []ClusterNode `json:"nodes"`
-	}
+	var earlier ClusterFile
 	if b, err := os.ReadFile(filepath.Join(c.Dir, "cluster.json")); err == nil {
 		_ = json.Unmarshal(b, &earlier)
 	}
