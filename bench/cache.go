@@ -513,12 +513,7 @@ func catchUps(ctx context.Context, api, token string) (count, seconds float64, e
 // metricValues reads unlabelled series from api's /metrics; every name
 // must be there.
 func metricValues(ctx context.Context, api, token string, names ...string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := getAuthed(ctx, http.DefaultClient, api+"/metrics", token)
 	if err != nil {
 		return nil, err
 	}
@@ -628,12 +623,7 @@ func postTXID(ctx context.Context, client *http.Client, c *cluster, path string,
 
 // statusTXID reads a node's TXID for db from /-/status.json.
 func statusTXID(ctx context.Context, client *http.Client, api, token, db string) (tablecast.TXID, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/-/status.json", nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token) // TXIDs need a token
-	resp, err := client.Do(req)
+	resp, err := getAuthed(ctx, client, api+"/-/status.json", token) // TXIDs need a token
 	if err != nil {
 		return 0, err
 	}
@@ -698,12 +688,7 @@ func watch(ctx context.Context, api, token, db string, target <-chan tablecast.T
 // returns the node's TXID when it answers, 0 when the wait timed out.
 func waitTXID(ctx context.Context, client *http.Client, api, token, db string, txid tablecast.TXID) (tablecast.TXID, error) {
 	u := fmt.Sprintf("%s/-/wait?db=%s&txid=%s&timeout=250ms", api, url.QueryEscape(db), txid)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := client.Do(req)
+	resp, err := getAuthed(ctx, client, u, token)
 	if err != nil {
 		return 0, err
 	}

@@ -119,6 +119,17 @@ func (c *cluster) Stop() error {
 	return nil
 }
 
+// getAuthed GETs url with a bearer token (operator routes and /metrics
+// need one).
+func getAuthed(ctx context.Context, client *http.Client, url, token string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return client.Do(req)
+}
+
 // post sends a JSON write to the primary.
 func (c *cluster) post(ctx context.Context, path string, body any) error {
 	b, _ := json.Marshal(body)

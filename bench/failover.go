@@ -925,12 +925,7 @@ func (b *failoverBench) post(ctx context.Context, url string, body any, want int
 
 // getJSON GETs url with the token and decodes a 200 answer into v.
 func (b *failoverBench) getJSON(ctx context.Context, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+b.token)
-	resp, err := b.client.Do(req)
+	resp, err := getAuthed(ctx, b.client, url, b.token)
 	if err != nil {
 		return err
 	}
