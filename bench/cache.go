@@ -176,8 +176,27 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 	// same writes beside bare show what writing and replicating cost on the
 	// shared cores, apart from the read path.
 	round := o
-	round.Duration = max(o.Duration*2/5, 3*time.Second)
+	round.Duration = max(o.Duration*3/10, 2*time.Second)
+	// Each round runs every target once, in an order that puts the loads
+	// each ratio compares next to each other (bare + writes, bare, hot,
+	// hot + writes, bare with headers, bare in the replica process), and
+	// every other round runs it backwards: a drift of the shared cores
+	// over a round then falls on both sides of a ratio alike.
+	type target struct {
+		name       string
+		base, path string
+		writes     bool
+		res        *[]Result
+	}
 	var bares, bareIns, bareHdrs, hots, hotWs, bareWs []Result
+	targets := []target{
+		{"bare + 20 writes/s to bench.other", bare, items, true, &bareWs},
+		{"bare net/http 200 B", bare, items, false, &bares},
+		{"hot point read (cache)", rep.APIURL, items, false, &hots},
+		{"hot + 20 writes/s to bench.other", rep.APIURL, items, true, &hotWs},
+		{"bare + a cached read's headers, in the replica process", rep.BenchURL, "/bare-headers" + items, false, &bareHdrs},
+		{"bare, in the replica process", rep.BenchURL, "/bare" + items, false, &bareIns},
+	}
 	r.Settings["hot_rounds"], r.Settings["round_duration"] = hotRounds, round.Duration.String()
 	h0, m0, err := cacheCounters(ctx, rep.APIURL, c.Token)
 	if err != nil {
@@ -188,31 +207,24 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 		return nil, err
 	}
 	for i := 1; i <= hotRounds; i++ {
-		res, err := add(wrkRun(ctx, round, fmt.Sprintf("bare net/http 200 B, round %d", i), bare, items, ".json", benchRows))
-		if err != nil {
-			return nil, err
+		order := slices.Clone(targets)
+		if i%2 == 0 {
+			slices.Reverse(order)
 		}
-		bares = append(bares, res)
-		if res, err = add(wrkRun(ctx, round, fmt.Sprintf("bare, in the replica process, round %d", i), rep.BenchURL, "/bare"+items, ".json", benchRows)); err != nil {
-			return nil, err
+		for _, t := range order {
+			name := fmt.Sprintf("%s, round %d", t.name, i)
+			var res Result
+			var err error
+			if t.writes {
+				res, err = withWrites(name, t.base, t.path, round)
+			} else {
+				res, err = add(wrkRun(ctx, round, name, t.base, t.path, ".json", benchRows))
+			}
+			if err != nil {
+				return nil, err
+			}
+			*t.res = append(*t.res, res)
 		}
-		bareIns = append(bareIns, res)
-		if res, err = add(wrkRun(ctx, round, fmt.Sprintf("bare + a cached read's headers, in the replica process, round %d", i), rep.BenchURL, "/bare-headers"+items, ".json", benchRows)); err != nil {
-			return nil, err
-		}
-		bareHdrs = append(bareHdrs, res)
-		if res, err = add(wrkRun(ctx, round, fmt.Sprintf("hot point read (cache), round %d", i), rep.APIURL, items, ".json", benchRows)); err != nil {
-			return nil, err
-		}
-		hots = append(hots, res)
-		if res, err = withWrites(fmt.Sprintf("hot + 20 writes/s to bench.other, round %d", i), rep.APIURL, items, round); err != nil {
-			return nil, err
-		}
-		hotWs = append(hotWs, res)
-		if res, err = withWrites(fmt.Sprintf("bare + 20 writes/s to bench.other, round %d", i), bare, items, round); err != nil {
-			return nil, err
-		}
-		bareWs = append(bareWs, res)
 	}
 	if h1, m1, err := cacheCounters(ctx, rep.APIURL, c.Token); err != nil {
 		return nil, err
@@ -228,6 +240,15 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 		r.Ratios["catch-ups: "+name+", share of the time reads waited"] = (s1 - s0) / (float64(hotRounds) * round.Duration.Seconds())
 	}
 	r.Ratios["hot / bare (goal >= 0.8), median of rounds"] = medianRatio(hots, bares)
+	for _, g := range []struct {
+		name string
+		a, b []Result
+	}{{"hot / bare", hots, bares}, {"hot + writes to bench.other / hot", hotWs, hots}, {"control: bare + writes / bare", bareWs, bares}} {
+		v := roundRatios(g.a, g.b)
+		r.Ratios[g.name+", lower quartile of rounds"] = quantile(v, 0.25)
+		r.Ratios[g.name+", upper quartile of rounds"] = quantile(v, 0.75)
+		r.Notes = append(r.Notes, fmt.Sprintf("%s, each round: %s", g.name, formatRatios(v)))
+	}
 	r.Ratios["hot / bare in the replica process, median of rounds"] = medianRatio(hots, bareIns)
 	r.Ratios["bare in the replica process / bare, median of rounds"] = medianRatio(bareIns, bares)
 	r.Ratios["bare + a cached read's headers / bare, both in the replica process, median of rounds"] = medianRatio(bareHdrs, bareIns)
@@ -331,8 +352,9 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 		"every target, bare included, goes through the same wrk Lua random-path script with the same path shape /…/bench/items/{key}.json (the bare handler ignores the path)",
 		fmt.Sprintf("the cache is warmed by one GET of each of the %d keys before the hot runs, and again before the cached lag run", benchRows),
 		"cluster: `tablecast dev -regions lhr,syd -candidates 1`: the primary (raft leader) and one replica, each with its own LiteFS and FUSE mount; the other replicas of a real cluster run on other machines, here they would only take the measured replica's cores at every write",
-		"bare: a net/http server in the bench process answering the same 200 bytes of JSON to every path, with the API server's settings (ReadHeaderTimeout) and the nodes' collector settings (tablecast.TuneGC: GOGC 400, memory limit 3/4 of the machine's); bare in the replica process: the same handler on the replica's bench listener (/bare/), beside LiteFS, raft and the read path; bare + a cached read's headers: that handler also setting the seven headers a cached read carries (Content-Length, Tablecast-Region, -Node, -Lag-Ms, -Txid, ETag; fixed values), so that hot / it is what the read path (routing, metrics, gate, cache) costs apart from net/http's per-header work",
+		"bare: a net/http server in the bench process answering the same 200 bytes of JSON to every path, with the API server's settings (ReadHeaderTimeout) and the nodes' collector settings (tablecast.TuneGC: GOGC 400, memory limit 3/4 of the machine's); bare in the replica process: the same handler on the replica's bench listener (/bare/), beside LiteFS, raft and the read path; bare + a cached read's headers: that handler also setting the five headers a cached read carries besides Content-Type (Tablecast-Region, -Node, -Lag-Ms, -Txid, ETag; fixed values; Content-Length is net/http's in both), so that hot / it is what the read path (routing, metrics, gate, cache) costs apart from net/http's per-header work",
 		"hot: the replica's public API URL (gate + response cache); a hit touches no SQLite",
+		fmt.Sprintf("rounds: %d, each running every target for %s in the order bare + writes, bare, hot, hot + writes, bare + headers, bare in the replica process, every other round backwards, so that the loads a ratio compares run next to each other and a drift of the shared cores falls on both alike; a ratio is the median of its rounds' ratios", hotRounds, round.Duration),
 		fmt.Sprintf("write phases: a goroutine in the bench process upserts one row per %s on the primary (Bearer token): bench.other (ids cycling 1-100) or a random bench.items row with a new price", time.Second/writesPerSecond),
 		"cache hit rate: the replica's /metrics hits / (hits + misses) over the run",
 		"catch-ups: from the replica's tablecast_read_catchup_seconds over the run: the read transactions that load a database's versions after its TXID moved, which the reads arriving meanwhile wait for; share = their total time / the run's time",
@@ -346,7 +368,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 
 // hotRounds is how many turns bare, bare in the replica process and hot
 // take.
-const hotRounds = 5
+const hotRounds = 11
 
 // median is the median req/s of results.
 func median(rs []Result) float64 {
@@ -358,12 +380,34 @@ func median(rs []Result) float64 {
 }
 
 // medianRatio is the median over rounds of a[i]/b[i].
-func medianRatio(a, b []Result) float64 {
+func medianRatio(a, b []Result) float64 { return medianOf(roundRatios(a, b)) }
+
+// roundRatios are a's req/s over b's, round by round.
+func roundRatios(a, b []Result) []float64 {
 	v := make([]float64, len(a))
 	for i := range a {
 		v[i] = a[i].ReqPerS / b[i].ReqPerS
 	}
-	return medianOf(v)
+	return v
+}
+
+// quantile is the q-quantile of v (linear between the nearest ranks).
+func quantile(v []float64, q float64) float64 {
+	v = slices.Sorted(slices.Values(v))
+	x := q * float64(len(v)-1)
+	i := int(x)
+	if i+1 >= len(v) {
+		return v[len(v)-1]
+	}
+	return v[i] + (x-float64(i))*(v[i+1]-v[i])
+}
+
+func formatRatios(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = strconv.FormatFloat(x, 'f', 2, 64)
+	}
+	return strings.Join(parts, " ")
 }
 
 func medianOf(v []float64) float64 {

@@ -31,7 +31,7 @@ type Mount struct {
 	// Candidate marks a node allowed to become primary.
 	Candidate bool
 
-	fileNames sync.Map // database name → file name in the store
+	dbs sync.Map // database name → *litefs.DB, once the store has it
 
 	// Leaser elects the primary. Required before Open.
 	Leaser litefs.Leaser
@@ -189,17 +189,20 @@ func (m *Mount) TXID(db string) (tablecast.TXID, bool) {
 	return tablecast.TXID(d.Pos().TXID), true
 }
 
-// storeDB is the store's database named db (nil if none). File names of
-// databases that exist are remembered (a set as small as the store's,
-// whatever visitors ask for) to spare an allocation on every read.
+// storeDB is the store's database named db (nil if none). Every public
+// read asks, so a database found once is remembered: LiteFS (v0.5.14)
+// never takes a database out of its store (a deleted one stays, empty, and
+// is reused if created again), and Store.DB takes the store's one mutex,
+// which both cores would otherwise pass back and forth on every read.
+// Names that do not exist are not remembered (the set stays as small as
+// the store's, whatever visitors ask for).
 func (m *Mount) storeDB(db string) *litefs.DB {
-	f, known := m.fileNames.Load(db)
-	if !known {
-		f = tablecast.DBFileName(db)
+	if d, ok := m.dbs.Load(db); ok {
+		return d.(*litefs.DB)
 	}
-	d := m.Store.DB(f.(string))
-	if d != nil && !known {
-		m.fileNames.Store(db, f)
+	d := m.Store.DB(tablecast.DBFileName(db))
+	if d != nil {
+		m.dbs.Store(db, d)
 	}
 	return d
 }

@@ -179,7 +179,7 @@ func TestReader_GateReuse(t *testing.T) {
 		s, _, _ := f.MustGet(path)
 		return s
 	}
-	tables := func() map[string]*table { return f.reader.dbs["g"].last.Load().tables }
+	tables := func() map[string]*table { return f.reader.openDB("g").last.Load().tables }
 	if status("/g/a.json") != 200 || status("/g/b.json") != 404 {
 		t.Fatal("initial gate")
 	}
@@ -216,7 +216,7 @@ func TestReader_GateReuse(t *testing.T) {
 	if status("/g/b/1.json") != 200 || status("/g/a/1.json") != 404 {
 		t.Fatal("gate wrong after _table_versions was dropped")
 	}
-	if s := f.reader.dbs["g"].last.Load(); s.hasVersions || len(s.versions) != 0 {
+	if s := f.reader.openDB("g").last.Load(); s.hasVersions || len(s.versions) != 0 {
 		t.Fatalf("snapshot after the drop: versions %v", s.versions)
 	}
 	f.MustExec("g", `DELETE FROM _public_tables WHERE table_name = 'b'`)

@@ -58,8 +58,8 @@ type Reader struct {
 	// the gate costs; no configuration key reaches it.
 	Ungated bool
 
-	mu  sync.RWMutex
-	dbs map[string]*database
+	mu  sync.Mutex                           // held while a database is opened or all are closed
+	dbs atomic.Pointer[map[string]*database] // copied on change: every read looks up without a lock
 }
 
 // NewReader returns a Reader with default settings.
@@ -74,7 +74,6 @@ func NewReader(dir string, pos tablecast.Positions, fence *tablecast.CommitFence
 		SQLTimeLimit: DefaultSQLTimeLimit,
 		SQLMaxRows:   DefaultSQLMaxRows,
 		SQLPoolSize:  DefaultSQLPoolSize,
-		dbs:          map[string]*database{},
 	}
 }
 
@@ -96,11 +95,12 @@ func (r *Reader) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var first error
-	for name, d := range r.dbs {
-		if err := d.close(); err != nil && first == nil {
-			first = fmt.Errorf("close %s: %w", name, err)
+	if dbs := r.dbs.Swap(nil); dbs != nil {
+		for name, d := range *dbs {
+			if err := d.close(); err != nil && first == nil {
+				first = fmt.Errorf("close %s: %w", name, err)
+			}
 		}
-		delete(r.dbs, name)
 	}
 	return first
 }
@@ -122,10 +122,7 @@ func (r *Reader) database(name string) (*database, error) {
 	if tablecast.ValidateDBName(name) != nil {
 		return nil, errDBNotFound(name)
 	}
-	r.mu.RLock()
-	d, ok := r.dbs[name]
-	r.mu.RUnlock()
-	if ok {
+	if d := r.openDB(name); d != nil {
 		return d, nil
 	}
 	if _, ok := r.Positions.TXID(name); !ok {
@@ -133,7 +130,7 @@ func (r *Reader) database(name string) (*database, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if d, ok := r.dbs[name]; ok {
+	if d := r.openDB(name); d != nil {
 		return d, nil
 	}
 	path := filepath.Join(r.Dir, tablecast.DBFileName(name))
@@ -141,9 +138,23 @@ func (r *Reader) database(name string) (*database, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	d = &database{name: name, path: path, db: db}
-	r.dbs[name] = d
+	d := &database{name: name, path: path, db: db}
+	dbs := map[string]*database{name: d}
+	if old := r.dbs.Load(); old != nil {
+		for k, v := range *old {
+			dbs[k] = v
+		}
+	}
+	r.dbs.Store(&dbs)
 	return d, nil
+}
+
+// openDB is the open database named name, nil if it is not open.
+func (r *Reader) openDB(name string) *database {
+	if dbs := r.dbs.Load(); dbs != nil {
+		return (*dbs)[name]
+	}
+	return nil
 }
 
 // openReadOnly opens a pool of read-only connections to a database file.

@@ -84,7 +84,18 @@ func RouteKind(path string) string {
 	case path == "" || path == "/" || path == "/.json" || path == "/.csv":
 		return RouteRoot
 	}
-	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	// At most five segments can name a route (/db/t/pk/-/delete); the
+	// segments go to a stack array, so no request allocates here.
+	var arr [5]string
+	segs := arr[:0]
+	for rest, more := strings.TrimPrefix(path, "/"), true; more; {
+		var s string
+		s, rest, more = strings.Cut(rest, "/")
+		if len(segs) == len(arr) {
+			return RouteOther
+		}
+		segs = append(segs, s)
+	}
 	for i, s := range segs {
 		if s == "-" {
 			// /db/-/create, /db/t/-/insert, /db/t/pk/-/delete
