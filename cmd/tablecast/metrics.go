@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,33 +78,39 @@ type nodeMetrics struct {
 
 	// The children of requests and duration used on every request, looked
 	// up once (WithLabelValues hashes its labels on every call).
-	durationOf map[string]prometheus.Observer // by route kind
-	requestsOf sync.Map                       // requestKey → prometheus.Counter
+	byKind map[string]*kindMetrics // by route kind; filled at start, then only read
 }
 
-// requestKey names one child of tablecast_http_requests_total.
-type requestKey struct {
-	kind   string
-	status int
+// kindMetrics are the children of one route kind: its duration, and its
+// request counter for each status code, made on first use.
+type kindMetrics struct {
+	duration prometheus.Observer
+	byStatus [600]atomic.Pointer[prometheus.Counter]
 }
 
 // countRequest counts one answer.
 func (m *nodeMetrics) countRequest(kind string, status int) {
-	k := requestKey{kind, status}
-	c, ok := m.requestsOf.Load(k)
-	if !ok {
-		c, _ = m.requestsOf.LoadOrStore(k, m.requests.WithLabelValues(kind, strconv.Itoa(status), m.region))
+	k := m.byKind[kind]
+	if k == nil || status < 100 || status >= len(k.byStatus) {
+		m.requests.WithLabelValues(kind, strconv.Itoa(status), m.region).Inc()
+		return
 	}
-	c.(prometheus.Counter).Inc()
+	c := k.byStatus[status].Load()
+	if c == nil {
+		child := m.requests.WithLabelValues(kind, strconv.Itoa(status), m.region)
+		c = &child
+		k.byStatus[status].Store(c) // another request may store the same child
+	}
+	(*c).Inc()
 }
 
 // observeDuration times one answer.
 func (m *nodeMetrics) observeDuration(kind string, d time.Duration) {
-	o, ok := m.durationOf[kind]
-	if !ok {
-		o = m.duration.WithLabelValues(kind, m.region)
+	if k := m.byKind[kind]; k != nil {
+		k.duration.Observe(d.Seconds())
+		return
 	}
-	o.Observe(d.Seconds())
+	m.duration.WithLabelValues(kind, m.region).Observe(d.Seconds())
 }
 
 var _ routing.Metrics = (*nodeMetrics)(nil)
@@ -150,9 +157,9 @@ func newNodeMetrics(n *node) *nodeMetrics {
 	}
 	// Every series that can be known in advance starts at 0, so that
 	// rate() and dashboards see it before the first event.
-	m.durationOf = map[string]prometheus.Observer{}
+	m.byKind = map[string]*kindMetrics{}
 	for _, kind := range routing.RouteKinds {
-		m.durationOf[kind] = m.duration.WithLabelValues(kind, region)
+		m.byKind[kind] = &kindMetrics{duration: m.duration.WithLabelValues(kind, region)}
 	}
 	for _, kind := range []string{routing.RouteTable, routing.RouteRow} {
 		m.notFound.WithLabelValues(kind, region)

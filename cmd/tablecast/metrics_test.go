@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/routing"
 )
@@ -378,4 +379,38 @@ func BenchmarkInstrument(b *testing.B) {
 			h.ServeHTTP(w, req)
 		}
 	})
+}
+
+// TestInstrument_CountsByStatus: every answer is counted under its route
+// kind and status, whether the status has a child made once (100-599) or
+// is looked up each time, and timed under its route kind.
+func TestInstrument_CountsByStatus(t *testing.T) {
+	n := &node{cfg: &Config{}}
+	n.cfg.Tablecast.Region = "syd"
+	m := newNodeMetrics(n)
+	h := m.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		if code == 0 {
+			_, _ = w.Write([]byte("{}")) // implicit 200
+			return
+		}
+		w.WriteHeader(code)
+	}))
+	for _, target := range []string{"/demo/t.json", "/demo/t.json?code=200", "/demo/t/1.json?code=404", "/demo/t/1.json?code=404", "/demo/t/1.json?code=404", "/demo/t.json?code=799", "/-/x?code=204"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", target, nil))
+	}
+	for _, c := range []struct {
+		kind, status string
+		want         float64
+	}{{routing.RouteTable, "200", 2}, {routing.RouteRow, "404", 3}, {routing.RouteTable, "799", 1}, {routing.RouteAdmin, "204", 1}, {routing.RouteRow, "200", 0}} {
+		if got := testutil.ToFloat64(m.requests.WithLabelValues(c.kind, c.status, "syd")); got != c.want {
+			t.Errorf("requests{route=%s,status=%s} = %v, want %v", c.kind, c.status, got, c.want)
+		}
+	}
+	if got := testutil.CollectAndCount(m.duration); got != len(routing.RouteKinds) {
+		t.Errorf("%d duration series, want one per route kind (%d)", got, len(routing.RouteKinds))
+	}
+	if got := testutil.ToFloat64(m.notFound.WithLabelValues(routing.RouteRow, "syd")); got != 3 {
+		t.Errorf("not found rows = %v, want 3", got)
+	}
 }
