@@ -7,6 +7,7 @@
 //	go run ./bench -scenario cache
 //	go run ./bench -scenario failover
 //	go run ./bench -scenario all   # one report: regions, lag, unpublish, failover, plots
+//	go run ./bench -pool bench/results/*-cache.json   # cache runs' rounds pooled
 package main
 
 import (
@@ -55,8 +56,12 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Trials, "trials", 10, "failover: how many times the primary is killed (scenario all: 3 unless set)")
 	fs.IntVar(&o.BigMB, "big-mb", 100, "failover: MB loaded before a new replica starts")
 	fs.BoolVar(&o.Keep, "keep", false, "failover: keep the cluster's folder (nodes' logs and data) after the run")
+	pool := fs.Bool("pool", false, "pool the rounds of earlier cache runs: go run ./bench -pool bench/results/*-cache.json")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *pool {
+		return poolCache(os.Stdout, fs.Args())
 	}
 	// The bare ceiling and the plain-file handler run in this process: they
 	// get the nodes' collector settings, as bare gets the API server's
