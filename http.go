@@ -13,6 +13,16 @@ const (
 	HeaderNode   = "Tablecast-Node"
 )
 
+// HeaderValue is h.Get(key) for a key already in canonical form (as every
+// header name constant of tablecast is): a map lookup, without the
+// canonicalisation Header.Get does on every call.
+func HeaderValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // StatusOf maps an error code to its HTTP status: the one place that does.
 func StatusOf(code string) int {
 	switch code {

@@ -61,6 +61,11 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // this node does not have answers as a missing table (or database).
 func (r *Reader) lookup(rt route) (*database, tablecast.TXID, error) {
 	txid, ok := r.Positions.TXID(rt.db)
+	if ok {
+		if d := r.openDB(rt.db); d != nil { // its name was checked when it was opened
+			return d, txid, nil
+		}
+	}
 	if !ok || tablecast.ValidateDBName(rt.db) != nil {
 		if rt.table != "" {
 			return nil, 0, errTableNotFound(rt.table)
@@ -78,7 +83,7 @@ func (r *Reader) lookup(rt route) (*database, tablecast.TXID, error) {
 // answer already).
 func (r *Reader) serveEntry(w http.ResponseWriter, req *http.Request, e *cacheEntry, s *snapshot) {
 	r.setReadHeaders(w, e, s)
-	if e.status == http.StatusOK && etagMatch(req.Header.Get("If-None-Match"), e.hdr.etag[0]) {
+	if e.status == http.StatusOK && etagMatch(tablecast.HeaderValue(req.Header, "If-None-Match"), e.hdr.etag[0]) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}

@@ -16,7 +16,7 @@ const CookieName = "__txid"
 // ?_txid=, the Tablecast-Txid request header and the cookie's entry.
 func bookmark(r *http.Request, db string) (tablecast.TXID, error) {
 	var want tablecast.TXID
-	for _, v := range [...]string{queryValue(r, "_txid"), r.Header.Get(HeaderTXIDIn)} {
+	for _, v := range [...]string{queryValue(r, "_txid"), tablecast.HeaderValue(r.Header, HeaderTXIDIn)} {
 		if v == "" {
 			continue
 		}

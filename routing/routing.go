@@ -301,7 +301,7 @@ func (rt *Router) freshEnough(ctx context.Context, db string, want tablecast.TXI
 // stale handles a read this node cannot serve fresh enough, and says how:
 // OutcomePrimary or OutcomeRefused.
 func (rt *Router) stale(w http.ResponseWriter, r *http.Request, reason string) string {
-	if rt.Config.StaleMode == StalePrimary && !rt.Node.IsPrimary() && r.Header.Get(HeaderForwarded) == "" {
+	if rt.Config.StaleMode == StalePrimary && !rt.Node.IsPrimary() && tablecast.HeaderValue(r.Header, HeaderForwarded) == "" {
 		if primary, err := rt.waitPrimary(r.Context()); err == nil {
 			rt.proxy.forward(w, r, primary)
 			return OutcomePrimary

@@ -211,7 +211,7 @@ func (m *nodeMetrics) StaleRead(cause, outcome string) {
 // instrument counts and times every request next answers.
 func (m *nodeMetrics) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := time.Since(metricsEpoch) // the monotonic clock alone: one clock read, not two
 		kind := routing.RouteKind(r.URL.EscapedPath())
 		sw := statusWriters.Get().(*statusWriter)
 		*sw = statusWriter{ResponseWriter: w}
@@ -225,7 +225,7 @@ func (m *nodeMetrics) instrument(next http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 			m.countRequest(kind, status)
-			m.observeDuration(kind, time.Since(start))
+			m.observeDuration(kind, time.Since(metricsEpoch)-start)
 			if status == http.StatusNotFound && (kind == routing.RouteTable || kind == routing.RouteRow) {
 				m.notFound.WithLabelValues(kind, m.region).Inc()
 			}
@@ -233,6 +233,10 @@ func (m *nodeMetrics) instrument(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 	})
 }
+
+// metricsEpoch is what request times are read against: time.Since reads
+// only the monotonic clock, where time.Now reads the wall clock too.
+var metricsEpoch = time.Now()
 
 // statusWriters are reused: one per request would be garbage on the
 // hottest path. A handler never keeps its ResponseWriter past its return.
