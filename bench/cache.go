@@ -410,13 +410,7 @@ func formatRatios(v []float64) string {
 	return strings.Join(parts, " ")
 }
 
-func medianOf(v []float64) float64 {
-	slices.Sort(v)
-	if n := len(v); n%2 == 0 {
-		return (v[n/2-1] + v[n/2]) / 2
-	}
-	return v[len(v)/2]
-}
+func medianOf(v []float64) float64 { return quantile(v, 0.5) }
 
 // spread is the slowest result over the fastest.
 func spread(rs []Result) float64 {

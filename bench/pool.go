@@ -69,7 +69,7 @@ func poolCache(w io.Writer, files []string) error {
 		mean, sd := meanSD(v)
 		half := 1.96 * sd / math.Sqrt(float64(len(v)))
 		fmt.Fprintf(w, "| %s | %d | %.3f | %.3f | %.3f-%.3f | %.2f-%.2f |\n", p.name, len(v),
-			quantile(v, 0.5), mean, mean-half, mean+half, quantile(v, 0.25), quantile(v, 0.75))
+			medianOf(v), mean, mean-half, mean+half, quantile(v, 0.25), quantile(v, 0.75))
 	}
 	return nil
 }
