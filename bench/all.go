@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,10 +38,7 @@ var allRegions = []struct {
 // AllReport is scenario all's results: one cluster with simulated
 // distances for the per-region figures, one raft cluster for failover.
 type AllReport struct {
-	Scenario string         `json:"scenario"`
-	Date     string         `json:"date"`
-	Machine  string         `json:"machine"`
-	Settings map[string]any `json:"settings"`
+	reportHead
 	// Bare is the HTTP ceiling, measured before the first region's reads
 	// and again after each region's (the shared cores drift); BareMean is
 	// their mean.
@@ -92,10 +88,9 @@ type Propagation struct {
 // written even when a later step fails.
 func runAll(ctx context.Context, o Options) (err error) {
 	start := time.Now()
-	r := &AllReport{Scenario: "all", Date: start.UTC().Format("2006-01-02T15-04-05Z"), Machine: machine(),
-		Settings: map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads,
-			"rows": benchRows, "writes_per_s": writesPerSecond, "lag_window": lagWindow.String(),
-			"visibility_trials": visTrials, "failover_trials": o.Trials, "loadavg_start": loadavg(), "tree": treeState()}}
+	r := &AllReport{reportHead: newHead("all", map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads,
+		"rows": benchRows, "writes_per_s": writesPerSecond, "lag_window": lagWindow.String(),
+		"visibility_trials": visTrials, "failover_trials": o.Trials, "loadavg_start": loadavg(), "tree": treeState()})}
 	step := func(n int, what string) {
 		fmt.Printf("\n[%d/5 %3.0fs] %s\n", n, time.Since(start).Seconds(), what)
 	}
@@ -356,19 +351,11 @@ func (r *AllReport) write(dir string) error {
 	base := filepath.Join(dir, r.Date)
 	plots, perr := r.plots(base)
 	r.Plots = plots
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
+	fmt.Println()
+	if err := saveReport(base, r, r.Markdown()); err != nil {
 		return err
 	}
-	if err := os.WriteFile(base+".json", b, 0o644); err != nil {
-		return err
-	}
-	md := r.Markdown()
-	fmt.Print("\n" + md)
-	if err := os.WriteFile(base+".md", []byte(md), 0o644); err != nil {
-		return err
-	}
-	fmt.Printf("wrote %s.json, %s.md and %d plots\n", base, base, len(plots))
+	fmt.Printf("and %d plots beside them\n", len(plots))
 	return perr
 }
 

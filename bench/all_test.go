@@ -17,8 +17,8 @@ func TestAllReportWrite(t *testing.T) {
 	prop := func(med, mx float64) *Propagation {
 		return &Propagation{Trials: 10, Ms: []float64{med, mx}, MedianMs: med, MaxMs: mx}
 	}
-	r := &AllReport{Scenario: "all", Date: "2000-01-01T00-00-00Z", Machine: "test",
-		Settings: map[string]any{"duration": "5s", "connections": 16},
+	r := &AllReport{reportHead: reportHead{Scenario: "all", Date: "2000-01-01T00-00-00Z", Machine: "test",
+		Settings: map[string]any{"duration": "5s", "connections": 16}},
 		Bare: []Result{{Name: "bare net/http 200 B (run 1)", ReqPerS: 52000, P50Ms: 0.2, P99Ms: 4, Requests: 260000},
 			{Name: "bare net/http 200 B (run 2)", ReqPerS: 45000, P50Ms: 0.25, P99Ms: 5, Requests: 225000}},
 		BareMean: 48500,

@@ -93,9 +93,8 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 	}
 	defer stopBare()
 
-	r := &Report{Scenario: "cache", Date: time.Now().UTC().Format("2006-01-02T15-04-05Z"), Machine: machine(),
-		Settings: map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads,
-			"rows": benchRows, "writes_per_s": writesPerSecond, "replica": rep.Name, "loadavg_start": loadavg(), "tree": treeState()},
+	r := &Report{reportHead: newHead("cache", map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads,
+		"rows": benchRows, "writes_per_s": writesPerSecond, "replica": rep.Name, "loadavg_start": loadavg(), "tree": treeState()}),
 		Ratios: map[string]float64{}}
 	add := func(res Result, err error) (Result, error) {
 		if err == nil {

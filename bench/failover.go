@@ -164,10 +164,9 @@ func runFailover(ctx context.Context, o Options) (_ *Report, err error) {
 			err = cerr
 		}
 	}()
-	r := &Report{Scenario: "failover", Date: time.Now().UTC().Format("2006-01-02T15-04-05Z"), Machine: machine(),
-		Settings: map[string]any{"trials": o.Trials, "sync_writes_before_each_kill": syncBeforeKill,
-			"probe_interval": probeEvery.String(), "big_mb": o.BigMB, "big_rows_per_request": bigRowsPerRequest,
-			"big_row_bytes": bigRowBytes, "loadavg_start": loadavg(), "tree": treeState()},
+	r := &Report{reportHead: newHead("failover", map[string]any{"trials": o.Trials, "sync_writes_before_each_kill": syncBeforeKill,
+		"probe_interval": probeEvery.String(), "big_mb": o.BigMB, "big_rows_per_request": bigRowsPerRequest,
+		"big_row_bytes": bigRowBytes, "loadavg_start": loadavg(), "tree": treeState()}),
 		Ratios: map[string]float64{}}
 	if r.Failover, err = b.trials(ctx, o.Trials); err != nil {
 		return nil, err

@@ -13,12 +13,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -105,12 +105,9 @@ func run(ctx context.Context, args []string) error {
 
 // Report is one scenario's results.
 type Report struct {
-	Scenario string             `json:"scenario"`
-	Date     string             `json:"date"`
-	Machine  string             `json:"machine"`
-	Settings map[string]any     `json:"settings"`
-	Results  []Result           `json:"results"`
-	Ratios   map[string]float64 `json:"ratios"`
+	reportHead
+	Results []Result           `json:"results"`
+	Ratios  map[string]float64 `json:"ratios"`
 	// Lag is replication lag measured under load (scenario cache).
 	Lag []Lag `json:"lag,omitempty"`
 	// Failover and CatchUp are scenario failover's figures.
@@ -135,18 +132,38 @@ func (r *Report) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	base := fmt.Sprintf("%s/%s-%s", dir, r.Date, r.Scenario)
-	b, err := json.MarshalIndent(r, "", "  ")
+	return saveReport(filepath.Join(dir, r.Date+"-"+r.Scenario), r, r.Markdown())
+}
+
+// reportHead is what every report starts with: which scenario, when, on
+// what machine, with which settings.
+type reportHead struct {
+	Scenario string         `json:"scenario"`
+	Date     string         `json:"date"`
+	Machine  string         `json:"machine"`
+	Settings map[string]any `json:"settings"`
+}
+
+// newHead is the head of a report of scenario starting now.
+func newHead(scenario string, settings map[string]any) reportHead {
+	return reportHead{Scenario: scenario, Date: time.Now().UTC().Format("2006-01-02T15-04-05Z"), Machine: machine(), Settings: settings}
+}
+
+// saveReport writes v as base.json and md as base.md, and prints md.
+func saveReport(base string, v any, md string) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(base+".json", b, 0o644); err != nil {
 		return err
 	}
-	md := r.Markdown()
 	fmt.Print(md)
+	if err := os.WriteFile(base+".md", []byte(md), 0o644); err != nil {
+		return err
+	}
 	slog.Info("wrote results", "json", base+".json", "md", base+".md")
-	return errors.Join(os.WriteFile(base+".md", []byte(md), 0o644))
+	return nil
 }
 
 // Markdown renders the report as a table.

@@ -52,9 +52,8 @@ func runPages(ctx context.Context, o Options) (*Report, error) {
 		{"page of 100, filter + sort, cached", rep.APIURL, filtered},
 		{"public SQL point query, cached", rep.APIURL, sql},
 	}
-	r := &Report{Scenario: "pages", Date: time.Now().UTC().Format("2006-01-02T15-04-05Z"), Machine: machine(),
-		Settings: map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads, "rows": benchRows},
-		Ratios:   map[string]float64{}}
+	r := &Report{reportHead: newHead("pages", map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads, "rows": benchRows}),
+		Ratios: map[string]float64{}}
 	fmt.Printf("load: wrk -t%d -c%d, %s per target\n", o.Threads, o.Connections, o.Duration)
 	for _, t := range targets {
 		res, err := wrkRun(ctx, o, t.name, t.base, t.path, "", 1)

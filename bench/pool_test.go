@@ -27,7 +27,7 @@ func TestPoolCache(t *testing.T) {
 		return p
 	}
 	run := func(hot ...float64) Report {
-		rep := Report{Scenario: "cache"}
+		rep := Report{reportHead: reportHead{Scenario: "cache"}}
 		for i, h := range hot {
 			for _, r := range []Result{
 				{Name: "bare net/http 200 B", ReqPerS: 1000},
@@ -62,7 +62,7 @@ func TestPoolCache(t *testing.T) {
 	if err := poolCache(&out, nil); err == nil {
 		t.Error("no files: no error")
 	}
-	other := write("reads.json", Report{Scenario: "reads"})
+	other := write("reads.json", Report{reportHead: reportHead{Scenario: "reads"}})
 	if err := poolCache(&out, []string{other}); err == nil || !strings.Contains(err.Error(), "not cache") {
 		t.Errorf("a reads report: %v", err)
 	}

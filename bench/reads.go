@@ -39,9 +39,8 @@ func runReads(ctx context.Context, o Options) (*Report, error) {
 		{"replica point read, ungated, no cache", replica.BenchURL, "/ungated/bench/items/", ".json"},
 		{"replica point read, public API (gate + cache, cold)", replica.APIURL, "/bench/items/", ".json"},
 	}
-	r := &Report{Scenario: "reads", Date: time.Now().UTC().Format("2006-01-02T15-04-05Z"), Machine: machine(),
-		Settings: map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads, "rows": benchRows},
-		Ratios:   map[string]float64{}}
+	r := &Report{reportHead: newHead("reads", map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads, "rows": benchRows}),
+		Ratios: map[string]float64{}}
 	for _, t := range targets {
 		// The bare handler ignores the path: it goes through the same
 		// random-path script so wrk's Lua cost is the same for every target.

@@ -31,8 +31,7 @@ func runReadYourWrites(ctx context.Context, o Options) (*Report, error) {
 	if err := c.post(ctx, "/ryw/t/-/publish", map[string]any{}); err != nil {
 		return nil, err
 	}
-	r := &Report{Scenario: "ryw", Date: time.Now().UTC().Format("2006-01-02T15-04-05Z"), Machine: machine(),
-		Settings: map[string]any{"rounds": rywRounds}, Ratios: map[string]float64{}}
+	r := &Report{reportHead: newHead("ryw", map[string]any{"rounds": rywRounds}), Ratios: map[string]float64{}}
 	id := 0
 	for _, region := range []string{"sjc", "syd"} {
 		node, ok := c.node(region)
