@@ -37,20 +37,31 @@ func mustKill(tb testing.TB, n ClusterNode) {
 // send posts a JSON body with the cluster's token through client.
 func send(tb testing.TB, client *http.Client, url, token, body string, hdr ...string) (*http.Response, map[string]any) {
 	tb.Helper()
+	resp, out, err := trySend(client, url, token, body, hdr...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp, out
+}
+
+// trySend is send for goroutines other than the test's, which must not
+// call Fatal: the error comes back instead.
+func trySend(client *http.Client, url, token, body string, hdr ...string) (*http.Response, map[string]any, error) {
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, nil, fmt.Errorf("POST %s after %s: %w", url, time.Since(start).Round(time.Millisecond), err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	_ = json.Unmarshal(raw, &out)
-	return resp, out
+	return resp, out, nil
 }
 
 func TestCluster_ReadYourWrites(t *testing.T) {
@@ -81,7 +92,11 @@ func TestCluster_ReadYourWrites(t *testing.T) {
 					client := &http.Client{Jar: jar, Timeout: 20 * time.Second}
 					for i := range each {
 						id := w*1000 + i
-						resp, out := send(t, client, syd+"/rw/items/-/insert", c.Token, fmt.Sprintf(`{"row":{"id":%d,"v":"w%d"}}`, id, id))
+						resp, out, err := trySend(client, syd+"/rw/items/-/insert", c.Token, fmt.Sprintf(`{"row":{"id":%d,"v":"w%d"}}`, id, id))
+						if err != nil {
+							t.Errorf("insert %d via replica: %v", id, err)
+							return
+						}
 						txid, _ := out["txid"].(string)
 						if resp.StatusCode != 201 || txid == "" {
 							t.Errorf("insert %d via replica: %d %v", id, resp.StatusCode, out)
@@ -93,9 +108,10 @@ func TestCluster_ReadYourWrites(t *testing.T) {
 							if read.hdr != "" {
 								req.Header.Set("Tablecast-Txid", read.hdr)
 							}
+							begin := time.Now()
 							rresp, err := client.Do(req)
 							if err != nil {
-								t.Error(err)
+								t.Errorf("read-your-write %d on %s after %s: %v", id, read.base, time.Since(begin).Round(time.Millisecond), err)
 								return
 							}
 							body, _ := io.ReadAll(rresp.Body)
@@ -114,7 +130,7 @@ func TestCluster_ReadYourWrites(t *testing.T) {
 			wg.Wait()
 			t.Logf("delay %s: %d writes through a replica, %d reads with bookmarks, %d stale, %s", delay, writers*each, reads, stale, time.Since(start))
 			if stale != 0 || reads != 2*writers*each {
-				t.Fatalf("stale reads: %d of %d", stale, reads)
+				t.Fatalf("%d stale of %d reads, want 0 of %d (a writer that stopped early says why above)", stale, reads, 2*writers*each)
 			}
 
 			t.Run("FutureBookmark504", func(t *testing.T) {
