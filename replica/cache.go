@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"hash/maphash"
 	"strconv"
 	"sync"
@@ -82,8 +83,31 @@ func (e *cacheEntry) prepare() {
 	e.hdr = h
 }
 
+// entryOverhead is what an entry costs beyond its strings and body: the
+// cacheEntry and entryHeaders structs (each rounded up to Go's size
+// class), its slot in the ring, its map entry, and the Content-Length
+// string. TestCache_CountsWhatItHolds measures it against the heap.
+const entryOverhead = 128 + 208 + 8 + 64 + 16
+
+// size is what the entry takes from the heap, within a few percent: the
+// body's capacity (not its length: a bytes.Buffer's slice can hold twice
+// what was written), the key (shared by the map and the entry), the
+// header strings, and the fixed overhead.
 func (e *cacheEntry) size() int64 {
-	return int64(len(e.key) + len(e.link) + len(e.disposition) + len(e.body) + 128)
+	n := cap(e.body) + len(e.key) + len(e.link) + len(e.disposition) + entryOverhead
+	if e.hdr != nil && e.hdr.etag != nil {
+		n += len(e.hdr.vals[4])
+	}
+	return int64(n)
+}
+
+// clip trims the body's spare capacity, so that the cache holds (and
+// counts) what the answer needs. A rendered body comes from a bytes.Buffer
+// whose slice grows by doubling: on average a third of it is spare.
+func (e *cacheEntry) clip() {
+	if spare := cap(e.body) - len(e.body); spare > 64 && spare > len(e.body)/16 {
+		e.body = bytes.Clone(e.body)
+	}
 }
 
 // NewCache returns a cache holding at most budget bytes (0 disables it).
@@ -142,6 +166,7 @@ func (c *Cache) Put(e *cacheEntry) {
 	if e.hdr == nil || (e.key != "" && e.hdr.etag == nil) {
 		e.prepare()
 	}
+	e.clip()
 	s := c.shard(e.key)
 	n := e.size()
 	if n > s.budget {

@@ -1,10 +1,13 @@
 package replica
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -38,7 +41,10 @@ func TestCache_Budget(t *testing.T) {
 // the clock finds unread, and an entry read since the clock's last turn
 // survives it.
 func TestCache_SecondChance(t *testing.T) {
-	c := NewCache(cacheShards * 4 * 240) // four 100-byte entries a shard
+	one := &cacheEntry{key: "k10", status: 200, body: make([]byte, 100)}
+	one.prepare()
+	per := one.size() + 8                // a little room for longer keys and ETags
+	c := NewCache(cacheShards * 4 * per) // four 100-byte entries a shard
 	var keys []string                    // keys of one shard
 	for i := 0; len(keys) < 6; i++ {
 		if k := fmt.Sprint("k", i); c.shard(k) == &c.shards[0] {
@@ -62,7 +68,7 @@ func TestCache_SecondChance(t *testing.T) {
 			t.Fatalf("after the sixth put, %s present %v, want %v", keys[i], ok, want)
 		}
 	}
-	if st := c.Stats(); st.Entries != 4 || st.Evictions != 2 || st.Bytes > 4*240 {
+	if st := c.Stats(); st.Entries != 4 || st.Evictions != 2 || st.Bytes > 4*per {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -256,5 +262,59 @@ func TestReader_ContentLength(t *testing.T) {
 				t.Fatalf("HEAD %s: Content-Length %d, GET body %d bytes", path, head.ContentLength, len(body))
 			}
 		}
+	}
+}
+
+// TestCache_CountsWhatItHolds fills a cache the way reads do (bodies from
+// a bytes.Buffer, keys as long as real ones, headers prepared) and checks
+// that what it counts is within 20 % of what the Go heap grew by: the
+// budget is what a user plans memory with.
+func TestCache_CountsWhatItHolds(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		min, max int // body sizes
+	}{
+		{"point reads", 150, 600},
+		{"pages", 2_000, 60_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			entries := 20_000
+			if tc.max > 10_000 {
+				entries = 2_000
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			bodies := make([]int, entries)
+			for i := range bodies {
+				bodies[i] = tc.min + rng.IntN(tc.max-tc.min)
+			}
+			heap := func() uint64 {
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				return ms.HeapAlloc
+			}
+			before := heap()
+			c := NewCache(1 << 40)
+			for i, n := range bodies {
+				var buf bytes.Buffer
+				for buf.Len() < n {
+					buf.WriteString(`{"ok":true,"rows":[{"id":1,"name":"x"}]}`)
+				}
+				c.Put(&cacheEntry{
+					key:         fmt.Sprintf("demo\x00cities\x00%016x\x00%d\x00/demo/cities/%d.json?_shape=objects", i, i, i),
+					status:      200,
+					contentType: contentJSON,
+					body:        buf.Bytes(),
+				})
+			}
+			grew := float64(heap() - before)
+			counted := float64(c.Stats().Bytes)
+			ratio := counted / grew
+			t.Logf("%d entries: heap grew %.1f MiB, cache counts %.1f MiB (%.2f)", entries, grew/(1<<20), counted/(1<<20), ratio)
+			if ratio < 0.8 || ratio > 1.2 {
+				t.Fatalf("cache counts %.0f bytes for %.0f bytes of heap (ratio %.2f, want 0.8-1.2)", counted, grew, ratio)
+			}
+			runtime.KeepAlive(c)
+		})
 	}
 }
