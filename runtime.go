@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -48,21 +50,41 @@ const (
 )
 
 // TuneGC applies the collector defaults and says what it set ("" if
-// nothing).
-func TuneGC() string {
+// nothing). planned is the memory the node's settings call for (see
+// PlannedMemory; 0 for none): the Go memory limit is the smaller of it and
+// MemoryLimitShare of the machine's or cgroup's memory.
+func TuneGC(planned int64) string {
 	var set []string
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
 		set = append(set, fmt.Sprintf("GOGC=%d", GCPercent))
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		if total := MemoryLimit(os.ReadFile); total > 0 {
-			limit := int64(float64(total) * MemoryLimitShare)
+		limit := int64(float64(MemoryLimit(os.ReadFile)) * MemoryLimitShare)
+		if planned > 0 && (limit <= 0 || planned < limit) {
+			limit = planned
+		}
+		if limit > 0 {
 			debug.SetMemoryLimit(limit)
 			set = append(set, fmt.Sprintf("GOMEMLIMIT=%dMiB", limit>>20))
 		}
 	}
 	return strings.Join(set, " ")
+}
+
+// BaseMemory is what a node's Go heap holds besides its response cache
+// (raft, LiteFS, connections, requests in flight), with room for the
+// collector to work: measured live heap without cache 20-40 MiB.
+const BaseMemory = 192 << 20
+
+// PlannedMemory is the Go memory limit a node's settings call for: the
+// base, plus the response cache budget twice over (what the cache holds,
+// and room for the garbage a busy cache makes before the collector runs).
+func PlannedMemory(cacheBytes int64) int64 {
+	if cacheBytes < 0 {
+		cacheBytes = 0
+	}
+	return BaseMemory + 2*cacheBytes
 }
 
 // MemoryLimit is the memory this process may use, in bytes: the smallest of
@@ -75,7 +97,7 @@ func MemoryLimit(read func(string) ([]byte, error)) int64 {
 			limit = n
 		}
 	}
-	for _, path := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+	for _, path := range cgroupLimitFiles(read) {
 		if b, err := read(path); err == nil {
 			if n, err := strconv.ParseInt(string(bytes.TrimSpace(b)), 10, 64); err == nil {
 				consider(n) // "max" and huge values mean no limit
@@ -94,4 +116,41 @@ func MemoryLimit(read func(string) ([]byte, error)) int64 {
 		}
 	}
 	return limit
+}
+
+// cgroupLimitFiles lists the memory limit files that apply to this
+// process: those of its own cgroup (from /proc/self/cgroup, v2 and v1)
+// and of every cgroup above it, up to the root (inside a container the
+// root is the container's own).
+func cgroupLimitFiles(read func(string) ([]byte, error)) []string {
+	files := []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+	b, err := read("/proc/self/cgroup")
+	if err != nil {
+		return files
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 || !strings.HasPrefix(f[2], "/") {
+			continue
+		}
+		var dirs []string
+		switch {
+		case f[0] == "0" && f[1] == "": // v2 (unified, or the unified part of a hybrid)
+			dirs = []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}
+		case slices.Contains(strings.Split(f[1], ","), "memory"): // v1
+			dirs = []string{"/sys/fs/cgroup/memory"}
+		default:
+			continue
+		}
+		for p := path.Clean(f[2]); p != "/"; p = path.Dir(p) {
+			for _, d := range dirs {
+				if d == "/sys/fs/cgroup/memory" {
+					files = append(files, d+p+"/memory.limit_in_bytes")
+				} else {
+					files = append(files, d+p+"/memory.max")
+				}
+			}
+		}
+	}
+	return files
 }

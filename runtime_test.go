@@ -44,6 +44,19 @@ func TestMemoryLimit(t *testing.T) {
 		{"cgroup v2 unlimited", map[string]string{"/proc/meminfo": meminfo, "/sys/fs/cgroup/memory.max": "max\n"}, 24684092 << 10},
 		{"cgroup v1 unlimited", map[string]string{"/proc/meminfo": meminfo, "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n"}, 24684092 << 10},
 		{"cgroup v1 limit", map[string]string{"/proc/meminfo": meminfo, "/sys/fs/cgroup/memory/memory.limit_in_bytes": "536870912"}, 512 << 20},
+		{"cgroup v1, own group limited", map[string]string{"/proc/meminfo": meminfo,
+			"/proc/self/cgroup":                                     "9:name=systemd:/\n4:memory:/soak/node\n0::/\n",
+			"/sys/fs/cgroup/memory/memory.limit_in_bytes":           "9223372036854771712\n",
+			"/sys/fs/cgroup/memory/soak/node/memory.limit_in_bytes": "536870912\n",
+			"/sys/fs/cgroup/memory/soak/memory.limit_in_bytes":      "1073741824\n"}, 512 << 20},
+		{"cgroup v1, parent limited", map[string]string{"/proc/meminfo": meminfo,
+			"/proc/self/cgroup": "4:cpu,memory:/soak/node\n",
+			"/sys/fs/cgroup/memory/soak/node/memory.limit_in_bytes": "9223372036854771712\n",
+			"/sys/fs/cgroup/memory/soak/memory.limit_in_bytes":      "268435456\n"}, 256 << 20},
+		{"cgroup v2, own group limited", map[string]string{"/proc/meminfo": meminfo,
+			"/proc/self/cgroup":         "0::/system.slice/tablecast.service\n",
+			"/sys/fs/cgroup/memory.max": "max\n",
+			"/sys/fs/cgroup/system.slice/tablecast.service/memory.max": "402653184\n"}, 384 << 20},
 		{"nothing readable", map[string]string{}, 0},
 		{"garbage", map[string]string{"/proc/meminfo": "MemTotal: lots kB\n", "/sys/fs/cgroup/memory.max": "-1"}, 0},
 	} {
@@ -60,7 +73,7 @@ func TestTuneGC(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
 	os.Unsetenv("GOGC")
 	os.Unsetenv("GOMEMLIMIT")
-	set := TuneGC()
+	set := TuneGC(0)
 	if got := debug.SetGCPercent(-1); got != GCPercent {
 		t.Fatalf("GC percent %d, want %d (said %q)", got, GCPercent, set)
 	}
@@ -68,10 +81,15 @@ func TestTuneGC(t *testing.T) {
 	if lim := debug.SetMemoryLimit(-1); lim <= 0 || lim == math.MaxInt64 || !strings.Contains(set, "GOMEMLIMIT=") {
 		t.Fatalf("memory limit %d (said %q)", lim, set)
 	}
+	debug.SetMemoryLimit(math.MaxInt64)
+	if TuneGC(300 << 20); debug.SetMemoryLimit(-1) != 300<<20 {
+		t.Fatalf("planned memory not applied: limit %d", debug.SetMemoryLimit(-1))
+	}
+	debug.SetGCPercent(100)
 	t.Setenv("GOGC", "150")
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	debug.SetMemoryLimit(math.MaxInt64)
-	if set := TuneGC(); set != "" || debug.SetGCPercent(-1) != 100 || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+	if set := TuneGC(300 << 20); set != "" || debug.SetGCPercent(-1) != 100 || debug.SetMemoryLimit(-1) != math.MaxInt64 {
 		t.Fatalf("settings from the environment overridden (said %q)", set)
 	}
 }

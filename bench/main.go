@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica"
 )
 
 func main() {
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string) error {
 	// The bare ceiling and the plain-file handler run in this process: they
 	// get the nodes' collector settings, as bare gets the API server's
 	// settings (not the nodes' extra P: that is for cgo calls on FUSE).
-	if gc := tablecast.TuneGC(); gc != "" {
+	if gc := tablecast.TuneGC(tablecast.PlannedMemory(replica.DefaultCacheBytes)); gc != "" {
 		fmt.Println("this process (bare, plain file) runs with the nodes' collector settings:", gc)
 	}
 	if *scenario == "all" {

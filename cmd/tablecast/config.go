@@ -61,6 +61,7 @@ type TablecastConfig struct {
 	MaxBody      int64         `yaml:"max-body"`
 	ReadPool     int           `yaml:"read-pool"`
 	CacheBytes   int64         `yaml:"cache-bytes"`    // response cache budget; -1 turns the cache off
+	MemoryLimit  int64         `yaml:"memory-limit"`   // Go memory limit, bytes; 0: from cache-bytes (tablecast.PlannedMemory); -1: 3/4 of the machine
 	MaxAge       time.Duration `yaml:"max-age"`        // Cache-Control max-age of public answers (0: none)
 	SQLTimeLimit time.Duration `yaml:"sql-time-limit"` // public SQL: longest query (default 1s)
 	SQLMaxRows   int           `yaml:"sql-max-rows"`   // public SQL: most rows (default 1000)
@@ -269,6 +270,10 @@ func (c *Config) Validate() error {
 		return errors.New("tablecast.max-age, sql-time-limit, sql-max-rows: must not be negative")
 	case c.Tablecast.CacheBytes < -1:
 		return errors.New("tablecast.cache-bytes: must be a byte count, or -1 for no cache")
+	case c.Tablecast.MemoryLimit < -1 || (c.Tablecast.MemoryLimit > 0 && c.Tablecast.MemoryLimit < 64<<20):
+		return errors.New("tablecast.memory-limit: must be a byte count of at least 67108864 (64 MiB), 0 for the default, or -1 for 3/4 of the machine")
+	case c.Tablecast.MemoryLimit > 0 && c.Tablecast.CacheBytes > 0 && c.Tablecast.MemoryLimit < c.Tablecast.CacheBytes+32<<20:
+		return errors.New("tablecast.memory-limit: must leave at least 32 MiB above cache-bytes")
 	case c.Tablecast.ReadPool < 0 || c.Tablecast.ReadPool > 64:
 		return errors.New("tablecast.read-pool: must be from 1 to 64")
 	}
@@ -335,4 +340,15 @@ func (t *TablecastConfig) tokens() ([]primary.Token, error) {
 		return nil, fmt.Errorf("tablecast.tokens: %w", err)
 	}
 	return out, nil
+}
+
+// plannedMemory is the Go memory limit the settings call for (0: none).
+func (t *TablecastConfig) plannedMemory() int64 {
+	switch {
+	case t.MemoryLimit > 0:
+		return t.MemoryLimit
+	case t.MemoryLimit < 0:
+		return 0
+	}
+	return tablecast.PlannedMemory(t.CacheBytes)
 }

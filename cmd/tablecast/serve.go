@@ -66,7 +66,7 @@ func runServe(ctx context.Context, args []string) error {
 	if procs, set := tablecast.TuneProcs(); set {
 		logger.Info("GOMAXPROCS raised so SQLite calls waiting on the FUSE mount leave LiteFS room to answer them", "gomaxprocs", procs)
 	}
-	if gc := tablecast.TuneGC(); gc != "" {
+	if gc := tablecast.TuneGC(cfg.Tablecast.plannedMemory()); gc != "" {
 		logger.Info("garbage collector tuned for serving from memory (GOGC, GOMEMLIMIT override)", "settings", gc)
 	}
 	n := &node{cfg: cfg, logger: logger}
