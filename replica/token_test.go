@@ -12,14 +12,14 @@ import (
 	"github.com/tablecast/tablecast"
 )
 
-// fakeTokens is a TokenChecker: secret → may read private tables.
-type fakeTokens struct {
+// fakeReadTokens is a TokenChecker: secret → may read private tables.
+type fakeReadTokens struct {
 	mu      sync.Mutex
 	secrets map[string]bool
 	checks  int
 }
 
-func (f *fakeTokens) ReadsPrivate(req *http.Request) (bool, error) {
+func (f *fakeReadTokens) ReadsPrivate(req *http.Request) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.checks++
@@ -31,15 +31,15 @@ func (f *fakeTokens) ReadsPrivate(req *http.Request) (bool, error) {
 	return read, nil
 }
 
-func (f *fakeTokens) revoke(secret string) {
+func (f *fakeReadTokens) revoke(secret string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.secrets, secret)
 }
 
-// anonymousView is what anonymous visitors get from the routes a read
+// anonymousAnswers is what anonymous visitors get from the routes a read
 // token changes: status, the headers that matter, and the body.
-func anonymousView(f *fixture) string {
+func anonymousAnswers(f *fixture) string {
 	var b strings.Builder
 	for _, path := range []string{"/.json", "/", "/demo.json", "/demo", "/demo/secrets.json", "/demo/secrets",
 		"/demo/secrets.csv", "/demo/secrets.csv?_stream=on", "/demo/secrets/1.json", "/demo/nosuch.json",
@@ -59,9 +59,9 @@ func TestReader_ReadToken(t *testing.T) {
 	f := newFixture(t)
 	seedDemo(f)
 	f.MustExec("privdb", gateDDL, `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)`, `INSERT INTO notes VALUES (1, 'only for readers')`)
-	tokens := &fakeTokens{secrets: map[string]bool{"reader": true, "writer": false}}
+	tokens := &fakeReadTokens{secrets: map[string]bool{"reader": true, "writer": false}}
 	f.reader.Tokens = tokens
-	before := anonymousView(f)
+	before := anonymousAnswers(f)
 	if tokens.checks != 0 {
 		t.Fatalf("anonymous reads checked %d tokens", tokens.checks)
 	}
@@ -133,7 +133,7 @@ func TestReader_ReadToken(t *testing.T) {
 			t.Errorf("SQL with a read token: %d %s, want the anonymous answer %s", status, body, anon)
 		}
 		assertPrivate(t, "query", h)
-		before = anonymousView(f) // the database changed
+		before = anonymousAnswers(f) // the database changed
 		entries = f.reader.Cache.Stats().Entries
 	})
 	t.Run("WriteOnlyTokenReadsAsAnonymous", func(t *testing.T) {
@@ -167,7 +167,7 @@ func TestReader_ReadToken(t *testing.T) {
 		if got := f.reader.Cache.Stats().Entries; got != entries {
 			t.Errorf("cache entries %d, were %d: a token read was cached", got, entries)
 		}
-		if after := anonymousView(f); after != before {
+		if after := anonymousAnswers(f); after != before {
 			t.Errorf("anonymous answers changed after token reads:\n%s\nwere\n%s", after, before)
 		}
 	})
@@ -178,7 +178,7 @@ func TestReader_ReadToken(t *testing.T) {
 func TestReader_ReadTokenMaxAge(t *testing.T) {
 	f := newFixture(t)
 	seedDemo(f)
-	f.reader.Tokens = &fakeTokens{secrets: map[string]bool{"reader": true}}
+	f.reader.Tokens = &fakeReadTokens{secrets: map[string]bool{"reader": true}}
 	f.reader.MaxAge = 30 * time.Second
 	for _, path := range []string{"/demo/cities.json", "/demo/cities.csv?_stream=on"} {
 		_, h, _ := f.MustFetch(path)
@@ -200,7 +200,7 @@ func BenchmarkReader_TokenRead(b *testing.B) {
 	f := newFixture(b)
 	f.MustExec("demo", gateDDL, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)`,
 		`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 1000) INSERT INTO items SELECT i, 'item ' || i, i / 100.0 FROM c`)
-	f.reader.Tokens = &fakeTokens{secrets: map[string]bool{"reader": true}}
+	f.reader.Tokens = &fakeReadTokens{secrets: map[string]bool{"reader": true}}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		w := &discardWriter{h: http.Header{}}

@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-// fetch GETs url, with a bearer token unless secret is "", and returns
+// readAs GETs url, with a bearer token unless secret is "", and returns
 // status, headers and the raw body.
-func fetch(tb testing.TB, url, secret string) (int, http.Header, string) {
+func readAs(tb testing.TB, url, secret string) (int, http.Header, string) {
 	tb.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	if secret != "" {
@@ -26,9 +26,9 @@ func fetch(tb testing.TB, url, secret string) (int, http.Header, string) {
 	return resp.StatusCode, resp.Header, string(b)
 }
 
-// waitApplied waits (GET /-/wait, admin token) until node has applied
+// waitTXIDApplied waits (GET /-/wait, admin token) until node has applied
 // txid of db.
-func waitApplied(tb testing.TB, node, admin, db string, txid any) {
+func waitTXIDApplied(tb testing.TB, node, admin, db string, txid any) {
 	tb.Helper()
 	out, err := callJSON(context.Background(), http.MethodGet, fmt.Sprintf("%s/-/wait?db=%s&txid=%v&timeout=10s", node, db, txid), admin, nil)
 	if err != nil {
@@ -60,8 +60,8 @@ func TestCluster_ReadScope(t *testing.T) {
 	dataTXID := out["txid"]
 	reader, made := mustCreateToken(t, p, c.Token, "collaborator", "read")
 	writer, _ := mustCreateToken(t, p, c.Token, "ingest", "write")
-	waitApplied(t, syd, c.Token, "collab", dataTXID)
-	waitApplied(t, syd, c.Token, "_tablecast", made["txid"])
+	waitTXIDApplied(t, syd, c.Token, "collab", dataTXID)
+	waitTXIDApplied(t, syd, c.Token, "_tablecast", made["txid"])
 
 	// Anonymous: the private table is a missing one, several times over
 	// (the second answer onwards comes from the cache).
@@ -69,8 +69,8 @@ func TestCluster_ReadScope(t *testing.T) {
 		t.Helper()
 		var b strings.Builder
 		for range 3 {
-			s1, h1, b1 := fetch(t, syd+"/collab/drafts.json", "")
-			s2, h2, b2 := fetch(t, syd+"/collab/nosuch.json", "")
+			s1, h1, b1 := readAs(t, syd+"/collab/drafts.json", "")
+			s2, h2, b2 := readAs(t, syd+"/collab/nosuch.json", "")
 			if s1 != 404 || s1 != s2 || strings.Replace(b1, "drafts", "nosuch", 1) != b2 ||
 				h1.Get("Tablecast-Txid") != "" || h1.Get("Etag") != "" || h1.Get("Cache-Control") != h2.Get("Cache-Control") {
 				t.Fatalf("private table: %d %v %s; missing table: %d %v %s", s1, h1, b1, s2, h2, b2)
@@ -78,7 +78,7 @@ func TestCluster_ReadScope(t *testing.T) {
 			b.WriteString(b1)
 		}
 		for _, path := range []string{"/collab.json", "/.json", "/collab/drafts.csv", "/collab/drafts/1.json"} {
-			status, _, body := fetch(t, syd+path, "")
+			status, _, body := readAs(t, syd+path, "")
 			if strings.Contains(body, "secret-plan-77") || strings.Contains(body, `"drafts"`) {
 				t.Fatalf("anonymous %s: %d %s", path, status, body)
 			}
@@ -90,7 +90,7 @@ func TestCluster_ReadScope(t *testing.T) {
 
 	t.Run("ReadTokenOnReplica", func(t *testing.T) {
 		for _, path := range []string{"/collab/drafts.json", "/collab/drafts.csv", "/collab/drafts/1.json", "/collab/drafts"} {
-			status, h, body := fetch(t, syd+path, reader)
+			status, h, body := readAs(t, syd+path, reader)
 			if status != 200 || !strings.Contains(body, "secret-plan-77") {
 				t.Fatalf("%s with a read token: %d %s", path, status, body)
 			}
@@ -98,7 +98,7 @@ func TestCluster_ReadScope(t *testing.T) {
 				t.Errorf("%s with a read token: headers %v", path, h)
 			}
 		}
-		if _, _, body := fetch(t, syd+"/collab.json", reader); !strings.Contains(body, `"name":"drafts"`) {
+		if _, _, body := readAs(t, syd+"/collab.json", reader); !strings.Contains(body, `"name":"drafts"`) {
 			t.Errorf("/collab.json with a read token: %s", body)
 		}
 	})
@@ -108,7 +108,7 @@ func TestCluster_ReadScope(t *testing.T) {
 		}
 	})
 	t.Run("WriteOnlyToken", func(t *testing.T) {
-		if status, _, body := fetch(t, syd+"/collab/drafts.json", writer); status != 404 || strings.Contains(body, "secret-plan-77") {
+		if status, _, body := readAs(t, syd+"/collab/drafts.json", writer); status != 404 || strings.Contains(body, "secret-plan-77") {
 			t.Errorf("read with a write-only token: %d %s", status, body)
 		}
 		resp, out := send(t, http.DefaultClient, syd+"/collab/drafts/-/upsert", writer, `{"return":true,"row":{"id":1,"title":"plan v2"}}`)
@@ -125,8 +125,8 @@ func TestCluster_ReadScope(t *testing.T) {
 		if err != nil {
 			t.Fatalf("revoke: %v %v", rev, err)
 		}
-		waitApplied(t, syd, c.Token, "_tablecast", rev["txid"])
-		status, h, body := fetch(t, syd+"/collab/drafts.json", reader)
+		waitTXIDApplied(t, syd, c.Token, "_tablecast", rev["txid"])
+		status, h, body := readAs(t, syd+"/collab/drafts.json", reader)
 		if status != 401 || h.Get("WWW-Authenticate") != "Bearer" || strings.Contains(body, "secret-plan-77") ||
 			!strings.Contains(body, "Token has been revoked") {
 			t.Fatalf("revoked read token on the replica: %d %v %s", status, h, body)
