@@ -136,3 +136,17 @@ func TestCluster_ReadScope(t *testing.T) {
 		}
 	})
 }
+
+// The offline token create takes the read scope, checks scope names (a
+// typo would otherwise be found only when a node loads the config) and
+// prints them in their usual order.
+func TestTokenCreateOffline_Scopes(t *testing.T) {
+	out, err := captureStdout(t, func() error { return runToken([]string{"create", "-name", "reviewer", "-scope", "write,read"}) })
+	if err != nil || !strings.Contains(out, "scopes: [read, write]") || !secretLine.MatchString(out) {
+		t.Fatalf("token create -scope write,read: %v\n%s", err, out)
+	}
+	out, err = captureStdout(t, func() error { return runToken([]string{"create", "-scope", "reed"}) })
+	if err == nil || !strings.Contains(err.Error(), `Unknown scope "reed"`) || strings.Contains(out, "tc_") {
+		t.Fatalf("token create -scope reed: %v\n%s", err, out)
+	}
+}
