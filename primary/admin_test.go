@@ -409,6 +409,25 @@ func TestAdmin_AuditAndTokenPages(t *testing.T) {
 			t.Fatalf("insert with the revoked token: %d", got)
 		}
 	})
+	t.Run("ReadScope", func(t *testing.T) {
+		if _, page := b.get("/-/admin/tokens"); !strings.Contains(page, `name="scope" value="read"`) {
+			t.Fatalf("the token form offers no read scope: %s", page)
+		}
+		resp, body := b.post("/-/admin/tokens", url.Values{"name": {"ui-reader"}, "scope": {"read"}})
+		wantStatus(t, resp, body, http.StatusCreated)
+		secret := regexp.MustCompile(`<pre>(tc_[A-Za-z0-9_-]+)</pre>`).FindStringSubmatch(body)
+		if secret == nil {
+			t.Fatalf("no secret shown: %s", body)
+		}
+		r := httptest.NewRequest(http.MethodGet, "/zoo/dogs.json", nil)
+		r.Header.Set("Authorization", "Bearer "+secret[1])
+		if ok, err := e.w.Tokens.ReadsPrivate(r); !ok || err != nil {
+			t.Fatalf("the read token made in the pages: %v %v", ok, err)
+		}
+		if got := e.request(http.MethodPost, "/zoo/notes/-/insert", `{"row":{"body":"x"}}`, "Bearer "+secret[1]).Code; got != 403 {
+			t.Fatalf("insert with a read token: %d, want 403", got)
+		}
+	})
 	t.Run("HTMLIsEscaped", func(t *testing.T) {
 		e.exec("zoo", `CREATE TABLE "x<script>" (a)`)
 		_, body := b.get("/-/admin")

@@ -19,15 +19,17 @@ import (
 // SecretPrefix starts every secret made by NewSecret.
 const SecretPrefix = "tc_"
 
-// Scopes a token may hold. Every route needs one.
+// Scopes a token may hold. Every write and operator route needs one;
+// reads need none, but read lets a token read private tables too.
 const (
+	ScopeRead    = "read"    // private tables on every node (JSON, CSV, HTML); implied by admin
 	ScopeWrite   = "write"   // create, insert, upsert, delete
 	ScopePublish = "publish" // publish, unpublish
 	ScopeAdmin   = "admin"   // admin pages, token management, cluster routes
 )
 
 // AllScopes lists every scope, in the order they are shown.
-var AllScopes = []string{ScopeWrite, ScopePublish, ScopeAdmin}
+var AllScopes = []string{ScopeRead, ScopeWrite, ScopePublish, ScopeAdmin}
 
 // ParseScopes checks a list of scope names and returns it without
 // duplicates, in AllScopes order. An empty list is refused.
@@ -43,11 +45,11 @@ func ParseScopes(list []string) ([]string, error) {
 	}
 	for _, got := range list {
 		if !slices.Contains(AllScopes, strings.TrimSpace(got)) {
-			return nil, tablecast.Errorf(tablecast.EINVALID, "Unknown scope %q: want write, publish or admin", got)
+			return nil, tablecast.Errorf(tablecast.EINVALID, "Unknown scope %q: want read, write, publish or admin", got)
 		}
 	}
 	if len(out) == 0 {
-		return nil, tablecast.Errorf(tablecast.EINVALID, "A token needs at least one scope: write, publish or admin")
+		return nil, tablecast.Errorf(tablecast.EINVALID, "A token needs at least one scope: read, write, publish or admin")
 	}
 	return out, nil
 }
@@ -68,8 +70,11 @@ type Principal struct {
 	Config bool // a token from the node's config, not from _tablecast.db
 }
 
-// Has reports whether the principal holds scope.
-func (p Principal) Has(scope string) bool { return slices.Contains(p.Scopes, scope) }
+// Has reports whether the principal holds scope. admin implies read: an
+// operator who can make a read token may as well read.
+func (p Principal) Has(scope string) bool {
+	return slices.Contains(p.Scopes, scope) || (scope == ScopeRead && slices.Contains(p.Scopes, ScopeAdmin))
+}
 
 // require is EFORBIDDEN unless the principal holds scope.
 func (p Principal) require(scope string) error {
@@ -161,6 +166,20 @@ func (t *Tokens) Authorize(r *http.Request, scope string) (Principal, error) {
 		return Principal{}, err
 	}
 	return p, nil
+}
+
+// ReadsPrivate authenticates the bearer token of a read and reports
+// whether it may read private tables (it holds read, or admin). A missing,
+// unknown, expired or revoked token is EUNAUTHORIZED; a valid token
+// without read is false, nil: its reads are anonymous ones. On a replica
+// the stored tokens come from its replicated copy of _tablecast.db, so a
+// revocation holds there once that copy has applied it.
+func (t *Tokens) ReadsPrivate(r *http.Request) (bool, error) {
+	p, err := t.principal(r)
+	if err != nil {
+		return false, err
+	}
+	return p.Has(ScopeRead), nil
 }
 
 func (t *Tokens) principal(r *http.Request) (Principal, error) {

@@ -14,24 +14,30 @@ import (
 	"github.com/tablecast/tablecast"
 )
 
+// returning is what a write statement sends back of the rows it wrote.
+type returning uint8
+
+const (
+	returnNone returning = iota // nothing
+	returnRows                  // every column
+	returnKeys                  // the primary key columns (the rowid without one) only
+)
+
 // insertSQL builds "verb INTO t (cols) VALUES (…)", verb being INSERT,
-// INSERT OR IGNORE or INSERT OR REPLACE; with ret, the row comes back.
-func insertSQL(t *table, verb string, cols []string, ret bool) string {
+// INSERT OR IGNORE or INSERT OR REPLACE; ret says what comes back.
+func insertSQL(t *table, verb string, cols []string, ret returning) string {
 	s := verb + " INTO " + tablecast.QuoteIdent(t.name)
 	if len(cols) == 0 {
 		s += " DEFAULT VALUES"
 	} else {
 		s += " (" + quoteList(cols) + ") VALUES (" + placeholders(len(cols)) + ")"
 	}
-	if ret {
-		s += returningSQL(t)
-	}
-	return s
+	return s + returningSQL(t, ret)
 }
 
 // upsertSQL builds an INSERT that updates the given non-pk columns of the
 // row with the same primary key, if there is one.
-func upsertSQL(t *table, cols []string, ret bool) string {
+func upsertSQL(t *table, cols []string, ret returning) string {
 	var sets []string
 	for _, c := range cols {
 		if !slices.Contains(t.pks, c) {
@@ -46,22 +52,24 @@ func upsertSQL(t *table, cols []string, ret bool) string {
 	s := "INSERT INTO " + tablecast.QuoteIdent(t.name) +
 		" (" + quoteList(cols) + ") VALUES (" + placeholders(len(cols)) + ")" +
 		" ON CONFLICT (" + quoteList(t.pks) + ")" + action
-	if ret {
-		s += returningSQL(t)
-	}
-	return s
+	return s + returningSQL(t, ret)
 }
 
-// returningSQL returns every column of the written row (and the rowid of
-// rowid tables). The unary + drops the declared type, so that the driver
-// hands back values as stored instead of parsing dates or booleans.
-func returningSQL(t *table) string {
+// returningSQL is the RETURNING clause of ret: every column of the
+// written row (and the rowid of rowid tables), or its key alone (its
+// primary key columns, or the rowid), or nothing. The unary + drops the
+// declared type, so that the driver hands back values as stored instead
+// of parsing dates or booleans.
+func returningSQL(t *table, ret returning) string {
+	if ret == returnNone {
+		return ""
+	}
 	var parts []string
 	if len(t.pks) == 0 {
 		parts = append(parts, `rowid AS "rowid"`)
 	}
 	for _, c := range t.cols {
-		if c.hidden != 1 {
+		if c.hidden != 1 && (ret == returnRows || slices.Contains(t.pks, c.name)) {
 			q := tablecast.QuoteIdent(c.name)
 			parts = append(parts, "+"+q+" AS "+q)
 		}

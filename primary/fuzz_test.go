@@ -110,7 +110,7 @@ func checkFuzzRow(t *testing.T, db *sql.DB, i int, r boundRow) {
 		}
 	}
 	tb := &table{name: "t"}
-	if _, err := db.Exec(insertSQL(tb, "INSERT", r.cols, false), r.args...); err != nil {
+	if _, err := db.Exec(insertSQL(tb, "INSERT", r.cols, returnNone), r.args...); err != nil {
 		t.Fatalf("row %d: SQLite refused %#v: %s", i, r.args, err)
 	}
 	defer func() { _, _ = db.Exec(`DELETE FROM t`) }()
@@ -155,7 +155,7 @@ func FuzzDecodeCreate(f *testing.F) {
 		}
 		tb := &table{name: req.table}
 		for i, r := range req.rows {
-			_, err := db.Exec(insertSQL(tb, "INSERT", r.cols, false), r.args...)
+			_, err := db.Exec(insertSQL(tb, "INSERT", r.cols, returnNone), r.args...)
 			if err != nil && tablecast.ErrorCode(sqliteError("insert", err)) != tablecast.EINVALID {
 				t.Fatalf("row %d: SQLite refused %#v: %s", i, r.args, err)
 			}

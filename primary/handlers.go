@@ -70,7 +70,7 @@ func createIn(ctx context.Context, tx *sql.Tx, spec *createRequest) error {
 		return sqliteError("create table", err)
 	}
 	t := &table{name: spec.table, cols: spec.cols, pks: spec.pks}
-	sqlFor := func(cols []string) string { return insertSQL(t, "INSERT", cols, false) }
+	sqlFor := func(cols []string) string { return insertSQL(t, "INSERT", cols, returnNone) }
 	if _, err := execRows(ctx, tx, spec.rows, sqlFor, false); err != nil {
 		return err
 	}
@@ -89,8 +89,8 @@ func (w *Writer) insert(ctx context.Context, req *request) (*result, error) {
 	} else if ir.replace {
 		verb = "INSERT OR REPLACE"
 	}
-	return w.writeRows(ctx, req, ir, http.StatusCreated, func(t *table, cols []string) string {
-		return insertSQL(t, verb, cols, ir.ret)
+	return w.writeRows(ctx, req, ir, http.StatusCreated, func(t *table, cols []string, ret returning) string {
+		return insertSQL(t, verb, cols, ret)
 	})
 }
 
@@ -100,14 +100,17 @@ func (w *Writer) upsert(ctx context.Context, req *request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return w.writeRows(ctx, req, ir, http.StatusOK, func(t *table, cols []string) string {
-		return upsertSQL(t, cols, ir.ret)
+	return w.writeRows(ctx, req, ir, http.StatusOK, func(t *table, cols []string, ret returning) string {
+		return upsertSQL(t, cols, ret)
 	})
 }
 
 // writeRows checks rows against the target table and writes them with the
-// statements sqlFor builds, all in one transaction.
-func (w *Writer) writeRows(ctx context.Context, req *request, ir *insertRequest, status int, sqlFor func(*table, []string) string) (*result, error) {
+// statements sqlFor builds, all in one transaction. With "return": true
+// the rows come back whole only to a token that may read the table (read
+// or admin scope, or the table is public in this transaction, so at its
+// TXID); any other token gets each row's primary key (or rowid) alone.
+func (w *Writer) writeRows(ctx context.Context, req *request, ir *insertRequest, status int, sqlFor func(*table, []string, returning) string) (*result, error) {
 	h, err := w.open(req.db, false)
 	if err != nil {
 		return nil, err
@@ -118,7 +121,11 @@ func (w *Writer) writeRows(ctx context.Context, req *request, ir *insertRequest,
 		if err != nil {
 			return err
 		}
-		rows, err := execRows(ctx, tx, bound, func(cols []string) string { return sqlFor(t, cols) }, ir.ret)
+		ret, err := returnOf(ctx, tx, req, ir, t)
+		if err != nil {
+			return err
+		}
+		rows, err := execRows(ctx, tx, bound, func(cols []string) string { return sqlFor(t, cols, ret) }, ir.ret)
 		if err != nil {
 			return err
 		}
@@ -133,6 +140,25 @@ func (w *Writer) writeRows(ctx context.Context, req *request, ir *insertRequest,
 		body["rows"] = out
 	}
 	return &result{status: status, txid: txid, body: body}, nil
+}
+
+// returnOf is what a write sends back of its rows: none without "return",
+// whole rows when the token may read the table, else keys only.
+func returnOf(ctx context.Context, tx *sql.Tx, req *request, ir *insertRequest, t *table) (returning, error) {
+	if !ir.ret {
+		return returnNone, nil
+	}
+	if req.canRead {
+		return returnRows, nil
+	}
+	public, err := tablePublic(ctx, tx, t.name)
+	if err != nil {
+		return returnNone, err
+	}
+	if public {
+		return returnRows, nil
+	}
+	return returnKeys, nil
 }
 
 // bindTarget looks up the table of an insert or upsert and binds its rows.

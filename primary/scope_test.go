@@ -12,6 +12,7 @@ import (
 
 // Config tokens of the scope tests, one per scope, and their secrets.
 var scopeTokens = map[string][]string{
+	"reader":    {ScopeRead},
 	"writer":    {ScopeWrite},
 	"publisher": {ScopePublish},
 	"admin":     {ScopeAdmin},
@@ -41,6 +42,8 @@ func TestParseScopes(t *testing.T) {
 		want string // joined, or the error
 	}{
 		{[]string{"admin", "write"}, "write,admin"},
+		{[]string{"admin", "read", "write"}, "read,write,admin"},
+		{[]string{"reads"}, `Unknown scope "reads": want read, write, publish or admin`},
 		{[]string{"publish", "publish"}, "publish"},
 		{[]string{" write "}, "write"},
 		{[]string{"write", "root"}, `Unknown scope "root"`},

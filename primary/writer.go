@@ -89,7 +89,10 @@ func (w *Writer) Close() error {
 type request struct {
 	route
 	token string // name of the token that signed it
-	body  []byte
+	// canRead: the token may read private tables (read or admin scope);
+	// without it, "return": true gives back only what is public.
+	canRead bool
+	body    []byte
 }
 
 // result is a committed write: status, TXID and the rest of the JSON body.
@@ -140,7 +143,7 @@ func (w *Writer) serve(rw http.ResponseWriter, r *http.Request, rt route) (*resu
 	if err != nil {
 		return nil, err
 	}
-	req := &request{route: rt, token: token, body: body}
+	req := &request{route: rt, token: token, canRead: p.Has(ScopeRead), body: body}
 	res, err := w.run(r.Context(), req)
 	if err != nil {
 		return nil, err

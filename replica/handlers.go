@@ -23,6 +23,14 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	rt, ok := parseRoute(req.URL)
+	private := false
+	if _, bearer := req.Header["Authorization"]; bearer && r.Tokens != nil {
+		// Reads with a token (token.go); anonymous ones never get here.
+		var stop bool
+		if w, req, private, stop = r.authorize(w, req, rt); stop {
+			return
+		}
+	}
 	switch {
 	case !ok:
 		writeEntry(w, req, r.errorPage(rt.format, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"), 0))
@@ -42,6 +50,10 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if rt.format == formatCSV && rt.query.Get("_stream") == "on" {
 		r.serveStream(w, req, d, rt)
+		return
+	}
+	if private {
+		r.servePrivate(w, req, d, rt)
 		return
 	}
 	missed := ""
@@ -109,6 +121,9 @@ func (r *Reader) setReadHeaders(w http.ResponseWriter, e *cacheEntry, s *snapsho
 	}
 	if r.MaxAge > 0 {
 		h["Cache-Control"] = r.cacheControl()
+		// A shared cache must not answer a token's read with this
+		// anonymous answer (a read token sees more).
+		h["Vary"] = varyAuthorization
 	}
 }
 

@@ -54,6 +54,11 @@ type Reader struct {
 	SQLMaxRows   int
 	SQLPoolSize  int
 
+	// Tokens, when set, checks the bearer token of reads that carry an
+	// Authorization header: one with the read scope reads private tables
+	// too (token.go). Reads without that header never reach it.
+	Tokens TokenChecker
+
 	// Ungated turns the gate off. Only benchmarks set it, to measure what
 	// the gate costs; no configuration key reaches it.
 	Ungated bool
@@ -189,10 +194,15 @@ type beginner interface {
 
 // read runs fn in one read transaction of database name, with the gate's
 // snapshot at the TXID that transaction reads. fn sees only what the gate
-// allows because it asks the snapshot first.
+// allows because it asks the snapshot first. For a read token's request
+// (readsPrivate), fn gets the snapshot's private view instead; the
+// snapshot returned, and kept as the database's last, is the public one.
 func (r *Reader) read(ctx context.Context, d *database, fn func(*readTx) error) (*snapshot, error) {
 	if r.Ungated {
 		return r.readUngated(ctx, d, fn)
+	}
+	if readsPrivate(ctx) {
+		fn = privateRead(ctx, fn)
 	}
 	return r.readOn(ctx, d, d.db, nil, fn)
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/tablecast/tablecast"
 )
@@ -41,6 +42,10 @@ type snapshot struct {
 
 	// hasVersions: the database has _table_versions (tablecast wrote to it).
 	hasVersions bool
+
+	// private is this snapshot with private tables too, for tokens with
+	// the read scope (privateView); loaded on first use.
+	private atomic.Pointer[snapshot]
 }
 
 // gateVersion counts tablecast's publish, unpublish and whole-database

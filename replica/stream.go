@@ -75,6 +75,7 @@ func (r *Reader) startCSV(w http.ResponseWriter, name string, dl bool, txid tabl
 	h.Set(tablecast.HeaderTXID, txid.String())
 	if r.MaxAge > 0 {
 		h.Set("Cache-Control", "public, max-age="+strconv.FormatInt(int64(r.MaxAge/time.Second), 10))
+		h.Set("Vary", "Authorization")
 	}
 	w.WriteHeader(http.StatusOK)
 	return newCSVWriter(w)

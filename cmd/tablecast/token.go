@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/primary"
 )
 
@@ -31,14 +32,22 @@ func createOffline(name, scopes string) error {
 	if name == "" {
 		name = "writer"
 	}
+	var list []string
+	if scopes != "" {
+		// Checked here, not first when a node loads the config.
+		var err error
+		if list, err = primary.ParseScopes(strings.Split(scopes, ",")); err != nil {
+			return fmt.Errorf("token create: %s", tablecast.ErrorMessage(err))
+		}
+	}
 	secret, err := primary.NewSecret()
 	if err != nil {
 		return fmt.Errorf("create token: %w", err)
 	}
 	fmt.Printf("token: %s\n\nAdd to the tablecast section of every node's config:\n  tokens:\n    - name: %s\n      sha256: %s\n",
 		secret, name, primary.HashToken(secret))
-	if scopes != "" {
-		fmt.Printf("      scopes: [%s]\n", strings.Join(strings.Split(scopes, ","), ", "))
+	if list != nil {
+		fmt.Printf("      scopes: [%s]\n", strings.Join(list, ", "))
 	}
 	return nil
 }
