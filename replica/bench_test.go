@@ -94,3 +94,21 @@ func (w *discardWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// BenchmarkReader_SQL measures an uncached public SQL query (a filtered
+// aggregate over a public table, one parameter): every check it passes
+// plus the query itself.
+func BenchmarkReader_SQL(b *testing.B) {
+	f := newFixture(b)
+	seedSQL(f)
+	f.reader.Cache = nil
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		req := httptest.NewRequest("GET", "/demo/-/query.json?sql=select+count(*)+as+n,+max(name)+from+cities+where+pop+>+:min&min="+strconv.Itoa(i%10), nil)
+		w := httptest.NewRecorder()
+		f.reader.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}
