@@ -440,3 +440,105 @@ func TestMattnStmtInternals(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestProgramCheck_Backstop runs the program check alone, without the
+// shadow prepare and the authorizer in front of it: on its own it lets
+// public reads through and refuses every read of a private table, of
+// sqlite_schema, of tablecast's tables, private virtual tables and
+// functions off the list.
+func TestProgramCheck_Backstop(t *testing.T) {
+	f := newFixture(t)
+	seedConf(f)
+	db := f.dbs["demo"]
+	s := &snapshot{schemaVersion: 1, tables: map[string]*table{
+		"cities": {Name: "cities"}, "big": {Name: "big", View: true}, "pubjson": {Name: "pubjson"},
+		"_public_audit": {Name: "_public_audit"}, // reserved: never readable, even if listed
+	}}
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	roots, err := loadRoots(ctx, tx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	check := func(q string) error {
+		var cerr error
+		err := conn.Raw(func(dc any) error {
+			c := dc.(*sqlite3.SQLiteConn)
+			ops, err := explain(ctx, c, q)
+			if err != nil {
+				return err
+			}
+			cerr = programCheck{roots: roots, vtabs: func() (map[string]string, error) {
+				return probeVtabs(ctx, c, append([]string{"json_each", "json_tree"}, roots.vtabs...))
+			}}.check(ops)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%q: %v", q, err)
+		}
+		return cerr
+	}
+	for _, q := range []string{
+		"select * from cities", "select * from big", "select name from cities where name > 'L' order by pop",
+		"select * from pubjson join json_tree using (json)", "select count(*) from json_each('[1,2]')",
+		"select sum(id) over (order by id), row_number() over () from cities", "select distinct pop from cities",
+		"with recursive c(i) as (select 1 union all select i+1 from c where i < 3) select * from c",
+		"select * from cities where id in (select id from cities) group by pop having count(*) > 0",
+		"select name->>'$' from cities union select 1",
+	} {
+		if err := check(q); err != nil {
+			t.Fatalf("%q refused: %v", q, err)
+		}
+	}
+	for _, q := range []string{
+		"select * from secrets", "select count(*) from secrets", "select * from cities natural join secrets",
+		"select * from leak", "select name from sqlite_master", "select count(*) from sqlite_schema",
+		"with x(name) as (values ('secrets')) select name from x natural join sqlite_master",
+		"select count(*) from _public_audit", "select count(*) from _public_tables", "select * from privrt",
+		"select key from privjson join json_tree using (json)", "select * from secrets indexed by secrets_secret",
+		"select rtreecheck('privrt')", "select load_extension('x')",
+		"select changes()", "select * from pragma_table_list", "select * from cities where id = (select n from privnum)",
+	} {
+		if err := check(q); err != errNotPublic {
+			t.Fatalf("%q: %v, want errNotPublic", q, err)
+		}
+	}
+	// Instructions built by hand: what EXPLAIN could show one day.
+	pc := programCheck{roots: roots, vtabs: func() (map[string]string, error) { return map[string]string{}, nil }}
+	var page int64
+	for p := range roots.pages {
+		page = p
+	}
+	for _, tc := range []struct {
+		name string
+		ops  []vdbeOp
+		ok   bool
+	}{
+		{"public page", []vdbeOp{{opcode: "OpenRead", p2: page}}, true},
+		{"page 1", []vdbeOp{{opcode: "OpenRead", p2: 1}}, false},
+		{"temp database", []vdbeOp{{opcode: "OpenRead", p2: page, p3: 1}}, false},
+		{"root in a register", []vdbeOp{{opcode: "OpenRead", p2: page, p5: opflagP2IsReg}}, false},
+		{"write", []vdbeOp{{opcode: "OpenWrite", p2: page}}, false},
+		{"insert into a b-tree", []vdbeOp{{opcode: "OpenRead", p1: 3, p2: page}, {opcode: "Insert", p1: 3}}, false},
+		{"insert into an ephemeral", []vdbeOp{{opcode: "OpenEphemeral", p1: 3}, {opcode: "Insert", p1: 3}}, true},
+		{"write transaction", []vdbeOp{{opcode: "Transaction", p2: 1}}, false},
+		{"unknown opcode", []vdbeOp{{opcode: "SomethingNew"}}, false},
+		{"parse schema", []vdbeOp{{opcode: "ParseSchema"}}, false},
+		{"function off the list", []vdbeOp{{opcode: "PureFunc", p4: "fts3_tokenizer(1)"}}, false},
+		{"unknown vtab", []vdbeOp{{opcode: "VOpen", p4: "vtab:1234"}}, false},
+		{"dup of a b-tree", []vdbeOp{{opcode: "OpenRead", p1: 2, p2: page}, {opcode: "OpenDup", p1: 3, p2: 2}}, false},
+	} {
+		if err := pc.check(tc.ops); (err == nil) != tc.ok {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+	}
+}
