@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/tablecast/tablecast"
@@ -393,4 +394,34 @@ func bindArgs(n int, q map[string][]string) []driver.NamedValue {
 		args = append(args, driver.NamedValue{Name: name, Ordinal: len(args) + 1, Value: q[name][0]})
 	}
 	return args
+}
+
+// maxVerdicts bounds a shadow's cache of passed program checks.
+const maxVerdicts = 512
+
+// verdictCache remembers the texts whose program passed the check, per
+// schema version, for one shadow (one public set). SQLite compiles the
+// same text on the same schema to the same tables, functions and
+// instructions (the planner may pick another index of the same table, on
+// the allow list all the same), so a pass holds until the schema or the
+// public set moves. Only passes are kept; it is emptied when full.
+type verdictCache struct {
+	mu            sync.Mutex
+	schemaVersion int64
+	texts         map[string]bool
+}
+
+func (v *verdictCache) passed(schemaVersion int64, text string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.schemaVersion == schemaVersion && v.texts[text]
+}
+
+func (v *verdictCache) pass(schemaVersion int64, text string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.schemaVersion != schemaVersion || len(v.texts) >= maxVerdicts {
+		v.schemaVersion, v.texts = schemaVersion, map[string]bool{}
+	}
+	v.texts[text] = true
 }

@@ -542,3 +542,29 @@ func TestProgramCheck_Backstop(t *testing.T) {
 		}
 	}
 }
+
+// TestReader_SQLVerdictCache: a remembered pass never outlives the public
+// set or the schema it was made for.
+func TestReader_SQLVerdictCache(t *testing.T) {
+	f := newFixture(t)
+	f.MustExec("vc", append([]string{gateDDL, `CREATE TABLE t (x)`, `INSERT INTO t VALUES ('hunter5')`, publish("t")}, publicDB(false, true)...)...)
+	f.reader.Cache = nil
+	q := "select count(*) as n from t"
+	if status, raw := f.sqlGet("vc", q); status != 200 || !strings.Contains(raw, `{"n":1}`) {
+		t.Fatalf("public: %d %s", status, raw)
+	}
+	f.MustExec("vc", `DELETE FROM _public_tables WHERE table_name = 't'`)
+	if status, raw := f.sqlGet("vc", q); status != 400 || !strings.Contains(raw, "no such table: t") {
+		t.Fatalf("after unpublishing: %d %s", status, raw)
+	}
+	// Same public set and DDL, another table behind the name: the schema
+	// version moves, the verdict goes.
+	f.MustExec("vc", publish("t"))
+	if status, raw := f.sqlGet("vc", q); status != 200 {
+		t.Fatalf("republished: %d %s", status, raw)
+	}
+	f.MustExec("vc", `ALTER TABLE t RENAME TO priv`, `CREATE TABLE t (x)`)
+	if status, raw := f.sqlGet("vc", "select count(*) as n from t"); status != 200 || !strings.Contains(raw, `{"n":0}`) {
+		t.Fatalf("new t: %d %s", status, raw)
+	}
+}
