@@ -141,7 +141,7 @@ func (r *Reader) runSQL(ctx context.Context, rd *readTx, sh *shadow, text string
 		defer c.RegisterAuthorizer(nil)
 		stmt, err := prepareOne(c, text)
 		if err != nil {
-			return r.sqlError(qctx, auth, err)
+			return hiddenFunction(r.sqlError(qctx, auth, err), sh.blocked)
 		}
 		defer stmt.Close()
 		if auth.calls == 0 {
@@ -175,6 +175,18 @@ func (r *Reader) runSQL(ctx context.Context, rd *readTx, sh *shadow, text string
 		sh.verdicts.pass(rd.s.schemaVersion, text)
 		return r.readRows(qctx, auth, stmt, q, each)
 	})
+}
+
+// hiddenFunction turns SQLite's "'json_each' is not a function", which
+// it says when a private table takes the name of a table function, into
+// the error for a missing name: a table function called by a name that
+// is neither a function nor a table is "no such table: x".
+func hiddenFunction(err error, blocked map[string]bool) error {
+	msg := tablecast.ErrorMessage(err)
+	if name, ok := strings.CutSuffix(msg, "' is not a function"); ok && strings.HasPrefix(name, "'") && blocked[strings.ToLower(name[1:])] {
+		return tablecast.Errorf(tablecast.EINVALID, "no such table: %s", name[1:])
+	}
+	return err
 }
 
 // readRows runs the checked statement with the query string's values and
