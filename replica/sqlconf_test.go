@@ -37,6 +37,7 @@ func seedConf(f *fixture) {
 		`INSERT INTO pubjson VALUES (1, '{"a":1}')`,
 		`CREATE TRIGGER privtrg AFTER INSERT ON privnum BEGIN INSERT INTO secrets VALUES (NULL, 'x'); END`,
 		publish("pubjson"))
+	f.MustExec("demo", publicExtras...)
 	seedTwin(f, "twin")
 }
 
@@ -50,6 +51,19 @@ func seedTwin(f *fixture, db string) {
 		`CREATE TABLE pubjson (id INTEGER PRIMARY KEY, json TEXT)`,
 		`INSERT INTO pubjson VALUES (1, '{"a":1}')`,
 		publish("cities"), publish("big"), publish("leak"), publish("leak2"), publish("pubjson")}, publicDB(false, true)...)...)
+	f.MustExec(db, publicExtras...)
+}
+
+// publicExtras are public objects demo and twin share that take other
+// paths through the program check: an index, a WITHOUT ROWID table and
+// an r-tree (a virtual table with a schema entry).
+var publicExtras = []string{
+	`CREATE INDEX cities_pop ON cities (pop)`,
+	`CREATE TABLE wr (k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID`,
+	`INSERT INTO wr VALUES ('a', 1), ('b', 2)`,
+	`CREATE VIRTUAL TABLE pubrt USING rtree(id, a, b)`,
+	`INSERT INTO pubrt VALUES (1, 2, 3)`,
+	publish("wr"), publish("pubrt"),
 }
 
 // sqlPaths are every way public SQL answers: JSON, CSV, streamed CSV and
@@ -259,7 +273,9 @@ func TestReader_SQLConfined(t *testing.T) {
 	// What works keeps working.
 	for _, q := range []string{"with x as (select 1) select * from x", "select * from cities", "select * from big",
 		"select * from pubjson join json_tree using (json)", "select count(*) from json_each", "with secrets(secret) as (select 'mine') select * from secrets",
-		"select * from cities join big on (select 1 from cities)"} {
+		"select * from cities join big on (select 1 from cities)", "select name from cities where pop > 2 order by pop",
+		"select v from wr where k = 'b'", "select * from pubrt where a > 1",
+		"select count(*) from pubrt natural join cities"} {
 		if status, raw := f.sqlGet("demo", q); status != 200 {
 			t.Fatalf("%q: %d %s", q, status, raw)
 		}
@@ -497,7 +513,7 @@ func TestProgramCheck_Backstop(t *testing.T) {
 		"select sum(id) over (order by id), row_number() over () from cities", "select distinct pop from cities",
 		"with recursive c(i) as (select 1 union all select i+1 from c where i < 3) select * from c",
 		"select * from cities where id in (select id from cities) group by pop having count(*) > 0",
-		"select name->>'$' from cities union select 1",
+		"select name->>'$' from cities union select 1", "select pop from cities indexed by cities_pop where pop > 1",
 	} {
 		if err := check(q); err != nil {
 			t.Fatalf("%q refused: %v", q, err)
