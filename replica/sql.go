@@ -155,7 +155,7 @@ func (r *Reader) runSQL(ctx context.Context, rd *readTx, sh *shadow, text string
 			return r.sqlError(qctx, auth, err)
 		}
 		var vtabNames []string
-		for _, name := range []string{"json_each", "json_tree", "jsonb_each", "jsonb_tree"} {
+		for _, name := range tableFunctionNames {
 			if !sh.blocked[name] {
 				vtabNames = append(vtabNames, name)
 			}
@@ -492,7 +492,8 @@ func (c *shadowCache) close() {
 // blockedFunctions finds table functions whose name a private table or
 // view takes: SQLite would read that table, so public SQL may not call it.
 func blockedFunctions(ctx context.Context, tx *sql.Tx, s *snapshot) (map[string]bool, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE lower(name) IN ('json_each', 'json_tree', 'jsonb_each', 'jsonb_tree')`)
+	// Not json_each(?): a private table may hide it, as here.
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE lower(name) IN (`+tableFunctionsSQL+`)`)
 	if err != nil {
 		return nil, fmt.Errorf("read schema: %w", err)
 	}
@@ -515,7 +516,7 @@ func shadowFingerprint(s *snapshot, blocked map[string]bool) string {
 	for _, name := range s.names() {
 		b.WriteString(name + "\x00" + s.tables[name].DDL + "\x00")
 	}
-	for _, name := range []string{"json_each", "json_tree", "jsonb_each", "jsonb_tree"} {
+	for _, name := range tableFunctionNames {
 		if blocked[name] {
 			b.WriteString("!" + name)
 		}

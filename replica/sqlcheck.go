@@ -168,9 +168,24 @@ func explain(ctx context.Context, c *sqlite3.SQLiteConn, text string) ([]vdbeOp,
 	}
 }
 
-// tableFunctions are the table-valued functions public SQL may call: pure
-// functions of their arguments. Pragma functions and the rest are refused.
-var tableFunctions = map[string]bool{"json_each": true, "json_tree": true, "jsonb_each": true, "jsonb_tree": true}
+// tableFunctionNames are the table-valued functions public SQL may call:
+// pure functions of their arguments. Pragma functions and the rest are
+// refused.
+var tableFunctionNames = []string{"json_each", "json_tree", "jsonb_each", "jsonb_tree"}
+
+var (
+	tableFunctions    = map[string]bool{}
+	tableFunctionsSQL string // tableFunctionNames as SQL strings: 'json_each', …
+)
+
+func init() {
+	quoted := make([]string, len(tableFunctionNames))
+	for i, name := range tableFunctionNames {
+		tableFunctions[name] = true
+		quoted[i] = "'" + name + "'"
+	}
+	tableFunctionsSQL = strings.Join(quoted, ", ")
+}
 
 // allowedFunctions are the scalar, aggregate and window functions public
 // SQL may call: SQLite's core, date, math and JSON functions, pure or
