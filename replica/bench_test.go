@@ -94,3 +94,35 @@ func (w *discardWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// BenchmarkReader_SQL measures an uncached public SQL query (a filtered
+// aggregate over a public table, one parameter): every check it passes
+// plus the query itself. same-text repeats one text (its program check
+// is remembered per schema version); new-text changes the text each time
+// (EXPLAIN and the program check every time).
+func BenchmarkReader_SQL(b *testing.B) {
+	f := newFixture(b)
+	seedSQL(f)
+	f.reader.Cache = nil
+	for _, fresh := range []bool{false, true} {
+		name := "same-text"
+		if fresh {
+			name = "new-text"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				q := "select+count(*)+as+n,+max(name)+from+cities+where+pop+>+:min"
+				if fresh {
+					q += "+or+id+=+" + strconv.Itoa(1000+i)
+				}
+				req := httptest.NewRequest("GET", "/demo/-/query.json?sql="+q+"&min="+strconv.Itoa(i%10), nil)
+				w := httptest.NewRecorder()
+				f.reader.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+}

@@ -175,19 +175,20 @@ func usedParams(q url.Values, names []string) url.Values {
 	return out
 }
 
-// keepSQLParams drops the parameters a query route got that its SQL does
-// not name: they cannot change its answer.
+// keepSQLParams drops the parameters a query route got that its SQL
+// cannot name, and keeps the first value of the others. Which of them the
+// SQL names is SQLite's call ("$a(x)" is one variable named "a(x)"), made
+// when it binds: here a name is dropped only when ":name", "@name" and
+// "$name" all are absent from the text, as then no parameter of SQLite's
+// can have it.
 func keepSQLParams(q url.Values) {
-	named := map[string]bool{}
-	for _, n := range sqlParamNames(q.Get("sql")) {
-		named[n] = true
-	}
+	text := q.Get("sql")
 	for name, vs := range q {
 		if !strings.HasPrefix(name, "_") && name != "sql" {
-			if !named[name] {
-				delete(q, name)
-			} else {
+			if strings.Contains(text, ":"+name) || strings.Contains(text, "@"+name) || strings.Contains(text, "$"+name) {
 				q[name] = vs[:1]
+			} else {
+				delete(q, name)
 			}
 		}
 	}

@@ -3,11 +3,15 @@ package replica
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -93,79 +97,124 @@ type sqlResult struct {
 	truncated bool
 }
 
-// prepareSQL runs every check a query passes before it runs: the gate,
-// one SELECT, and SQLite's own verdict on the schema of public tables
-// only (so an error about a private table is, word for word, the error
-// about a missing one).
+// prepareSQL runs the checks a query passes before it touches the
+// database: the gate, a first keyword that reads (for a friendly error;
+// SQLite decides, below), and SQLite's own verdict on the schema of public
+// tables only (so an error about a private table is, word for word, the
+// error about a missing one).
 func (r *Reader) prepareSQL(ctx context.Context, rd *readTx, rt route) (sqlText, *shadow, error) {
 	if err := gateSQL(rd.s, rt.db); err != nil {
 		return sqlText{}, nil, err
 	}
-	st := scanSQL(rt.query.Get("sql"))
-	if err := checkSQLText(st); err != nil {
+	text := rt.query.Get("sql")
+	st := scanSQL(text)
+	if err := checkSQLText(text, st); err != nil {
 		return st, nil, err
 	}
 	sh, err := rd.d.shadow.get(ctx, rd.tx, rd.s)
 	if err != nil {
 		return st, nil, err
 	}
-	return st, sh, sh.check(ctx, st.stmt)
+	return st, sh, sh.check(ctx, text)
 }
 
-// sqlArgs binds the named parameters from the query string; a missing
-// one is the empty string, as in Datasette.
-func sqlArgs(st sqlText, q map[string][]string) []any {
-	args := make([]any, len(st.params))
-	for i, name := range st.params {
-		v := ""
-		if vs := q[name]; len(vs) > 0 {
-			v = vs[0]
-		}
-		args[i] = sql.Named(name, v)
-	}
-	return args
-}
-
-// runSQL runs one checked query under the authorizer and hands each row
-// to each; it stops early when each returns false.
-func (r *Reader) runSQL(ctx context.Context, rd *readTx, sh *shadow, st sqlText, args []any, each func(cols []string, row []any) bool) (err error) {
-	auth := &authorizer{s: rd.s, blocked: sh.blocked, modules: sh.modules}
-	if err := setAuthorizer(rd.conn, auth.check); err != nil {
+// runSQL runs one query confined by construction (sqlcheck.go): SQLite
+// prepares exactly one statement on the pinned connection, EXPLAIN of it
+// must open nothing but public tables, allowed table-valued functions and
+// allowed functions, and that prepared statement alone runs, under the
+// authorizer. It hands each row to each, and stops early when each
+// returns false.
+func (r *Reader) runSQL(ctx context.Context, rd *readTx, sh *shadow, text string, q map[string][]string, each func(cols []string, row []any) bool) error {
+	roots, err := sh.roots(ctx, rd.tx, rd.s)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		if rerr := setAuthorizer(rd.conn, nil); rerr != nil && err == nil {
-			err = rerr
-		}
-	}()
+	auth := &authorizer{s: rd.s, blocked: sh.blocked, modules: sh.modules}
 	qctx, cancel := context.WithTimeout(ctx, r.SQLTimeLimit)
 	defer cancel()
-	rows, err := rd.tx.QueryContext(qctx, st.stmt, args...)
+	return rd.conn.Raw(func(dc any) error {
+		c, ok := dc.(*sqlite3.SQLiteConn)
+		if !ok {
+			return fmt.Errorf("public sql: unexpected driver connection %T", dc)
+		}
+		c.RegisterAuthorizer(auth.check)
+		defer c.RegisterAuthorizer(nil)
+		stmt, err := prepareOne(c, text)
+		if err != nil {
+			return hiddenFunction(r.sqlError(qctx, auth, err), sh.blocked)
+		}
+		defer stmt.Close()
+		if auth.calls == 0 {
+			return errors.New("public sql: the authorizer was not called")
+		}
+		if sh.verdicts.passed(rd.s.schemaVersion, text) {
+			return r.readRows(qctx, auth, stmt, q, each)
+		}
+		ops, err := explain(qctx, c, text)
+		if err != nil {
+			return r.sqlError(qctx, auth, err)
+		}
+		var vtabNames []string
+		for _, name := range tableFunctionNames {
+			if !sh.blocked[name] {
+				vtabNames = append(vtabNames, name)
+			}
+		}
+		pc := programCheck{roots: roots, vtabs: func() (map[string]string, error) {
+			// The probes are tablecast's own statements: no authorizer.
+			c.RegisterAuthorizer(nil)
+			defer c.RegisterAuthorizer(auth.check)
+			return probeVtabs(qctx, c, append(vtabNames, roots.vtabs...))
+		}}
+		if err := pc.check(ops); err != nil {
+			if tablecast.ErrorCode(err) == tablecast.EINVALID {
+				slog.Debug("public sql refused by its program", "db", rd.d.name, "sql", text)
+			}
+			return err
+		}
+		sh.verdicts.pass(rd.s.schemaVersion, text)
+		return r.readRows(qctx, auth, stmt, q, each)
+	})
+}
+
+// hiddenFunction turns SQLite's "'json_each' is not a function", which
+// it says when a private table takes the name of a table function, into
+// the error for a missing name: a table function called by a name that
+// is neither a function nor a table is "no such table: x".
+func hiddenFunction(err error, blocked map[string]bool) error {
+	msg := tablecast.ErrorMessage(err)
+	if name, ok := strings.CutSuffix(msg, "' is not a function"); ok && strings.HasPrefix(name, "'") && blocked[strings.ToLower(name[1:])] {
+		return tablecast.Errorf(tablecast.EINVALID, "no such table: %s", name[1:])
+	}
+	return err
+}
+
+// readRows runs the checked statement with the query string's values and
+// hands each row to each.
+func (r *Reader) readRows(qctx context.Context, auth *authorizer, stmt *sqlite3.SQLiteStmt, q map[string][]string, each func(cols []string, row []any) bool) error {
+	rows, err := stmt.QueryContext(qctx, bindArgs(stmt.NumInput(), q))
 	if err != nil {
 		return r.sqlError(qctx, auth, err)
 	}
 	defer rows.Close()
-	if auth.calls == 0 {
-		return errors.New("public sql: the authorizer was not called")
-	}
-	cols, err := rows.Columns()
-	if err != nil {
-		return r.sqlError(qctx, auth, err)
-	}
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		if err := rows.Scan(scanTargets(vals)...); err != nil {
+	cols := rows.Columns()
+	for {
+		dest := make([]driver.Value, len(cols))
+		if err := rows.Next(dest); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
 			return r.sqlError(qctx, auth, err)
 		}
-		if !each(cols, vals) {
+		row := make([]any, len(dest))
+		for i, v := range dest {
+			row[i] = v
+		}
+		if !each(cols, row) {
 			return nil
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return r.sqlError(qctx, auth, err)
-	}
 	if len(cols) > 0 {
-		each(cols, nil) // no rows: still name the columns
+		each(cols, nil) // no more rows: still name the columns
 	}
 	return nil
 }
@@ -173,7 +222,10 @@ func (r *Reader) runSQL(ctx context.Context, rd *readTx, sh *shadow, st sqlText,
 // sqlError turns a failed query into the error a visitor sees: the
 // authorizer's refusal, the time limit, or SQLite's message.
 func (r *Reader) sqlError(qctx context.Context, auth *authorizer, err error) error {
+	var te *tablecast.Error
 	switch {
+	case errors.As(err, &te):
+		return err
 	case auth.denied != "":
 		return tablecast.Errorf(tablecast.EINVALID, "%s", auth.denied)
 	case qctx.Err() != nil || errors.Is(err, sqlite3.ErrInterrupt):
@@ -227,7 +279,7 @@ func (r *Reader) queryAnswer(ctx context.Context, rd *readTx, rt route) (*cacheE
 	st, sh, err := r.prepareSQL(ctx, rd, rt)
 	if err == nil {
 		res := &sqlResult{}
-		if err = r.runSQL(ctx, rd, sh, st, sqlArgs(st, rt.query), r.collect(res)); err == nil {
+		if err = r.runSQL(ctx, rd, sh, rt.query.Get("sql"), rt.query, r.collect(res)); err == nil {
 			return r.renderSQL(rt, st, res)
 		}
 	}
@@ -268,10 +320,9 @@ func (r *Reader) renderSQL(rt route, st sqlText, res *sqlResult) (*cacheEntry, e
 	default:
 		return nil, tablecast.Errorf(tablecast.EINVALID, "Invalid _shape for a query: %s (use objects, arrays or array)", shape)
 	}
-	params := map[string]any{}
-	for _, a := range sqlArgs(st, rt.query) {
-		na := a.(sql.NamedArg)
-		params[na.Name] = na.Value
+	params := map[string]any{} // as the form lists them: cosmetic
+	for _, name := range st.params {
+		params[name] = rt.query.Get(name)
 	}
 	body := map[string]any{"ok": true, "database": rt.db, "query": map[string]any{"sql": rt.query.Get("sql"), "params": params},
 		"columns": cols, "truncated": res.truncated}
@@ -296,11 +347,11 @@ func (r *Reader) renderSQL(rt route, st sqlText, res *sqlResult) (*cacheEntry, e
 func (r *Reader) streamQuery(w http.ResponseWriter, req *http.Request, d *database, rt route) {
 	var cw *csvWriter
 	_, err := r.readSQL(req.Context(), d, func(rd *readTx) error {
-		st, sh, err := r.prepareSQL(req.Context(), rd, rt)
+		_, sh, err := r.prepareSQL(req.Context(), rd, rt)
 		if err != nil {
 			return err
 		}
-		return r.runSQL(req.Context(), rd, sh, st, sqlArgs(st, rt.query), func(cols []string, row []any) bool {
+		return r.runSQL(req.Context(), rd, sh, rt.query.Get("sql"), rt.query, func(cols []string, row []any) bool {
 			if cw == nil {
 				cw = r.startCSV(w, rt.db, rt.query.Get("_dl") != "", rd.s.txid)
 				if req.Method == http.MethodHead {
@@ -326,30 +377,13 @@ func (r *Reader) streamQuery(w http.ResponseWriter, req *http.Request, d *databa
 	_ = cw.flush()
 }
 
-// setAuthorizer installs (or with nil, removes) the authorizer on the
-// connection that runs public SQL.
-func setAuthorizer(conn *sql.Conn, fn func(int, string, string, string) int) error {
-	return conn.Raw(func(dc any) error {
-		c, ok := dc.(*sqlite3.SQLiteConn)
-		if !ok {
-			return fmt.Errorf("public sql: unexpected driver connection %T", dc)
-		}
-		c.RegisterAuthorizer(fn)
-		return nil
-	})
-}
-
-// tableFunctions are the table-valued functions public SQL may call: pure
-// functions of their arguments. Pragma functions and the rest are refused.
-var tableFunctions = map[string]bool{"json_each": true, "json_tree": true, "jsonb_each": true, "jsonb_tree": true}
-
-// refusedFunctions are scalar functions public SQL may not call.
-var refusedFunctions = map[string]bool{"load_extension": true, "fts3_tokenizer": true, "sqlite_offset": true}
-
-// authorizer confines one public query: it may read the tables and views
-// public at the query's snapshot, and call functions; nothing else.
+// authorizer is public SQL's second wall (the first is the program check
+// of sqlcheck.go): a query may read the tables and views public at its
+// snapshot, and call the functions of allowedFunctions; nothing else.
 // SQLite reports a read through a view as reads of the view's tables, so
-// a view cannot lend its publicity to a private table.
+// a view cannot lend its publicity to a private table. It does not see
+// everything (the comparisons of NATURAL and USING joins, hidden
+// arguments of table functions): the program check does.
 type authorizer struct {
 	s       *snapshot
 	blocked map[string]bool // table functions a private table's name hides
@@ -387,7 +421,7 @@ func (a *authorizer) check(op int, arg1, arg2, db string) int {
 		// The words SQLite uses for a table that does not exist.
 		return a.deny("no such table: " + arg1)
 	case sqlite3.SQLITE_FUNCTION:
-		if refusedFunctions[strings.ToLower(arg2)] {
+		if !allowedFunctions[strings.ToLower(arg2)] {
 			return a.deny("no such function: " + arg2)
 		}
 		return sqlite3.SQLITE_OK
@@ -409,6 +443,8 @@ func (a *authorizer) deny(msg string) int {
 type shadow struct {
 	fingerprint string
 	db          *sql.DB
+	rootSet     atomic.Pointer[rootSet] // of the newest schema version seen
+	verdicts    verdictCache
 	blocked     map[string]bool
 	modules     map[string]bool // virtual table modules of this build, lower case
 }
@@ -456,7 +492,8 @@ func (c *shadowCache) close() {
 // blockedFunctions finds table functions whose name a private table or
 // view takes: SQLite would read that table, so public SQL may not call it.
 func blockedFunctions(ctx context.Context, tx *sql.Tx, s *snapshot) (map[string]bool, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE lower(name) IN ('json_each', 'json_tree', 'jsonb_each', 'jsonb_tree')`)
+	// Not json_each(?): a private table may hide it, as here.
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE lower(name) IN (`+tableFunctionsSQL+`)`)
 	if err != nil {
 		return nil, fmt.Errorf("read schema: %w", err)
 	}
@@ -479,7 +516,7 @@ func shadowFingerprint(s *snapshot, blocked map[string]bool) string {
 	for _, name := range s.names() {
 		b.WriteString(name + "\x00" + s.tables[name].DDL + "\x00")
 	}
-	for _, name := range []string{"json_each", "json_tree", "jsonb_each", "jsonb_tree"} {
+	for _, name := range tableFunctionNames {
 		if blocked[name] {
 			b.WriteString("!" + name)
 		}
@@ -579,6 +616,21 @@ func plainTableDDL(t *table) string {
 		cols[i] = tablecast.QuoteIdent(c)
 	}
 	return "CREATE TABLE " + tablecast.QuoteIdent(t.Name) + " (" + strings.Join(cols, ", ") + ")"
+}
+
+// roots returns what public SQL may open at s (tx is its pinned read
+// transaction), cached per schema version: the public set is the
+// shadow's, the root pages move only with the schema.
+func (sh *shadow) roots(ctx context.Context, tx *sql.Tx, s *snapshot) (*rootSet, error) {
+	if rs := sh.rootSet.Load(); rs != nil && rs.schemaVersion == s.schemaVersion {
+		return rs, nil
+	}
+	rs, err := loadRoots(ctx, tx, s)
+	if err != nil {
+		return nil, err
+	}
+	sh.rootSet.Store(rs)
+	return rs, nil
 }
 
 // check prepares the statement on the shadow and returns SQLite's error.

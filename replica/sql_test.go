@@ -122,7 +122,7 @@ func TestReader_SQL(t *testing.T) {
 	t.Run("Errors", func(t *testing.T) {
 		for _, tc := range []struct{ sql, want string }{
 			{"", "No SQL query"},
-			{"select 1; select 2", "Only one SQL statement"},
+			{"select 1; select 2", "Exactly one SQL statement"},
 			{"delete from cities", "Statement must be a SELECT"},
 			{"with x as (select 1) delete from cities", "Statement must be a SELECT"},
 			{"select nosuch from cities", "no such column: nosuch"},
@@ -232,8 +232,8 @@ func TestReader_SQLAdversarial(t *testing.T) {
 			{"select * from _public_tables", "no such table: _public_tables"},
 			{"select * from _public_database", "no such table: _public_database"},
 			{"create temp table x (y)", "Statement must be a SELECT"},
-			{"create temp trigger t after insert on cities begin select 1; end", "Only one SQL statement"},
-			{"select * from cities; create temp trigger t after insert on cities begin select 1; end", "Only one SQL statement"},
+			{"create temp trigger t after insert on cities begin select 1; end", "Statement must be a SELECT"},
+			{"select * from cities; create temp trigger t after insert on cities begin select 1; end", "Exactly one SQL statement"},
 			{"insert into cities values (9, 'x', 1)", "Statement must be a SELECT"},
 			{"with x as (select 1) insert into cities select 9, 'x', 1", "Statement must be a SELECT"},
 		} {

@@ -7,9 +7,12 @@ import (
 )
 
 // sqlText is what a light tokenizer learns of a public SQL query before
-// SQLite sees it: its one statement, its first keyword and the names of
-// its named parameters. Strings, quoted names and comments are skipped as
-// SQLite skips them.
+// SQLite sees it: its first statement, its first keyword and the names of
+// its named parameters. Strings, quoted names and comments are skipped
+// roughly as SQLite skips them. It is cosmetic only (the query form's
+// parameter boxes, the canonical URL's parameters, a friendly first
+// error): it disagrees with SQLite on edge cases ("$a(')" is one
+// TCL-style variable to SQLite), so nothing safe rests on it.
 type sqlText struct {
 	stmt    string   // the first statement, without its ';'
 	keyword string   // its first keyword, upper case
@@ -111,13 +114,15 @@ func isIdentByte(c byte) bool {
 // sqlParamNames lists the named parameters of a query.
 func sqlParamNames(text string) []string { return scanSQL(text).params }
 
-// checkSQLText refuses what is not one SELECT before SQLite parses it.
-func checkSQLText(st sqlText) error {
+// checkSQLText refuses early, with a friendly message, what is plainly
+// not one SELECT. It is not a wall: what the text is, and whether it is
+// one statement, SQLite decides (prepareOne and the program check).
+func checkSQLText(text string, st sqlText) error {
 	switch {
-	case strings.TrimSpace(st.stmt) == "":
-		return tablecast.Errorf(tablecast.EINVALID, "No SQL query: pass one in ?sql=")
-	case st.more:
-		return tablecast.Errorf(tablecast.EINVALID, "Only one SQL statement is allowed")
+	case strings.TrimSpace(text) == "":
+		return errNoSQL
+	case strings.IndexByte(text, 0) >= 0:
+		return tablecast.Errorf(tablecast.EINVALID, "The SQL query may not contain a NUL character")
 	case st.keyword != "SELECT" && st.keyword != "WITH" && st.keyword != "VALUES":
 		return errNotSelect
 	}
