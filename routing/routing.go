@@ -33,6 +33,23 @@ type Node interface {
 	WaitTXID(ctx context.Context, db string, txid tablecast.TXID) error
 }
 
+// Silent is a Node that knows how long it has gone without hearing from
+// the primary (no transaction, no heartbeat): 0 on the primary. With
+// Config.RevocationBound, a node silent for longer serves no public read.
+// A Node without this method is never silent.
+type Silent interface {
+	Silence() time.Duration
+}
+
+// Visibility is a Reads handler that knows whether a request may see a
+// database at all (for an anonymous visitor: it has a public table or
+// public SQL at the TXID this node has applied). A database a request may
+// not see is treated as one that does not exist: its TXID is never
+// compared with a bookmark nor told. Without it every database is visible.
+type Visibility interface {
+	Visible(r *http.Request, db string) bool
+}
+
 // Write modes of a replica.
 const (
 	WriteProxy     = "proxy"      // forward to the primary (default)
@@ -54,6 +71,25 @@ type Config struct {
 	MaxLag       time.Duration // default staleness bound; 0: none
 	PrimaryWait  time.Duration // longest wait for a primary to be known
 	MaxBody      int64         // largest forwarded write body
+	// RevocationBound: a replica that has not heard from the primary for
+	// longer answers public reads 503 (0: no bound). It bounds how long an
+	// unpublish can take to reach a node that still serves.
+	RevocationBound time.Duration
+}
+
+// MinMaxLag is the smallest _max_lag a request may ask for: below it, the
+// bound would refuse reads on a healthy replica between heartbeats and
+// transactions for no gain.
+const MinMaxLag = 100 * time.Millisecond
+
+// RevocationReason is why a node silent for silence stops serving public
+// reads under bound, "" when it may serve.
+func RevocationReason(silence, bound time.Duration) string {
+	if bound <= 0 || silence <= bound {
+		return ""
+	}
+	return fmt.Sprintf("this node has not heard from the primary for %s (revocation-bound %s): it serves no public reads until it does",
+		silence.Round(time.Millisecond), bound)
 }
 
 // Defaults.
@@ -142,7 +178,8 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// no allocation for the headers every answer carries.
 	h[tablecast.HeaderRegion] = rt.regionHeader
 	h[tablecast.HeaderNode] = rt.nodeHeader
-	if !rt.Node.IsPrimary() {
+	primary := rt.Node.IsPrimary()
+	if !primary {
 		h[HeaderLag] = rt.lagHeader(rt.Node.Lag())
 	}
 	switch {
@@ -152,6 +189,14 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Retry-After", "1")
 		rt.fail(w, r, tablecast.Errorf(tablecast.EUNAVAILABLE, "This node is still catching up with its cluster: try again shortly"))
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		if !primary {
+			if reason := rt.revoked(); reason != "" {
+				h.Set("Retry-After", "1")
+				rt.metrics().StaleRead(CauseRevocation, OutcomeRefused)
+				rt.fail(w, r, tablecast.Errorf(tablecast.EUNAVAILABLE, "Not served: %s", reason))
+				return
+			}
+		}
 		rt.read(w, r)
 	case r.Method == http.MethodOptions:
 		h.Set("Allow", "GET, HEAD, POST, OPTIONS")
@@ -163,6 +208,16 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tablecast.WriteJSON(w, http.StatusMethodNotAllowed, map[string]any{
 			"ok": false, "error": "Method " + r.Method + " not allowed", "status": http.StatusMethodNotAllowed})
 	}
+}
+
+// revoked says why this replica may not serve public reads now: it has
+// been silent (see Silent) for longer than Config.RevocationBound.
+func (rt *Router) revoked() string {
+	sn, ok := rt.Node.(Silent)
+	if !ok || rt.Config.RevocationBound <= 0 {
+		return ""
+	}
+	return RevocationReason(sn.Silence(), rt.Config.RevocationBound)
 }
 
 func (rt *Router) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -318,8 +373,8 @@ func (rt *Router) maxLag(r *http.Request) (time.Duration, error) {
 		return rt.Config.MaxLag, nil
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, tablecast.Errorf(tablecast.EINVALID, "_max_lag must be a positive duration like 500ms, got %q", v)
+	if err != nil || d < MinMaxLag {
+		return 0, tablecast.Errorf(tablecast.EINVALID, "_max_lag must be a duration of at least %s, like 500ms, got %q", MinMaxLag, v)
 	}
 	return d, nil
 }
