@@ -40,12 +40,22 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeEntry(w, req, r.errorPage(rt.format, err, 0))
 		return
 	}
+	s := r.current(req.Context(), d, txid)
+	if s != nil {
+		if err := s.hidden(rt); err != nil {
+			// Not public at this snapshot: rendered as a missing database's
+			// or table's answer is (above), never cached, without reading
+			// SQLite.
+			writeEntry(w, req, r.errorPage(rt.format, err, 0))
+			return
+		}
+	}
 	if rt.format == formatCSV && rt.query.Get("_stream") == "on" {
 		r.serveStream(w, req, d, rt)
 		return
 	}
 	missed := ""
-	if s := r.current(req.Context(), d, txid); s != nil && r.Cache != nil {
+	if s != nil && r.Cache != nil {
 		var buf [192]byte
 		key := s.appendCacheKey(buf[:0], rt)
 		if e, ok := r.Cache.GetBytes(key); ok {
@@ -55,6 +65,23 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		missed = string(key)
 	}
 	r.serveFresh(w, req, d, rt, missed)
+}
+
+// Visible implements routing.Visibility: an anonymous visitor may know
+// that db exists (it has a public table or view, or public SQL) at the
+// TXID this node has applied. Routing treats a database it may not see as
+// a missing one, so that a bookmark never tells their TXIDs apart.
+func (r *Reader) Visible(req *http.Request, db string) bool {
+	txid, ok := r.Positions.TXID(db)
+	if !ok || r.Ungated {
+		return false
+	}
+	d, err := r.database(db)
+	if err != nil {
+		return false
+	}
+	s := r.current(req.Context(), d, txid)
+	return s != nil && s.visible()
 }
 
 // lookup finds the database of a route and its current TXID. A database
@@ -159,7 +186,11 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 	if err != nil {
 		e = r.errorPage(rt.format, r.logged(req, err), 0)
 	}
-	if s == nil || (e.status != http.StatusOK && e.status != http.StatusNotFound) {
+	if s == nil || e.status != http.StatusOK {
+		// Errors are not cached: a 404 is rendered as cheaply for a private
+		// table as for a missing one, whose attacker-chosen names would
+		// otherwise fill the cache (and its key would move with the private
+		// table's writes).
 		writeEntry(w, req, e)
 		return
 	}

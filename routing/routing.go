@@ -303,7 +303,7 @@ func (rt *Router) read(w http.ResponseWriter, r *http.Request) {
 		rt.fail(w, r, err)
 		return
 	}
-	f := rt.freshEnough(r.Context(), db, want, maxLag)
+	f := rt.freshEnough(r, db, want, maxLag)
 	outcome := OutcomeServed
 	if f.reason == "" {
 		rt.Reads.ServeHTTP(w, r)
@@ -325,21 +325,27 @@ type freshness struct {
 }
 
 // freshEnough checks the request's bookmark (waiting for it, bounded) and
-// lag bound against this node.
-func (rt *Router) freshEnough(ctx context.Context, db string, want tablecast.TXID, maxLag time.Duration) freshness {
+// lag bound against this node. A database the request may not see (see
+// Visibility) is waited for as a missing one is, until it is visible at
+// the bookmark, and its TXID is never told: a private database and one
+// that does not exist answer alike, after the same wait.
+func (rt *Router) freshEnough(r *http.Request, db string, want tablecast.TXID, maxLag time.Duration) freshness {
 	var f freshness
 	if want > 0 && db != "" {
 		have, _ := rt.Node.TXID(db)
-		if have < want {
+		if have < want || !rt.visible(r, db) {
 			start := time.Now()
-			wctx, cancel := context.WithTimeout(ctx, rt.Config.BookmarkWait)
-			err := rt.Node.WaitTXID(wctx, db, want)
+			wctx, cancel := context.WithTimeout(r.Context(), rt.Config.BookmarkWait)
+			err := rt.waitVisible(wctx, r, db, want)
 			cancel()
 			f.waited, f.wait = true, time.Since(start)
 			if err != nil {
-				have, _ = rt.Node.TXID(db)
-				f.reason = fmt.Sprintf("this node has applied TXID %s of %s, not %s, after waiting %s", have, db, want, rt.Config.BookmarkWait)
 				f.cause = CauseBookmark
+				if have, _ = rt.Node.TXID(db); rt.visible(r, db) {
+					f.reason = fmt.Sprintf("this node has applied TXID %s of %s, not %s, after waiting %s", have, db, want, rt.Config.BookmarkWait)
+				} else {
+					f.reason = fmt.Sprintf("this node has not applied TXID %s of %s after waiting %s", want, db, rt.Config.BookmarkWait)
+				}
 				return f
 			}
 		}
@@ -351,6 +357,26 @@ func (rt *Router) freshEnough(ctx context.Context, db string, want tablecast.TXI
 		}
 	}
 	return f
+}
+
+// visible reports whether the request may see db (see Visibility).
+func (rt *Router) visible(r *http.Request, db string) bool {
+	v, ok := rt.Reads.(Visibility)
+	return !ok || v.Visible(r, db)
+}
+
+// waitVisible waits until db has applied want and the request may see it,
+// or ctx ends.
+func (rt *Router) waitVisible(ctx context.Context, r *http.Request, db string, want tablecast.TXID) error {
+	for {
+		have, _ := rt.Node.TXID(db)
+		if have >= want && rt.visible(r, db) {
+			return nil
+		}
+		if err := rt.Node.WaitTXID(ctx, db, max(want, have+1)); err != nil {
+			return err
+		}
+	}
 }
 
 // stale handles a read this node cannot serve fresh enough, and says how:
