@@ -1,8 +1,13 @@
 package replica
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"net/http"
 	"slices"
 	"strconv"
@@ -24,6 +29,11 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	rt, ok := parseRoute(req.URL)
 	switch {
+	case strings.Count(req.URL.RawQuery, "&") >= MaxQueryParams:
+		// net/url would drop every parameter of such a query (filters
+		// included) without a word.
+		writeEntry(w, req, r.errorPage(rt.format, tablecast.Errorf(tablecast.EINVALID, "Too many query parameters: at most %d", MaxQueryParams), 0))
+		return
 	case !ok:
 		writeEntry(w, req, r.errorPage(rt.format, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"), 0))
 		return
@@ -195,6 +205,7 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 		return
 	}
 	e.key = key // the key of the snapshot fn read at (s)
+	e.etag = r.etagOf(key)
 	e.prepare()
 	if r.Cache != nil && !r.Ungated {
 		r.Cache.Put(e)
@@ -260,6 +271,11 @@ func writeEntry(w http.ResponseWriter, req *http.Request, e *cacheEntry) {
 	}
 	h := w.Header()
 	h["Content-Type"] = e.hdr.contentType
+	h["X-Content-Type-Options"] = nosniffHeader
+	if e.hdr.html {
+		h["Content-Security-Policy"] = pageCSPHeader
+		h["Referrer-Policy"] = referrerHeader
+	}
 	if len(e.body) >= autoLengthMax || req.Method == http.MethodHead {
 		h["Content-Length"] = e.hdr.length
 	} // else net/http sets it: the whole body is written before the handler returns
@@ -283,13 +299,44 @@ func writeEntry(w http.ResponseWriter, req *http.Request, e *cacheEntry) {
 const autoLengthMax = 2000
 
 // etagOf derives a strong ETag from a cache key: same key, same bytes.
-func etagOf(key string) string {
-	var h uint64 = 14695981039346656037
-	for i := 0; i < len(key); i++ {
-		h ^= uint64(key[i])
-		h *= 1099511628211
+// It is a keyed hash (HMAC-SHA-256, 128 bits kept) so that it cannot be
+// turned back into the key's table version and offset by trying them:
+// without ETagKey nobody can compute it. Built once per cache entry.
+func (r *Reader) etagOf(key string) string {
+	r.etagKeyOnce.Do(func() {
+		if len(r.ETagKey) == 0 {
+			r.ETagKey = make([]byte, 32)
+			_, _ = rand.Read(r.ETagKey) // never fails (crypto/rand panics instead)
+		}
+	})
+	m := hmac.New(sha256.New, r.ETagKey)
+	m.Write([]byte(key))
+	return `"` + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16]) + `"`
+}
+
+// Security headers, shared values (len == cap: an Add copies). Every
+// public answer is nosniff: a JSON or CSV body (which holds visitors'
+// data) is never run as a script or page. Pages load nothing and run no
+// script: their one inline stylesheet is allowed by its hash.
+var (
+	nosniffHeader  = []string{"nosniff"}
+	referrerHeader = []string{"same-origin"}
+	pageCSPHeader  = []string{"default-src 'none'; style-src '" + pageStyleHash() + "'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"}
+)
+
+// pageStyleHash is the CSP hash source of the pages' inline <style>.
+func pageStyleHash() string {
+	b, err := templateFS.ReadFile("templates/base.html")
+	if err != nil {
+		panic(err)
 	}
-	return `"` + strconv.FormatUint(h, 36) + `"`
+	_, rest, ok := bytes.Cut(b, []byte("<style>"))
+	style, _, ok2 := bytes.Cut(rest, []byte("</style>"))
+	if !ok || !ok2 {
+		panic("replica: templates/base.html has no <style> element")
+	}
+	sum := sha256.Sum256(style)
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // etagMatch reports whether an If-None-Match header names etag.

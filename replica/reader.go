@@ -54,6 +54,12 @@ type Reader struct {
 	SQLMaxRows   int
 	SQLPoolSize  int
 
+	// ETagKey keys the ETags (see etagOf): the same on every node of a
+	// cluster lets a client keep its ETag across nodes. Empty: a random
+	// key of this process.
+	ETagKey     []byte
+	etagKeyOnce sync.Once
+
 	// Ungated turns the gate off. Only benchmarks set it, to measure what
 	// the gate costs; no configuration key reaches it.
 	Ungated bool

@@ -120,6 +120,8 @@ type Router struct {
 	lastLag                  atomic.Pointer[lagValue]
 }
 
+var nosniff = []string{"nosniff"}
+
 // lagValue is a Tablecast-Lag-Ms value.
 type lagValue struct {
 	ms     int64
@@ -178,6 +180,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// no allocation for the headers every answer carries.
 	h[tablecast.HeaderRegion] = rt.regionHeader
 	h[tablecast.HeaderNode] = rt.nodeHeader
+	h["X-Content-Type-Options"] = nosniff // errors of the router's own too
 	primary := rt.Node.IsPrimary()
 	if !primary {
 		h[HeaderLag] = rt.lagHeader(rt.Node.Lag())

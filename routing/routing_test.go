@@ -268,7 +268,7 @@ func TestRouter_Reads(t *testing.T) {
 		sn.silence = 3100 * time.Millisecond
 		for _, m := range []string{"GET", "HEAD"} {
 			w := do(t, rt, m, "/shop/t.json", "")
-			if w.Code != 503 || w.Header().Get("Retry-After") == "" || w.Header().Get(HeaderServedBy) != "" {
+			if w.Code != 503 || w.Header().Get("Retry-After") == "" || w.Header().Get(HeaderServedBy) != "" || w.Header().Get("X-Content-Type-Options") != "nosniff" {
 				t.Fatalf("%s past the bound: code %d %s", m, w.Code, w.Body)
 			}
 			if m == "GET" && (!strings.Contains(w.Body.String(), "revocation-bound 3s") || !strings.Contains(w.Body.String(), `"status":503`)) {

@@ -179,6 +179,7 @@ func (n *node) serveAPI() error {
 		n.reader.SQLMaxRows = c.Tablecast.SQLMaxRows
 	}
 	n.reader.Logger = n.logger
+	n.reader.ETagKey = etagKey(c.Tablecast.ClusterToken)
 	if n.reader.OnCatchUp, err = registerCatchUpMetric(prometheus.DefaultRegisterer); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}

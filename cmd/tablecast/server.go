@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"net/http"
 )
 
@@ -17,4 +18,17 @@ func apiServer(h http.Handler, c *TablecastConfig) *http.Server {
 		IdleTimeout:       c.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 	}
+}
+
+// etagKey keys the ETags of public answers: derived from the cluster
+// token, which every node of a raft cluster shares, so that nodes agree
+// on ETags (a client keeps its 304s across them) and nobody without the
+// token can compute one. Without a cluster token, nil: each node draws
+// its own.
+func etagKey(clusterToken string) []byte {
+	if clusterToken == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte("tablecast etag key\x00" + clusterToken))
+	return sum[:]
 }
