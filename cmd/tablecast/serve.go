@@ -406,13 +406,11 @@ func (n *node) PrimaryName() string {
 func (n *node) Lag() time.Duration { return n.mount.Lag() }
 
 // Silence implements routing.Silent: how long this node has gone without
-// hearing from the primary (0 on the primary), on its own clock, or by the
-// primary's timestamps (Lag) when that says longer: frames held up on the
-// way (a partition that heals) carry their old timestamps.
+// hearing from the primary, on its own clock, or by the primary's
+// timestamps (Lag) when that says longer: frames held up on the way (a
+// partition that heals) carry their old timestamps. Both are 0 while
+// LiteFS holds the lease here (no lock taken: every replica read asks).
 func (n *node) Silence() time.Duration {
-	if n.IsPrimary() {
-		return 0
-	}
 	return max(n.mount.SinceHeard(), n.mount.Lag())
 }
 
