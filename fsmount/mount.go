@@ -45,6 +45,7 @@ type Mount struct {
 	fs      *lfsfuse.FileSystem
 	server  *lfshttp.Server
 	changes changes
+	heard   heard // when this node last heard from the primary (SinceHeard)
 	done    chan struct{}
 }
 
@@ -104,7 +105,8 @@ func (m *Mount) Open() error {
 	if err := m.fs.Mount(false); err != nil {
 		return fmt.Errorf("mount fuse at %s: %w (is fuse3 installed?)", m.FUSEDir, err)
 	}
-	m.Store.Invalidator = m.fs
+	m.heard.init() // opened: counts as heard, Ready gates the rest
+	m.Store.Invalidator = heardInvalidator{Invalidator: m.fs, h: &m.heard}
 	m.done = make(chan struct{})
 	go m.watchEvents(m.done)
 	m.server.Serve()

@@ -126,3 +126,35 @@ func BenchmarkReader_SQL(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReader_NotFound compares the work of a 404 for what a visitor
+// may not see and for what does not exist: a database with only private
+// tables against a missing one, a private table of a public database
+// against a missing one. Compare each pair's ns/op (the ratio should be
+// about 1: timing must not tell them apart).
+func BenchmarkReader_NotFound(b *testing.B) {
+	f := newFixture(b)
+	seedPrivacy(f)
+	for _, bc := range []struct{ name, path string }{
+		{"db=private", "/ghost/t.json"},
+		{"db=missing", "/nodbx/t.json"},
+		{"table=private", "/demo/secrets.json"},
+		{"table=missing", "/demo/missing.json"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", bc.path, nil)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				w := &discardWriter{h: http.Header{}}
+				for pb.Next() {
+					clear(w.h)
+					w.code = 0
+					f.reader.ServeHTTP(w, req)
+					if w.code != 404 {
+						b.Fatalf("status %d", w.code)
+					}
+				}
+			})
+		})
+	}
+}

@@ -46,6 +46,7 @@ type cacheEntry struct {
 	contentType string
 	link        string // Link header (next page), if any
 	disposition string // Content-Disposition header (downloads), if any
+	etag        string // ETag header (successful answers), if any
 	body        []byte
 
 	// hdr holds the header values, built once by prepare: set before the
@@ -62,10 +63,12 @@ type cacheEntry struct {
 type entryHeaders struct {
 	contentType, length, link, disposition, etag []string
 
+	html bool // an HTML page: it gets the pages' security headers
+
 	vals [5]string
 }
 
-// prepare builds the entry's header values from its fields and key.
+// prepare builds the entry's header values from its fields.
 func (e *cacheEntry) prepare() {
 	h := &entryHeaders{}
 	h.vals = [5]string{e.contentType, strconv.Itoa(len(e.body)), e.link, e.disposition}
@@ -76,10 +79,11 @@ func (e *cacheEntry) prepare() {
 	if e.disposition != "" {
 		h.disposition = h.vals[3:4:4]
 	}
-	if e.key != "" {
-		h.vals[4] = etagOf(e.key)
+	if e.etag != "" {
+		h.vals[4] = e.etag
 		h.etag = h.vals[4:5:5]
 	}
+	h.html = e.contentType == contentHTML
 	e.hdr = h
 }
 
@@ -95,10 +99,7 @@ const entryOverhead = 128 + 208 + 8 + 64 + 16
 // header strings, and the fixed overhead.
 func (e *cacheEntry) size() int64 {
 	n := cap(e.body) + len(e.key) + len(e.link) + len(e.disposition) + entryOverhead
-	if e.hdr != nil && e.hdr.etag != nil {
-		n += len(e.hdr.vals[4])
-	}
-	return int64(n)
+	return int64(n + len(e.etag))
 }
 
 // clip trims the body's spare capacity, so that the cache holds (and
@@ -163,7 +164,7 @@ func (c *Cache) counted(s *cacheShard, e *cacheEntry, ok bool) (*cacheEntry, boo
 // Put stores e, evicting entries the clock finds unused until the shard is
 // within budget. Entries larger than a shard's budget are not kept.
 func (c *Cache) Put(e *cacheEntry) {
-	if e.hdr == nil || (e.key != "" && e.hdr.etag == nil) {
+	if e.hdr == nil {
 		e.prepare()
 	}
 	e.clip()

@@ -1,8 +1,13 @@
 package replica
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"net/http"
 	"slices"
 	"strconv"
@@ -32,6 +37,11 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	switch {
+	case strings.Count(req.URL.RawQuery, "&") >= MaxQueryParams:
+		// net/url would drop every parameter of such a query (filters
+		// included) without a word.
+		writeEntry(w, req, r.errorPage(rt.format, tablecast.Errorf(tablecast.EINVALID, "Too many query parameters: at most %d", MaxQueryParams), 0))
+		return
 	case !ok:
 		writeEntry(w, req, r.errorPage(rt.format, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"), 0))
 		return
@@ -48,6 +58,16 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeEntry(w, req, r.errorPage(rt.format, err, 0))
 		return
 	}
+	s := r.current(req.Context(), d, txid)
+	if s != nil && !private {
+		if err := s.hidden(rt); err != nil {
+			// Not public at this snapshot: rendered as a missing database's
+			// or table's answer is (above), never cached, without reading
+			// SQLite.
+			writeEntry(w, req, r.errorPage(rt.format, err, 0))
+			return
+		}
+	}
 	if rt.format == formatCSV && rt.query.Get("_stream") == "on" {
 		r.serveStream(w, req, d, rt)
 		return
@@ -57,7 +77,7 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	missed := ""
-	if s := r.current(req.Context(), d, txid); s != nil && r.Cache != nil {
+	if s != nil && r.Cache != nil {
 		var buf [192]byte
 		key := s.appendCacheKey(buf[:0], rt)
 		if e, ok := r.Cache.GetBytes(key); ok {
@@ -67,6 +87,33 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		missed = string(key)
 	}
 	r.serveFresh(w, req, d, rt, missed)
+}
+
+// Visible implements routing.Visibility: an anonymous visitor may know
+// that db exists (it has a public table or view, or public SQL) at the
+// TXID this node has applied. Routing treats a database it may not see as
+// a missing one, so that a bookmark never tells their TXIDs apart.
+//
+// A request whose token may read private tables sees every database this
+// node has: its bookmark is honoured as for a public one.
+func (r *Reader) Visible(req *http.Request, db string) bool {
+	txid, ok := r.Positions.TXID(db)
+	if !ok || r.Ungated {
+		return false
+	}
+	if _, bearer := req.Header["Authorization"]; bearer && r.Tokens != nil {
+		if rt, ok := parseRoute(req.URL); !ok || rt.kind != routeQuery || allowPrivateSQL {
+			if reads, err := r.Tokens.ReadsPrivate(req); err == nil && reads {
+				return true
+			}
+		}
+	}
+	d, err := r.database(db)
+	if err != nil {
+		return false
+	}
+	s := r.current(req.Context(), d, txid)
+	return s != nil && s.visible()
 }
 
 // lookup finds the database of a route and its current TXID. A database
@@ -174,11 +221,16 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 	if err != nil {
 		e = r.errorPage(rt.format, r.logged(req, err), 0)
 	}
-	if s == nil || (e.status != http.StatusOK && e.status != http.StatusNotFound) {
+	if s == nil || e.status != http.StatusOK {
+		// Errors are not cached: a 404 is rendered as cheaply for a private
+		// table as for a missing one, whose attacker-chosen names would
+		// otherwise fill the cache (and its key would move with the private
+		// table's writes).
 		writeEntry(w, req, e)
 		return
 	}
 	e.key = key // the key of the snapshot fn read at (s)
+	e.etag = r.etagOf(key)
 	e.prepare()
 	if r.Cache != nil && !r.Ungated {
 		r.Cache.Put(e)
@@ -244,6 +296,11 @@ func writeEntry(w http.ResponseWriter, req *http.Request, e *cacheEntry) {
 	}
 	h := w.Header()
 	h["Content-Type"] = e.hdr.contentType
+	h["X-Content-Type-Options"] = nosniffHeader
+	if e.hdr.html {
+		h["Content-Security-Policy"] = pageCSPHeader
+		h["Referrer-Policy"] = referrerHeader
+	}
 	if len(e.body) >= autoLengthMax || req.Method == http.MethodHead {
 		h["Content-Length"] = e.hdr.length
 	} // else net/http sets it: the whole body is written before the handler returns
@@ -267,13 +324,44 @@ func writeEntry(w http.ResponseWriter, req *http.Request, e *cacheEntry) {
 const autoLengthMax = 2000
 
 // etagOf derives a strong ETag from a cache key: same key, same bytes.
-func etagOf(key string) string {
-	var h uint64 = 14695981039346656037
-	for i := 0; i < len(key); i++ {
-		h ^= uint64(key[i])
-		h *= 1099511628211
+// It is a keyed hash (HMAC-SHA-256, 128 bits kept) so that it cannot be
+// turned back into the key's table version and offset by trying them:
+// without ETagKey nobody can compute it. Built once per cache entry.
+func (r *Reader) etagOf(key string) string {
+	r.etagKeyOnce.Do(func() {
+		if len(r.ETagKey) == 0 {
+			r.ETagKey = make([]byte, 32)
+			_, _ = rand.Read(r.ETagKey) // never fails (crypto/rand panics instead)
+		}
+	})
+	m := hmac.New(sha256.New, r.ETagKey)
+	m.Write([]byte(key))
+	return `"` + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16]) + `"`
+}
+
+// Security headers, shared values (len == cap: an Add copies). Every
+// public answer is nosniff: a JSON or CSV body (which holds visitors'
+// data) is never run as a script or page. Pages load nothing and run no
+// script: their one inline stylesheet is allowed by its hash.
+var (
+	nosniffHeader  = []string{"nosniff"}
+	referrerHeader = []string{"same-origin"}
+	pageCSPHeader  = []string{"default-src 'none'; style-src '" + pageStyleHash() + "'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"}
+)
+
+// pageStyleHash is the CSP hash source of the pages' inline <style>.
+func pageStyleHash() string {
+	b, err := templateFS.ReadFile("templates/base.html")
+	if err != nil {
+		panic(err)
 	}
-	return `"` + strconv.FormatUint(h, 36) + `"`
+	_, rest, ok := bytes.Cut(b, []byte("<style>"))
+	style, _, ok2 := bytes.Cut(rest, []byte("</style>"))
+	if !ok || !ok2 {
+		panic("replica: templates/base.html has no <style> element")
+	}
+	sum := sha256.Sum256(style)
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // etagMatch reports whether an If-None-Match header names etag.

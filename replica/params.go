@@ -118,6 +118,9 @@ func (tq *tableQuery) parseSort(t *table, q url.Values) error {
 // parseCols applies _col (only these) and _nocol (all but these); the
 // primary key columns are always returned.
 func (tq *tableQuery) parseCols(t *table, only, not []string) error {
+	if n := len(only) + len(not); n > MaxListValues {
+		return tablecast.Errorf(tablecast.EINVALID, "Too many columns in _col and _nocol: at most %d, got %d", MaxListValues, n)
+	}
 	for _, c := range append(append([]string(nil), only...), not...) {
 		if !containsString(t.Columns, c) {
 			return tablecast.Errorf(tablecast.EINVALID, "Invalid column %s in _col or _nocol: no such column", c)
@@ -170,6 +173,16 @@ func (tq *tableQuery) parseOutput(t *table, q url.Values, f format) error {
 	return nil
 }
 
+// MaxListValues bounds what one request may list: the values of one
+// __in or __notin filter, the filters of a request and the values they
+// bind together, and the columns of _col and _nocol together. More is a
+// 400 (SQLite itself refuses more than 32766 bound values).
+const MaxListValues = 1000
+
+// MaxQueryParams is the most parameters a query string may have: net/url
+// parses none at all past 10000 (Go's default).
+const MaxQueryParams = 10000
+
 // parseFilters reads every parameter without a leading '_' as a filter,
 // in name order so that the SQL is the same for the same answer.
 func (tq *tableQuery) parseFilters(t *table, q url.Values) error {
@@ -180,6 +193,7 @@ func (tq *tableQuery) parseFilters(t *table, q url.Values) error {
 		}
 	}
 	sort.Strings(names)
+	bound := 0
 	for _, name := range names {
 		col, op := name, "exact"
 		if i := strings.LastIndex(name, "__"); i > 0 && filterOps[name[i+2:]] {
@@ -189,7 +203,15 @@ func (tq *tableQuery) parseFilters(t *table, q url.Values) error {
 			return tablecast.Errorf(tablecast.EINVALID, "Invalid filter %s: no such column: %s", name, col)
 		}
 		for _, v := range q[name] {
-			tq.filters = append(tq.filters, filter{col: col, op: op, args: filterArgs(op, v)})
+			args := filterArgs(op, v)
+			if (op == "in" || op == "notin") && len(args) > MaxListValues {
+				return tablecast.Errorf(tablecast.EINVALID, "Invalid filter %s: at most %d values, got %d", name, MaxListValues, len(args))
+			}
+			tq.filters = append(tq.filters, filter{col: col, op: op, args: args})
+			bound += max(len(args), 1)
+			if bound > MaxListValues {
+				return tablecast.Errorf(tablecast.EINVALID, "Too many filters: at most %d filters and values in all", MaxListValues)
+			}
 		}
 	}
 	return nil

@@ -59,6 +59,12 @@ type Reader struct {
 	// too (token.go). Reads without that header never reach it.
 	Tokens TokenChecker
 
+	// ETagKey keys the ETags (see etagOf): the same on every node of a
+	// cluster lets a client keep its ETag across nodes. Empty: a random
+	// key of this process.
+	ETagKey     []byte
+	etagKeyOnce sync.Once
+
 	// Ungated turns the gate off. Only benchmarks set it, to measure what
 	// the gate costs; no configuration key reaches it.
 	Ungated bool

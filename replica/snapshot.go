@@ -65,6 +65,23 @@ func (s *snapshot) sameGate(prev *snapshot) bool {
 // a public table or view, or public SQL.
 func (s *snapshot) visible() bool { return len(s.tables) > 0 || s.allowSQL }
 
+// hidden is the 404 of a route whose database or table a visitor may not
+// see at this snapshot, nil when it may: the same error as a missing one.
+// Public SQL on a database a visitor sees with SQL off is gateSQL's 403.
+func (s *snapshot) hidden(rt route) error {
+	switch rt.kind {
+	case routeDB, routeQuery:
+		if !s.visible() {
+			return errDBNotFound(rt.db)
+		}
+	case routeTable, routeRow:
+		if _, ok := s.allowed(rt.table); !ok {
+			return errTableNotFound(rt.table)
+		}
+	}
+	return nil
+}
+
 // table describes one public table or view.
 type table struct {
 	Name    string

@@ -70,13 +70,7 @@ var publicExtras = []string{
 // the HTML query page.
 var sqlPaths = []string{"/%s/-/query.json?", "/%s/-/query.csv?", "/%s/-/query.csv?_stream=on&", "/%s/-/query?"}
 
-// answer is what a visitor sees of one request: status, the headers that
-// matter, and the body.
-type answer struct {
-	status int
-	header http.Header
-	body   string
-}
+// answer (private_test.go) is what a visitor sees of one request.
 
 func (f *fixture) fetchSQL(pathFmt, db, q string) answer {
 	f.t.Helper()

@@ -68,6 +68,7 @@ func (r *Reader) serveStream(w http.ResponseWriter, req *http.Request, d *databa
 func (r *Reader) startCSV(w http.ResponseWriter, name string, dl bool, txid tablecast.TXID) *csvWriter {
 	h := w.Header()
 	h.Set("Content-Type", contentCSVText)
+	h["X-Content-Type-Options"] = nosniffHeader
 	if dl {
 		h.Set("Content-Type", contentCSV)
 		h.Set("Content-Disposition", csvDisposition(name))

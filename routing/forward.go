@@ -63,6 +63,7 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, primary stri
 	h.Del(tablecast.HeaderNode)
 	h.Del(tablecast.HeaderRegion)
 	h.Del(HeaderLag)
+	h.Del("X-Content-Type-Options") // the primary's answer carries its own
 	h.Set(HeaderServedBy, "primary")
 	h.Set(HeaderVia, f.rt.Name)
 	deadline := time.Now().Add(f.rt.Config.PrimaryWait)

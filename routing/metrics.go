@@ -20,7 +20,7 @@ type Metrics interface {
 	// OutcomePrimary, OutcomeRefused).
 	BookmarkWait(waited time.Duration, outcome string)
 	// StaleRead: a read this node could not serve fresh enough, by cause
-	// (CauseBookmark, CauseLag) and outcome (OutcomePrimary, OutcomeRefused).
+	// (CauseBookmark, CauseLag, CauseRevocation) and outcome (OutcomePrimary, OutcomeRefused).
 	StaleRead(cause, outcome string)
 }
 
@@ -35,6 +35,9 @@ const (
 const (
 	CauseBookmark = "bookmark" // the bookmarked TXID did not arrive in time
 	CauseLag      = "lag"      // the replica lagged more than _max_lag / max-lag
+	// CauseRevocation: the replica had not heard from the primary for
+	// longer than revocation-bound (refused with 503, never forwarded).
+	CauseRevocation = "revocation"
 )
 
 // Why a proxied request failed.

@@ -33,6 +33,23 @@ type Node interface {
 	WaitTXID(ctx context.Context, db string, txid tablecast.TXID) error
 }
 
+// Silent is a Node that knows how long it has gone without hearing from
+// the primary (no transaction, no heartbeat): 0 on the primary. With
+// Config.RevocationBound, a node silent for longer serves no public read.
+// A Node without this method is never silent.
+type Silent interface {
+	Silence() time.Duration
+}
+
+// Visibility is a Reads handler that knows whether a request may see a
+// database at all (for an anonymous visitor: it has a public table or
+// public SQL at the TXID this node has applied). A database a request may
+// not see is treated as one that does not exist: its TXID is never
+// compared with a bookmark nor told. Without it every database is visible.
+type Visibility interface {
+	Visible(r *http.Request, db string) bool
+}
+
 // Write modes of a replica.
 const (
 	WriteProxy     = "proxy"      // forward to the primary (default)
@@ -54,6 +71,25 @@ type Config struct {
 	MaxLag       time.Duration // default staleness bound; 0: none
 	PrimaryWait  time.Duration // longest wait for a primary to be known
 	MaxBody      int64         // largest forwarded write body
+	// RevocationBound: a replica that has not heard from the primary for
+	// longer answers public reads 503 (0: no bound). It bounds how long an
+	// unpublish can take to reach a node that still serves.
+	RevocationBound time.Duration
+}
+
+// MinMaxLag is the smallest _max_lag a request may ask for: below it, the
+// bound would refuse reads on a healthy replica between heartbeats and
+// transactions for no gain.
+const MinMaxLag = 100 * time.Millisecond
+
+// RevocationReason is why a node silent for silence stops serving public
+// reads under bound, "" when it may serve.
+func RevocationReason(silence, bound time.Duration) string {
+	if bound <= 0 || silence <= bound {
+		return ""
+	}
+	return fmt.Sprintf("this node has not heard from the primary for %s (revocation-bound %s): it serves no public reads until it does",
+		silence.Round(time.Millisecond), bound)
 }
 
 // Defaults.
@@ -83,6 +119,8 @@ type Router struct {
 	regionHeader, nodeHeader []string
 	lastLag                  atomic.Pointer[lagValue]
 }
+
+var nosniff = []string{"nosniff"}
 
 // lagValue is a Tablecast-Lag-Ms value.
 type lagValue struct {
@@ -142,7 +180,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// no allocation for the headers every answer carries.
 	h[tablecast.HeaderRegion] = rt.regionHeader
 	h[tablecast.HeaderNode] = rt.nodeHeader
-	if !rt.Node.IsPrimary() {
+	h["X-Content-Type-Options"] = nosniff // errors of the router's own too
+	primary := rt.Node.IsPrimary()
+	if !primary {
 		h[HeaderLag] = rt.lagHeader(rt.Node.Lag())
 	}
 	switch {
@@ -152,6 +192,14 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Retry-After", "1")
 		rt.fail(w, r, tablecast.Errorf(tablecast.EUNAVAILABLE, "This node is still catching up with its cluster: try again shortly"))
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		if !primary {
+			if reason := rt.revoked(); reason != "" {
+				h.Set("Retry-After", "1")
+				rt.metrics().StaleRead(CauseRevocation, OutcomeRefused)
+				rt.fail(w, r, tablecast.Errorf(tablecast.EUNAVAILABLE, "Not served: %s", reason))
+				return
+			}
+		}
 		rt.read(w, r)
 	case r.Method == http.MethodOptions:
 		h.Set("Allow", "GET, HEAD, POST, OPTIONS")
@@ -163,6 +211,16 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tablecast.WriteJSON(w, http.StatusMethodNotAllowed, map[string]any{
 			"ok": false, "error": "Method " + r.Method + " not allowed", "status": http.StatusMethodNotAllowed})
 	}
+}
+
+// revoked says why this replica may not serve public reads now: it has
+// been silent (see Silent) for longer than Config.RevocationBound.
+func (rt *Router) revoked() string {
+	sn, ok := rt.Node.(Silent)
+	if !ok || rt.Config.RevocationBound <= 0 {
+		return ""
+	}
+	return RevocationReason(sn.Silence(), rt.Config.RevocationBound)
 }
 
 func (rt *Router) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -248,7 +306,7 @@ func (rt *Router) read(w http.ResponseWriter, r *http.Request) {
 		rt.fail(w, r, err)
 		return
 	}
-	f := rt.freshEnough(r.Context(), db, want, maxLag)
+	f := rt.freshEnough(r, db, want, maxLag)
 	outcome := OutcomeServed
 	if f.reason == "" {
 		rt.Reads.ServeHTTP(w, r)
@@ -270,21 +328,27 @@ type freshness struct {
 }
 
 // freshEnough checks the request's bookmark (waiting for it, bounded) and
-// lag bound against this node.
-func (rt *Router) freshEnough(ctx context.Context, db string, want tablecast.TXID, maxLag time.Duration) freshness {
+// lag bound against this node. A database the request may not see (see
+// Visibility) is waited for as a missing one is, until it is visible at
+// the bookmark, and its TXID is never told: a private database and one
+// that does not exist answer alike, after the same wait.
+func (rt *Router) freshEnough(r *http.Request, db string, want tablecast.TXID, maxLag time.Duration) freshness {
 	var f freshness
 	if want > 0 && db != "" {
 		have, _ := rt.Node.TXID(db)
-		if have < want {
+		if have < want || !rt.visible(r, db) {
 			start := time.Now()
-			wctx, cancel := context.WithTimeout(ctx, rt.Config.BookmarkWait)
-			err := rt.Node.WaitTXID(wctx, db, want)
+			wctx, cancel := context.WithTimeout(r.Context(), rt.Config.BookmarkWait)
+			err := rt.waitVisible(wctx, r, db, want)
 			cancel()
 			f.waited, f.wait = true, time.Since(start)
 			if err != nil {
-				have, _ = rt.Node.TXID(db)
-				f.reason = fmt.Sprintf("this node has applied TXID %s of %s, not %s, after waiting %s", have, db, want, rt.Config.BookmarkWait)
 				f.cause = CauseBookmark
+				if have, _ = rt.Node.TXID(db); rt.visible(r, db) {
+					f.reason = fmt.Sprintf("this node has applied TXID %s of %s, not %s, after waiting %s", have, db, want, rt.Config.BookmarkWait)
+				} else {
+					f.reason = fmt.Sprintf("this node has not applied TXID %s of %s after waiting %s", want, db, rt.Config.BookmarkWait)
+				}
 				return f
 			}
 		}
@@ -296,6 +360,26 @@ func (rt *Router) freshEnough(ctx context.Context, db string, want tablecast.TXI
 		}
 	}
 	return f
+}
+
+// visible reports whether the request may see db (see Visibility).
+func (rt *Router) visible(r *http.Request, db string) bool {
+	v, ok := rt.Reads.(Visibility)
+	return !ok || v.Visible(r, db)
+}
+
+// waitVisible waits until db has applied want and the request may see it,
+// or ctx ends.
+func (rt *Router) waitVisible(ctx context.Context, r *http.Request, db string, want tablecast.TXID) error {
+	for {
+		have, _ := rt.Node.TXID(db)
+		if have >= want && rt.visible(r, db) {
+			return nil
+		}
+		if err := rt.Node.WaitTXID(ctx, db, max(want, have+1)); err != nil {
+			return err
+		}
+	}
 }
 
 // stale handles a read this node cannot serve fresh enough, and says how:
@@ -318,8 +402,8 @@ func (rt *Router) maxLag(r *http.Request) (time.Duration, error) {
 		return rt.Config.MaxLag, nil
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, tablecast.Errorf(tablecast.EINVALID, "_max_lag must be a positive duration like 500ms, got %q", v)
+	if err != nil || d < MinMaxLag {
+		return 0, tablecast.Errorf(tablecast.EINVALID, "_max_lag must be a duration of at least %s, like 500ms, got %q", MinMaxLag, v)
 	}
 	return d, nil
 }

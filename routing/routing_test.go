@@ -71,6 +71,19 @@ func echo(who string) http.Handler {
 	})
 }
 
+// silentNode is a fakeNode that says how long it has not heard from the
+// primary.
+type silentNode struct {
+	*fakeNode
+	silence time.Duration
+}
+
+func (n *silentNode) Silence() time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.silence
+}
+
 func newRouter(n *fakeNode, cfg Config) *Router {
 	rt := New(n, cfg)
 	rt.Reads, rt.Writes = echo("local-read"), echo("local-write")
@@ -217,8 +230,13 @@ func TestRouter_Reads(t *testing.T) {
 		if w := do(t, rt, "GET", "/shop/t.json?_max_lag=2s", ""); w.Code != 201 {
 			t.Fatalf("within bound: code %d", w.Code)
 		}
-		if w := do(t, rt, "GET", "/shop/t.json?_max_lag=soon", ""); w.Code != 400 {
-			t.Fatalf("bad bound: code %d", w.Code)
+		for _, bad := range []string{"soon", "0s", "-1s", "99ms", "1ns"} {
+			if w := do(t, rt, "GET", "/shop/t.json?_max_lag="+bad, ""); w.Code != 400 || !strings.Contains(w.Body.String(), "at least 100ms") {
+				t.Fatalf("_max_lag=%s: code %d %s", bad, w.Code, w.Body)
+			}
+		}
+		if w := do(t, rt, "GET", "/shop/t.json?_max_lag=100ms", ""); w.Code != 504 {
+			t.Fatalf("_max_lag at the floor: code %d", w.Code)
 		}
 		if got := do(t, rt, "GET", "/shop/t.json", "").Header().Get(HeaderLag); got != "800" {
 			t.Fatalf("lag header %q", got)
@@ -235,6 +253,34 @@ func TestRouter_Reads(t *testing.T) {
 		n.ready = false
 		if w := do(t, rt, "GET", "/shop/t.json", ""); w.Code != 503 || w.Header().Get("Retry-After") == "" {
 			t.Fatalf("code %d", w.Code)
+		}
+	})
+	t.Run("RevocationBound503", func(t *testing.T) {
+		n := newFakeNode()
+		n.primaryURL = "http://primary.invalid"
+		sn := &silentNode{fakeNode: n}
+		rt := New(sn, Config{RevocationBound: 3 * time.Second})
+		rt.Reads, rt.Writes, rt.Admin = echo("local-read"), echo("local-write"), echo("admin")
+		sn.silence = 2900 * time.Millisecond
+		if w := do(t, rt, "GET", "/shop/t.json", ""); w.Code != 201 {
+			t.Fatalf("within the bound: code %d %s", w.Code, w.Body)
+		}
+		sn.silence = 3100 * time.Millisecond
+		for _, m := range []string{"GET", "HEAD"} {
+			w := do(t, rt, m, "/shop/t.json", "")
+			if w.Code != 503 || w.Header().Get("Retry-After") == "" || w.Header().Get(HeaderServedBy) != "" || w.Header().Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("%s past the bound: code %d %s", m, w.Code, w.Body)
+			}
+			if m == "GET" && (!strings.Contains(w.Body.String(), "revocation-bound 3s") || !strings.Contains(w.Body.String(), `"status":503`)) {
+				t.Fatalf("body %s", w.Body)
+			}
+		}
+		if w := do(t, rt, "GET", "/-/readyz", ""); w.Code == 503 {
+			t.Fatalf("the node's own routes are not public reads: %d", w.Code)
+		}
+		n.primary = true // the primary is exempt
+		if w := do(t, rt, "GET", "/shop/t.json", ""); w.Code != 201 {
+			t.Fatalf("primary: code %d %s", w.Code, w.Body)
 		}
 	})
 	t.Run("MethodsHeadOptions", func(t *testing.T) {

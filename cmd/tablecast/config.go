@@ -74,6 +74,14 @@ type TablecastConfig struct {
 	BookmarkWait time.Duration `yaml:"bookmark-wait"` // default 2s
 	MaxLag       time.Duration `yaml:"max-lag"`       // default staleness bound; 0: none
 	PrimaryWait  time.Duration `yaml:"primary-wait"`  // default 5s
+	// RevocationBound: a replica that has not heard from the primary (no
+	// transaction, no heartbeat) for longer stops serving public reads.
+	RevocationBound time.Duration `yaml:"revocation-bound"` // default 3s, more than LiteFS's 1s heartbeat
+
+	// API listener (net/http.Server timeouts; see DefaultReadHeaderTimeout).
+	ReadHeaderTimeout time.Duration `yaml:"read-header-timeout"` // default 5s
+	ReadTimeout       time.Duration `yaml:"read-timeout"`        // default 30s: whole request, body included
+	IdleTimeout       time.Duration `yaml:"idle-timeout"`        // default 60s: keep-alive between requests
 
 	// Raft (lease.type raft).
 	RaftAddr      string `yaml:"raft-addr"`      // raft listen address, default :20203
@@ -98,6 +106,18 @@ const (
 	DefaultAPIAddr    = ":8080"
 	DefaultRegion     = "local"
 	DefaultRaftAddr   = ":20203"
+
+	// DefaultRevocationBound: three LiteFS heartbeats (one a second).
+	DefaultRevocationBound = 3 * time.Second
+	// MinRevocationBound: the bound must leave room for a heartbeat.
+	MinRevocationBound = time.Second
+
+	// The API listener's timeouts: a client gets 5 s to send its headers,
+	// 30 s for its whole request (a write body of max-body, 1 MiB, at
+	// 35 KB/s), and an idle keep-alive connection is closed after 60 s.
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
 )
 
 // LoadConfig reads a YAML file, expands ${ENV} references, refuses
@@ -232,6 +252,18 @@ func (c *Config) setDefaults() {
 	if t.PrimaryWait == 0 {
 		t.PrimaryWait = routing.DefaultPrimaryWait
 	}
+	if t.RevocationBound == 0 {
+		t.RevocationBound = DefaultRevocationBound
+	}
+	if t.ReadHeaderTimeout == 0 {
+		t.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if t.ReadTimeout == 0 {
+		t.ReadTimeout = DefaultReadTimeout
+	}
+	if t.IdleTimeout == 0 {
+		t.IdleTimeout = DefaultIdleTimeout
+	}
 	if t.LogLevel == "" {
 		t.LogLevel = "info"
 	}
@@ -266,6 +298,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("tablecast.stale-reads: %q is not one of primary, refuse", c.Tablecast.StaleReads)
 	case c.Tablecast.BookmarkWait < 0 || c.Tablecast.MaxLag < 0 || c.Tablecast.PrimaryWait < 0:
 		return errors.New("tablecast.bookmark-wait, max-lag, primary-wait: must not be negative")
+	case c.Tablecast.MaxLag > 0 && c.Tablecast.MaxLag < routing.MinMaxLag:
+		return fmt.Errorf("tablecast.max-lag: must be 0 (none) or at least %s", routing.MinMaxLag)
+	case c.Tablecast.RevocationBound <= MinRevocationBound:
+		return fmt.Errorf("tablecast.revocation-bound: must be more than %s (LiteFS heartbeats replicas every second), got %s", MinRevocationBound, c.Tablecast.RevocationBound)
+	case c.Tablecast.ReadHeaderTimeout < 0 || c.Tablecast.ReadTimeout < 0 || c.Tablecast.IdleTimeout < 0:
+		return errors.New("tablecast.read-header-timeout, read-timeout, idle-timeout: must not be negative")
+	case c.Tablecast.ReadTimeout > 0 && c.Tablecast.ReadTimeout < c.Tablecast.ReadHeaderTimeout:
+		return errors.New("tablecast.read-timeout: must not be shorter than read-header-timeout (it covers the headers too)")
 	case c.Tablecast.MaxAge < 0 || c.Tablecast.SQLTimeLimit < 0 || c.Tablecast.SQLMaxRows < 0:
 		return errors.New("tablecast.max-age, sql-time-limit, sql-max-rows: must not be negative")
 	case c.Tablecast.CacheBytes < -1:

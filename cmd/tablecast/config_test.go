@@ -17,6 +17,10 @@ func TestParseConfig(t *testing.T) {
 		if c.HTTP.Addr != DefaultLiteFSAddr || c.Tablecast.Addr != DefaultAPIAddr || c.Lease.ReconnectDelay != time.Second {
 			t.Fatalf("defaults not set: %+v", c)
 		}
+		if tc := c.Tablecast; tc.RevocationBound != DefaultRevocationBound || tc.ReadHeaderTimeout != DefaultReadHeaderTimeout ||
+			tc.ReadTimeout != DefaultReadTimeout || tc.IdleTimeout != DefaultIdleTimeout {
+			t.Fatalf("bounds and timeouts not defaulted: %+v", tc)
+		}
 		toks, err := c.Tablecast.tokens()
 		if err != nil || len(toks) != 1 || strings.Contains(toks[0].Hash, "s3cret") || len(toks[0].Hash) != 64 {
 			t.Fatalf("tokens: %v %v", toks, err)
@@ -36,6 +40,11 @@ func TestParseConfig(t *testing.T) {
 		{"TokenNoName", base + "tablecast:\n  tokens:\n    - token: x\n", "tablecast.tokens[0].name"},
 		{"BadLevel", base + "tablecast:\n  log-level: loud\n", "tablecast.log-level"},
 		{"BadPool", base + "tablecast:\n  read-pool: 1000\n", "tablecast.read-pool"},
+		{"RevocationBoundAtHeartbeat", base + "tablecast:\n  revocation-bound: 1s\n", "tablecast.revocation-bound"},
+		{"RevocationBoundNegative", base + "tablecast:\n  revocation-bound: -5s\n", "tablecast.revocation-bound"},
+		{"MaxLagBelowFloor", base + "tablecast:\n  max-lag: 20ms\n", "tablecast.max-lag"},
+		{"NegativeTimeout", base + "tablecast:\n  idle-timeout: -1s\n", "idle-timeout"},
+		{"ReadTimeoutBelowHeader", base + "tablecast:\n  read-timeout: 1s\n  read-header-timeout: 2s\n", "tablecast.read-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.text))

@@ -21,7 +21,38 @@ type DelayProxy struct {
 
 	ln net.Listener
 	wg sync.WaitGroup
+
+	mu   sync.Mutex
+	open chan struct{} // nil, or closed: data flows; open: held (Partition)
 }
+
+// Partition holds (true) or lets flow again (false) every byte in both
+// directions, of open connections and new ones alike: a network partition
+// that keeps connections up, as a lost route does, with no reset to tell
+// either side. What was held is delivered, late, when it heals.
+func (p *DelayProxy) Partition(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case on && p.open == nil:
+		p.open = make(chan struct{})
+	case !on && p.open != nil:
+		close(p.open)
+		p.open = nil
+	}
+}
+
+// flowing is closed while data may flow.
+func (p *DelayProxy) flowing() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open == nil {
+		return closedCh
+	}
+	return p.open
+}
+
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Listen starts accepting on addr ("127.0.0.1:0" picks a port).
 func (p *DelayProxy) Listen(addr string) error {
@@ -94,6 +125,7 @@ func (p *DelayProxy) pump(dst, src net.Conn) {
 	}()
 	for c := range q {
 		time.Sleep(time.Until(c.due))
+		<-p.flowing()
 		if _, err := dst.Write(c.data); err != nil {
 			break
 		}

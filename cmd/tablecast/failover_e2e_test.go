@@ -80,9 +80,12 @@ func TestCluster_Failover(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	// Every acknowledged write survived; the replica follows the new primary.
+	// Every acknowledged write survived; the replica follows the new primary,
+	// and is ready again (it lost its stream: revocation-bound may have
+	// stopped its reads meanwhile, but not once it streams again).
 	for _, n := range []ClusterNode{lhr2, lhr3, syd} {
 		waitFor(t, n.APIURL+"/fo/t/1000.json", 200, 10*time.Second)
+		waitFor(t, n.APIURL+"/-/readyz", 200, 5*time.Second)
 		_, _, body := get(t, n.APIURL+"/fo.json")
 		if got := fmt.Sprint(body["tables"]); !strings.Contains(got, fmt.Sprintf("count:%d", acked+1)) {
 			t.Fatalf("%s after failover: %s", n.Name, got)

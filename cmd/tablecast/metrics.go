@@ -151,7 +151,7 @@ func newNodeMetrics(n *node) *nodeMetrics {
 		}),
 		staleReads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tablecast_stale_reads_total",
-			Help: "Reads this node could not serve fresh enough, by cause (bookmark: the bookmarked TXID did not arrive in time; lag: lagging more than max-lag) and outcome (primary: sent to the primary; refused: 504).",
+			Help: "Reads this node could not serve fresh enough, by cause (bookmark: the bookmarked TXID did not arrive in time; lag: lagging more than max-lag; revocation: not heard from the primary for revocation-bound, always refused with 503) and outcome (primary: sent to the primary; refused: 504, or 503 for revocation).",
 		}, []string{"cause", "outcome"}),
 		state: &nodeCollector{n: n},
 	}
@@ -173,7 +173,7 @@ func newNodeMetrics(n *node) *nodeMetrics {
 	for _, outcome := range []string{routing.OutcomeServed, routing.OutcomePrimary, routing.OutcomeRefused} {
 		m.bookmarkWaits.WithLabelValues(outcome)
 	}
-	for _, cause := range []string{routing.CauseBookmark, routing.CauseLag} {
+	for _, cause := range []string{routing.CauseBookmark, routing.CauseLag, routing.CauseRevocation} {
 		for _, outcome := range []string{routing.OutcomePrimary, routing.OutcomeRefused} {
 			m.staleReads.WithLabelValues(cause, outcome)
 		}

@@ -145,16 +145,27 @@ func TestCluster_ReadYourWrites(t *testing.T) {
 				return
 			}
 			t.Run("PrimaryUnreachable503", func(t *testing.T) {
+				killed := time.Now()
 				mustKill(t, c.Nodes[0])
-				resp, out := send(t, http.DefaultClient, syd+"/rw/items/-/insert", c.Token, `{"row":{"id":999999,"v":"x"}}`)
-				if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
-					t.Fatalf("write with the primary dead: %d %v", resp.StatusCode, out)
-				}
-				// Nothing acknowledged was lost on the replicas.
+				// Nothing acknowledged was lost on the replicas (read at
+				// once: they heard from the primary at most a heartbeat,
+				// 1 s, before it died, well within revocation-bound, 3 s).
 				for _, base := range []string{syd, sjc} {
 					_, _, body := get(t, base+"/rw.json")
 					if !strings.Contains(fmt.Sprint(body), fmt.Sprintf("count:%d", writers*each)) {
 						t.Fatalf("%s after primary loss: %v", base, body)
+					}
+				}
+				resp, out := send(t, http.DefaultClient, syd+"/rw/items/-/insert", c.Token, `{"row":{"id":999999,"v":"x"}}`)
+				if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+					t.Fatalf("write with the primary dead: %d %v", resp.StatusCode, out)
+				}
+				// That took primary-wait (5 s): past revocation-bound, the
+				// replicas serve no public reads any more.
+				for _, base := range []string{syd, sjc} {
+					status, h, body := get(t, base+"/rw.json")
+					if status != 503 || h.Get("Retry-After") == "" || !strings.Contains(fmt.Sprint(body["error"]), "revocation-bound") {
+						t.Fatalf("%s %s after primary loss: %d %v", base, time.Since(killed), status, body)
 					}
 				}
 			})

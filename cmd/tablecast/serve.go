@@ -180,6 +180,7 @@ func (n *node) serveAPI() error {
 	}
 	n.reader.Logger = n.logger
 	n.reader.Tokens = tk // reads with a read-scope token see private tables
+	n.reader.ETagKey = etagKey(c.Tablecast.ClusterToken)
 	if n.reader.OnCatchUp, err = registerCatchUpMetric(prometheus.DefaultRegisterer); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
@@ -202,6 +203,7 @@ func (n *node) serveAPI() error {
 		WriteMode: c.Tablecast.WriteMode, StaleMode: c.Tablecast.StaleReads,
 		BookmarkWait: c.Tablecast.BookmarkWait, MaxLag: c.Tablecast.MaxLag,
 		PrimaryWait: c.Tablecast.PrimaryWait, MaxBody: c.Tablecast.MaxBody,
+		RevocationBound: c.Tablecast.RevocationBound,
 	})
 	router.Region, router.Name, router.Logger = c.Tablecast.Region, c.Tablecast.Name, n.logger
 	router.Reads, router.Writes, router.Admin = n.reader, n.writer, n.adminHandler()
@@ -220,7 +222,7 @@ func (n *node) serveAPI() error {
 	if n.apiURL == "" {
 		n.apiURL = listenerURL(ln)
 	}
-	n.api = &http.Server{Handler: metrics.instrument(router), ReadHeaderTimeout: 10 * time.Second}
+	n.api = apiServer(metrics.instrument(router), &c.Tablecast)
 	n.serveErr = make(chan error, 1)
 	go func() {
 		if err := n.api.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -404,6 +406,15 @@ func (n *node) PrimaryName() string {
 // Lag implements routing.Node.
 func (n *node) Lag() time.Duration { return n.mount.Lag() }
 
+// Silence implements routing.Silent: how long this node has gone without
+// hearing from the primary, on its own clock, or by the primary's
+// timestamps (Lag) when that says longer: frames held up on the way (a
+// partition that heals) carry their old timestamps. Both are 0 while
+// LiteFS holds the lease here (no lock taken: every replica read asks).
+func (n *node) Silence() time.Duration {
+	return max(n.mount.SinceHeard(), n.mount.Lag())
+}
+
 // TXID implements routing.Node.
 func (n *node) TXID(db string) (tablecast.TXID, bool) { return n.mount.TXID(db) }
 
@@ -448,6 +459,8 @@ func (n *node) notReady() string {
 		return "catching up with the cluster"
 	case n.PrimaryURL() == "":
 		return "no primary known"
+	case routing.RevocationReason(n.Silence(), n.cfg.Tablecast.RevocationBound) != "":
+		return routing.RevocationReason(n.Silence(), n.cfg.Tablecast.RevocationBound)
 	case n.cfg.Tablecast.MaxLag > 0 && n.Lag() > n.cfg.Tablecast.MaxLag:
 		return fmt.Sprintf("lagging %s behind the primary (max-lag %s)", n.Lag().Round(time.Millisecond), n.cfg.Tablecast.MaxLag)
 	}
