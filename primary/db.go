@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/tablecast/tablecast"
@@ -130,11 +131,11 @@ func (w *Writer) write(ctx context.Context, db string, h *handle, fn func(*sql.T
 	defer func() { _ = tx.Rollback() }()
 	if !h.meta.Load() {
 		if err := createMeta(ctx, tx); err != nil {
-			return 0, err
+			return 0, sqliteError("create tablecast tables", err)
 		}
 	}
 	if err := fn(tx); err != nil {
-		return 0, err
+		return 0, sqliteError("write", err) // codes kept; disk full anywhere is EFULL
 	}
 	txid, err := w.commit(tx, db)
 	if err != nil {
@@ -155,24 +156,49 @@ func (w *Writer) commit(tx *sql.Tx, db string) (tablecast.TXID, error) {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, sqliteError("commit", err)
+		return 0, w.commitError(db, err)
 	}
 	txid, _ := w.Positions.TXID(db)
 	return txid, nil
 }
 
-// sqliteError gives codes to the SQLite errors a client can cause or retry.
+// commitError gives a failed COMMIT its code. SQLite rolls a transaction
+// back when COMMIT fails with a known cause (disk full, read-only, busy),
+// and a cancelled request's transaction was rolled back before COMMIT ran;
+// any other failure there may have left the commit in the WAL: the client
+// is told the write may or may not have been applied.
+func (w *Writer) commitError(db string, err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return tablecast.Errorf(tablecast.EUNAVAILABLE, "The request ended before the write was committed: nothing was written")
+	}
+	err = sqliteError("commit", err)
+	if tablecast.ErrorCode(err) != tablecast.EINTERNAL {
+		return err
+	}
+	w.logger().Error("commit failed: outcome unknown", "db", db, "err", err)
+	return tablecast.Errorf(tablecast.EUNKNOWN, "The commit failed: the write may or may not have been applied; read before retrying")
+}
+
+// sqliteError gives codes to the SQLite errors a client can cause or
+// retry, and says what happened to the write: a statement that fails
+// with these leaves nothing written (SQLite rolls back on disk full).
 func sqliteError(op string, err error) error {
 	var se sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code {
-		case sqlite3.ErrConstraint:
-			return tablecast.Errorf(tablecast.EINVALID, "%s", se.Error())
-		case sqlite3.ErrReadonly:
-			return tablecast.Errorf(tablecast.EUNAVAILABLE, "Database is read-only: this node is not the primary")
-		case sqlite3.ErrBusy:
-			return tablecast.Errorf(tablecast.EUNAVAILABLE, "Database is busy, try again")
-		}
+	if !errors.As(err, &se) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	switch {
+	case se.Code == sqlite3.ErrFull, se.SystemErrno == syscall.ENOSPC, se.SystemErrno == syscall.EDQUOT:
+		return tablecast.Errorf(tablecast.EFULL, "Insufficient storage on the primary: the disk is full, nothing was written. Reads go on; writes resume once space is freed")
+	case se.Code == sqlite3.ErrConstraint:
+		return tablecast.Errorf(tablecast.EINVALID, "%s", se.Error())
+	case se.Code == sqlite3.ErrReadonly, se.Code == sqlite3.ErrPerm,
+		se.SystemErrno == syscall.EROFS, se.SystemErrno == syscall.EACCES, se.SystemErrno == syscall.EPERM:
+		// LiteFS makes the database read-only (EACCES/EPERM through
+		// FUSE) once this node lost the lease.
+		return tablecast.Errorf(tablecast.EUNAVAILABLE, "Database is read-only: this node is not the primary (any more); nothing was written, retry")
+	case se.Code == sqlite3.ErrBusy, se.Code == sqlite3.ErrLocked:
+		return tablecast.Errorf(tablecast.EUNAVAILABLE, "Database is busy: nothing was written, retry")
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
