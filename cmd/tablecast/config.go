@@ -59,6 +59,7 @@ type TablecastConfig struct {
 	PrimaryURL   string        `yaml:"primary-url"`
 	Tokens       []TokenConfig `yaml:"tokens"`
 	MaxBody      int64         `yaml:"max-body"`
+	MinFreeBytes int64         `yaml:"min-free-bytes"` // free-space floor under data.dir for writes (-1: none)
 	ReadPool     int           `yaml:"read-pool"`
 	CacheBytes   int64         `yaml:"cache-bytes"`    // response cache budget; -1 turns the cache off
 	MaxAge       time.Duration `yaml:"max-age"`        // Cache-Control max-age of public answers (0: none)
@@ -210,6 +211,9 @@ func (c *Config) setDefaults() {
 	if t.MaxBody == 0 {
 		t.MaxBody = primary.DefaultMaxBody
 	}
+	if t.MinFreeBytes == 0 {
+		t.MinFreeBytes = primary.DefaultMinFree
+	}
 	if t.CacheBytes == 0 {
 		t.CacheBytes = replica.DefaultCacheBytes
 	}
@@ -267,6 +271,8 @@ func (c *Config) Validate() error {
 		return errors.New("tablecast.bookmark-wait, max-lag, primary-wait: must not be negative")
 	case c.Tablecast.MaxAge < 0 || c.Tablecast.SQLTimeLimit < 0 || c.Tablecast.SQLMaxRows < 0:
 		return errors.New("tablecast.max-age, sql-time-limit, sql-max-rows: must not be negative")
+	case c.Tablecast.MinFreeBytes < -1:
+		return errors.New("tablecast.min-free-bytes: must be a byte count, or -1 for no floor")
 	case c.Tablecast.CacheBytes < -1:
 		return errors.New("tablecast.cache-bytes: must be a byte count, or -1 for no cache")
 	case c.Tablecast.ReadPool < 0 || c.Tablecast.ReadPool > 64:
