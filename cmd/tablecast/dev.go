@@ -147,6 +147,7 @@ type devCluster struct {
 	Candidates int    // raft: candidate nodes in the first region
 	WriteMode  string // tablecast.write-mode of every node ("" = default)
 	StaleReads string // tablecast.stale-reads of every node
+	MinFree    int64  // tablecast.min-free-bytes of every node (0 = default)
 	Logger     *slog.Logger
 
 	proxies []*DelayProxy
@@ -332,6 +333,9 @@ tablecast:
 {{- if .StaleReads}}
   stale-reads: "{{.StaleReads}}"
 {{- end}}
+{{- if .MinFree}}
+  min-free-bytes: {{.MinFree}}
+{{- end}}
   name: "{{.Node.Name}}"
   region: "{{.Node.Region}}"
   addr: "{{if .Node.APIAddr}}{{.Node.APIAddr}}{{else}}127.0.0.1:0{{end}}"
@@ -360,7 +364,7 @@ func (c *devCluster) startNode(ctx context.Context, n *ClusterNode, prim AddrFil
 	_ = os.Remove(addrPath)
 	var buf bytes.Buffer
 	if err := nodeConfig.Execute(&buf, map[string]any{"Node": n, "Primary": prim, "PrimaryName": c.Regions[0] + "-1",
-		"WriteMode": c.WriteMode, "StaleReads": c.StaleReads, "Lease": c.Lease}); err != nil {
+		"WriteMode": c.WriteMode, "StaleReads": c.StaleReads, "Lease": c.Lease, "MinFree": c.MinFree}); err != nil {
 		return AddrFile{}, err
 	}
 	if err := os.WriteFile(cfgPath, buf.Bytes(), 0o600); err != nil {
