@@ -1,8 +1,16 @@
 package primary
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tablecast/tablecast"
 )
@@ -41,5 +49,46 @@ func TestDecodeCreate_InvalidText(t *testing.T) {
 	_, err := decodeCreate([]byte("{\"table\": \"t\", \"columns\": [{\"name\": \"a\"}, {\"name\": \"b\xff\"}]}"), 10)
 	if tablecast.ErrorCode(err) != tablecast.EINVALID || !strings.Contains(tablecast.ErrorMessage(err), `The value at "columns".1."name": invalid UTF-8 byte 0xff`) {
 		t.Errorf("create: %v", err)
+	}
+}
+
+// TestWriter_InvalidTextNothingWritten: through the write API, a body with
+// bytes that are not UTF-8 is a 400 naming the row and column, and the
+// table is unchanged.
+func TestWriter_InvalidTextNothingWritten(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustPost("/db/-/create", `{"table": "t", "pk": "id", "rows": [{"id": 1, "s": "a"}]}`, http.StatusCreated)
+	rec := e.post("/db/t/-/insert", "{\"rows\": [{\"id\": 2, \"s\": \"b\"}, {\"id\": 3, \"s\": \"\xc3\x28\"}]}")
+	assertError(t, rec, http.StatusBadRequest, `Row 1, column "s": invalid UTF-8 byte 0xc3`)
+	if got := e.queryString("db", "SELECT group_concat(id || s) FROM t"); got != "1a" {
+		t.Fatalf("rows: %s", got)
+	}
+}
+
+// TestWriter_TooLargeBody: a real client sending a body over max-body
+// before reading gets the JSON 413, not a reset connection.
+func TestWriter_TooLargeBody(t *testing.T) {
+	e := newTestEnv(t)
+	srv := httptest.NewServer(e.w)
+	defer srv.Close()
+	for _, size := range []int{3_990_000, 50_000_000} {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(conn, "POST /db/t/-/insert HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n", testSecret, size)
+		if _, err := conn.Write(bytes.Repeat([]byte(" "), size)); err != nil {
+			t.Fatalf("%d bytes: sending: %v", size, err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%d bytes: reading the answer: %v", size, err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		conn.Close()
+		if resp.StatusCode != 413 || !resp.Close || !strings.Contains(string(raw), `"status":413`) {
+			t.Errorf("%d bytes: %d %q", size, resp.StatusCode, raw)
+		}
 	}
 }
