@@ -121,8 +121,6 @@ func (w *Writer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		switch tablecast.ErrorCode(err) {
 		case tablecast.EUNAUTHORIZED:
 			rw.Header().Set("WWW-Authenticate", "Bearer")
-		case tablecast.EUNAVAILABLE:
-			rw.Header().Set("Retry-After", "1")
 		case tablecast.EINTERNAL:
 			// Every failure past COMMIT has its own code (EUNKNOWN, or
 			// EUNAVAILABLE for sync): an internal error rolled back.
