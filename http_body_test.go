@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +130,17 @@ func TestCheckQuery(t *testing.T) {
 	if resp.StatusCode != 400 || !bytes.HasPrefix(raw, []byte("400 Bad Request")) {
 		t.Errorf("bad path escape: %d %q (net/http's plain answer expected: if this changed, make it JSON)", resp.StatusCode, raw)
 	}
+}
+
+// FuzzWellFormedQuery: the allocation-free check agrees with url.ParseQuery.
+func FuzzWellFormedQuery(f *testing.F) {
+	for _, q := range []string{"a=1&b=%20", "a=%", "a=%2", "a=%zz", "a;b", "%41=%42", "=&&=", "a=%e9%ff"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		_, err := url.ParseQuery(q)
+		if got := wellFormedQuery(q); got != (err == nil) {
+			t.Fatalf("wellFormedQuery(%q) = %v, url.ParseQuery: %v", q, got, err)
+		}
+	})
 }
