@@ -83,6 +83,16 @@ func (s *SpaceFloor) Check(shrinks bool) error {
 		what, FormatBytes(need), FormatBytes(free))
 }
 
+// Short reports whether free space is below MinFree now (read afresh):
+// what an I/O error during a write most likely means then.
+func (s *SpaceFloor) Short() bool {
+	s.mu.Lock()
+	s.checked = time.Time{}
+	s.mu.Unlock()
+	free, err := s.least()
+	return err == nil && free < s.MinFree
+}
+
 func (s *SpaceFloor) reserve() uint64 {
 	if s.Reserve > 0 {
 		return s.Reserve

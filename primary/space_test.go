@@ -1,6 +1,7 @@
 package primary
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"net/http"
@@ -111,13 +112,13 @@ func TestErrorMapping(t *testing.T) {
 			}
 		}
 	}
-	// At COMMIT an unknown failure may have left the commit behind.
-	for _, err := range []error{sqlite3.Error{Code: sqlite3.ErrIoErr, SystemErrno: syscall.EIO}, errors.New("boom")} {
-		got := w.commitError("db", err)
-		if tablecast.ErrorCode(got) != tablecast.EUNKNOWN || tablecast.StatusOf(tablecast.ErrorCode(got)) != http.StatusBadGateway ||
-			!strings.Contains(tablecast.ErrorMessage(got), "may or may not have been applied") {
-			t.Errorf("commit %v: %v", err, got)
-		}
+	// Known not committed, an unknown failure is a rolled-back 500.
+	if got := w.commitError("db", errors.New("boom")); tablecast.ErrorCode(got) != tablecast.EINTERNAL {
+		t.Errorf("commit boom: %v", got)
+	}
+	if tablecast.StatusOf(tablecast.ErrorCode(errMaybeApplied)) != http.StatusBadGateway ||
+		!strings.Contains(tablecast.ErrorMessage(errMaybeApplied), "may or may not have been applied") {
+		t.Errorf("errMaybeApplied: %v", errMaybeApplied)
 	}
 	if got := w.commitError("db", sql.ErrTxDone); tablecast.ErrorCode(got) != tablecast.EUNAVAILABLE ||
 		!strings.Contains(tablecast.ErrorMessage(got), "nothing was written") {
@@ -132,6 +133,64 @@ func TestWriter_InternalErrorSaysNothingWritten(t *testing.T) {
 	e.mustPost("/db/-/create", `{"table": "t", "pk": "id", "rows": [{"id": 1}]}`, http.StatusCreated)
 	e.w.CanCommit = func() error { return errors.New("lease check broke") }
 	assertError(t, e.post("/db/t/-/insert", `{"row": {"id": 2}}`), http.StatusInternalServerError, "Internal error: nothing was written")
+	if got := e.queryString("db", "SELECT group_concat(id) FROM t"); got != "1" {
+		t.Fatalf("rows: %s", got)
+	}
+}
+
+// TestCommitted: after a COMMIT that reports an error, the write counter
+// tells whether the transaction is in the database.
+func TestCommitted(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustPost("/db/-/create", `{"table": "t", "pk": "id", "rows": [{"id": 1}]}`, http.StatusCreated)
+	h, err := e.w.open("db", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mark int64
+	if err := h.db.QueryRow(counterSQL).Scan(&mark); err != nil {
+		t.Fatal(err)
+	}
+	for m, want := range map[int64]bool{mark: true, mark + 1: false} {
+		if got, err := committed(h, m); err != nil || got != want {
+			t.Errorf("committed(%d) with the counter at %d: %v %v", m, mark, got, err)
+		}
+	}
+	empty, err := openHandle(e.dir+"/empty.db", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer empty.db.Close()
+	if got, err := committed(empty, 1); err != nil || got {
+		t.Errorf("a database without tablecast's tables: %v %v", got, err)
+	}
+}
+
+// TestWriter_FailedCommitNothingWritten: a COMMIT that fails and did not
+// commit (a commit hook turns it into a rollback) answers an error that
+// does not claim success, and nothing is written.
+func TestWriter_FailedCommitNothingWritten(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustPost("/db/-/create", `{"table": "t", "pk": "id", "rows": [{"id": 1}]}`, http.StatusCreated)
+	h, err := e.w.open("db", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := h.db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Raw(func(dc any) error {
+		dc.(*sqlite3.SQLiteConn).RegisterCommitHook(func() int { return 1 })
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close() // back to the pool: the writer's one connection
+	rec := e.post("/db/t/-/insert", `{"row": {"id": 2}}`)
+	if rec.Code < 400 || strings.Contains(rec.Body.String(), "may or may not") {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
 	if got := e.queryString("db", "SELECT group_concat(id) FROM t"); got != "1" {
 		t.Fatalf("rows: %s", got)
 	}
