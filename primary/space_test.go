@@ -195,3 +195,14 @@ func TestWriter_FailedCommitNothingWritten(t *testing.T) {
 		t.Fatalf("rows: %s", got)
 	}
 }
+
+// BenchmarkFreeBytes: what one statfs costs (the floor reads it per write
+// when near the floor).
+func BenchmarkFreeBytes(b *testing.B) {
+	dir := b.TempDir()
+	for b.Loop() {
+		if _, err := FreeBytes(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
