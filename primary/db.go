@@ -58,7 +58,7 @@ func (w *Writer) open(db string, create bool) (*handle, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return nil, tablecast.Errorf(tablecast.EUNAVAILABLE, "Writer is closed")
+		return nil, tablecast.Errorf(tablecast.EUNAVAILABLE, "Writer is closed (this node is shutting down): nothing was written, retry")
 	}
 	exists, err := w.fileExists(db)
 	if err != nil {
