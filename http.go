@@ -2,8 +2,11 @@ package tablecast
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"time"
 )
 
 // Response headers every tablecast response may carry.
@@ -40,6 +43,10 @@ func StatusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case EFULL:
+		return http.StatusInsufficientStorage
+	case EUNKNOWN:
+		return http.StatusBadGateway
 	default:
 		return http.StatusInternalServerError
 	}
@@ -56,7 +63,79 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	} else if code == EINTERNAL && logger != nil {
 		logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if code == ETOOLARGE {
+		// The connection is closed after this answer (net/http does once a
+		// body limit was hit): say so, and read what the client is still
+		// sending so that closing does not reset the connection and throw
+		// the answer away before the client reads it.
+		w.Header().Set("Connection", "close")
+		WriteJSON(w, status, map[string]any{"ok": false, "error": ErrorMessage(err), "status": status})
+		DiscardBody(w, r)
+		return
+	}
 	WriteJSON(w, status, map[string]any{"ok": false, "error": ErrorMessage(err), "status": status})
+}
+
+// Bounds of DiscardBody: what a refused client may still send, and for how
+// long, before the connection is closed on it anyway.
+const (
+	DiscardMaxBytes = 64 << 20
+	DiscardMaxTime  = 10 * time.Second
+)
+
+// wellFormedQuery reports whether url.ParseQuery would accept q: every %
+// followed by two hex digits, no semicolon. It allocates nothing (the read
+// path calls it on every request with a query string).
+func wellFormedQuery(q string) bool {
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case ';':
+			return false
+		case '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return false
+			}
+			i += 2
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// DiscardBody reads and drops the rest of a request body after the answer
+// was written (an early 413), at most DiscardMaxBytes for at most
+// DiscardMaxTime. A client that sends its whole body before reading the
+// answer (most do) then reads it; closing a socket with unread data in it
+// sends a TCP reset that can destroy the answer in the client's buffer.
+// Past either bound the connection is closed as before.
+func DiscardBody(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	if r.ContentLength > DiscardMaxBytes {
+		return // cannot be read within the bound: no point waiting for it
+	}
+	_ = rc.SetReadDeadline(time.Now().Add(DiscardMaxTime))
+	_, _ = io.CopyN(io.Discard, r.Body, DiscardMaxBytes)
+}
+
+// CheckQuery answers a request whose query string has a malformed %
+// escape (or another part url.ParseQuery refuses) with a JSON 400, where
+// url.Values would silently drop the parameter. net/http refuses a bad
+// escape in the path itself, before any handler, with a plain-text 400
+// that no handler can change.
+func CheckQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.RawQuery; q != "" && !wellFormedQuery(q) {
+			// Parsed again only to say what is wrong.
+			_, err := url.ParseQuery(q)
+			WriteError(w, r, nil, Errorf(EINVALID, "Malformed query string: %v", err))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // WriteJSON writes v as JSON with the given status.

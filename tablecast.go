@@ -20,6 +20,12 @@ const (
 	ETOOLARGE     = "too_large"
 	EUNAVAILABLE  = "unavailable"
 	EINTERNAL     = "internal"
+
+	// EFULL: the primary is short of disk space (507): nothing was written.
+	EFULL = "insufficient_storage"
+	// EUNKNOWN: a write failed at a point where it may or may not have been
+	// applied (502); the client must read before it retries.
+	EUNKNOWN = "outcome_unknown"
 )
 
 // Error is an application error with a code and a message safe to show users.

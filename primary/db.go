@@ -9,7 +9,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/tablecast/tablecast"
@@ -55,7 +58,7 @@ func (w *Writer) open(db string, create bool) (*handle, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return nil, tablecast.Errorf(tablecast.EUNAVAILABLE, "Writer is closed")
+		return nil, tablecast.Errorf(tablecast.EUNAVAILABLE, "Writer is closed (this node is shutting down): nothing was written, retry")
 	}
 	exists, err := w.fileExists(db)
 	if err != nil {
@@ -130,13 +133,19 @@ func (w *Writer) write(ctx context.Context, db string, h *handle, fn func(*sql.T
 	defer func() { _ = tx.Rollback() }()
 	if !h.meta.Load() {
 		if err := createMeta(ctx, tx); err != nil {
-			return 0, err
+			return 0, sqliteError("create tablecast tables", err)
 		}
 	}
 	if err := fn(tx); err != nil {
-		return 0, err
+		return 0, w.diskError(sqliteError("write", err)) // codes kept; disk full anywhere is EFULL
 	}
-	txid, err := w.commit(tx, db)
+	// Every write bumps the global counter once (bumpVersions): its value
+	// tells, after a COMMIT that reported an error, whether it committed.
+	var mark int64
+	if err := tx.QueryRowContext(ctx, counterSQL).Scan(&mark); err != nil {
+		return 0, sqliteError("read the write counter", err)
+	}
+	txid, err := w.commitChecked(tx, db, h, mark)
 	if err != nil {
 		return 0, err
 	}
@@ -144,9 +153,53 @@ func (w *Writer) write(ctx context.Context, db string, h *handle, fn func(*sql.T
 	return txid, nil
 }
 
+var errMaybeApplied = tablecast.Errorf(tablecast.EUNKNOWN, "The commit failed: the write may or may not have been applied; read before retrying")
+
+// counterSQL reads the global write counter of _table_versions.
+var counterSQL = `SELECT version FROM ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) + ` WHERE table_name = ''`
+
+// committed reports whether the transaction that set the write counter to
+// mark is in the database: COMMIT can report an error after the commit
+// itself succeeded (SQLite returns a failed automatic WAL checkpoint from
+// the COMMIT that triggered it), or fail before it. An error means the
+// counter could not be read: nobody knows.
+func committed(h *handle, mark int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var got int64
+	err := h.db.QueryRowContext(ctx, counterSQL).Scan(&got)
+	var se sqlite3.Error
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil // a new database's first write, rolled back
+	case errors.As(err, &se) && se.Code == sqlite3.ErrError && strings.Contains(se.Error(), "no such table"):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return got == mark, nil
+}
+
+// diskError turns an I/O error into EFULL when the disk is short of space:
+// through FUSE, LiteFS reports a full disk to SQLite as EIO, not ENOSPC.
+func (w *Writer) diskError(err error) error {
+	var se sqlite3.Error
+	if w.Space == nil || !errors.As(err, &se) || se.Code != sqlite3.ErrIoErr || !w.Space.Short() {
+		return err
+	}
+	return tablecast.Errorf(tablecast.EFULL, "Insufficient storage on the primary: the disk is full, nothing was written. Reads go on; writes resume once space is freed")
+}
+
 // commit commits tx and reads the TXID it made, under the commit fence so
 // that no reader pins a snapshot between the two.
 func (w *Writer) commit(tx *sql.Tx, db string) (tablecast.TXID, error) {
+	return w.commitChecked(tx, db, nil, 0)
+}
+
+// commitChecked is commit; with h, a COMMIT that reports an error is
+// checked against the write counter (see committed): without h, such a
+// failure may or may not have committed.
+func (w *Writer) commitChecked(tx *sql.Tx, db string, h *handle, mark int64) (tablecast.TXID, error) {
 	w.Fence.LockCommit()
 	defer w.Fence.UnlockCommit()
 	if w.CanCommit != nil {
@@ -155,24 +208,66 @@ func (w *Writer) commit(tx *sql.Tx, db string) (tablecast.TXID, error) {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, sqliteError("commit", err)
+		if errors.Is(err, sql.ErrTxDone) {
+			return 0, w.commitError(db, err)
+		}
+		if h == nil { // no counter: only known causes say nothing was written
+			if cerr := sqliteError("commit", err); tablecast.ErrorCode(cerr) != tablecast.EINTERNAL {
+				return 0, cerr
+			}
+			w.logger().Error("commit failed: outcome unknown", "db", db, "err", err)
+			return 0, errMaybeApplied
+		}
+		done, verr := committed(h, mark)
+		switch {
+		case verr != nil:
+			w.logger().Error("commit failed and the database cannot tell whether it committed", "db", db, "err", err, "check_err", verr)
+			return 0, errMaybeApplied
+		case done:
+			// Committed: the error came after (a WAL checkpoint).
+			w.logger().Warn("COMMIT reported an error after the transaction committed", "db", db, "err", err)
+		default:
+			return 0, w.diskError(w.commitError(db, err))
+		}
 	}
 	txid, _ := w.Positions.TXID(db)
 	return txid, nil
 }
 
-// sqliteError gives codes to the SQLite errors a client can cause or retry.
+// commitError gives its code to a failed COMMIT known not to have
+// committed (a cancelled request's transaction is rolled back before
+// COMMIT runs; otherwise commit checked the write counter).
+func (w *Writer) commitError(db string, err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return tablecast.Errorf(tablecast.EUNAVAILABLE, "The request ended before the write was committed: nothing was written")
+	}
+	err = sqliteError("commit", err)
+	if tablecast.ErrorCode(err) != tablecast.EINTERNAL {
+		return err
+	}
+	return fmt.Errorf("commit rolled back: %w", err) // a 500 saying nothing was written
+}
+
+// sqliteError gives codes to the SQLite errors a client can cause or
+// retry, and says what happened to the write: a statement that fails
+// with these leaves nothing written (SQLite rolls back on disk full).
 func sqliteError(op string, err error) error {
 	var se sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code {
-		case sqlite3.ErrConstraint:
-			return tablecast.Errorf(tablecast.EINVALID, "%s", se.Error())
-		case sqlite3.ErrReadonly:
-			return tablecast.Errorf(tablecast.EUNAVAILABLE, "Database is read-only: this node is not the primary")
-		case sqlite3.ErrBusy:
-			return tablecast.Errorf(tablecast.EUNAVAILABLE, "Database is busy, try again")
-		}
+	if !errors.As(err, &se) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	switch {
+	case se.Code == sqlite3.ErrFull, se.SystemErrno == syscall.ENOSPC, se.SystemErrno == syscall.EDQUOT:
+		return tablecast.Errorf(tablecast.EFULL, "Insufficient storage on the primary: the disk is full, nothing was written. Reads go on; writes resume once space is freed")
+	case se.Code == sqlite3.ErrConstraint:
+		return tablecast.Errorf(tablecast.EINVALID, "%s", se.Error())
+	case se.Code == sqlite3.ErrReadonly, se.Code == sqlite3.ErrPerm,
+		se.SystemErrno == syscall.EROFS, se.SystemErrno == syscall.EACCES, se.SystemErrno == syscall.EPERM:
+		// LiteFS makes the database read-only (EACCES/EPERM through
+		// FUSE) once this node lost the lease.
+		return tablecast.Errorf(tablecast.EUNAVAILABLE, "Database is read-only: this node is not the primary (any more); nothing was written, retry")
+	case se.Code == sqlite3.ErrBusy, se.Code == sqlite3.ErrLocked:
+		return tablecast.Errorf(tablecast.EUNAVAILABLE, "Database is busy: nothing was written, retry")
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

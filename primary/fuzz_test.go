@@ -1,11 +1,14 @@
 package primary
 
 import (
+	"bytes"
 	"database/sql"
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tablecast/tablecast"
 )
@@ -53,6 +56,9 @@ func FuzzDecodeRows(f *testing.F) {
 		`[1, 2]`,
 		``,
 		`{`,
+		"{\"row\": {\"s\": \"caf\xe9\"}}",
+		"{\"rows\": [{\"s\": \"\xed\xa0\x80\"}, {\"s\xff\": 1}]}",
+		`{"row": {"s": "\udc00\ud834\udd1e"}}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -63,6 +69,7 @@ func FuzzDecodeRows(f *testing.F) {
 			assertInvalid(t, err)
 			return
 		}
+		checkFuzzText(t, body, req.rows)
 		rows, err := bindRows(req.rows, fuzzColumns)
 		if err != nil {
 			assertInvalid(t, err)
@@ -161,4 +168,21 @@ func FuzzDecodeCreate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkFuzzText: accepted text is what was sent. Every string and column
+// name is valid UTF-8, and holds U+FFFD only if the body did: never one
+// encoding/json put in place of bytes that were not text.
+func checkFuzzText(t *testing.T, body []byte, rows []row) {
+	t.Helper()
+	sentFFFD := bytes.Contains(body, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))
+	for i, r := range rows {
+		for j, v := range r.vals {
+			for _, s := range []string{r.cols[j], v.s} {
+				if !utf8.ValidString(s) || (!sentFFFD && strings.ContainsRune(s, utf8.RuneError)) {
+					t.Fatalf("row %d column %q: text %q changed from the body %q", i, r.cols[j], s, body)
+				}
+			}
+		}
+	}
 }

@@ -27,6 +27,9 @@ func decodeBody(body []byte, allowed ...string) (params, error) {
 		err := json.Unmarshal(body, &v)
 		return nil, tablecast.Errorf(tablecast.EINVALID, "Invalid JSON: %s", err)
 	}
+	if err := checkText(body); err != nil {
+		return nil, err
+	}
 	fields, err := objectFields(body, "Request body")
 	if err != nil {
 		return nil, err

@@ -44,6 +44,10 @@ type Writer struct {
 	// before it is acknowledged.
 	Sync func(ctx context.Context, db string, txid tablecast.TXID) error
 
+	// Space, when set, refuses writes (507) while the disk under the
+	// databases is short of space; see SpaceFloor.
+	Space *SpaceFloor
+
 	mu       sync.Mutex
 	dbs      map[string]*handle
 	control  *ControlDB // _tablecast.db, made on first use
@@ -117,8 +121,16 @@ func (w *Writer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	res, err := w.serve(rw, r, rt)
 	if err != nil {
-		if tablecast.ErrorCode(err) == tablecast.EUNAUTHORIZED {
+		switch tablecast.ErrorCode(err) {
+		case tablecast.EUNAUTHORIZED:
 			rw.Header().Set("WWW-Authenticate", "Bearer")
+		case tablecast.EINTERNAL:
+			// Every failure past COMMIT has its own code (EUNKNOWN, or
+			// EUNAVAILABLE for sync): an internal error rolled back.
+			if r.Context().Err() == nil {
+				w.logger().Error("write failed", "action", rt.action, "db", rt.db, "table", rt.table, "err", err)
+			}
+			err = errRolledBack
 		}
 		tablecast.WriteError(rw, r, w.logger(), err)
 		return
@@ -143,6 +155,11 @@ func (w *Writer) serve(rw http.ResponseWriter, r *http.Request, rt route) (*resu
 	if err != nil {
 		return nil, err
 	}
+	if w.Space != nil {
+		if err := w.Space.Check(rt.action == actionDelete || rt.action == actionUnpublish); err != nil {
+			return nil, err
+		}
+	}
 	req := &request{route: rt, token: token, canRead: p.Has(ScopeRead), body: body}
 	res, err := w.run(r.Context(), req)
 	if err != nil {
@@ -157,6 +174,10 @@ func (w *Writer) serve(rw http.ResponseWriter, r *http.Request, rt route) (*resu
 	w.logger().Debug("write", "action", rt.action, "db", rt.db, "table", rt.table, "token", token, "txid", res.txid)
 	return res, nil
 }
+
+// errRolledBack answers an internal error: the transaction was rolled
+// back (tablecast.WriteError shows internal errors as "Internal error").
+var errRolledBack = tablecast.Errorf(tablecast.EINTERNAL, "Internal error: nothing was written")
 
 // HeaderSync asks for a write acknowledged only once another candidate has it.
 const HeaderSync = "Tablecast-Sync"

@@ -84,6 +84,10 @@ func (w *bookmarkWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Unwrap lets http.ResponseController reach the connection (the 413
+// answer flushes, then reads the rest of the body under a deadline).
+func (w *bookmarkWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *bookmarkWriter) setCookie(status int) {
 	txid, err := tablecast.ParseTXID(w.Header().Get(tablecast.HeaderTXID))
 	db := dbOfPath(w.req.URL.Path)

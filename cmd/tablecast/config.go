@@ -59,6 +59,7 @@ type TablecastConfig struct {
 	PrimaryURL   string        `yaml:"primary-url"`
 	Tokens       []TokenConfig `yaml:"tokens"`
 	MaxBody      int64         `yaml:"max-body"`
+	MinFreeBytes int64         `yaml:"min-free-bytes"` // free-space floor under data.dir for writes (-1: none)
 	ReadPool     int           `yaml:"read-pool"`
 	CacheBytes   int64         `yaml:"cache-bytes"`    // response cache budget; -1 turns the cache off
 	MemoryLimit  int64         `yaml:"memory-limit"`   // Go memory limit, bytes; 0: from cache-bytes (tablecast.PlannedMemory); -1: 3/4 of the machine
@@ -231,6 +232,9 @@ func (c *Config) setDefaults() {
 	if t.MaxBody == 0 {
 		t.MaxBody = primary.DefaultMaxBody
 	}
+	if t.MinFreeBytes == 0 {
+		t.MinFreeBytes = primary.DefaultMinFree
+	}
 	if t.CacheBytes == 0 {
 		t.CacheBytes = replica.DefaultCacheBytes
 	}
@@ -308,6 +312,8 @@ func (c *Config) Validate() error {
 		return errors.New("tablecast.read-timeout: must not be shorter than read-header-timeout (it covers the headers too)")
 	case c.Tablecast.MaxAge < 0 || c.Tablecast.SQLTimeLimit < 0 || c.Tablecast.SQLMaxRows < 0:
 		return errors.New("tablecast.max-age, sql-time-limit, sql-max-rows: must not be negative")
+	case c.Tablecast.MinFreeBytes < -1:
+		return errors.New("tablecast.min-free-bytes: must be a byte count, or -1 for no floor")
 	case c.Tablecast.CacheBytes < -1:
 		return errors.New("tablecast.cache-bytes: must be a byte count, or -1 for no cache")
 	case c.Tablecast.MemoryLimit < -1 || (c.Tablecast.MemoryLimit > 0 && c.Tablecast.MemoryLimit < 64<<20):

@@ -149,6 +149,7 @@ type devCluster struct {
 	StaleReads string // tablecast.stale-reads of every node
 	// RevocationBound is tablecast.revocation-bound of every node (0: default).
 	RevocationBound time.Duration
+	MinFree         int64 // tablecast.min-free-bytes of every node (0 = default)
 	Logger          *slog.Logger
 
 	proxies []*DelayProxy
@@ -337,6 +338,9 @@ tablecast:
 {{- if .RevocationBound}}
   revocation-bound: "{{.RevocationBound}}"
 {{- end}}
+{{- if .MinFree}}
+  min-free-bytes: {{.MinFree}}
+{{- end}}
   name: "{{.Node.Name}}"
   region: "{{.Node.Region}}"
   addr: "{{if .Node.APIAddr}}{{.Node.APIAddr}}{{else}}127.0.0.1:0{{end}}"
@@ -365,7 +369,7 @@ func (c *devCluster) startNode(ctx context.Context, n *ClusterNode, prim AddrFil
 	_ = os.Remove(addrPath)
 	var buf bytes.Buffer
 	if err := nodeConfig.Execute(&buf, map[string]any{"Node": n, "Primary": prim, "PrimaryName": c.Regions[0] + "-1",
-		"WriteMode": c.WriteMode, "StaleReads": c.StaleReads, "Lease": c.Lease, "RevocationBound": c.RevocationBound}); err != nil {
+		"WriteMode": c.WriteMode, "StaleReads": c.StaleReads, "Lease": c.Lease, "RevocationBound": c.RevocationBound, "MinFree": c.MinFree}); err != nil {
 		return AddrFile{}, err
 	}
 	if err := os.WriteFile(cfgPath, buf.Bytes(), 0o600); err != nil {

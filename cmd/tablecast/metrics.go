@@ -218,11 +218,17 @@ func (m *nodeMetrics) instrument(next http.Handler) http.Handler {
 		// Deferred: a proxied answer cut midway ends in a panic
 		// (http.ErrAbortHandler) and must still count.
 		defer func() {
-			status := sw.status
+			status, wrote := sw.status, sw.status != 0
 			*sw = statusWriter{} // nothing of this request stays reachable
 			statusWriters.Put(sw)
 			if status == 0 {
 				status = http.StatusOK
+			}
+			if r.Context().Err() != nil && (!wrote || status >= 500) {
+				// The client went away first (a sync write's other /-/wait
+				// calls, once one candidate confirmed): its 504 or 503 was
+				// never read, and says nothing about this node's health.
+				status = StatusClientClosed
 			}
 			m.countRequest(kind, status)
 			m.observeDuration(kind, time.Since(metricsEpoch)-start)
@@ -233,6 +239,10 @@ func (m *nodeMetrics) instrument(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 	})
 }
+
+// StatusClientClosed labels requests whose client closed the connection
+// (or cancelled) before the answer: nginx's 499, never sent to anyone.
+const StatusClientClosed = 499
 
 // metricsEpoch is what request times are read against: time.Since reads
 // only the monotonic clock, where time.Now reads the wall clock too.

@@ -414,3 +414,36 @@ func TestInstrument_CountsByStatus(t *testing.T) {
 		t.Errorf("not found rows = %v, want 3", got)
 	}
 }
+
+// TestInstrument_ClientClosed: an answer to a client that already went
+// away (a sync write's other /-/wait calls, cancelled once one candidate
+// confirmed) is counted as 499, not as the 504 or 503 nobody read; a
+// failure with the client still there keeps its status.
+func TestInstrument_ClientClosed(t *testing.T) {
+	n := &node{cfg: &Config{}}
+	n.cfg.Tablecast.Region = "syd"
+	m := newNodeMetrics(n)
+	h := m.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // as handleWait's WaitTXID
+		if r.URL.Query().Get("silent") == "" {
+			w.WriteHeader(http.StatusGatewayTimeout)
+		}
+	}))
+	for _, target := range []string{"/-/wait?db=x", "/-/wait?db=x&silent=1"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", target, nil).WithContext(ctx))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	timedOut := m.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-ctx.Done() // the handler's own timeout, the client still waiting
+		w.WriteHeader(http.StatusGatewayTimeout)
+	}))
+	timedOut.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/-/wait?db=x", nil))
+	for status, want := range map[string]float64{"499": 2, "504": 1, "200": 0} {
+		if got := testutil.ToFloat64(m.requests.WithLabelValues(routing.RouteAdmin, status, "syd")); got != want {
+			t.Errorf("requests{route=admin,status=%s} = %v, want %v", status, got, want)
+		}
+	}
+}

@@ -126,6 +126,9 @@ var _ routing.Node = (*node)(nil)
 // Open starts LiteFS, waits until it has a primary, then serves the API.
 func (n *node) Open(ctx context.Context) error {
 	c := n.cfg
+	if err := checkStartSpace(c, primary.FreeBytes); err != nil {
+		return err
+	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.mount = fsmount.New(c.FUSE.Dir, c.Data.Dir, c.HTTP.Addr)
 	n.mount.Candidate = c.Lease.IsCandidate()
@@ -195,6 +198,7 @@ func (n *node) serveAPI() error {
 	n.writer.MaxBody = c.Tablecast.MaxBody
 	n.writer.Logger = n.logger
 	n.writer.CanCommit = n.canCommit
+	n.writer.Space = n.spaceFloor()
 	tk.Store = n.writer.Control() // tokens made through the admin API, in _tablecast.db
 	if c.Lease.Type == "raft" {
 		n.writer.Sync = n.syncToCandidate
@@ -222,7 +226,7 @@ func (n *node) serveAPI() error {
 	if n.apiURL == "" {
 		n.apiURL = listenerURL(ln)
 	}
-	n.api = apiServer(metrics.instrument(router), &c.Tablecast)
+	n.api = apiServer(metrics.instrument(tablecast.CheckQuery(router)), &c.Tablecast)
 	n.serveErr = make(chan error, 1)
 	go func() {
 		if err := n.api.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

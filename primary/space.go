@@ -1,0 +1,156 @@
+package primary
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tablecast/tablecast"
+)
+
+// DefaultMinFree is the default free-space floor: 64 MiB. One write
+// request is at most max-body (1 MiB) of JSON, which becomes at most a few
+// MiB of pages written twice (the WAL, through FUSE, and LiteFS's LTX
+// copy, kept for its 10 min retention), plus the database growing at
+// checkpoint; 64 MiB covers the largest write several times over, with
+// other databases writing at the same moment and other files on the disk
+// growing a little between two checks.
+const DefaultMinFree = 64 << 20
+
+// spaceCacheFor is how long a free-space figure well above the floor is
+// trusted; near the floor every write checks again.
+const spaceCacheFor = 100 * time.Millisecond
+
+// SpaceFloor refuses writes while a file system under the databases has
+// less than MinFree bytes free: LiteFS stops the whole process (exit 99)
+// when it cannot write a transaction's LTX file, so writes must stop
+// before that can happen. Writes that remove data (deletes, unpublish) go
+// on down to Reserve: they too need WAL and LTX space, but only a few
+// pages, and they are how an owner hides a table or trims a database when
+// the disk is tight. Reads are never affected.
+type SpaceFloor struct {
+	Dirs    []string // folders whose file systems must keep the floor free
+	MinFree uint64   // writes that add data need this much free
+	Reserve uint64   // deletes and unpublish need this much; MinFree/2 if 0
+	Logger  *slog.Logger
+
+	// Statfs returns the bytes free to unprivileged users in a folder's
+	// file system; FreeBytes when nil (tests replace it).
+	Statfs func(dir string) (uint64, error)
+
+	mu      sync.Mutex
+	checked time.Time // when free was read
+	free    uint64    // least free bytes over Dirs at checked
+	dir     string    // the folder with the least
+	low     bool      // below MinFree at the last check (for logging changes)
+}
+
+// FreeBytes returns the bytes free to unprivileged users in dir's file
+// system (statfs f_bavail × f_bsize).
+func FreeBytes(dir string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// Check returns an EFULL error when a write may not go ahead: below
+// MinFree, or below Reserve for a write that removes data (shrinks).
+func (s *SpaceFloor) Check(shrinks bool) error {
+	free, err := s.least()
+	if err != nil {
+		// Not knowing is not a reason to refuse: LiteFS would fail the
+		// same way a statfs does, and the write then reports it.
+		s.logger().Warn("cannot read free disk space", "err", err)
+		return nil
+	}
+	need := s.MinFree
+	if shrinks {
+		need = s.reserve()
+	}
+	if free >= need {
+		return nil
+	}
+	what := "Writes need"
+	if shrinks {
+		what = "Deletes and unpublish need"
+	}
+	return tablecast.Errorf(tablecast.EFULL,
+		"Insufficient storage on the primary: nothing was written. %s %s free, %s is left. Reads go on; writes resume by themselves once space is freed",
+		what, FormatBytes(need), FormatBytes(free))
+}
+
+// Short reports whether free space is below MinFree now (read afresh):
+// what an I/O error during a write most likely means then.
+func (s *SpaceFloor) Short() bool {
+	s.mu.Lock()
+	s.checked = time.Time{}
+	s.mu.Unlock()
+	free, err := s.least()
+	return err == nil && free < s.MinFree
+}
+
+func (s *SpaceFloor) reserve() uint64 {
+	if s.Reserve > 0 {
+		return s.Reserve
+	}
+	return s.MinFree / 2
+}
+
+// least returns the least free bytes over Dirs, read again unless the last
+// figure is fresh and far (twice MinFree) above the floor.
+func (s *SpaceFloor) least() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.checked.IsZero() && time.Since(s.checked) < spaceCacheFor && s.free >= 2*s.MinFree {
+		return s.free, nil
+	}
+	statfs := s.Statfs
+	if statfs == nil {
+		statfs = FreeBytes
+	}
+	least, at := uint64(0), ""
+	for i, dir := range s.Dirs {
+		free, err := statfs(dir)
+		if err != nil {
+			return 0, err
+		}
+		if i == 0 || free < least {
+			least, at = free, dir
+		}
+	}
+	s.checked, s.free, s.dir = time.Now(), least, at
+	if low := least < s.MinFree; low != s.low {
+		s.low = low
+		if low {
+			s.logger().Warn("free disk space below tablecast.min-free-bytes: writes refused (507) until space is freed; deletes and unpublish allowed down to the reserve",
+				"dir", at, "free", FormatBytes(least), "min_free", FormatBytes(s.MinFree), "reserve", FormatBytes(s.reserve()))
+		} else {
+			s.logger().Info("free disk space back above tablecast.min-free-bytes: writes accepted again", "dir", at, "free", FormatBytes(least))
+		}
+	}
+	return least, nil
+}
+
+func (s *SpaceFloor) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}
+
+// FormatBytes writes a byte count for people: "63.5 MiB".
+func FormatBytes(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
