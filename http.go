@@ -40,6 +40,8 @@ func StatusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case EINDOUBT:
+		return http.StatusBadGateway
 	default:
 		return http.StatusInternalServerError
 	}
