@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/tablecast/tablecast"
@@ -145,7 +147,8 @@ func (w *Writer) write(ctx context.Context, db string, h *handle, fn func(*sql.T
 }
 
 // commit commits tx and reads the TXID it made, under the commit fence so
-// that no reader pins a snapshot between the two.
+// that no reader pins a snapshot between the two. The position (TXID and
+// checksum) is remembered for a synchronous write's confirmation.
 func (w *Writer) commit(tx *sql.Tx, db string) (tablecast.TXID, error) {
 	w.Fence.LockCommit()
 	defer w.Fence.UnlockCommit()
@@ -155,10 +158,72 @@ func (w *Writer) commit(tx *sql.Tx, db string) (tablecast.TXID, error) {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, sqliteError("commit", err)
+		return 0, commitError(err)
+	}
+	if pr, ok := w.Positions.(tablecast.PosReader); ok {
+		pos, _ := pr.Pos(db)
+		w.committed.add(db, pos)
+		return pos.TXID, nil
 	}
 	txid, _ := w.Positions.TXID(db)
 	return txid, nil
+}
+
+// commitError says what a failed COMMIT left behind. LiteFS refuses every
+// write to the WAL once this node is no longer the primary (EACCES, which
+// SQLite reports as a disk I/O error): the commit frame was never written,
+// so nothing was committed. A busy or read-only database, a constraint
+// checked at commit, or a request that ended first, commit nothing either.
+// Any other failure may have come after the commit frame was written: the
+// write may or may not have been applied (502).
+func commitError(err error) error {
+	var se sqlite3.Error
+	switch {
+	case errors.As(err, &se) && se.Code == sqlite3.ErrIoErr && (se.SystemErrno == syscall.EACCES || se.SystemErrno == syscall.EROFS),
+		errors.As(err, &se) && se.Code == sqlite3.ErrReadonly:
+		return tablecast.Errorf(tablecast.EUNAVAILABLE, "This node stopped being the primary before the commit: nothing was written, retry")
+	case errors.As(err, &se) && (se.Code == sqlite3.ErrConstraint || se.Code == sqlite3.ErrBusy):
+		return sqliteError("commit", err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, sql.ErrTxDone):
+		return tablecast.Errorf(tablecast.EUNAVAILABLE, "The request ended before the commit: nothing was written")
+	}
+	return tablecast.Errorf(tablecast.EINDOUBT, "The commit failed (%v): the write may or may not have been applied", err)
+}
+
+// committedPositions remembers the last positions committed per database,
+// so that a synchronous write can ask for exactly its own (TXID and
+// checksum) after the fence is released.
+type committedPositions struct {
+	mu  sync.Mutex
+	dbs map[string][]tablecast.Pos // newest last, at most keepCommitted
+}
+
+const keepCommitted = 256
+
+func (c *committedPositions) add(db string, pos tablecast.Pos) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dbs == nil {
+		c.dbs = map[string][]tablecast.Pos{}
+	}
+	list := append(c.dbs[db], pos)
+	if len(list) > keepCommitted {
+		list = append(list[:0:0], list[len(list)-keepCommitted/2:]...)
+	}
+	c.dbs[db] = list
+}
+
+// pos is the position committed at txid, if still remembered.
+func (c *committedPositions) pos(db string, txid tablecast.TXID) (tablecast.Pos, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list := c.dbs[db]
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].TXID == txid {
+			return list[i], true
+		}
+	}
+	return tablecast.Pos{}, false
 }
 
 // sqliteError gives codes to the SQLite errors a client can cause or retry.

@@ -52,6 +52,9 @@ func (n *node) openRaft() error {
 		n.self.Role = fsmount.RoleCandidate
 	}
 	n.leaser = fsmount.NewRaftLeaser(n.raft, n.self)
+	// Never lead behind a synced write; no commit in flight at lease loss.
+	n.leaser.Local, n.leaser.PeerCovers = n.mount, n.peerCovers
+	n.leaser.Drain = func() { n.fence.LockCommit(); n.fence.UnlockCommit() }
 	if err := n.leaser.Open(); err != nil {
 		return err
 	}
@@ -309,8 +312,16 @@ func (n *node) handleHandoff(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleWait answers once this node has applied a TXID, with the TXID it
-// has then: GET /-/wait?db=NAME&txid=HEX&timeout=5s. Synchronous writes
-// and the benchmarks' lag watcher use it.
+// has then: GET /-/wait?db=NAME&txid=HEX&timeout=5s. The benchmarks' lag
+// watcher uses it.
+//
+// With &checksum=HEX it confirms a position instead (synchronous writes,
+// and a raft leader looking for a candidate to hand over to): 200 once
+// this node's history passes through (txid, checksum), that is, it is at
+// that position or past it with that checksum recorded at txid (see
+// fsmount.Mount.Covers); 409 at once when it is at or past txid on
+// another history; 504 when still behind at the timeout. A TXID alone
+// proves nothing after a failover: two histories reach the same TXID.
 func (n *node) handleWait(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	txid, err := tablecast.ParseTXID(q.Get("txid"))
@@ -324,19 +335,63 @@ func (n *node) handleWait(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	if err := n.mount.WaitTXID(ctx, q.Get("db"), txid); err != nil {
-		have, _ := n.mount.TXID(q.Get("db"))
+	db := q.Get("db")
+	if q.Has("checksum") {
+		sum, err := tablecast.ParseChecksum(q.Get("checksum"))
+		if err != nil {
+			tablecast.WriteError(w, r, n.logger, err)
+			return
+		}
+		n.waitPos(ctx, w, db, tablecast.Pos{TXID: txid, Checksum: sum}, timeout)
+		return
+	}
+	if err := n.mount.WaitTXID(ctx, db, txid); err != nil {
+		have, _ := n.mount.TXID(db)
 		tablecast.WriteJSON(w, http.StatusGatewayTimeout, map[string]any{"ok": false, "status": 504,
 			"error": fmt.Sprintf("TXID %s not applied after %s (have %s)", txid, timeout, have)})
 		return
 	}
-	have, _ := n.mount.TXID(q.Get("db"))
+	have, _ := n.mount.TXID(db)
 	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "node": n.self.ID, "txid": have.String()})
 }
 
-// syncToCandidate waits until another candidate has applied txid of db:
-// the synchronous-write acknowledgement.
-func (n *node) syncToCandidate(ctx context.Context, db string, txid tablecast.TXID) error {
+// waitPos is handleWait for a position.
+func (n *node) waitPos(ctx context.Context, w http.ResponseWriter, db string, want tablecast.Pos, timeout time.Duration) {
+	err := n.mount.WaitCovers(ctx, db, want)
+	have, _ := n.mount.Pos(db)
+	switch {
+	case err == nil:
+		tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "node": n.self.ID, "txid": have.TXID.String(), "pos": have.String()})
+	case errors.Is(err, fsmount.ErrOtherHistory):
+		tablecast.WriteJSON(w, http.StatusConflict, map[string]any{"ok": false, "status": 409, "node": n.self.ID,
+			"error": fmt.Sprintf("Position %s is not on this node's history: %v", want, err)})
+	default:
+		tablecast.WriteJSON(w, http.StatusGatewayTimeout, map[string]any{"ok": false, "status": 504, "node": n.self.ID,
+			"error": fmt.Sprintf("Position %s not reached after %s (have %s)", want, timeout, have)})
+	}
+}
+
+// syncToCandidate is the synchronous-write acknowledgement of a write
+// committed at pos of db, in three steps:
+//
+//  1. this node still holds the lease and its own history still passes
+//     through pos (a node that lost the lease and was moved to another
+//     history must not confirm what it rolled back);
+//  2. another candidate confirms it has pos on its history
+//     (/-/wait?checksum=…: TXID and checksum, not the TXID alone);
+//  3. pos is recorded in raft under this node's lease (fails if the lease
+//     is no longer in force); from then on no candidate lacking pos can
+//     take the lease (fsmount.RaftLeaser.Acquire).
+//
+// Any failure leaves the write committed here but unconfirmed (503).
+func (n *node) syncToCandidate(ctx context.Context, db string, pos tablecast.Pos) error {
+	lease := n.leaser.Current()
+	if lease == nil {
+		return errors.New("this node is no longer the primary")
+	}
+	if ok, reason := n.mount.Covers(db, pos); !ok {
+		return fmt.Errorf("no longer on this node's history (%s)", reason)
+	}
 	var peers []string
 	for _, info := range n.raft.Nodes() {
 		if info.ID != n.self.ID && info.Role == fsmount.RoleCandidate && info.APIURL != "" {
@@ -348,21 +403,50 @@ func (n *node) syncToCandidate(ctx context.Context, db string, txid tablecast.TX
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	start := time.Now()
 	errs := make(chan error, len(peers))
 	for _, p := range peers {
-		go func() {
-			u := fmt.Sprintf("%s/-/wait?db=%s&txid=%s&timeout=5s", p, url.QueryEscape(db), txid)
-			_, err := n.callNode(ctx, http.MethodGet, u, nil)
-			errs <- err
-		}()
+		go func() { errs <- n.confirmPos(ctx, p, db, pos, 5*time.Second) }()
 	}
 	var last error
+	confirmed := false
 	for range peers {
 		if last = <-errs; last == nil {
-			return nil
+			confirmed = true
+			break
 		}
 	}
-	return last
+	if !confirmed {
+		return last
+	}
+	confirmedIn := time.Since(start)
+	if err := n.raft.RecordSynced(ctx, lease.ID(), db, pos); err != nil {
+		return err
+	}
+	n.logger.Debug("synced", "db", db, "pos", pos, "confirm", confirmedIn, "record", time.Since(start)-confirmedIn)
+	return nil
+}
+
+// confirmPos asks the node at base whether its history passes through pos
+// of db, waiting up to timeout for it to get there.
+func (n *node) confirmPos(ctx context.Context, base, db string, pos tablecast.Pos, timeout time.Duration) error {
+	u := fmt.Sprintf("%s/-/wait?db=%s&txid=%s&checksum=%016x&timeout=%s", base, url.QueryEscape(db), pos.TXID, pos.Checksum, timeout)
+	_, err := n.callNode(ctx, http.MethodGet, u, nil)
+	return err
+}
+
+// peerCovers asks a candidate whether its history passes through every
+// one of positions right now (fsmount.RaftLeaser.PeerCovers).
+func (n *node) peerCovers(ctx context.Context, peer fsmount.NodeInfo, positions map[string]tablecast.Pos) (bool, error) {
+	if peer.APIURL == "" {
+		return false, errors.New("no API URL registered")
+	}
+	for db, pos := range positions {
+		if err := n.confirmPos(ctx, peer.APIURL, db, pos, 50*time.Millisecond); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // handleClusterStatus answers /-/cluster.json: every registered node, its
