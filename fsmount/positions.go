@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 
 	"github.com/superfly/litefs"
 	"github.com/superfly/ltx"
@@ -68,9 +70,13 @@ func (m *Mount) Covers(db string, want tablecast.Pos) (ok bool, reason string) {
 }
 
 // ltxPostApply reads the post-apply checksum from the trailer of the LTX
-// file of one transaction.
+// file that ends at txid: the transaction's own file, or the snapshot
+// (1-txid) a node received when it was moved to this history.
 func ltxPostApply(d *litefs.DB, txid ltx.TXID) (uint64, error) {
 	f, err := d.OpenLTXFile(txid)
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = os.Open(d.LTXPath(1, txid))
+	}
 	if err != nil {
 		return 0, fmt.Errorf("open ltx file: %w", err)
 	}

@@ -222,6 +222,11 @@ func (l *RaftLeaser) handOnSynced(missing []string) {
 		defer l.handing.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		ask := func(info NodeInfo, want map[string]tablecast.Pos) (bool, error) {
+			ctx, cancel := context.WithTimeout(ctx, time.Second) // a frozen node must not stall the search
+			defer cancel()
+			return l.PeerCovers(ctx, info, want)
+		}
 		want := l.node.Synced()
 		servers, err := l.node.Servers()
 		if err != nil {
@@ -233,7 +238,7 @@ func (l *RaftLeaser) handOnSynced(missing []string) {
 			if s.Suffrage != raft.Voter || !ok || info.ID == l.self.ID {
 				continue
 			}
-			covers, err := l.PeerCovers(ctx, info, want)
+			covers, err := ask(info, want)
 			if err != nil || !covers {
 				l.Logger.Info("candidate lacks synced positions too", "node", info.ID, "err", err)
 				continue

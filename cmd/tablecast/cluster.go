@@ -427,6 +427,45 @@ func (n *node) syncToCandidate(ctx context.Context, db string, pos tablecast.Pos
 	return nil
 }
 
+// syncedRefresh is how often the primary records its current positions
+// as synced (syncLoop). It must stay well under LiteFS's LTX retention
+// (10 min): a candidate proves it has a position past its own from the
+// LTX file of that position's TXID.
+const syncedRefresh = 30 * time.Second
+
+// syncLoop keeps the synced positions in raft recent while this node is
+// the primary: every syncedRefresh, each database whose position moved
+// since the last record is confirmed by another candidate and recorded,
+// as a synchronous write would be. Without it, after asynchronous writes
+// only, the recorded position could age past LTX retention on every
+// candidate, and then no candidate could show it has it: no primary.
+// It also narrows what asynchronous writes can lose to the writes since
+// the last record.
+func (n *node) syncLoop(ctx context.Context) {
+	tick := time.NewTicker(syncedRefresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n.leaser.Current() == nil {
+			continue
+		}
+		recorded := n.raft.Synced()
+		for _, db := range n.mount.Databases() {
+			pos, ok := n.mount.Pos(db)
+			if !ok || pos.TXID == 0 || recorded[db] == pos {
+				continue
+			}
+			if err := n.syncToCandidate(ctx, db, pos); err != nil {
+				n.logger.Warn("record synced position", "db", db, "pos", pos, "err", err)
+			}
+		}
+	}
+}
+
 // confirmPos asks the node at base whether its history passes through pos
 // of db, waiting up to timeout for it to get there.
 func (n *node) confirmPos(ctx context.Context, base, db string, pos tablecast.Pos, timeout time.Duration) error {
