@@ -195,8 +195,10 @@ func TestFault_SyncWritesSurviveFailover(t *testing.T) {
 	// Every node alive (none exited on its own), caught up, and holding
 	// every synchronous write.
 	nodes := c.Nodes
+	handOns := 0 // a raft leader that lacked a synced position handed on
 	for _, n := range nodes {
 		b, _ := os.ReadFile(n.Log)
+		handOns += strings.Count(string(b), "raft leader lacks synced positions")
 		if err := syscall.Kill(n.PID, 0); err != nil {
 			t.Errorf("%s (pid %d) is not running: %v; log tail:\n%s", n.Name, n.PID, err, tail(b, 40))
 		}
@@ -255,8 +257,8 @@ func TestFault_SyncWritesSurviveFailover(t *testing.T) {
 	}
 	slices.Sort(recoveries)
 	slices.Sort(syncLatency)
-	t.Logf("figures: %d rounds; synced writes acknowledged %d (p50 %s, p99 %s), async acknowledged %d, lost %d (answered at most %s before the fault that lost them); answers by status %v; first write after a freeze: min %s, median %s, max %s",
-		rounds, syncAcked, pct(syncLatency, 50), pct(syncLatency, 99), asyncAcked, asyncLost, lostWindow.Round(time.Millisecond), statuses,
+	t.Logf("figures: %d rounds; synced writes acknowledged %d (p50 %s, p99 %s), async acknowledged %d, lost %d (answered at most %s before the fault that lost them); answers by status %v; raft leaders that lacked a synced position and handed on: %d; first write after a freeze: min %s, median %s, max %s",
+		rounds, syncAcked, pct(syncLatency, 50), pct(syncLatency, 99), asyncAcked, asyncLost, lostWindow.Round(time.Millisecond), statuses, handOns,
 		recoveries[0].Round(time.Millisecond), recoveries[len(recoveries)/2].Round(time.Millisecond), recoveries[len(recoveries)-1].Round(time.Millisecond))
 	if syncAcked == 0 {
 		t.Fatal("no synchronous write was acknowledged: the test proved nothing")
