@@ -392,12 +392,7 @@ func (n *node) syncToCandidate(ctx context.Context, db string, pos tablecast.Pos
 	if ok, reason := n.mount.Covers(db, pos); !ok {
 		return fmt.Errorf("no longer on this node's history (%s)", reason)
 	}
-	var peers []string
-	for _, info := range n.raft.Nodes() {
-		if info.ID != n.self.ID && info.Role == fsmount.RoleCandidate && info.APIURL != "" {
-			peers = append(peers, info.APIURL)
-		}
-	}
+	peers := n.confirmers()
 	if len(peers) == 0 {
 		return errors.New("no other candidate in the cluster")
 	}
@@ -427,6 +422,24 @@ func (n *node) syncToCandidate(ctx context.Context, db string, pos tablecast.Pos
 	return nil
 }
 
+// confirmers are the API URLs of the nodes that may confirm a position:
+// the other candidates that are raft voters, the nodes that can become
+// primary (a candidate still catching up is a non-voter).
+func (n *node) confirmers() []string {
+	servers, err := n.raft.Servers()
+	if err != nil {
+		return nil
+	}
+	var peers []string
+	for _, s := range servers {
+		info, ok := n.raft.Node(string(s.ID))
+		if ok && s.Suffrage == raft.Voter && info.ID != n.self.ID && info.Role == fsmount.RoleCandidate && info.APIURL != "" {
+			peers = append(peers, info.APIURL)
+		}
+	}
+	return peers
+}
+
 // syncedRefresh is how often the primary records its current positions
 // as synced (syncLoop). It must stay well under LiteFS's LTX retention
 // (10 min): a candidate proves it has a position past its own from the
@@ -450,8 +463,8 @@ func (n *node) syncLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if n.leaser.Current() == nil {
-			continue
+		if n.leaser.Current() == nil || len(n.confirmers()) == 0 {
+			continue // not the primary, or alone: nobody to confirm
 		}
 		recorded := n.raft.Synced()
 		for _, db := range n.mount.Databases() {
