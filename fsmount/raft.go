@@ -450,6 +450,18 @@ func (n *RaftNode) RecordSynced(ctx context.Context, leaseID, db string, pos tab
 	return nil
 }
 
+// ForgetSynced drops the synced position of db ("" = every database), so
+// that a candidate lacking it may take the lease. The operator's way out
+// when every node that had it is gone for good: the writes after the
+// position the next primary has are lost. Leader only.
+func (n *RaftNode) ForgetSynced(ctx context.Context, db string) error {
+	if _, err := n.apply(ctx, raftCommand{Op: opForgetSynced, DB: db}); err != nil {
+		return fmt.Errorf("forget synced positions: %w", err)
+	}
+	n.logger.Warn("synced positions forgotten by the operator", "db", db)
+	return nil
+}
+
 // Synced is, per database, the latest position recorded by RecordSynced,
 // as this node's state machine has it.
 func (n *RaftNode) Synced() map[string]tablecast.Pos {

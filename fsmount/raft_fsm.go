@@ -17,6 +17,7 @@ const (
 	opRegisterNode = "register-node"
 	opRemoveNode   = "remove-node"
 	opRecordSynced = "record-synced"
+	opForgetSynced = "forget-synced"
 )
 
 // Node roles in the registry.
@@ -153,6 +154,13 @@ func (s *raftState) apply(cmd raftCommand, term uint64) any {
 		return nil
 	case opRecordSynced:
 		return s.recordSynced(cmd)
+	case opForgetSynced: // the operator's way out when every holder is gone for good
+		if cmd.DB == "" {
+			s.Synced = nil
+		} else {
+			delete(s.Synced, cmd.DB)
+		}
+		return nil
 	default:
 		return fmt.Errorf("unknown command %q", cmd.Op)
 	}

@@ -209,6 +209,7 @@ func (n *node) clusterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /-/cluster/join", n.authed(n.leaderOnly(n.handleJoin)))
 	mux.HandleFunc("POST /-/cluster/remove", n.authed(n.leaderOnly(n.handleRemove)))
 	mux.HandleFunc("POST /-/cluster/handoff", n.authed(n.leaderOnly(n.handleHandoff)))
+	mux.HandleFunc("POST /-/cluster/forget-synced", n.authed(n.leaderOnly(n.handleForgetSynced)))
 	mux.HandleFunc("GET /-/wait", n.authed(n.handleWait))
 }
 
@@ -309,6 +310,32 @@ func (n *node) handleHandoff(w http.ResponseWriter, r *http.Request) {
 	}
 	leader, _ := n.raft.WaitLeader(r.Context())
 	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "from": n.self.ID, "to": leader})
+}
+
+// handleForgetSynced drops recorded synced positions: POST
+// /-/cluster/forget-synced {"db":"NAME"} (no db: all). Without a node that
+// has them no primary is elected; this lets one that lacks them lead, and
+// loses the writes it lacks.
+func (n *node) handleForgetSynced(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		DB string `json:"db"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		tablecast.WriteError(w, r, n.logger, err)
+		return
+	}
+	before := n.raft.Synced()
+	if err := n.raft.ForgetSynced(r.Context(), req.DB); err != nil {
+		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EUNAVAILABLE, "Forget failed: %v", err))
+		return
+	}
+	forgot := map[string]string{}
+	for db, p := range before {
+		if req.DB == "" || req.DB == db {
+			forgot[db] = p.String()
+		}
+	}
+	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "forgot": forgot})
 }
 
 // handleWait answers once this node has applied a TXID, with the TXID it
@@ -529,7 +556,11 @@ func (n *node) clusterStatus(ctx context.Context) map[string]any {
 		}()
 	}
 	wg.Wait()
-	return map[string]any{"ok": true, "lease": "raft", "leader": n.raft.LeaderID(), "nodes": out}
+	synced := map[string]string{}
+	for db, p := range n.raft.Synced() {
+		synced[db] = p.String()
+	}
+	return map[string]any{"ok": true, "lease": "raft", "leader": n.raft.LeaderID(), "nodes": out, "synced": synced}
 }
 
 // nodeStatus asks a node for its /-/status.json, within a second.
