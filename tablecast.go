@@ -78,6 +78,36 @@ func ParseTXID(s string) (TXID, error) {
 	return TXID(v), nil
 }
 
+// Pos is a database's position: its TXID and LiteFS's checksum of the
+// whole database after that transaction. Two nodes at the same Pos hold
+// the same database; the same TXID alone proves nothing (after a failover
+// two histories can reach the same TXID with different writes).
+type Pos struct {
+	TXID     TXID
+	Checksum uint64
+}
+
+// String is "TXID/CHECKSUM", both as 16 hex digits.
+func (p Pos) String() string { return fmt.Sprintf("%s/%016x", p.TXID, p.Checksum) }
+
+// ParseChecksum parses a checksum as 16 hex digits (leading zeros optional).
+func ParseChecksum(s string) (uint64, error) {
+	if s == "" || len(s) > 16 {
+		return 0, Errorf(EINVALID, "invalid checksum %q: want up to 16 hex digits", s)
+	}
+	v, err := strconv.ParseUint(s, 16, 64)
+	if err != nil {
+		return 0, Errorf(EINVALID, "invalid checksum %q: want up to 16 hex digits", s)
+	}
+	return v, nil
+}
+
+// PosReader is implemented by Positions that also know checksums (the
+// embedded LiteFS store): the write path reads a commit's Pos with it.
+type PosReader interface {
+	Pos(db string) (Pos, bool)
+}
+
 // Positions tells the current TXID of each database on this node. The
 // embedded LiteFS store implements it without a system call.
 type Positions interface {

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+	"github.com/tablecast/tablecast"
 )
 
 // Raft timings, tuned for fast failover between nodes on a LAN (RTT well
@@ -67,7 +68,7 @@ type RaftNode struct {
 	id     string
 	raft   *raft.Raft
 	wal    *raftwal.WAL       // nil with in-memory stores
-	meta   *metadb.BoltMetaDB // the WAL's metadata; raft-wal v0.4.0's Close leaves it open
+	meta   *metadb.BoltMetaDB // the WAL's metadata; closed again after the WAL (idempotent; v0.4.0 left it open)
 	logger *slog.Logger
 	verify time.Duration // bound for one VerifyLeader round
 
@@ -435,4 +436,51 @@ func raftTimeout(ctx context.Context) time.Duration {
 		return max(time.Until(d), time.Millisecond)
 	}
 	return raftApplyTimeout
+}
+
+// RecordSynced records in the state machine that a synchronous write of
+// db, at pos, was confirmed by another candidate, under lease leaseID
+// (the lease this node holds). Leader only; it fails, and records
+// nothing, when leaseID is no longer the lease in force.
+func (n *RaftNode) RecordSynced(ctx context.Context, leaseID, db string, pos tablecast.Pos) error {
+	p := syncedPos(pos)
+	if _, err := n.apply(ctx, raftCommand{Op: opRecordSynced, LeaseID: leaseID, DB: db, Pos: &p}); err != nil {
+		return fmt.Errorf("record synced %s at %s: %w", db, pos, err)
+	}
+	return nil
+}
+
+// ForgetSynced drops the synced position of db ("" = every database), so
+// that a candidate lacking it may take the lease. The operator's way out
+// when every node that had it is gone for good: the writes after the
+// position the next primary has are lost. Leader only.
+func (n *RaftNode) ForgetSynced(ctx context.Context, db string) error {
+	if _, err := n.apply(ctx, raftCommand{Op: opForgetSynced, DB: db}); err != nil {
+		return fmt.Errorf("forget synced positions: %w", err)
+	}
+	n.logger.Warn("synced positions forgotten by the operator", "db", db)
+	return nil
+}
+
+// Synced is, per database, the latest position recorded by RecordSynced,
+// as this node's state machine has it.
+func (n *RaftNode) Synced() map[string]tablecast.Pos {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make(map[string]tablecast.Pos, len(n.state.Synced))
+	for db, sp := range n.state.Synced {
+		if p, err := sp.Pos(); err == nil {
+			out[db] = p
+		}
+	}
+	return out
+}
+
+// barrier waits until every entry committed before it is applied to this
+// node's state machine. Leader only.
+func (n *RaftNode) barrier(ctx context.Context) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	return waitRaft(ctx, n.raft.Barrier(raftTimeout(ctx)))
 }

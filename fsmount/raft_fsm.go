@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/hashicorp/raft"
+	"github.com/tablecast/tablecast"
 )
 
 // Commands of the replicated state machine.
@@ -15,6 +16,8 @@ const (
 	opSetClusterID = "set-cluster-id"
 	opRegisterNode = "register-node"
 	opRemoveNode   = "remove-node"
+	opRecordSynced = "record-synced"
+	opForgetSynced = "forget-synced"
 )
 
 // Node roles in the registry.
@@ -47,15 +50,45 @@ type raftState struct {
 	Lease     raftLeaseState      `json:"lease"`
 	ClusterID string              `json:"cluster-id,omitempty"`
 	Nodes     map[string]NodeInfo `json:"nodes,omitempty"`
+	// Synced is, per database, the latest position a synchronous write
+	// was confirmed at by another candidate: no node whose LiteFS history
+	// does not pass through it may take the lease (see RaftLeaser.Acquire).
+	Synced map[string]SyncedPos `json:"synced,omitempty"`
+}
+
+// SyncedPos is a database position in the state machine (hex strings, as
+// LiteFS writes them).
+type SyncedPos struct {
+	TXID     string `json:"txid"`
+	Checksum string `json:"checksum"`
+}
+
+func syncedPos(p tablecast.Pos) SyncedPos {
+	return SyncedPos{TXID: p.TXID.String(), Checksum: fmt.Sprintf("%016x", p.Checksum)}
+}
+
+// Pos parses the position.
+func (s SyncedPos) Pos() (tablecast.Pos, error) {
+	txid, err := tablecast.ParseTXID(s.TXID)
+	if err != nil {
+		return tablecast.Pos{}, err
+	}
+	sum, err := tablecast.ParseChecksum(s.Checksum)
+	if err != nil {
+		return tablecast.Pos{}, err
+	}
+	return tablecast.Pos{TXID: txid, Checksum: sum}, nil
 }
 
 // raftCommand is one JSON-encoded raft log entry.
 type raftCommand struct {
-	Op        string    `json:"op"`
-	Node      *NodeInfo `json:"node,omitempty"`     // register-node; acquire-lease (the holder)
-	ID        string    `json:"id,omitempty"`       // remove-node
-	LeaseID   string    `json:"lease-id,omitempty"` // acquire-lease, release-lease
-	ClusterID string    `json:"cluster-id,omitempty"`
+	Op        string     `json:"op"`
+	Node      *NodeInfo  `json:"node,omitempty"`     // register-node; acquire-lease (the holder)
+	ID        string     `json:"id,omitempty"`       // remove-node
+	LeaseID   string     `json:"lease-id,omitempty"` // acquire-lease, release-lease
+	ClusterID string     `json:"cluster-id,omitempty"`
+	DB        string     `json:"db,omitempty"`  // record-synced
+	Pos       *SyncedPos `json:"pos,omitempty"` // record-synced
 }
 
 // raftFSM is the raft.FSM; it forwards to the node, which owns the state.
@@ -119,9 +152,46 @@ func (s *raftState) apply(cmd raftCommand, term uint64) any {
 	case opRemoveNode:
 		delete(s.Nodes, cmd.ID)
 		return nil
+	case opRecordSynced:
+		return s.recordSynced(cmd)
+	case opForgetSynced: // the operator's way out when every holder is gone for good
+		if cmd.DB == "" {
+			s.Synced = nil
+		} else {
+			delete(s.Synced, cmd.DB)
+		}
+		return nil
 	default:
 		return fmt.Errorf("unknown command %q", cmd.Op)
 	}
+}
+
+// recordSynced keeps the latest synced position of a database. Only the
+// lease in force may record: its holder's history is one line for as long
+// as it holds the lease, so what it confirmed is on the history the next
+// primary must carry on. A lower TXID than the one recorded (a slower
+// confirmation of the same lease) changes nothing.
+func (s *raftState) recordSynced(cmd raftCommand) any {
+	if cmd.Pos == nil || cmd.DB == "" {
+		return fmt.Errorf("record synced: no database or position")
+	}
+	if cmd.LeaseID == "" || cmd.LeaseID != s.Lease.LeaseID {
+		return fmt.Errorf("record synced: lease %q is not the lease in force: %w", cmd.LeaseID, ErrNotLeader)
+	}
+	pos, err := cmd.Pos.Pos()
+	if err != nil {
+		return fmt.Errorf("record synced: %w", err)
+	}
+	if old, ok := s.Synced[cmd.DB]; ok {
+		if prev, err := old.Pos(); err == nil && prev.TXID >= pos.TXID {
+			return nil
+		}
+	}
+	if s.Synced == nil {
+		s.Synced = map[string]SyncedPos{}
+	}
+	s.Synced[cmd.DB] = *cmd.Pos
+	return nil
 }
 
 // fsmSnapshot captures the state as JSON; Persist may then run concurrently

@@ -7,10 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/superfly/litefs"
+	"github.com/tablecast/tablecast"
 )
 
 // DefaultRaftLeaseTTL is the LiteFS lease TTL: the store renews every
@@ -61,8 +66,29 @@ type RaftLeaser struct {
 
 	Logger *slog.Logger
 
+	// Local, when set, tells whether this node's LiteFS history passes
+	// through a position (Mount.Covers). Acquire refuses the lease while
+	// it lacks one of the synced positions recorded in raft.
+	Local Coverer
+
+	// PeerCovers, when set, asks another candidate whether its history
+	// passes through every one of positions (over the node API). A leader
+	// that lacks a synced position hands raft leadership to one that says
+	// yes.
+	PeerCovers func(ctx context.Context, peer NodeInfo, positions map[string]tablecast.Pos) (bool, error)
+
+	// Drain, when set, is called when a Renew fails, after Lost is closed
+	// and before the store hears of it: it must return once no commit that
+	// began before Lost closed is still in flight. LiteFS exits the
+	// process (status 99) when a node loses write access between SQLite's
+	// WAL write and the release of its write lock; the write path checks
+	// Lost under a fence it holds across COMMIT, and Drain takes that
+	// fence once.
+	Drain func()
+
 	mu      sync.Mutex
 	current *RaftLease
+	handing atomic.Bool // a hand-on to a covering candidate is under way
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -122,12 +148,28 @@ func (l *RaftLeaser) AdvertiseURL() string { return l.self.LiteFSURL }
 // acquire entry proves leadership in the current term. Otherwise it
 // returns litefs.ErrPrimaryExists when another leader is known (the store
 // then reads PrimaryInfo), or a retryable error while none is.
+//
+// A leader whose LiteFS history lacks a synced position recorded in raft
+// (see RaftNode.RecordSynced) never takes the lease: it would roll back
+// writes acknowledged as synced on every node that streams from it. It
+// hands raft leadership to a candidate that has them (see handOnSynced)
+// and returns an error, so that the store tries again after its
+// ReconnectDelay; with no such candidate reachable it keeps waiting.
 func (l *RaftLeaser) Acquire(ctx context.Context) (litefs.Lease, error) {
 	if !l.node.IsLeader() {
 		if id := l.node.LeaderID(); id != "" && id != l.self.ID {
 			return nil, litefs.ErrPrimaryExists
 		}
 		return nil, errNoRaftLeader
+	}
+	// Every synced position committed before this term must be in the
+	// state machine before it is compared.
+	if err := l.node.barrier(ctx); err != nil {
+		return nil, fmt.Errorf("raft barrier before acquire: %w", err)
+	}
+	if missing := l.lacking(); len(missing) > 0 {
+		l.handOnSynced(missing)
+		return nil, fmt.Errorf("%w: %s", ErrLacksSynced, strings.Join(missing, "; "))
 	}
 	lease := &RaftLease{leaser: l, id: newRaftLeaseID(), lost: make(chan struct{})}
 	l.node.holdLease(lease)
@@ -140,6 +182,76 @@ func (l *RaftLeaser) Acquire(ctx context.Context) (litefs.Lease, error) {
 	l.mu.Unlock()
 	l.Logger.Info("litefs lease acquired", "lease", lease.id, "term", lease.term)
 	return lease, nil
+}
+
+// ErrLacksSynced: this node's LiteFS history lacks a position a
+// synchronous write was confirmed at, so it must not become primary.
+var ErrLacksSynced = errors.New("lacks a synced position, not taking the lease")
+
+// Coverer tells whether this node's history of a database passes through
+// a position (fsmount.Mount implements it).
+type Coverer interface {
+	Covers(db string, want tablecast.Pos) (bool, string)
+}
+
+// lacking lists, as "db: reason", the synced positions this node's store
+// does not cover.
+func (l *RaftLeaser) lacking() []string {
+	if l.Local == nil {
+		return nil
+	}
+	var missing []string
+	for db, pos := range l.node.Synced() {
+		if ok, reason := l.Local.Covers(db, pos); !ok {
+			missing = append(missing, fmt.Sprintf("%s needs %s, %s", db, pos, reason))
+		}
+	}
+	sort.Strings(missing)
+	return missing
+}
+
+// handOnSynced looks, in the background, for a voter whose history has
+// every synced position and hands raft leadership to it. One search at a
+// time; the store's next Acquire starts another if this one found none.
+func (l *RaftLeaser) handOnSynced(missing []string) {
+	if l.PeerCovers == nil || !l.handing.CompareAndSwap(false, true) {
+		return
+	}
+	l.Logger.Warn("raft leader lacks synced positions: looking for a candidate that has them", "missing", missing)
+	go func() {
+		defer l.handing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ask := func(info NodeInfo, want map[string]tablecast.Pos) (bool, error) {
+			ctx, cancel := context.WithTimeout(ctx, time.Second) // a frozen node must not stall the search
+			defer cancel()
+			return l.PeerCovers(ctx, info, want)
+		}
+		want := l.node.Synced()
+		servers, err := l.node.Servers()
+		if err != nil {
+			l.Logger.Warn("hand on to a synced candidate", "err", err)
+			return
+		}
+		for _, s := range servers {
+			info, ok := l.node.Node(string(s.ID))
+			if s.Suffrage != raft.Voter || !ok || info.ID == l.self.ID {
+				continue
+			}
+			covers, err := ask(info, want)
+			if err != nil || !covers {
+				l.Logger.Info("candidate lacks synced positions too", "node", info.ID, "err", err)
+				continue
+			}
+			if err := l.node.TransferLeadership(ctx, info.ID); err != nil {
+				l.Logger.Warn("hand leadership to a synced candidate", "node", info.ID, "err", err)
+				continue
+			}
+			l.Logger.Info("raft leadership handed to a candidate with every synced position", "node", info.ID)
+			return
+		}
+		l.Logger.Warn("no reachable candidate has every synced position: no primary until one does")
+	}()
 }
 
 // Current is the lease this node holds, nil when it holds none. The write
@@ -264,6 +376,9 @@ func (l *RaftLease) Renew(ctx context.Context) error {
 	}
 	if err != nil {
 		l.lose(err.Error())
+		if l.leaser.Drain != nil {
+			l.leaser.Drain() // no commit in flight when the store lets go
+		}
 		return litefs.ErrLeaseExpired
 	}
 	l.mu.Lock()

@@ -442,7 +442,7 @@ func (a *Admin) sync(ctx context.Context, txid tablecast.TXID) bool {
 	if a.Writer.Sync == nil || txid == 0 {
 		return false
 	}
-	if err := a.Writer.Sync(ctx, ControlDBName, txid); err != nil {
+	if err := a.Writer.sync(ctx, ControlDBName, txid); err != nil {
 		a.logger().Warn("token change not confirmed by another candidate", "txid", txid, "err", err)
 		return false
 	}

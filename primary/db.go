@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -191,7 +192,8 @@ func (w *Writer) diskError(err error) error {
 }
 
 // commit commits tx and reads the TXID it made, under the commit fence so
-// that no reader pins a snapshot between the two.
+// that no reader pins a snapshot between the two. The position (TXID and
+// checksum) is remembered for a synchronous write's confirmation.
 func (w *Writer) commit(tx *sql.Tx, db string) (tablecast.TXID, error) {
 	return w.commitChecked(tx, db, nil, 0)
 }
@@ -208,15 +210,15 @@ func (w *Writer) commitChecked(tx *sql.Tx, db string, h *handle, mark int64) (ta
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		if errors.Is(err, sql.ErrTxDone) {
-			return 0, w.commitError(db, err)
+		if errors.Is(err, sql.ErrTxDone) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return 0, w.rolledBack(db, err)
 		}
 		if h == nil { // no counter: only known causes say nothing was written
-			if cerr := sqliteError("commit", err); tablecast.ErrorCode(cerr) != tablecast.EINTERNAL {
-				return 0, cerr
+			cerr := commitError(err)
+			if cerr == errMaybeApplied {
+				w.logger().Error("commit failed: outcome unknown", "db", db, "err", err)
 			}
-			w.logger().Error("commit failed: outcome unknown", "db", db, "err", err)
-			return 0, errMaybeApplied
+			return 0, cerr
 		}
 		done, verr := committed(h, mark)
 		switch {
@@ -227,18 +229,39 @@ func (w *Writer) commitChecked(tx *sql.Tx, db string, h *handle, mark int64) (ta
 			// Committed: the error came after (a WAL checkpoint).
 			w.logger().Warn("COMMIT reported an error after the transaction committed", "db", db, "err", err)
 		default:
-			return 0, w.diskError(w.commitError(db, err))
+			return 0, w.diskError(w.rolledBack(db, err))
 		}
+	}
+	if pr, ok := w.Positions.(tablecast.PosReader); ok {
+		pos, _ := pr.Pos(db)
+		w.committed.add(db, pos)
+		return pos.TXID, nil
 	}
 	txid, _ := w.Positions.TXID(db)
 	return txid, nil
 }
 
-// commitError gives its code to a failed COMMIT known not to have
+// commitError says what a failed COMMIT that cannot be checked against
+// the write counter left behind: a request that ended first, and the
+// causes sqliteError knows (LiteFS refusing the WAL write once this node
+// is no longer the primary, read-only, busy, a constraint, disk full)
+// committed nothing; any other failure may have come after the commit
+// frame was written (502).
+func commitError(err error) error {
+	if errors.Is(err, sql.ErrTxDone) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return tablecast.Errorf(tablecast.EUNAVAILABLE, "The request ended before the write was committed: nothing was written")
+	}
+	if cerr := sqliteError("commit", err); tablecast.ErrorCode(cerr) != tablecast.EINTERNAL {
+		return cerr
+	}
+	return errMaybeApplied
+}
+
+// rolledBack gives its code to a failed COMMIT known not to have
 // committed (a cancelled request's transaction is rolled back before
 // COMMIT runs; otherwise commit checked the write counter).
-func (w *Writer) commitError(db string, err error) error {
-	if errors.Is(err, sql.ErrTxDone) {
+func (w *Writer) rolledBack(db string, err error) error {
+	if errors.Is(err, sql.ErrTxDone) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return tablecast.Errorf(tablecast.EUNAVAILABLE, "The request ended before the write was committed: nothing was written")
 	}
 	err = sqliteError("commit", err)
@@ -246,6 +269,42 @@ func (w *Writer) commitError(db string, err error) error {
 		return err
 	}
 	return fmt.Errorf("commit rolled back: %w", err) // a 500 saying nothing was written
+}
+
+// committedPositions remembers the last positions committed per database,
+// so that a synchronous write can ask for exactly its own (TXID and
+// checksum) after the fence is released.
+type committedPositions struct {
+	mu  sync.Mutex
+	dbs map[string][]tablecast.Pos // newest last, at most keepCommitted
+}
+
+const keepCommitted = 256
+
+func (c *committedPositions) add(db string, pos tablecast.Pos) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dbs == nil {
+		c.dbs = map[string][]tablecast.Pos{}
+	}
+	list := append(c.dbs[db], pos)
+	if len(list) > keepCommitted {
+		list = append(list[:0:0], list[len(list)-keepCommitted/2:]...)
+	}
+	c.dbs[db] = list
+}
+
+// pos is the position committed at txid, if still remembered.
+func (c *committedPositions) pos(db string, txid tablecast.TXID) (tablecast.Pos, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list := c.dbs[db]
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].TXID == txid {
+			return list[i], true
+		}
+	}
+	return tablecast.Pos{}, false
 }
 
 // sqliteError gives codes to the SQLite errors a client can cause or

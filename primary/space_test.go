@@ -106,21 +106,21 @@ func TestErrorMapping(t *testing.T) {
 		{sqlite3.Error{Code: sqlite3.ErrBusy}, tablecast.EUNAVAILABLE, "nothing was written"},
 		{sqlite3.Error{Code: sqlite3.ErrConstraint}, tablecast.EINVALID, ""},
 	} {
-		for _, err := range []error{sqliteError("op", tc.err), w.commitError("db", tc.err)} {
+		for _, err := range []error{sqliteError("op", tc.err), w.rolledBack("db", tc.err)} {
 			if tablecast.ErrorCode(err) != tc.code || !strings.Contains(tablecast.ErrorMessage(err), tc.want) {
 				t.Errorf("%#v: %v (%s), want %s with %q", tc.err, err, tablecast.ErrorCode(err), tc.code, tc.want)
 			}
 		}
 	}
 	// Known not committed, an unknown failure is a rolled-back 500.
-	if got := w.commitError("db", errors.New("boom")); tablecast.ErrorCode(got) != tablecast.EINTERNAL {
+	if got := w.rolledBack("db", errors.New("boom")); tablecast.ErrorCode(got) != tablecast.EINTERNAL {
 		t.Errorf("commit boom: %v", got)
 	}
 	if tablecast.StatusOf(tablecast.ErrorCode(errMaybeApplied)) != http.StatusBadGateway ||
 		!strings.Contains(tablecast.ErrorMessage(errMaybeApplied), "may or may not have been applied") {
 		t.Errorf("errMaybeApplied: %v", errMaybeApplied)
 	}
-	if got := w.commitError("db", sql.ErrTxDone); tablecast.ErrorCode(got) != tablecast.EUNAVAILABLE ||
+	if got := w.rolledBack("db", sql.ErrTxDone); tablecast.ErrorCode(got) != tablecast.EUNAVAILABLE ||
 		!strings.Contains(tablecast.ErrorMessage(got), "nothing was written") {
 		t.Errorf("commit after the request ended: %v", got)
 	}

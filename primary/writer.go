@@ -40,19 +40,20 @@ type Writer struct {
 	CanCommit func() error
 
 	// Sync, when set, makes a write that asks for it (?_sync=1 or header
-	// Tablecast-Sync: 1) wait until another candidate has applied its TXID
-	// before it is acknowledged.
-	Sync func(ctx context.Context, db string, txid tablecast.TXID) error
+	// Tablecast-Sync: 1) wait until another candidate has its position
+	// (TXID and checksum) before it is acknowledged.
+	Sync func(ctx context.Context, db string, pos tablecast.Pos) error
 
 	// Space, when set, refuses writes (507) while the disk under the
 	// databases is short of space; see SpaceFloor.
 	Space *SpaceFloor
 
-	mu       sync.Mutex
-	dbs      map[string]*handle
-	control  *ControlDB // _tablecast.db, made on first use
-	closed   bool
-	createMu sync.Mutex // one /-/create at a time: it may make and undo a file
+	mu        sync.Mutex
+	dbs       map[string]*handle
+	committed committedPositions // recent commits' positions, for Sync
+	control   *ControlDB         // _tablecast.db, made on first use
+	closed    bool
+	createMu  sync.Mutex // one /-/create at a time: it may make and undo a file
 }
 
 // NewWriter returns a Writer with default limits.
@@ -196,7 +197,11 @@ func (w *Writer) sync(ctx context.Context, db string, txid tablecast.TXID) error
 	if w.Sync == nil {
 		return tablecast.Errorf(tablecast.EUNAVAILABLE, "Write committed at TXID %s, but synchronous writes need a cluster of candidates", txid)
 	}
-	if err := w.Sync(ctx, db, txid); err != nil {
+	pos, ok := w.committed.pos(db, txid)
+	if !ok {
+		return tablecast.Errorf(tablecast.EUNAVAILABLE, "Write committed at TXID %s but not confirmed: its checksum is not known here", txid)
+	}
+	if err := w.Sync(ctx, db, pos); err != nil {
 		return tablecast.Errorf(tablecast.EUNAVAILABLE, "Write committed at TXID %s but not confirmed by another candidate: %v", txid, err)
 	}
 	return nil

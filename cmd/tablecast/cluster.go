@@ -52,6 +52,9 @@ func (n *node) openRaft() error {
 		n.self.Role = fsmount.RoleCandidate
 	}
 	n.leaser = fsmount.NewRaftLeaser(n.raft, n.self)
+	// Never lead behind a synced write; no commit in flight at lease loss.
+	n.leaser.Local, n.leaser.PeerCovers = n.mount, n.peerCovers
+	n.leaser.Drain = func() { n.fence.LockCommit(); n.fence.UnlockCommit() }
 	if err := n.leaser.Open(); err != nil {
 		return err
 	}
@@ -206,6 +209,7 @@ func (n *node) clusterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /-/cluster/join", n.authed(n.leaderOnly(n.handleJoin)))
 	mux.HandleFunc("POST /-/cluster/remove", n.authed(n.leaderOnly(n.handleRemove)))
 	mux.HandleFunc("POST /-/cluster/handoff", n.authed(n.leaderOnly(n.handleHandoff)))
+	mux.HandleFunc("POST /-/cluster/forget-synced", n.authed(n.leaderOnly(n.handleForgetSynced)))
 	mux.HandleFunc("GET /-/wait", n.authed(n.handleWait))
 }
 
@@ -308,9 +312,43 @@ func (n *node) handleHandoff(w http.ResponseWriter, r *http.Request) {
 	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "from": n.self.ID, "to": leader})
 }
 
+// handleForgetSynced drops recorded synced positions: POST
+// /-/cluster/forget-synced {"db":"NAME"} (no db: all). Without a node that
+// has them no primary is elected; this lets one that lacks them lead, and
+// loses the writes it lacks.
+func (n *node) handleForgetSynced(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		DB string `json:"db"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		tablecast.WriteError(w, r, n.logger, err)
+		return
+	}
+	before := n.raft.Synced()
+	if err := n.raft.ForgetSynced(r.Context(), req.DB); err != nil {
+		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EUNAVAILABLE, "Forget failed: %v", err))
+		return
+	}
+	forgot := map[string]string{}
+	for db, p := range before {
+		if req.DB == "" || req.DB == db {
+			forgot[db] = p.String()
+		}
+	}
+	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "forgot": forgot})
+}
+
 // handleWait answers once this node has applied a TXID, with the TXID it
-// has then: GET /-/wait?db=NAME&txid=HEX&timeout=5s. Synchronous writes
-// and the benchmarks' lag watcher use it.
+// has then: GET /-/wait?db=NAME&txid=HEX&timeout=5s. The benchmarks' lag
+// watcher uses it.
+//
+// With &checksum=HEX it confirms a position instead (synchronous writes,
+// and a raft leader looking for a candidate to hand over to): 200 once
+// this node's history passes through (txid, checksum), that is, it is at
+// that position or past it with that checksum recorded at txid (see
+// fsmount.Mount.Covers); 409 at once when it is at or past txid on
+// another history; 504 when still behind at the timeout. A TXID alone
+// proves nothing after a failover: two histories reach the same TXID.
 func (n *node) handleWait(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	txid, err := tablecast.ParseTXID(q.Get("txid"))
@@ -324,45 +362,170 @@ func (n *node) handleWait(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	if err := n.mount.WaitTXID(ctx, q.Get("db"), txid); err != nil {
-		have, _ := n.mount.TXID(q.Get("db"))
+	db := q.Get("db")
+	if q.Has("checksum") {
+		sum, err := tablecast.ParseChecksum(q.Get("checksum"))
+		if err != nil {
+			tablecast.WriteError(w, r, n.logger, err)
+			return
+		}
+		n.waitPos(ctx, w, db, tablecast.Pos{TXID: txid, Checksum: sum}, timeout)
+		return
+	}
+	if err := n.mount.WaitTXID(ctx, db, txid); err != nil {
+		have, _ := n.mount.TXID(db)
 		tablecast.WriteJSON(w, http.StatusGatewayTimeout, map[string]any{"ok": false, "status": 504,
 			"error": fmt.Sprintf("TXID %s not applied after %s (have %s)", txid, timeout, have)})
 		return
 	}
-	have, _ := n.mount.TXID(q.Get("db"))
+	have, _ := n.mount.TXID(db)
 	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "node": n.self.ID, "txid": have.String()})
 }
 
-// syncToCandidate waits until another candidate has applied txid of db:
-// the synchronous-write acknowledgement.
-func (n *node) syncToCandidate(ctx context.Context, db string, txid tablecast.TXID) error {
-	var peers []string
-	for _, info := range n.raft.Nodes() {
-		if info.ID != n.self.ID && info.Role == fsmount.RoleCandidate && info.APIURL != "" {
-			peers = append(peers, info.APIURL)
-		}
+// waitPos is handleWait for a position.
+func (n *node) waitPos(ctx context.Context, w http.ResponseWriter, db string, want tablecast.Pos, timeout time.Duration) {
+	err := n.mount.WaitCovers(ctx, db, want)
+	have, _ := n.mount.Pos(db)
+	switch {
+	case err == nil:
+		tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "node": n.self.ID, "txid": have.TXID.String(), "pos": have.String()})
+	case errors.Is(err, fsmount.ErrOtherHistory):
+		tablecast.WriteJSON(w, http.StatusConflict, map[string]any{"ok": false, "status": 409, "node": n.self.ID,
+			"error": fmt.Sprintf("Position %s is not on this node's history: %v", want, err)})
+	default:
+		tablecast.WriteJSON(w, http.StatusGatewayTimeout, map[string]any{"ok": false, "status": 504, "node": n.self.ID,
+			"error": fmt.Sprintf("Position %s not reached after %s (have %s)", want, timeout, have)})
 	}
+}
+
+// syncToCandidate is the synchronous-write acknowledgement of a write
+// committed at pos of db, in three steps:
+//
+//  1. this node still holds the lease and its own history still passes
+//     through pos (a node that lost the lease and was moved to another
+//     history must not confirm what it rolled back);
+//  2. another candidate confirms it has pos on its history
+//     (/-/wait?checksum=…: TXID and checksum, not the TXID alone);
+//  3. pos is recorded in raft under this node's lease (fails if the lease
+//     is no longer in force); from then on no candidate lacking pos can
+//     take the lease (fsmount.RaftLeaser.Acquire).
+//
+// Any failure leaves the write committed here but unconfirmed (503).
+func (n *node) syncToCandidate(ctx context.Context, db string, pos tablecast.Pos) error {
+	lease := n.leaser.Current()
+	if lease == nil {
+		return errors.New("this node is no longer the primary")
+	}
+	if ok, reason := n.mount.Covers(db, pos); !ok {
+		return fmt.Errorf("no longer on this node's history (%s)", reason)
+	}
+	peers := n.confirmers()
 	if len(peers) == 0 {
 		return errors.New("no other candidate in the cluster")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	start := time.Now()
 	errs := make(chan error, len(peers))
 	for _, p := range peers {
-		go func() {
-			u := fmt.Sprintf("%s/-/wait?db=%s&txid=%s&timeout=5s", p, url.QueryEscape(db), txid)
-			_, err := n.callNode(ctx, http.MethodGet, u, nil)
-			errs <- err
-		}()
+		go func() { errs <- n.confirmPos(ctx, p, db, pos, 5*time.Second) }()
 	}
 	var last error
+	confirmed := false
 	for range peers {
 		if last = <-errs; last == nil {
-			return nil
+			confirmed = true
+			break
 		}
 	}
-	return last
+	if !confirmed {
+		return last
+	}
+	confirmedIn := time.Since(start)
+	if err := n.raft.RecordSynced(ctx, lease.ID(), db, pos); err != nil {
+		return err
+	}
+	n.logger.Debug("synced", "db", db, "pos", pos, "confirm", confirmedIn, "record", time.Since(start)-confirmedIn)
+	return nil
+}
+
+// confirmers are the API URLs of the nodes that may confirm a position:
+// the other candidates that are raft voters, the nodes that can become
+// primary (a candidate still catching up is a non-voter).
+func (n *node) confirmers() []string {
+	servers, err := n.raft.Servers()
+	if err != nil {
+		return nil
+	}
+	var peers []string
+	for _, s := range servers {
+		info, ok := n.raft.Node(string(s.ID))
+		if ok && s.Suffrage == raft.Voter && info.ID != n.self.ID && info.Role == fsmount.RoleCandidate && info.APIURL != "" {
+			peers = append(peers, info.APIURL)
+		}
+	}
+	return peers
+}
+
+// syncedRefresh is how often the primary records its current positions
+// as synced (syncLoop). It must stay well under LiteFS's LTX retention
+// (10 min): a candidate proves it has a position past its own from the
+// LTX file of that position's TXID.
+const syncedRefresh = 30 * time.Second
+
+// syncLoop keeps the synced positions in raft recent while this node is
+// the primary: every syncedRefresh, each database whose position moved
+// since the last record is confirmed by another candidate and recorded,
+// as a synchronous write would be. Without it, after asynchronous writes
+// only, the recorded position could age past LTX retention on every
+// candidate, and then no candidate could show it has it: no primary.
+// It also narrows what asynchronous writes can lose to the writes since
+// the last record.
+func (n *node) syncLoop(ctx context.Context) {
+	tick := time.NewTicker(syncedRefresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n.leaser.Current() == nil || len(n.confirmers()) == 0 {
+			continue // not the primary, or alone: nobody to confirm
+		}
+		recorded := n.raft.Synced()
+		for _, db := range n.mount.Databases() {
+			pos, ok := n.mount.Pos(db)
+			if !ok || pos.TXID == 0 || recorded[db] == pos {
+				continue
+			}
+			if err := n.syncToCandidate(ctx, db, pos); err != nil {
+				n.logger.Warn("record synced position", "db", db, "pos", pos, "err", err)
+			}
+		}
+	}
+}
+
+// confirmPos asks the node at base whether its history passes through pos
+// of db, waiting up to timeout for it to get there.
+func (n *node) confirmPos(ctx context.Context, base, db string, pos tablecast.Pos, timeout time.Duration) error {
+	u := fmt.Sprintf("%s/-/wait?db=%s&txid=%s&checksum=%016x&timeout=%s", base, url.QueryEscape(db), pos.TXID, pos.Checksum, timeout)
+	_, err := n.callNode(ctx, http.MethodGet, u, nil)
+	return err
+}
+
+// peerCovers asks a candidate whether its history passes through every
+// one of positions right now (fsmount.RaftLeaser.PeerCovers).
+func (n *node) peerCovers(ctx context.Context, peer fsmount.NodeInfo, positions map[string]tablecast.Pos) (bool, error) {
+	if peer.APIURL == "" {
+		return false, errors.New("no API URL registered")
+	}
+	for db, pos := range positions {
+		if err := n.confirmPos(ctx, peer.APIURL, db, pos, 50*time.Millisecond); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // handleClusterStatus answers /-/cluster.json: every registered node, its
@@ -393,7 +556,11 @@ func (n *node) clusterStatus(ctx context.Context) map[string]any {
 		}()
 	}
 	wg.Wait()
-	return map[string]any{"ok": true, "lease": "raft", "leader": n.raft.LeaderID(), "nodes": out}
+	synced := map[string]string{}
+	for db, p := range n.raft.Synced() {
+		synced[db] = p.String()
+	}
+	return map[string]any{"ok": true, "lease": "raft", "leader": n.raft.LeaderID(), "nodes": out, "synced": synced}
 }
 
 // nodeStatus asks a node for its /-/status.json, within a second.

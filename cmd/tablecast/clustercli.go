@@ -26,10 +26,10 @@ func envOr(k, def string) string {
 	return def
 }
 
-// runCluster: `tablecast cluster status|remove NODE`.
+// runCluster: `tablecast cluster status|remove NODE|forget-synced [DB]`.
 func runCluster(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: tablecast cluster status | tablecast cluster remove NODE")
+		return fmt.Errorf("usage: tablecast cluster status | tablecast cluster remove NODE | tablecast cluster forget-synced [DB]")
 	}
 	fs, u, tok := operatorFlags("cluster " + args[0])
 	if err := fs.Parse(args[1:]); err != nil {
@@ -50,6 +50,14 @@ func runCluster(ctx context.Context, args []string) error {
 		_, err := callJSON(ctx, http.MethodPost, strings.TrimSuffix(*u, "/")+"/-/cluster/remove", *tok, map[string]string{"node": fs.Arg(0)})
 		if err == nil {
 			fmt.Printf("removed %s\n", fs.Arg(0))
+		}
+		return err
+	case "forget-synced":
+		// No primary while no candidate has the last synced positions; this
+		// lets one that lacks them lead, losing the writes it lacks.
+		out, err := callJSON(ctx, http.MethodPost, strings.TrimSuffix(*u, "/")+"/-/cluster/forget-synced", *tok, map[string]string{"db": fs.Arg(0)})
+		if err == nil {
+			fmt.Printf("forgot synced positions: %v\n", out["forgot"])
 		}
 		return err
 	}

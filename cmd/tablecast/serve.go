@@ -159,6 +159,7 @@ func (n *node) Open(ctx context.Context) error {
 	}
 	if n.raft != nil {
 		go n.joinLoop(n.ctx)
+		go n.syncLoop(n.ctx)
 	}
 	n.logger.Info("waiting for the cluster", "api", n.apiURL)
 	return n.mount.WaitReady(ctx)
@@ -478,16 +479,19 @@ func (n *node) status(full bool) map[string]any {
 	if n.IsPrimary() {
 		role = "primary"
 	}
-	txids := map[string]string{}
+	txids, positions := map[string]string{}, map[string]string{}
 	for _, db := range n.mount.Databases() {
-		if t, ok := n.mount.TXID(db); ok && full {
-			txids[db] = t.String()
+		if p, ok := n.mount.Pos(db); ok && full {
+			txids[db], positions[db] = p.TXID.String(), p.String()
 		}
 	}
 	st := map[string]any{
 		"ok": true, "node": n.cfg.Tablecast.Name, "region": n.cfg.Tablecast.Region, "role": role,
 		"primary_url": n.PrimaryURL(), "primary": n.PrimaryName(), "lag_ms": n.mount.Lag().Milliseconds(),
 		"txids": txids, "ready": n.notReady() == "", "not_ready": n.notReady(),
+	}
+	if full {
+		st["positions"] = positions // TXID/checksum
 	}
 	if n.raft != nil {
 		stats := n.raft.Stats()
