@@ -26,11 +26,12 @@ type fakeNode struct {
 
 func newFakeNode() *fakeNode { return &fakeNode{ready: true, changed: make(chan struct{})} }
 
-func (n *fakeNode) Ready() bool         { n.mu.Lock(); defer n.mu.Unlock(); return n.ready }
-func (n *fakeNode) IsPrimary() bool     { n.mu.Lock(); defer n.mu.Unlock(); return n.primary }
-func (n *fakeNode) PrimaryURL() string  { n.mu.Lock(); defer n.mu.Unlock(); return n.primaryURL }
-func (n *fakeNode) PrimaryName() string { return "lhr-1" }
-func (n *fakeNode) Lag() time.Duration  { n.mu.Lock(); defer n.mu.Unlock(); return n.lag }
+func (n *fakeNode) Ready() bool            { n.mu.Lock(); defer n.mu.Unlock(); return n.ready }
+func (n *fakeNode) IsPrimary() bool        { n.mu.Lock(); defer n.mu.Unlock(); return n.primary }
+func (n *fakeNode) PrimaryURL() string     { n.mu.Lock(); defer n.mu.Unlock(); return n.primaryURL }
+func (n *fakeNode) PrimaryNodeURL() string { return n.PrimaryURL() }
+func (n *fakeNode) PrimaryName() string    { return "lhr-1" }
+func (n *fakeNode) Lag() time.Duration     { n.mu.Lock(); defer n.mu.Unlock(); return n.lag }
 func (n *fakeNode) TXID(string) (tablecast.TXID, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -10,7 +10,7 @@ func TestParseConfig(t *testing.T) {
 	t.Setenv("TC_TOKEN", "s3cret")
 	base := "fuse:\n  dir: /f\ndata:\n  dir: /d\n"
 	t.Run("DefaultsAndEnv", func(t *testing.T) {
-		c, err := ParseConfig([]byte(base + "tablecast:\n  tokens:\n    - name: dev\n      token: ${TC_TOKEN}\n"))
+		c, err := ParseConfig([]byte(base + "tablecast:\n  insecure-plaintext: true\n  tokens:\n    - name: dev\n      token: ${TC_TOKEN}\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,6 +36,12 @@ func TestParseConfig(t *testing.T) {
 		{"TokenNoName", base + "tablecast:\n  tokens:\n    - token: x\n", "tablecast.tokens[0].name"},
 		{"BadLevel", base + "tablecast:\n  log-level: loud\n", "tablecast.log-level"},
 		{"BadPool", base + "tablecast:\n  read-pool: 1000\n", "tablecast.read-pool"},
+		{"NoTLS", base, "tablecast cert ca"},
+		{"NoTLSNamesFlag", base, "tablecast.insecure-plaintext: true"},
+		{"TLSWithoutKey", base + "tablecast:\n  tls:\n    ca: ca.crt\n    cert: n.crt\n", "tablecast.tls.key"},
+		{"TLSAndPlaintext", base + "tablecast:\n  insecure-plaintext: true\n  tls:\n    ca: ca.crt\n    cert: n.crt\n    key: n.key\n", "tablecast.insecure-plaintext"},
+		{"TLSJoinOverHTTP", base + "tablecast:\n  cluster-token: x\n  join: http://x:8080\n  tls:\n    ca: ca.crt\n    cert: n.crt\n    key: n.key\n", "tablecast.join"},
+		{"StaticReplicaWithoutNodeURL", base + "lease:\n  type: static\n  candidate: false\n  advertise-url: https://p:20202\ntablecast:\n  primary-url: http://p:8080\n", "tablecast.primary-node-url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.text))
