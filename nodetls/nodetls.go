@@ -35,6 +35,11 @@ const (
 	CAKeyFile  = "ca.key"
 )
 
+// AnyNode is the name of a shared node certificate: one any node may
+// hold, whatever its name (for platforms that name machines at boot, like
+// Fly.io). Its files are any-node.crt and any-node.key.
+const AnyNode = "*"
+
 // Default lifetimes.
 const (
 	DefaultCAValidity   = 10 * 365 * 24 * time.Hour
@@ -207,7 +212,7 @@ type Node struct {
 // NAME.crt, NAME.key and a copy of ca.crt into outDir. It returns the
 // paths of the certificate and the key.
 func IssueNode(caDir, outDir string, n Node) (certPath, keyPath string, err error) {
-	if n.Name == "" || strings.ContainsAny(n.Name, `/\ `) {
+	if n.Name == "" || strings.ContainsAny(n.Name, `/\ `) || (strings.Contains(n.Name, "*") && n.Name != AnyNode) {
 		return "", "", fmt.Errorf("node name %q: want a plain name like lhr-1", n.Name)
 	}
 	caCert, caKey, err := loadCA(caDir)
@@ -231,7 +236,9 @@ func IssueNode(caDir, outDir string, n Node) (certPath, keyPath string, err erro
 		NotAfter:     n.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{n.Name},
+	}
+	if n.Name != AnyNode {
+		tmpl.DNSNames = []string{n.Name}
 	}
 	for _, h := range n.Hosts {
 		h = strings.TrimSpace(h)
@@ -250,7 +257,11 @@ func IssueNode(caDir, outDir string, n Node) (certPath, keyPath string, err erro
 	if err := os.MkdirAll(outDir, 0o700); err != nil {
 		return "", "", fmt.Errorf("create output dir: %w", err)
 	}
-	certPath, keyPath = filepath.Join(outDir, n.Name+".crt"), filepath.Join(outDir, n.Name+".key")
+	base := n.Name
+	if n.Name == AnyNode {
+		base = "any-node"
+	}
+	certPath, keyPath = filepath.Join(outDir, base+".crt"), filepath.Join(outDir, base+".key")
 	if err := writeKey(keyPath, key); err != nil {
 		return "", "", err
 	}

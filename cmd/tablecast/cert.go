@@ -46,7 +46,7 @@ func runCertCA(args []string) error {
 func runCertNode(args []string) error {
 	fs := flag.NewFlagSet("cert node", flag.ContinueOnError)
 	caDir := fs.String("ca-dir", "", "folder of the cluster CA (tablecast cert ca)")
-	name := fs.String("name", "", "node name (tablecast.name)")
+	name := fs.String("name", "", `node name (tablecast.name); "*" makes one shared certificate any node may use (any-node.crt: Fly.io, where machines are named at boot)`)
 	hosts := fs.String("host", "", "comma-separated IP addresses and DNS names of the node (subject alternative names)")
 	out := fs.String("out", "", "folder to write NAME.crt, NAME.key and ca.crt to")
 	days := fs.Int("days", int(nodetls.DefaultNodeValidity/(24*time.Hour)), "validity in days")

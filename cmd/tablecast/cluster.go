@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/fsmount"
+	"github.com/tablecast/tablecast/nodetls"
 	"github.com/tablecast/tablecast/primary"
 	"github.com/tablecast/tablecast/routing"
 )
@@ -281,7 +282,7 @@ func (n *node) fromNode(h http.HandlerFunc) http.HandlerFunc {
 		}
 		var req joinRequest
 		_ = json.Unmarshal(body, &req)
-		if r.Header.Get(routing.HeaderForwarded) == "" && req.Node.ID != peer {
+		if r.Header.Get(routing.HeaderForwarded) == "" && req.Node.ID != peer && peer != nodetls.AnyNode {
 			n.logger.Warn("join refused: certificate names another node", "cert", peer, "node", req.Node.ID)
 			tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EFORBIDDEN, "Node %q cannot join with the certificate of %q", req.Node.ID, peer))
 			return

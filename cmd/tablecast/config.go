@@ -77,7 +77,7 @@ type TablecastConfig struct {
 	// Raft (lease.type raft).
 	RaftAddr      string `yaml:"raft-addr"`      // raft listen address, default :20203
 	RaftAdvertise string `yaml:"raft-advertise"` // host:port others reach it at
-	Join          string `yaml:"join"`           // API URL of any node of the cluster to join
+	Join          string `yaml:"join"`           // node URL (node-addr) of any node of the cluster to join
 	ClusterToken  string `yaml:"cluster-token"`  // a token's secret nodes send each other (join, sync writes)
 
 	// Trust between nodes: LiteFS replication, raft and the node API run
@@ -276,7 +276,7 @@ func (c *Config) Validate() error {
 	case c.Lease.Type == "static" && !c.Lease.IsCandidate() && c.Tablecast.PrimaryURL == "":
 		return errors.New("tablecast.primary-url: required on a static replica (the primary's API URL)")
 	case c.Lease.Type == "raft" && !c.Lease.IsCandidate() && c.Tablecast.Join == "":
-		return errors.New("tablecast.join: required on a replica (the API URL of any node of the cluster)")
+		return errors.New("tablecast.join: required on a replica (the node URL of any node of the cluster, https://HOST:20204)")
 	case c.Lease.Type == "raft" && c.Tablecast.Join != "" && c.Tablecast.ClusterToken == "":
 		return errors.New("tablecast.cluster-token: required with join (the secret of a token every node accepts)")
 	case c.Lease.Type == "static" && !c.Lease.IsCandidate() && c.Tablecast.PrimaryNodeURL == "":

@@ -29,7 +29,9 @@ func (n *node) loadTLS() error {
 		if err != nil {
 			return fmt.Errorf("tablecast.tls: %w", err)
 		}
-		if c.Name() != t.Name {
+		if c.Name() == nodetls.AnyNode {
+			n.logger.Warn("shared node certificate (any-node): it proves membership of the cluster, not which node this is")
+		} else if c.Name() != t.Name {
 			return fmt.Errorf("tablecast.tls.cert: the certificate is node %q's, this node is tablecast.name %q (tablecast cert node -name %s)", c.Name(), t.Name, t.Name)
 		}
 		if left := time.Until(c.NotAfter()); left < 30*24*time.Hour {

@@ -40,7 +40,7 @@ type AddrFile struct {
 func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := fs.String("config", "litefs.yml", "config file")
-	join := fs.String("join", "", "API URL of any node of a raft cluster to join (overrides tablecast.join)")
+	join := fs.String("join", "", "node URL (tablecast.node-addr, https with TLS) of any node of a raft cluster to join (overrides tablecast.join)")
 	region := fs.String("region", "", "this node's region (overrides tablecast.region)")
 	addrFile := fs.String("addr-file", "", "write the node's URLs here as JSON once it serves")
 	benchAddr := fs.String("bench-addr", "", "benchmarks only: also serve reads on this loopback address under /ungated/ (gate and cache off) and /nocache/ (gate on, cache off), bare handlers under /bare/ and /bare-headers/, and Go profiles under /debug/pprof/")
