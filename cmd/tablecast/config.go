@@ -305,16 +305,13 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: %w", key, err)
 		}
 	}
-	if err := c.validateTLS(); err != nil {
-		return err
-	}
 	if _, err := parseLevel(c.Tablecast.LogLevel); err != nil {
 		return fmt.Errorf("tablecast.log-level: %w", err)
 	}
 	if _, err := c.Tablecast.tokens(); err != nil {
 		return err
 	}
-	return nil
+	return c.validateTLS()
 }
 
 // errNoTLS is the refusal to start without node TLS and without the flag.

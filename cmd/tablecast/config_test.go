@@ -55,7 +55,7 @@ func TestParseConfig(t *testing.T) {
 // The example config in the repository must stay valid.
 func TestParseConfig_Example(t *testing.T) {
 	t.Setenv("TABLECAST_CANDIDATE", "false")
-	t.Setenv("TABLECAST_JOIN", "http://primary:8080")
+	t.Setenv("TABLECAST_JOIN", "https://primary:20204")
 	t.Setenv("TABLECAST_CLUSTER_TOKEN", "s3cret")
 	t.Setenv("TABLECAST_CLUSTER_TOKEN_SHA256", strings.Repeat("ab", 32))
 	t.Setenv("TABLECAST_REGION", "syd")
