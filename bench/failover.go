@@ -297,7 +297,7 @@ func (b *failoverBench) trial(ctx context.Context, i, trials int) (t FailoverTri
 	}
 	for _, row := range rows {
 		if row["kind"] == "candidate" && row["name"] != prim.name {
-			survivors = append(survivors, target{name: str(row["name"]), url: strings.TrimSuffix(str(row["api_url"]), "/")})
+			survivors = append(survivors, target{name: str(row["name"]), url: strings.TrimSuffix(str(row["api_url"]), "/"), nodeURL: strings.TrimSuffix(str(row["node_url"]), "/")})
 		}
 	}
 	if len(survivors) != 2 {
@@ -349,10 +349,10 @@ func (b *failoverBench) trial(ctx context.Context, i, trials int) (t FailoverTri
 		t.GoneMs, t.NewPrimary, t.FirstWriteMs, t.FirstVia, t.Attempts, t.Held, t.LastFailMs, t.Failed)
 
 	// Every acknowledged write is on the new primary.
-	newURL := ""
+	newURL, newNodeURL := "", ""
 	for _, s := range survivors {
 		if s.name == t.NewPrimary {
-			newURL = s.url
+			newURL, newNodeURL = s.url, s.nodeURL
 		}
 	}
 	if newURL == "" {
@@ -379,7 +379,7 @@ func (b *failoverBench) trial(ctx context.Context, i, trials int) (t FailoverTri
 	// The killed node comes back with its own folder, as tablecast dev would.
 	home := filepath.Join(b.devDir, prim.name)
 	start := time.Now()
-	n, err := b.startNode(prim.name, home, filepath.Join(home, "litefs.yml"), newURL)
+	n, err := b.startNode(prim.name, home, filepath.Join(home, "litefs.yml"), newNodeURL)
 	if err != nil {
 		return t, 0, 0, err
 	}
@@ -406,7 +406,9 @@ func (b *failoverBench) trial(ctx context.Context, i, trials int) (t FailoverTri
 	return t, first, rejoin, nil
 }
 
-type target struct{ name, url string }
+// target is a node: its API URL, and its node URL (node-to-node calls,
+// -join: mutual TLS).
+type target struct{ name, url, nodeURL string }
 
 type probeOutcome struct {
 	first    probeAnswer
@@ -632,13 +634,18 @@ func (b *failoverBench) catchUp(ctx context.Context, mb int) (*CatchUp, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Its own node certificate, from the dev cluster's CA (DIR/tls).
+	tlsDir := filepath.Join(b.devDir, "tls")
+	if out, err := exec.Command(b.bin, "cert", "node", "-ca-dir", tlsDir, "-name", cu.Node, "-host", "127.0.0.1", "-out", tlsDir).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("certificate for %s: %w: %s", cu.Node, err, out)
+	}
 	cfgPath := filepath.Join(home, "litefs.yml")
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		return nil, err
 	}
 	fmt.Printf("starting a new replica %s (region gru) joining through %s…\n", cu.Node, prim.name)
 	start := time.Now()
-	n, err := b.startNode(cu.Node, home, cfgPath, prim.url)
+	n, err := b.startNode(cu.Node, home, cfgPath, prim.nodeURL)
 	if err != nil {
 		return nil, err
 	}
@@ -730,6 +737,8 @@ func newReplicaConfig(from, home, name, region string) ([]byte, error) {
 		{`(?m)^(\s+name:\s*)"` + regexp.QuoteMeta(old) + `"`, `${1}"` + name + `"`},
 		{`(?m)^(\s+region:\s*)"[^"]*"`, `${1}"` + region + `"`},
 		{`(?m)^(\s+raft-addr:\s*)"[^"]*"`, `${1}"127.0.0.1:` + strconv.Itoa(port) + `"`},
+		{`(?m)^(\s+cert:\s*".*/)` + regexp.QuoteMeta(old) + `\.crt"`, `${1}` + name + `.crt"`},
+		{`(?m)^(\s+key:\s*".*/)` + regexp.QuoteMeta(old) + `\.key"`, `${1}` + name + `.key"`},
 	} {
 		re := regexp.MustCompile(rep.re)
 		if !re.MatchString(s) {
@@ -825,7 +834,7 @@ func (b *failoverBench) cleanup(failed bool) error {
 	return err
 }
 
-type primaryNode struct{ name, url string }
+type primaryNode struct{ name, url, nodeURL string }
 
 // primary is the node /-/cluster.json names primary.
 func (b *failoverBench) primary(ctx context.Context) (primaryNode, error) {
@@ -835,7 +844,7 @@ func (b *failoverBench) primary(ctx context.Context) (primaryNode, error) {
 	}
 	for _, row := range rows {
 		if row["role"] == "primary" {
-			return primaryNode{name: str(row["name"]), url: strings.TrimSuffix(str(row["api_url"]), "/")}, nil
+			return primaryNode{name: str(row["name"]), url: strings.TrimSuffix(str(row["api_url"]), "/"), nodeURL: strings.TrimSuffix(str(row["node_url"]), "/")}, nil
 		}
 	}
 	return primaryNode{}, fmt.Errorf("no primary in /-/cluster.json: %v", rows)

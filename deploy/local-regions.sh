@@ -34,7 +34,8 @@
 #
 # The host reaches every node directly (no distance); to read as a visitor
 # in another region: nsenter --net=/run/netns/tc-lhr curl http://NODE:8080/…
-# Ports on every node: API 8080, LiteFS 20202, raft 20203.
+# Ports on every node: API 8080, LiteFS 20202, raft 20203, node API 20204
+# (the last three on mutual TLS: certificates of a CA made in DIR/tls).
 set -euo pipefail
 
 REGIONS=${REGIONS:-"lhr=0 sjc=40 syd=150"}
@@ -43,7 +44,7 @@ NET=${NET:-10.77}
 SEED=${SEED:-1}
 BRIDGE=tcbr0
 RELAY=tc-relay
-PORTS=(8080 20202 20203)
+PORTS=(8080 20202 20203 20204)
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 
 die() { echo "local-regions: $*" >&2; exit 1; }
@@ -164,7 +165,9 @@ start_node() {
   name=$(node_name "$r") ip=$(node_ip "$i") home=$DIR/$name
   mkdir -p "$home"
   rm -f "$home/addr.json"
-  ((i > 0)) && join="  join: \"http://$(node_ip 0):8080\""
+  ((i > 0)) && join="  join: \"https://$(node_ip 0):20204\""
+  # The node's certificate, signed by the cluster CA (made once in up).
+  "$BIN" cert node -ca-dir "$DIR/tls" -name "$name" -host "$ip" -out "$DIR/tls" >/dev/null
   local candidate=false
   ((i == 0)) && candidate=true
   cat >"$home/litefs.yml" <<EOF
@@ -174,7 +177,7 @@ fuse:
 data:
   dir: "$home/data"
 http:
-  addr: "$ip:20202"          # bound to the node's own address: others reach LiteFS there
+  addr: "$ip:20202"          # bound to the node's own address: others reach LiteFS there (mutual TLS)
 lease:
   type: raft
   candidate: $candidate
@@ -184,6 +187,11 @@ tablecast:
   region: "$r"
   addr: "$ip:8080"
   raft-addr: "$ip:20203"
+  node-addr: "$ip:20204"
+  tls:
+    ca: "$DIR/tls/ca.crt"
+    cert: "$DIR/tls/$name.crt"
+    key: "$DIR/tls/$name.key"
   cluster-token: "\${TABLECAST_LOCAL_TOKEN}"
 $join
   tokens:
@@ -228,6 +236,7 @@ up() {
   TOKEN=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
   umask 077
   echo "$TOKEN" >"$DIR/token"
+  [[ -e $DIR/tls/ca.crt ]] || "$BIN" cert ca -dir "$DIR/tls" >/dev/null
   umask 022
   : >"$DIR/pids"
   network

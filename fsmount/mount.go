@@ -4,6 +4,7 @@ package fsmount
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,13 @@ type Mount struct {
 
 	// Candidate marks a node allowed to become primary.
 	Candidate bool
+
+	// ServerTLS and ClientTLS, when set, put replication on mutual TLS:
+	// the server accepts only peers with a cluster node certificate, the
+	// client presents this node's. Nil (both) is plaintext, for
+	// tablecast.insecure-plaintext only. Either way the server answers
+	// only the replication stream (see replicationPaths).
+	ServerTLS, ClientTLS *tls.Config
 
 	dbs sync.Map // database name → *litefs.DB, once the store has it
 
@@ -79,18 +87,33 @@ func (m *Mount) Listen() error {
 		}
 	}
 	m.Store = litefs.NewStore(m.DataDir, m.Candidate)
+	if (m.ServerTLS == nil) != (m.ClientTLS == nil) {
+		return errors.New("litefs tls: set both ServerTLS and ClientTLS, or neither")
+	}
 	m.Store.Client = lfshttp.NewClient()
+	if m.ClientTLS != nil {
+		m.Store.Client = tlsClient(m.ClientTLS)
+	}
 	m.Store.ReconnectDelay = m.ReconnectDelay
 	m.Store.DemoteDelay = m.DemoteDelay
 	m.server = lfshttp.NewServer(m.Store, m.Addr)
 	if err := m.server.Listen(); err != nil {
 		return fmt.Errorf("listen litefs http: %w", err)
 	}
+	if err := lockDownServer(m.server, m.ServerTLS); err != nil {
+		_ = m.server.Close()
+		return err
+	}
 	return nil
 }
 
-// URL is the replication server's URL, valid after Listen.
-func (m *Mount) URL() string { return m.server.URL() }
+// URL is the replication server's URL, valid after Listen: https:// with TLS.
+func (m *Mount) URL() string {
+	if m.ServerTLS != nil {
+		return httpsURL(m.server.URL())
+	}
+	return m.server.URL()
+}
 
 // Open opens the store, mounts FUSE and starts serving replication.
 func (m *Mount) Open() error {

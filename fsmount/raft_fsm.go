@@ -32,6 +32,7 @@ type NodeInfo struct {
 	Region    string `json:"region,omitempty"`
 	Role      string `json:"role,omitempty"` // RoleCandidate or RoleReplica
 	APIURL    string `json:"api-url,omitempty"`
+	NodeURL   string `json:"node-url,omitempty"` // the node API (mutual TLS): where peers send node-to-node calls
 	LiteFSURL string `json:"litefs-url,omitempty"`
 	RaftAddr  string `json:"raft-addr,omitempty"`
 }
@@ -128,6 +129,15 @@ func (s *raftState) apply(cmd raftCommand, term uint64) any {
 	case opAcquireLease:
 		if cmd.Node == nil || cmd.Node.ID == "" {
 			return fmt.Errorf("acquire lease: no holder")
+		}
+		// Only a candidate may be named primary: not a node that says it is
+		// a replica, nor one the registry knows as a replica (a replica's
+		// role changes only by registering again, which its join does).
+		if cmd.Node.Role != RoleCandidate {
+			return fmt.Errorf("acquire lease: %s is not a candidate", cmd.Node.ID)
+		}
+		if known, ok := s.Nodes[cmd.Node.ID]; ok && known.Role != RoleCandidate {
+			return fmt.Errorf("acquire lease: %s is registered as a %s", cmd.Node.ID, known.Role)
 		}
 		s.upsert(*cmd.Node)
 		s.Lease = raftLeaseState{HolderID: cmd.Node.ID, LeaseID: cmd.LeaseID, Term: term}

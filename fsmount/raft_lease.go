@@ -289,6 +289,13 @@ func (l *RaftLeaser) PrimaryAPIURL() string {
 	return holder.APIURL
 }
 
+// PrimaryNodeURL is the node API URL of the lease holder, "" when
+// unknown: forwarded writes and admin requests go there.
+func (l *RaftLeaser) PrimaryNodeURL() string {
+	holder, _ := l.holder()
+	return holder.NodeURL
+}
+
 // holder is the registry entry of the known raft leader if it acquired the
 // lease in the current term (a lease from an earlier term, restored from
 // the log after a restart, names no one).

@@ -34,7 +34,7 @@ func openTestLiteFS(t *testing.T, tn *testRaftNode, broken bool) *testLiteFS {
 	t.Helper()
 	fs := &testLiteFS{tn: tn, store: litefs.NewStore(t.TempDir(), true), broken: broken}
 	fs.store.ReconnectDelay = testReconnectDelay
-	var client litefs.Client = lfshttp.NewClient()
+	var client litefs.Client = tlsClient(testTLS(t, tn.info.ID).Client("h2"))
 	if broken {
 		client = failingStreams{client}
 	}
@@ -43,7 +43,10 @@ func openTestLiteFS(t *testing.T, tn *testRaftNode, broken bool) *testLiteFS {
 	if err := fs.server.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	tn.info.LiteFSURL = fs.server.URL()
+	if err := lockDownServer(fs.server, testTLS(t, tn.info.ID).Server("h2")); err != nil {
+		t.Fatal(err)
+	}
+	tn.info.LiteFSURL = httpsURL(fs.server.URL())
 	tn.leaser = NewRaftLeaser(tn.node, tn.info)
 	tn.leaser.AcquireTimeout = testAcquireTimeout
 	if err := tn.leaser.Open(); err != nil {

@@ -521,7 +521,7 @@ func TestRaftNode_Registry(t *testing.T) {
 
 func TestRaftState_Apply(t *testing.T) {
 	var s raftState
-	holder := NodeInfo{ID: "n1", LiteFSURL: "http://n1"}
+	holder := NodeInfo{ID: "n1", Role: RoleCandidate, LiteFSURL: "http://n1"}
 	s.apply(raftCommand{Op: opAcquireLease, Node: &holder, LeaseID: "a"}, 3)
 	if got, want := s.Lease, (raftLeaseState{HolderID: "n1", LeaseID: "a", Term: 3}); got != want {
 		t.Fatalf("lease=%+v, want %+v", got, want)
@@ -529,6 +529,25 @@ func TestRaftState_Apply(t *testing.T) {
 	if got := s.Nodes["n1"]; got != holder {
 		t.Fatalf("acquire did not register the holder: %+v", got)
 	}
+	t.Run("only a candidate is named primary", func(t *testing.T) {
+		replica := NodeInfo{ID: "r1", Role: RoleReplica, LiteFSURL: "http://r1"}
+		s.apply(raftCommand{Op: opRegisterNode, Node: &replica}, 3)
+		for _, n := range []NodeInfo{
+			replica,                                  // says it is a replica
+			{ID: "x1", LiteFSURL: "http://attacker"}, // says nothing
+			{ID: "r1", Role: RoleCandidate},          // registered as a replica, claims candidacy
+		} {
+			if err, _ := s.apply(raftCommand{Op: opAcquireLease, Node: &n, LeaseID: "b"}, 4).(error); err == nil {
+				t.Errorf("acquire-lease for %+v applied", n)
+			}
+		}
+		if s.Lease.HolderID != "n1" || s.Nodes["r1"] != replica {
+			t.Fatalf("lease=%+v r1=%+v: a refused acquire changed the state", s.Lease, s.Nodes["r1"])
+		}
+		if _, ok := s.Nodes["x1"]; ok {
+			t.Fatal("a refused acquire registered its node")
+		}
+	})
 	t.Run("release of another lease is ignored", func(t *testing.T) {
 		s.apply(raftCommand{Op: opReleaseLease, LeaseID: "old"}, 3)
 		if s.Lease.HolderID != "n1" {

@@ -23,6 +23,7 @@ type routedNode struct{ pos *fakePositions }
 func (n routedNode) Ready() bool                           { return true }
 func (n routedNode) IsPrimary() bool                       { return true }
 func (n routedNode) PrimaryURL() string                    { return "" }
+func (n routedNode) PrimaryNodeURL() string                { return "" }
 func (n routedNode) PrimaryName() string                   { return "" }
 func (n routedNode) Lag() time.Duration                    { return 0 }
 func (n routedNode) TXID(db string) (tablecast.TXID, bool) { return n.pos.TXID(db) }

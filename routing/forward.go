@@ -3,6 +3,7 @@ package routing
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -20,6 +21,7 @@ import (
 type forwarder struct {
 	rt    *Router
 	proxy *httputil.ReverseProxy
+	plain *http.Transport // without Router.Transport
 }
 
 type primaryKey struct{}
@@ -34,18 +36,28 @@ func newForwarder(rt *Router) *forwarder {
 			pr.SetXForwarded()
 			pr.Out.Header.Set(HeaderForwarded, rt.Name)
 		},
-		Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     90 * time.Second,
-			// A primary that accepts but never answers (a hung process) must
-			// not hold the client forever.
-			ResponseHeaderTimeout: 30 * time.Second,
-		},
+		Transport:    f,
 		ErrorHandler: f.failed,
 	}
+	f.plain = &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		// A primary that accepts but never answers (a hung process) must
+		// not hold the client forever.
+		ResponseHeaderTimeout: 30 * time.Second,
+	}
 	return f
+}
+
+// RoundTrip sends a forwarded request with the Router's Transport (mutual
+// TLS to the primary's node API), or in plain HTTP when it has none.
+func (f *forwarder) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t := f.rt.Transport; t != nil {
+		return t.RoundTrip(r)
+	}
+	return f.plain.RoundTrip(r)
 }
 
 // forward proxies r to primary, limiting the body it reads.
@@ -101,7 +113,7 @@ func (f *forwarder) nextPrimary(ctx context.Context, failed string, deadline tim
 			return ""
 		case <-time.After(50 * time.Millisecond):
 		}
-		if u := strings.TrimSuffix(f.rt.Node.PrimaryURL(), "/"); u != "" && u != failed {
+		if u := strings.TrimSuffix(f.rt.Node.PrimaryNodeURL(), "/"); u != "" && u != failed {
 			return u
 		}
 	}
@@ -117,9 +129,15 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, err error) {
 		f.rt.metrics().ProxyError(ProxyTooLarge)
 		f.rt.fail(w, r, tablecast.Errorf(tablecast.ETOOLARGE, "Request body is larger than %d bytes", tooBig.Limit))
 	case isDialError(err) && recordDialError(r, err):
+		if isHandshakeError(err) {
+			f.rt.Logger.Warn("forward to primary refused: TLS handshake failed, nothing was sent", "err", err)
+		}
 		// forward tries again on the next primary: nothing was written.
 	case isDialError(err):
 		f.rt.metrics().ProxyError(ProxyUnreachable)
+		if isHandshakeError(err) {
+			f.rt.Logger.Warn("forward to primary refused: TLS handshake failed, nothing was sent", "err", err)
+		}
 		w.Header().Set("Retry-After", "1")
 		f.rt.fail(w, r, tablecast.Errorf(tablecast.EUNAVAILABLE, "The primary is unreachable: nothing was written, retry shortly"))
 	default:
@@ -139,7 +157,13 @@ func recordDialError(r *http.Request, err error) bool {
 	return ok
 }
 
+// isDialError reports whether err happened before any byte of the request
+// was sent: the connection was refused, or the TLS handshake failed (the
+// peer did not prove it is a node of the cluster, or refused us).
 func isDialError(err error) bool {
+	if isHandshakeError(err) {
+		return true
+	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
@@ -150,4 +174,14 @@ func isDialError(err error) bool {
 // contextWith carries the primary a request is forwarded to, for Rewrite.
 func contextWith(r *http.Request, primary *url.URL) context.Context {
 	return context.WithValue(r.Context(), primaryKey{}, primary)
+}
+
+// isHandshakeError reports whether err is a failed TLS handshake with the
+// primary: its certificate did not verify, or it refused ours.
+func isHandshakeError(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var header tls.RecordHeaderError
+	return errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &header) ||
+		strings.Contains(err.Error(), "tls: ") && strings.Contains(err.Error(), "handshake")
 }

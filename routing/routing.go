@@ -22,8 +22,12 @@ type Node interface {
 	// Ready reports whether the node has joined its cluster and caught up.
 	Ready() bool
 	IsPrimary() bool
-	// PrimaryURL is the current primary's API URL, "" when unknown.
+	// PrimaryURL is the current primary's API URL, "" when unknown:
+	// clients are redirected there.
 	PrimaryURL() string
+	// PrimaryNodeURL is the current primary's node API URL (mutual TLS
+	// between nodes), "" when unknown: requests are forwarded there.
+	PrimaryNodeURL() string
 	// PrimaryName is the current primary's node name, "" when unknown.
 	PrimaryName() string
 	// Lag bounds how stale this replica's data may be (0 on the primary).
@@ -112,6 +116,10 @@ type Router struct {
 	// Metrics counts forwarded writes, proxy errors, bookmark waits and
 	// stale reads; nil counts nothing.
 	Metrics Metrics
+	// Transport carries forwarded requests to the primary's node API: it
+	// must present this node's certificate and verify the primary's
+	// (mutual TLS). Nil is a plain HTTP transport (insecure-plaintext).
+	Transport http.RoundTripper
 
 	proxy *forwarder
 
@@ -243,7 +251,11 @@ func (rt *Router) write(w http.ResponseWriter, r *http.Request) {
 		rt.flyReplay(w, r)
 		return
 	}
-	primary, err := rt.waitPrimary(r.Context())
+	target := rt.Node.PrimaryNodeURL
+	if rt.Config.WriteMode == WriteRedirect {
+		target = rt.Node.PrimaryURL // the client goes there: the public API
+	}
+	primary, err := rt.waitPrimary(r.Context(), target)
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		rt.fail(w, r, err)
@@ -273,11 +285,12 @@ func (rt *Router) flyReplay(w http.ResponseWriter, r *http.Request) {
 
 var errNoPrimary = tablecast.Errorf(tablecast.EUNAVAILABLE, "No primary is known: nothing was written, try again shortly")
 
-// waitPrimary waits, bounded, for a primary to be known.
-func (rt *Router) waitPrimary(ctx context.Context) (string, error) {
+// waitPrimary waits, bounded, for a primary to be known: for url (one of
+// the Node's PrimaryURL or PrimaryNodeURL) to say where it is.
+func (rt *Router) waitPrimary(ctx context.Context, url func() string) (string, error) {
 	deadline := time.Now().Add(rt.Config.PrimaryWait)
 	for {
-		if u := rt.Node.PrimaryURL(); u != "" {
+		if u := url(); u != "" {
 			return strings.TrimSuffix(u, "/"), nil
 		}
 		if time.Now().After(deadline) {
@@ -386,7 +399,7 @@ func (rt *Router) waitVisible(ctx context.Context, r *http.Request, db string, w
 // OutcomePrimary or OutcomeRefused.
 func (rt *Router) stale(w http.ResponseWriter, r *http.Request, reason string) string {
 	if rt.Config.StaleMode == StalePrimary && !rt.Node.IsPrimary() && tablecast.HeaderValue(r.Header, HeaderForwarded) == "" {
-		if primary, err := rt.waitPrimary(r.Context()); err == nil {
+		if primary, err := rt.waitPrimary(r.Context(), rt.Node.PrimaryNodeURL); err == nil {
 			rt.proxy.forward(w, r, primary)
 			return OutcomePrimary
 		}

@@ -2,11 +2,14 @@ package routing
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ type fakeNode struct {
 	ready      bool
 	primary    bool
 	primaryURL string
+	nodeURL    string // "": primaryURL
 	lag        time.Duration
 	txid       tablecast.TXID
 	changed    chan struct{}
@@ -26,9 +30,17 @@ type fakeNode struct {
 
 func newFakeNode() *fakeNode { return &fakeNode{ready: true, changed: make(chan struct{})} }
 
-func (n *fakeNode) Ready() bool         { n.mu.Lock(); defer n.mu.Unlock(); return n.ready }
-func (n *fakeNode) IsPrimary() bool     { n.mu.Lock(); defer n.mu.Unlock(); return n.primary }
-func (n *fakeNode) PrimaryURL() string  { n.mu.Lock(); defer n.mu.Unlock(); return n.primaryURL }
+func (n *fakeNode) Ready() bool        { n.mu.Lock(); defer n.mu.Unlock(); return n.ready }
+func (n *fakeNode) IsPrimary() bool    { n.mu.Lock(); defer n.mu.Unlock(); return n.primary }
+func (n *fakeNode) PrimaryURL() string { n.mu.Lock(); defer n.mu.Unlock(); return n.primaryURL }
+func (n *fakeNode) PrimaryNodeURL() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.nodeURL != "" {
+		return n.nodeURL
+	}
+	return n.primaryURL
+}
 func (n *fakeNode) PrimaryName() string { return "lhr-1" }
 func (n *fakeNode) Lag() time.Duration  { n.mu.Lock(); defer n.mu.Unlock(); return n.lag }
 func (n *fakeNode) TXID(string) (tablecast.TXID, bool) {
@@ -165,6 +177,42 @@ func TestRouter_Writes(t *testing.T) {
 		w := do(t, newRouter(n, Config{}), "POST", "/shop/t/-/insert", "{}")
 		if w.Code != 503 || w.Header().Get("Retry-After") == "" {
 			t.Fatalf("code %d retry %q body %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+		}
+	})
+	t.Run("ForwardGoesToNodeURL", func(t *testing.T) {
+		n := newFakeNode()
+		n.primaryURL, n.nodeURL = "http://public.invalid:8080", primary.URL
+		if w := do(t, newRouter(n, Config{}), "POST", "/shop/t/-/insert", "{}"); w.Code != 201 {
+			t.Fatalf("code %d body %s: want the write forwarded to the node URL", w.Code, w.Body)
+		}
+	})
+	t.Run("PrimaryOverTLS", func(t *testing.T) {
+		tlsPrimary := httptest.NewTLSServer(primary.Config.Handler)
+		defer tlsPrimary.Close()
+		n := newFakeNode()
+		n.primaryURL = tlsPrimary.URL
+		rt := newRouter(n, Config{})
+		rt.Transport = tlsPrimary.Client().Transport // trusts its certificate
+		if w := do(t, rt, "POST", "/shop/t/-/insert", "{}"); w.Code != 201 {
+			t.Fatalf("code %d body %s", w.Code, w.Body)
+		}
+	})
+	t.Run("PrimaryFailsTLSVerification503", func(t *testing.T) {
+		// A "primary" whose certificate does not verify gets nothing: not
+		// the body, not the bearer token.
+		var reached atomic.Bool
+		impostor := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Store(true) }))
+		defer impostor.Close()
+		n := newFakeNode()
+		n.primaryURL = impostor.URL
+		rt := newRouter(n, Config{PrimaryWait: 100 * time.Millisecond})
+		rt.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: x509.NewCertPool()}}
+		w := do(t, rt, "POST", "/shop/t/-/insert", "{}", "Authorization", "Bearer secret")
+		if w.Code != 503 || !strings.Contains(w.Body.String(), "nothing was written") {
+			t.Fatalf("code %d body %s, want 503 nothing written", w.Code, w.Body)
+		}
+		if reached.Load() {
+			t.Fatal("the request reached a primary that failed verification")
 		}
 	})
 	t.Run("ForwardedToNonPrimary503", func(t *testing.T) {

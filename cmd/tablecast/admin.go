@@ -27,7 +27,7 @@ func (n *node) adminRoutes(mux *http.ServeMux) {
 type adminTargetKey struct{}
 
 // onPrimary serves h here when this node is the primary, and otherwise
-// proxies the request, cookies and all, to the primary's API URL. The
+// proxies the request, cookies and all, to the primary's node API URL. The
 // browser stays on this node's origin, so its cookies do too.
 func (n *node) onPrimary(h http.Handler) http.Handler {
 	proxy := &httputil.ReverseProxy{
@@ -41,6 +41,7 @@ func (n *node) onPrimary(h http.Handler) http.Handler {
 			}
 			pr.Out.Header.Set(routing.HeaderForwarded, n.cfg.Tablecast.Name)
 		},
+		Transport: n.nodeTransport, // the primary's node API, mutual TLS
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			n.logger.Warn("admin proxy to the primary failed", "path", r.URL.Path, "err", err)
 			w.Header().Set("Retry-After", "1")
@@ -52,7 +53,7 @@ func (n *node) onPrimary(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		target := n.PrimaryURL()
+		target := n.PrimaryNodeURL()
 		u, err := url.Parse(target)
 		if target == "" || err != nil || r.Header.Get(routing.HeaderForwarded) != "" {
 			// No primary known, or sent here as the primary and we are not.

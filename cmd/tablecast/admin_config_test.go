@@ -13,7 +13,7 @@ import (
 // Config tokens have every scope unless they list theirs; the cluster
 // token's entry always has every scope.
 func TestParseConfig_TokenScopes(t *testing.T) {
-	base := "fuse:\n  dir: /f\ndata:\n  dir: /d\ntablecast:\n  cluster-token: cluster-secret\n  tokens:\n"
+	base := "fuse:\n  dir: /f\ndata:\n  dir: /d\ntablecast:\n  insecure-plaintext: true\n  cluster-token: cluster-secret\n  tokens:\n"
 	c, err := ParseConfig([]byte(base +
 		"    - name: all\n      token: a\n" +
 		"    - name: bot\n      token: b\n      scopes: [write]\n" +

@@ -39,7 +39,7 @@ var secretLine = regexp.MustCompile(`(?m)^token: (tc_\S+)$`)
 func mustCreateToken(tb testing.TB, base, admin, name string, scopes ...string) (secret string, out map[string]any) {
 	tb.Helper()
 	body := map[string]any{"name": name, "scopes": scopes}
-	out, err := callJSON(context.Background(), http.MethodPost, base+"/-/admin/api/tokens", admin, body)
+	out, err := callJSON(context.Background(), cliClient, http.MethodPost, base+"/-/admin/api/tokens", admin, body)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestCluster_AdminTokens(t *testing.T) {
 				t.Errorf("handoff with a write token: %d %v", resp.StatusCode, out)
 			}
 			for secret, full := range map[string]bool{writer: false, admin: true} {
-				st, err := callJSON(context.Background(), http.MethodGet, base+"/-/status.json", secret, nil)
+				st, err := callJSON(context.Background(), cliClient, http.MethodGet, base+"/-/status.json", secret, nil)
 				if err != nil || strings.Contains(fmt.Sprint(st["txids"]), "shop") != full {
 					t.Errorf("%s/-/status.json (full %v): %v %v", base, full, st["txids"], err)
 				}
@@ -179,7 +179,7 @@ func TestCluster_AdminTokens(t *testing.T) {
 
 // mustCreateTokenOnce makes sure _tablecast.db exists with a token in it.
 func mustCreateTokenOnce(base, admin string) (map[string]any, error) {
-	return callJSON(context.Background(), http.MethodPost, base+"/-/admin/api/tokens", admin,
+	return callJSON(context.Background(), cliClient, http.MethodPost, base+"/-/admin/api/tokens", admin,
 		map[string]any{"scopes": []string{"write"}})
 }
 
@@ -241,7 +241,7 @@ func TestCluster_TokensSurviveFailover(t *testing.T) {
 		t.Fatalf("token not confirmed by another candidate: %v", out)
 	}
 	gone, _ := mustCreateToken(t, lhr1.APIURL, c.Token, "gone", "write")
-	rev, err := callJSON(context.Background(), http.MethodPost, lhr1.APIURL+"/-/admin/api/tokens/gone/revoke", c.Token, nil)
+	rev, err := callJSON(context.Background(), cliClient, http.MethodPost, lhr1.APIURL+"/-/admin/api/tokens/gone/revoke", c.Token, nil)
 	if err != nil || rev["synced"] != true {
 		t.Fatalf("revoke: %v %v", rev, err)
 	}
@@ -270,7 +270,7 @@ func TestCluster_TokensSurviveFailover(t *testing.T) {
 	if resp, out := send(t, noRedirect, primary.APIURL+"/fo/t/-/insert", gone, `{"row":{"id":0}}`); resp.StatusCode != 401 {
 		t.Fatalf("revoked token on the new primary: %d %v", resp.StatusCode, out)
 	}
-	list, err := callJSON(context.Background(), http.MethodGet, primary.APIURL+"/-/admin/api/tokens", c.Token, nil)
+	list, err := callJSON(context.Background(), cliClient, http.MethodGet, primary.APIURL+"/-/admin/api/tokens", c.Token, nil)
 	if err != nil || !strings.Contains(fmt.Sprint(list["tokens"]), "name:survivor") {
 		t.Fatalf("tokens on the new primary: %v %v", list, err)
 	}

@@ -107,7 +107,7 @@ func runTokenRevoke(args []string) error {
 func callAdmin(method, base, token, path string, body any) (map[string]any, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return callJSON(ctx, method, strings.TrimSuffix(base, "/")+path, token, body)
+	return callJSON(ctx, cliClient, method, strings.TrimSuffix(base, "/")+path, token, body)
 }
 
 func tokenOr(tok string) string {

@@ -19,7 +19,9 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/fsmount"
+	"github.com/tablecast/tablecast/nodetls"
 	"github.com/tablecast/tablecast/primary"
+	"github.com/tablecast/tablecast/routing"
 )
 
 // openRaft wires raft election into LiteFS: the raft leader holds the
@@ -31,7 +33,14 @@ func (n *node) openRaft() error {
 	if err != nil {
 		return err
 	}
-	trans, err := raft.NewTCPTransport(c.Tablecast.RaftAddr, advertise, 3, 10*time.Second, io.Discard)
+	var trans *raft.NetworkTransport
+	if n.tls != nil {
+		// Only peers with a node certificate of the cluster CA get a byte
+		// to raft: no forged AppendEntries, no votes from outside.
+		trans, err = fsmount.NewTLSTransport(c.Tablecast.RaftAddr, advertise, n.tls.Server(), n.tls.Client(), 3, 10*time.Second)
+	} else {
+		trans, err = raft.NewTCPTransport(c.Tablecast.RaftAddr, advertise, 3, 10*time.Second, io.Discard)
+	}
 	if err != nil {
 		return fmt.Errorf("tablecast.raft-addr: %w", err)
 	}
@@ -43,7 +52,7 @@ func (n *node) openRaft() error {
 		return err
 	}
 	n.self = fsmount.NodeInfo{ID: c.Tablecast.Name, Region: c.Tablecast.Region, Role: fsmount.RoleReplica,
-		APIURL: n.apiURL, LiteFSURL: n.mount.URL(), RaftAddr: string(trans.LocalAddr())}
+		APIURL: n.apiURL, NodeURL: n.nodeURL, LiteFSURL: n.mount.URL(), RaftAddr: string(trans.LocalAddr())}
 	if c.Lease.AdvertiseURL != "" {
 		// LiteFS advertises the address it binds (":20202" → localhost).
 		n.self.LiteFSURL = c.Lease.AdvertiseURL
@@ -113,7 +122,7 @@ func (n *node) joinOnce(ctx context.Context) error {
 	if n.raft.IsLeader() {
 		return n.applyJoin(ctx, req)
 	}
-	target := n.leaderAPIURL()
+	target := n.leaderNodeURL()
 	if target == "" {
 		target = n.cfg.Tablecast.Join
 	}
@@ -138,11 +147,11 @@ func (n *node) membership() (member, voter bool) {
 	return false, false
 }
 
-// leaderAPIURL is the raft leader's API URL from the registry.
-func (n *node) leaderAPIURL() string {
+// leaderNodeURL is the raft leader's node API URL from the registry.
+func (n *node) leaderNodeURL() string {
 	if id := n.raft.LeaderID(); id != "" {
 		if info, ok := n.raft.Node(id); ok {
-			return strings.TrimSuffix(info.APIURL, "/")
+			return strings.TrimSuffix(info.NodeURL, "/")
 		}
 	}
 	return ""
@@ -158,18 +167,22 @@ func (n *node) applyJoin(ctx context.Context, req joinRequest) error {
 	if req.Node.ID == "" || req.Node.RaftAddr == "" {
 		return tablecast.Errorf(tablecast.EINVALID, "join: node id and raft-addr are required")
 	}
+	if req.Voter && req.Node.Role != fsmount.RoleCandidate {
+		return tablecast.Errorf(tablecast.EINVALID, "join: %s is not a candidate: it cannot vote", req.Node.ID)
+	}
 	if err := n.raft.AddNode(ctx, req.Node.ID, req.Node.RaftAddr, req.Voter); err != nil {
 		return err
 	}
 	return n.raft.Register(ctx, req.Node)
 }
 
-// callNode sends a JSON request with the join token and decodes the answer.
+// callNode sends a JSON request with the join token to a peer's node API
+// (mutual TLS) and decodes the answer.
 func (n *node) callNode(ctx context.Context, method, url string, body any) (map[string]any, error) {
-	return callJSON(ctx, method, url, n.cfg.Tablecast.ClusterToken, body)
+	return callJSON(ctx, n.nodeClient, method, url, n.cfg.Tablecast.ClusterToken, body)
 }
 
-func callJSON(ctx context.Context, method, url, token string, body any) (map[string]any, error) {
+func callJSON(ctx context.Context, client *http.Client, method, url, token string, body any) (map[string]any, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -188,7 +201,7 @@ func callJSON(ctx context.Context, method, url, token string, body any) (map[str
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +219,7 @@ func callJSON(ctx context.Context, method, url, token string, body any) (map[str
 // All need a token: they show or change what visitors must not see.
 func (n *node) clusterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /-/cluster.json", n.authed(n.handleClusterStatus))
-	mux.HandleFunc("POST /-/cluster/join", n.authed(n.leaderOnly(n.handleJoin)))
+	mux.HandleFunc("POST /-/cluster/join", n.authed(n.fromNode(n.leaderOnly(n.handleJoin))))
 	mux.HandleFunc("POST /-/cluster/remove", n.authed(n.leaderOnly(n.handleRemove)))
 	mux.HandleFunc("POST /-/cluster/handoff", n.authed(n.leaderOnly(n.handleHandoff)))
 	mux.HandleFunc("POST /-/cluster/forget-synced", n.authed(n.leaderOnly(n.handleForgetSynced)))
@@ -237,7 +250,7 @@ func (n *node) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		leader := n.leaderAPIURL()
+		leader := n.leaderNodeURL()
 		if leader == "" || r.Header.Get("Tablecast-Forwarded-By") != "" {
 			w.Header().Set("Retry-After", "1")
 			tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EUNAVAILABLE, "No raft leader known: try again shortly"))
@@ -245,8 +258,41 @@ func (n *node) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 		}
 		u, _ := url.Parse(leader)
 		p := httputil.NewSingleHostReverseProxy(u)
+		p.Transport = n.nodeTransport // the leader's node API, mutual TLS
 		r.Header.Set("Tablecast-Forwarded-By", n.cfg.Tablecast.Name)
 		p.ServeHTTP(w, r)
+	}
+}
+
+// fromNode lets through only requests from a node of the cluster: with
+// TLS, a join must arrive on the node port with a verified node
+// certificate naming the node that joins (or forwarded there by a node,
+// which checked it). A leaked cluster token alone cannot register a node.
+func (n *node) fromNode(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if n.tls == nil {
+			h(w, r)
+			return
+		}
+		peer := peerNode(r)
+		if peer == "" {
+			tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EFORBIDDEN, "Nodes join on the node port (tablecast.node-addr), with their certificate"))
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EINVALID, "Read body: %v", err))
+			return
+		}
+		var req joinRequest
+		_ = json.Unmarshal(body, &req)
+		if r.Header.Get(routing.HeaderForwarded) == "" && req.Node.ID != peer && peer != nodetls.AnyNode {
+			n.logger.Warn("join refused: certificate names another node", "cert", peer, "node", req.Node.ID)
+			tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EFORBIDDEN, "Node %q cannot join with the certificate of %q", req.Node.ID, peer))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h(w, r)
 	}
 }
 
@@ -460,8 +506,8 @@ func (n *node) confirmers() []string {
 	var peers []string
 	for _, s := range servers {
 		info, ok := n.raft.Node(string(s.ID))
-		if ok && s.Suffrage == raft.Voter && info.ID != n.self.ID && info.Role == fsmount.RoleCandidate && info.APIURL != "" {
-			peers = append(peers, info.APIURL)
+		if ok && s.Suffrage == raft.Voter && info.ID != n.self.ID && info.Role == fsmount.RoleCandidate && info.NodeURL != "" {
+			peers = append(peers, info.NodeURL)
 		}
 	}
 	return peers
@@ -517,11 +563,11 @@ func (n *node) confirmPos(ctx context.Context, base, db string, pos tablecast.Po
 // peerCovers asks a candidate whether its history passes through every
 // one of positions right now (fsmount.RaftLeaser.PeerCovers).
 func (n *node) peerCovers(ctx context.Context, peer fsmount.NodeInfo, positions map[string]tablecast.Pos) (bool, error) {
-	if peer.APIURL == "" {
-		return false, errors.New("no API URL registered")
+	if peer.NodeURL == "" {
+		return false, errors.New("no node URL registered")
 	}
 	for db, pos := range positions {
-		if err := n.confirmPos(ctx, peer.APIURL, db, pos, 50*time.Millisecond); err != nil {
+		if err := n.confirmPos(ctx, peer.NodeURL, db, pos, 50*time.Millisecond); err != nil {
 			return false, err
 		}
 	}
@@ -566,13 +612,13 @@ func (n *node) clusterStatus(ctx context.Context) map[string]any {
 // nodeStatus asks a node for its /-/status.json, within a second.
 func (n *node) nodeStatus(ctx context.Context, info fsmount.NodeInfo, suffrage string) map[string]any {
 	row := map[string]any{"name": info.ID, "region": info.Region, "kind": info.Role, "raft": suffrage,
-		"api_url": info.APIURL, "litefs_url": info.LiteFSURL, "reachable": false}
+		"api_url": info.APIURL, "node_url": info.NodeURL, "litefs_url": info.LiteFSURL, "reachable": false}
 	if suffrage == "" {
 		row["raft"] = "removed"
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	st, err := n.callNode(ctx, http.MethodGet, info.APIURL+"/-/status.json", nil)
+	st, err := n.callNode(ctx, http.MethodGet, info.NodeURL+"/-/status.json", nil)
 	if err != nil {
 		row["error"] = err.Error()
 		return row

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // operatorFlags are the flags of the operator's sub-commands.
@@ -37,7 +38,7 @@ func runCluster(ctx context.Context, args []string) error {
 	}
 	switch args[0] {
 	case "status":
-		out, err := callJSON(ctx, http.MethodGet, strings.TrimSuffix(*u, "/")+"/-/cluster.json", *tok, nil)
+		out, err := callJSON(ctx, cliClient, http.MethodGet, strings.TrimSuffix(*u, "/")+"/-/cluster.json", *tok, nil)
 		if err != nil {
 			return err
 		}
@@ -47,7 +48,7 @@ func runCluster(ctx context.Context, args []string) error {
 		if fs.NArg() != 1 {
 			return fmt.Errorf("usage: tablecast cluster remove [-url URL] NODE")
 		}
-		_, err := callJSON(ctx, http.MethodPost, strings.TrimSuffix(*u, "/")+"/-/cluster/remove", *tok, map[string]string{"node": fs.Arg(0)})
+		_, err := callJSON(ctx, cliClient, http.MethodPost, strings.TrimSuffix(*u, "/")+"/-/cluster/remove", *tok, map[string]string{"node": fs.Arg(0)})
 		if err == nil {
 			fmt.Printf("removed %s\n", fs.Arg(0))
 		}
@@ -55,7 +56,7 @@ func runCluster(ctx context.Context, args []string) error {
 	case "forget-synced":
 		// No primary while no candidate has the last synced positions; this
 		// lets one that lacks them lead, losing the writes it lacks.
-		out, err := callJSON(ctx, http.MethodPost, strings.TrimSuffix(*u, "/")+"/-/cluster/forget-synced", *tok, map[string]string{"db": fs.Arg(0)})
+		out, err := callJSON(ctx, cliClient, http.MethodPost, strings.TrimSuffix(*u, "/")+"/-/cluster/forget-synced", *tok, map[string]string{"db": fs.Arg(0)})
 		if err == nil {
 			fmt.Printf("forgot synced positions: %v\n", out["forgot"])
 		}
@@ -73,7 +74,7 @@ func runPrimary(ctx context.Context, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	out, err := callJSON(ctx, http.MethodPost, strings.TrimSuffix(*u, "/")+"/-/cluster/handoff", *tok, map[string]string{"node": fs.Arg(0)})
+	out, err := callJSON(ctx, cliClient, http.MethodPost, strings.TrimSuffix(*u, "/")+"/-/cluster/handoff", *tok, map[string]string{"node": fs.Arg(0)})
 	if err != nil {
 		return err
 	}
@@ -113,3 +114,7 @@ func formatTXIDs(v any) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// cliClient is the operator commands' client of the public API: bounded,
+// so that a node that accepts and never answers does not hang the command.
+var cliClient = &http.Client{Timeout: time.Minute}

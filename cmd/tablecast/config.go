@@ -87,9 +87,27 @@ type TablecastConfig struct {
 	// Raft (lease.type raft).
 	RaftAddr      string `yaml:"raft-addr"`      // raft listen address, default :20203
 	RaftAdvertise string `yaml:"raft-advertise"` // host:port others reach it at
-	Join          string `yaml:"join"`           // API URL of any node of the cluster to join
+	Join          string `yaml:"join"`           // node URL (node-addr) of any node of the cluster to join
 	ClusterToken  string `yaml:"cluster-token"`  // a token's secret nodes send each other (join, sync writes)
+
+	// Trust between nodes: LiteFS replication, raft and the node API run
+	// over mutual TLS with certificates of the cluster CA (tablecast cert).
+	TLS               TLSConfig `yaml:"tls"`
+	InsecurePlaintext bool      `yaml:"insecure-plaintext"` // the only way to run without tls: private networks only
+	NodeAddr          string    `yaml:"node-addr"`          // the node API's listen address (mutual TLS), default :20204
+	NodeAdvertiseURL  string    `yaml:"node-advertise-url"` // the node API URL peers reach this node at
+	PrimaryNodeURL    string    `yaml:"primary-node-url"`   // static replica: the primary's node API URL
 }
+
+// TLSConfig names the PEM files of a node's TLS identity.
+type TLSConfig struct {
+	CA   string `yaml:"ca"`   // the cluster CA certificate (ca.crt)
+	Cert string `yaml:"cert"` // this node's certificate (NAME.crt)
+	Key  string `yaml:"key"`  // this node's key (NAME.key)
+}
+
+// enabled reports whether any TLS key is set.
+func (t TLSConfig) enabled() bool { return t.CA != "" || t.Cert != "" || t.Key != "" }
 
 // TokenConfig is one token: its secret (hashed at load, for dev
 // clusters) or only its SHA-256 (from `tablecast token create`), and its
@@ -107,6 +125,7 @@ const (
 	DefaultAPIAddr    = ":8080"
 	DefaultRegion     = "local"
 	DefaultRaftAddr   = ":20203"
+	DefaultNodeAddr   = ":20204"
 
 	// DefaultRevocationBound: three LiteFS heartbeats (one a second).
 	DefaultRevocationBound = 3 * time.Second
@@ -213,6 +232,9 @@ func (c *Config) setDefaults() {
 	if c.Tablecast.RaftAddr == "" {
 		c.Tablecast.RaftAddr = DefaultRaftAddr
 	}
+	if c.Tablecast.NodeAddr == "" {
+		c.Tablecast.NodeAddr = DefaultNodeAddr
+	}
 	if c.Lease.ReconnectDelay == 0 {
 		c.Lease.ReconnectDelay = time.Second
 	}
@@ -291,9 +313,11 @@ func (c *Config) Validate() error {
 	case c.Lease.Type == "static" && !c.Lease.IsCandidate() && c.Tablecast.PrimaryURL == "":
 		return errors.New("tablecast.primary-url: required on a static replica (the primary's API URL)")
 	case c.Lease.Type == "raft" && !c.Lease.IsCandidate() && c.Tablecast.Join == "":
-		return errors.New("tablecast.join: required on a replica (the API URL of any node of the cluster)")
+		return errors.New("tablecast.join: required on a replica (the node URL of any node of the cluster, https://HOST:20204)")
 	case c.Lease.Type == "raft" && c.Tablecast.Join != "" && c.Tablecast.ClusterToken == "":
 		return errors.New("tablecast.cluster-token: required with join (the secret of a token every node accepts)")
+	case c.Lease.Type == "static" && !c.Lease.IsCandidate() && c.Tablecast.PrimaryNodeURL == "":
+		return errors.New("tablecast.primary-node-url: required on a static replica (the primary's node API URL)")
 	case c.Tablecast.MaxBody < 0:
 		return errors.New("tablecast.max-body: must be positive")
 	case !slices.Contains([]string{routing.WriteProxy, routing.WriteRedirect, routing.WriteFlyReplay}, c.Tablecast.WriteMode):
@@ -326,6 +350,7 @@ func (c *Config) Validate() error {
 	for key, u := range map[string]string{
 		"lease.advertise-url": c.Lease.AdvertiseURL, "tablecast.advertise-url": c.Tablecast.AdvertiseURL,
 		"tablecast.primary-url": c.Tablecast.PrimaryURL, "tablecast.join": c.Tablecast.Join,
+		"tablecast.node-advertise-url": c.Tablecast.NodeAdvertiseURL, "tablecast.primary-node-url": c.Tablecast.PrimaryNodeURL,
 	} {
 		if err := validateURL(u); err != nil {
 			return fmt.Errorf("%s: %w", key, err)
@@ -336,6 +361,40 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Tablecast.tokens(); err != nil {
 		return err
+	}
+	return c.validateTLS()
+}
+
+// errNoTLS is the refusal to start without node TLS and without the flag.
+var errNoTLS = errors.New(`tablecast.tls: required: set tablecast.tls.ca, tablecast.tls.cert and tablecast.tls.key ` +
+	`(make them with "tablecast cert ca -dir DIR" then "tablecast cert node -ca-dir DIR -name NODE -host IP,HOST -out DIR2"), ` +
+	`or set tablecast.insecure-plaintext: true to leave the LiteFS, raft and node ports unauthenticated (private networks only)`)
+
+// validateTLS checks the trust keys: TLS, or plaintext said out loud.
+func (c *Config) validateTLS() error {
+	t := &c.Tablecast
+	switch {
+	case !t.TLS.enabled() && !t.InsecurePlaintext:
+		return errNoTLS
+	case t.TLS.enabled() && t.InsecurePlaintext:
+		return errors.New("tablecast.insecure-plaintext: remove it, or remove tablecast.tls: not both")
+	case t.InsecurePlaintext:
+		return nil
+	case t.TLS.CA == "":
+		return errors.New("tablecast.tls.ca: required (the cluster CA certificate, ca.crt)")
+	case t.TLS.Cert == "":
+		return errors.New("tablecast.tls.cert: required (this node's certificate, from tablecast cert node)")
+	case t.TLS.Key == "":
+		return errors.New("tablecast.tls.key: required (this node's key, from tablecast cert node)")
+	}
+	// Peers are reached over TLS: a plain http:// URL for one would not work.
+	for key, u := range map[string]string{
+		"lease.advertise-url": c.Lease.AdvertiseURL, "tablecast.join": t.Join,
+		"tablecast.node-advertise-url": t.NodeAdvertiseURL, "tablecast.primary-node-url": t.PrimaryNodeURL,
+	} {
+		if u != "" && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("%s: %q must be an https:// URL with tablecast.tls (a node URL)", key, u)
+		}
 	}
 	return nil
 }

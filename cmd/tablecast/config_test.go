@@ -10,7 +10,7 @@ func TestParseConfig(t *testing.T) {
 	t.Setenv("TC_TOKEN", "s3cret")
 	base := "fuse:\n  dir: /f\ndata:\n  dir: /d\n"
 	t.Run("DefaultsAndEnv", func(t *testing.T) {
-		c, err := ParseConfig([]byte(base + "tablecast:\n  tokens:\n    - name: dev\n      token: ${TC_TOKEN}\n"))
+		c, err := ParseConfig([]byte(base + "tablecast:\n  insecure-plaintext: true\n  tokens:\n    - name: dev\n      token: ${TC_TOKEN}\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,6 +45,12 @@ func TestParseConfig(t *testing.T) {
 		{"MaxLagBelowFloor", base + "tablecast:\n  max-lag: 20ms\n", "tablecast.max-lag"},
 		{"NegativeTimeout", base + "tablecast:\n  idle-timeout: -1s\n", "idle-timeout"},
 		{"ReadTimeoutBelowHeader", base + "tablecast:\n  read-timeout: 1s\n  read-header-timeout: 2s\n", "tablecast.read-timeout"},
+		{"NoTLS", base, "tablecast cert ca"},
+		{"NoTLSNamesFlag", base, "tablecast.insecure-plaintext: true"},
+		{"TLSWithoutKey", base + "tablecast:\n  tls:\n    ca: ca.crt\n    cert: n.crt\n", "tablecast.tls.key"},
+		{"TLSAndPlaintext", base + "tablecast:\n  insecure-plaintext: true\n  tls:\n    ca: ca.crt\n    cert: n.crt\n    key: n.key\n", "tablecast.insecure-plaintext"},
+		{"TLSJoinOverHTTP", base + "tablecast:\n  cluster-token: x\n  join: http://x:8080\n  tls:\n    ca: ca.crt\n    cert: n.crt\n    key: n.key\n", "tablecast.join"},
+		{"StaticReplicaWithoutNodeURL", base + "lease:\n  type: static\n  candidate: false\n  advertise-url: https://p:20202\ntablecast:\n  primary-url: http://p:8080\n", "tablecast.primary-node-url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.text))
@@ -58,7 +64,7 @@ func TestParseConfig(t *testing.T) {
 // The example config in the repository must stay valid.
 func TestParseConfig_Example(t *testing.T) {
 	t.Setenv("TABLECAST_CANDIDATE", "false")
-	t.Setenv("TABLECAST_JOIN", "http://primary:8080")
+	t.Setenv("TABLECAST_JOIN", "https://primary:20204")
 	t.Setenv("TABLECAST_CLUSTER_TOKEN", "s3cret")
 	t.Setenv("TABLECAST_CLUSTER_TOKEN_SHA256", strings.Repeat("ab", 32))
 	t.Setenv("TABLECAST_REGION", "syd")

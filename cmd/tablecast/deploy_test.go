@@ -36,7 +36,11 @@ func TestDeployConfigs(t *testing.T) {
 				t.Errorf("%s: name %q region %q", file, tc.Name, tc.Region)
 			case tc.WriteMode != routing.WriteFlyReplay:
 				t.Errorf("%s: write-mode %q, want fly-replay on Fly", file, tc.WriteMode)
-			case !candidate && tc.Join != "http://candidate.process.tablecast-example.internal:8080":
+			case tc.TLS.Cert != "/etc/tablecast/tls/any-node.crt" || tc.InsecurePlaintext:
+				t.Errorf("%s: tls %+v: want the shared node certificate", file, tc.TLS)
+			case tc.NodeAddr != "[fdaa:0:1a2b:a7b:1f5:8d0c:4b5e:2]:20204":
+				t.Errorf("%s: node-addr %s: want 6PN", file, tc.NodeAddr)
+			case !candidate && tc.Join != "https://candidate.process.tablecast-example.internal:20204":
 				t.Errorf("%s: join %q", file, tc.Join)
 			}
 		}
@@ -46,7 +50,7 @@ func TestDeployConfigs(t *testing.T) {
 		t.Setenv("TABLECAST_REGION", "syd")
 		t.Setenv("TABLECAST_PRIVATE_IP", "10.0.2.11")
 		t.Setenv("TABLECAST_CANDIDATE", "false")
-		t.Setenv("TABLECAST_JOIN", "http://10.0.1.11:8080")
+		t.Setenv("TABLECAST_JOIN", "https://10.0.1.11:20204")
 		t.Setenv("TABLECAST_CLUSTER_TOKEN", "s3cret")
 		t.Setenv("TABLECAST_DEPLOY_TOKEN_SHA256", strings.Repeat("ab", 32))
 		c, err := LoadConfig("../../deploy/systemd/litefs.yml")
@@ -54,7 +58,8 @@ func TestDeployConfigs(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.Lease.IsCandidate() || c.HTTP.Addr != "10.0.2.11:20202" || c.Tablecast.AdvertiseURL != "http://10.0.2.11:8080" ||
-			c.FUSE.Dir != "/litefs" || c.Tablecast.WriteMode != routing.WriteProxy {
+			c.FUSE.Dir != "/litefs" || c.Tablecast.WriteMode != routing.WriteProxy ||
+			c.Tablecast.TLS.Cert != "/etc/tablecast/tls/syd-1.crt" || c.Tablecast.NodeAddr != "10.0.2.11:20204" {
 			t.Errorf("parsed %+v", c)
 		}
 	})

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast/fsmount"
+	"github.com/tablecast/tablecast/nodetls"
 	"github.com/tablecast/tablecast/primary"
 )
 
@@ -39,6 +40,7 @@ type ClusterNode struct {
 	Region    string `json:"region"`
 	Role      string `json:"role"`
 	APIURL    string `json:"api_url"`
+	NodeURL   string `json:"node_url"` // node-to-node API (mutual TLS)
 	LiteFSURL string `json:"litefs_url"`
 	PID       int    `json:"pid"`
 	FUSEDir   string `json:"fuse_dir"`
@@ -153,6 +155,7 @@ type devCluster struct {
 	Logger          *slog.Logger
 
 	proxies []*DelayProxy
+	tlsDir  string // the cluster CA and the nodes' certificates
 
 	Token  string
 	Nodes  []ClusterNode
@@ -172,6 +175,9 @@ func (c *devCluster) Start(ctx context.Context) error {
 		return err
 	}
 	if c.Token, err = primary.NewSecret(); err != nil {
+		return err
+	}
+	if err := c.makeCA(); err != nil {
 		return err
 	}
 	if c.Lease == "" {
@@ -344,14 +350,20 @@ tablecast:
   name: "{{.Node.Name}}"
   region: "{{.Node.Region}}"
   addr: "{{if .Node.APIAddr}}{{.Node.APIAddr}}{{else}}127.0.0.1:0{{end}}"
+  node-addr: "127.0.0.1:0"
+  tls:
+    ca: "{{.TLS.CA}}"
+    cert: "{{.TLS.Cert}}"
+    key: "{{.TLS.Key}}"
 {{- if eq .Lease "raft"}}
   raft-addr: "{{.Node.RaftAddr}}"
   cluster-token: "${TABLECAST_DEV_TOKEN}"
-{{- if .Primary.APIURL}}
-  join: "{{.Primary.APIURL}}"
+{{- if .Primary.NodeURL}}
+  join: "{{.Primary.NodeURL}}"
 {{- end}}
 {{- else if .Primary.APIURL}}
   primary-url: "{{.Primary.APIURL}}"
+  primary-node-url: "{{.Primary.NodeURL}}"
 {{- end}}
   tokens:
     - name: dev
@@ -367,9 +379,13 @@ func (c *devCluster) startNode(ctx context.Context, n *ClusterNode, prim AddrFil
 		return AddrFile{}, err
 	}
 	_ = os.Remove(addrPath)
+	tlsFiles, err := c.nodeCert(n.Name)
+	if err != nil {
+		return AddrFile{}, err
+	}
 	var buf bytes.Buffer
 	if err := nodeConfig.Execute(&buf, map[string]any{"Node": n, "Primary": prim, "PrimaryName": c.Regions[0] + "-1",
-		"WriteMode": c.WriteMode, "StaleReads": c.StaleReads, "Lease": c.Lease, "RevocationBound": c.RevocationBound, "MinFree": c.MinFree}); err != nil {
+		"WriteMode": c.WriteMode, "StaleReads": c.StaleReads, "Lease": c.Lease, "RevocationBound": c.RevocationBound, "MinFree": c.MinFree, "TLS": tlsFiles}); err != nil {
 		return AddrFile{}, err
 	}
 	if err := os.WriteFile(cfgPath, buf.Bytes(), 0o600); err != nil {
@@ -405,7 +421,7 @@ func (c *devCluster) startNode(ctx context.Context, n *ClusterNode, prim AddrFil
 	if err != nil {
 		return addr, fmt.Errorf("%w (log: %s)", err, n.Log)
 	}
-	n.APIURL, n.LiteFSURL, n.BenchURL = addr.APIURL, addr.LiteFSURL, addr.BenchURL
+	n.APIURL, n.NodeURL, n.LiteFSURL, n.BenchURL = addr.APIURL, addr.NodeURL, addr.LiteFSURL, addr.BenchURL
 	return addr, nil
 }
 
@@ -417,14 +433,15 @@ func (c *devCluster) upstream(region string, prim AddrFile) (AddrFile, error) {
 		return prim, nil
 	}
 	out := prim
-	for _, u := range []*string{&out.APIURL, &out.LiteFSURL} {
-		target := strings.TrimPrefix(*u, "http://")
+	for _, u := range []*string{&out.APIURL, &out.NodeURL, &out.LiteFSURL} {
+		// TCP proxies: TLS passes through them, end to end.
+		scheme, target, _ := strings.Cut(*u, "://")
 		p := &DelayProxy{Target: target, Delay: d}
 		if err := p.Listen("127.0.0.1:0"); err != nil {
 			return out, err
 		}
 		c.proxies = append(c.proxies, p)
-		*u = "http://" + p.Addr()
+		*u = scheme + "://" + p.Addr()
 	}
 	return out, nil
 }
@@ -498,11 +515,11 @@ func killed(pid int) bool {
 	return false
 }
 
-// Restart starts node i again with its folders; join is the API URL of a
+// Restart starts node i again with its folders; join is the node URL of a
 // live node (raft) to rejoin through.
 func (c *devCluster) Restart(ctx context.Context, i int, join string) error {
 	n := c.Nodes[i]
-	if _, err := c.startNode(ctx, &n, AddrFile{APIURL: join}); err != nil {
+	if _, err := c.startNode(ctx, &n, AddrFile{NodeURL: join}); err != nil {
 		return fmt.Errorf("restart %s: %w", n.Name, err)
 	}
 	c.Nodes[i] = n
@@ -519,7 +536,7 @@ func (c *devCluster) AddNode(ctx context.Context, region, apiAddr string, candid
 		return n, err
 	}
 	n.RaftAddr = fmt.Sprintf("127.0.0.1:%d", port)
-	if _, err := c.startNode(ctx, &n, AddrFile{APIURL: c.Nodes[0].APIURL}); err != nil {
+	if _, err := c.startNode(ctx, &n, AddrFile{APIURL: c.Nodes[0].APIURL, NodeURL: c.Nodes[0].NodeURL}); err != nil {
 		return n, fmt.Errorf("add %s: %w", n.Name, err)
 	}
 	c.Nodes = append(c.Nodes, n)
@@ -669,4 +686,29 @@ Try (on the replica %[4]s):
 
 Ctrl-C stops every node and unmounts every FUSE folder.
 `, r.APIURL, p.APIURL, c.Token, r.Name, p.PID)
+}
+
+// makeCA makes the dev cluster's CA under Dir/tls, or keeps the one an
+// earlier run made there.
+func (c *devCluster) makeCA() error {
+	c.tlsDir = filepath.Join(c.Dir, "tls")
+	if _, err := os.Stat(filepath.Join(c.tlsDir, nodetls.CACertFile)); err == nil {
+		return nil
+	}
+	if err := nodetls.NewCA(c.tlsDir, nodetls.DefaultCAValidity); err != nil {
+		return fmt.Errorf("dev cluster CA: %w", err)
+	}
+	return nil
+}
+
+// devTLS names a dev node's TLS files, for its config.
+type devTLS struct{ CA, Cert, Key string }
+
+// nodeCert signs a certificate for a dev node (all on 127.0.0.1).
+func (c *devCluster) nodeCert(name string) (devTLS, error) {
+	cert, key, err := nodetls.IssueNode(c.tlsDir, c.tlsDir, nodetls.Node{Name: name, Hosts: []string{"127.0.0.1", "localhost"}})
+	if err != nil {
+		return devTLS{}, fmt.Errorf("dev node certificate: %w", err)
+	}
+	return devTLS{CA: filepath.Join(c.tlsDir, nodetls.CACertFile), Cert: cert, Key: key}, nil
 }

@@ -14,7 +14,7 @@ import (
 // clusterStatus fetches /-/cluster.json with the cluster's token.
 func clusterStatus(tb testing.TB, c *devCluster, base string) map[string]any {
 	tb.Helper()
-	out, err := callJSON(context.Background(), http.MethodGet, base+"/-/cluster.json", c.Token, nil)
+	out, err := callJSON(context.Background(), cliClient, http.MethodGet, base+"/-/cluster.json", c.Token, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -101,12 +101,12 @@ func TestCluster_Failover(t *testing.T) {
 	// The old primary comes back as a replica with the same data.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := c.Restart(ctx, 0, lhr2.APIURL); err != nil {
+	if err := c.Restart(ctx, 0, lhr2.NodeURL); err != nil {
 		t.Fatal(err)
 	}
 	back := c.Nodes[0]
 	waitFor(t, back.APIURL+"/fo/t/1000.json", 200, 10*time.Second)
-	st, err := callJSON(ctx, http.MethodGet, back.APIURL+"/-/status.json", c.Token, nil)
+	st, err := callJSON(ctx, cliClient, http.MethodGet, back.APIURL+"/-/status.json", c.Token, nil)
 	if err != nil || st["role"] != "replica" {
 		t.Fatalf("old primary after restart: %v %v", st, err)
 	}

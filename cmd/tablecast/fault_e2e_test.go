@@ -299,7 +299,7 @@ func primaryIndex(tb testing.TB, c *devCluster) int {
 	for time.Now().Before(deadline) {
 		for i, n := range c.Nodes {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			st, err := callJSON(ctx, http.MethodGet, n.APIURL+"/-/status.json", c.Token, nil)
+			st, err := callJSON(ctx, cliClient, http.MethodGet, n.APIURL+"/-/status.json", c.Token, nil)
 			cancel()
 			if err == nil && st["role"] == "primary" {
 				return i
@@ -377,7 +377,7 @@ func settle(tb testing.TB, c *devCluster, nodes []ClusterNode) {
 		var txids []string
 		for _, n := range nodes {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			st, err := callJSON(ctx, http.MethodGet, n.APIURL+"/-/status.json", c.Token, nil)
+			st, err := callJSON(ctx, cliClient, http.MethodGet, n.APIURL+"/-/status.json", c.Token, nil)
 			cancel()
 			if err != nil {
 				txids = append(txids, "?")

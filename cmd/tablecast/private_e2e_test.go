@@ -41,7 +41,7 @@ func TestCluster_PrivateDatabaseAsMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		st, err := callJSON(ctx, http.MethodGet, syd+"/-/status.json", c.Token, nil)
+		st, err := callJSON(ctx, cliClient, http.MethodGet, syd+"/-/status.json", c.Token, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,7 +30,7 @@ func readAs(tb testing.TB, url, secret string) (int, http.Header, string) {
 // txid of db.
 func waitTXIDApplied(tb testing.TB, node, admin, db string, txid any) {
 	tb.Helper()
-	out, err := callJSON(context.Background(), http.MethodGet, fmt.Sprintf("%s/-/wait?db=%s&txid=%v&timeout=10s", node, db, txid), admin, nil)
+	out, err := callJSON(context.Background(), cliClient, http.MethodGet, fmt.Sprintf("%s/-/wait?db=%s&txid=%v&timeout=10s", node, db, txid), admin, nil)
 	if err != nil {
 		tb.Fatalf("wait for %s@%v on %s: %v %v", db, txid, node, out, err)
 	}
@@ -121,7 +121,7 @@ func TestCluster_ReadScope(t *testing.T) {
 		}
 	})
 	t.Run("RevokedOnReplica", func(t *testing.T) {
-		rev, err := callJSON(context.Background(), http.MethodPost, p+"/-/admin/api/tokens/collaborator/revoke", c.Token, nil)
+		rev, err := callJSON(context.Background(), cliClient, http.MethodPost, p+"/-/admin/api/tokens/collaborator/revoke", c.Token, nil)
 		if err != nil {
 			t.Fatalf("revoke: %v %v", rev, err)
 		}

@@ -43,5 +43,5 @@ func loadSample(ctx context.Context, primaryURL, token string) error {
 
 // postJSON posts body with the token and decodes a 2xx JSON answer.
 func postJSON(ctx context.Context, url, token string, body any) (map[string]any, error) {
-	return callJSON(ctx, http.MethodPost, url, token, body)
+	return callJSON(ctx, cliClient, http.MethodPost, url, token, body)
 }

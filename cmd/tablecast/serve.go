@@ -20,6 +20,7 @@ import (
 	"github.com/superfly/litefs"
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/fsmount"
+	"github.com/tablecast/tablecast/nodetls"
 	"github.com/tablecast/tablecast/primary"
 	"github.com/tablecast/tablecast/replica"
 	"github.com/tablecast/tablecast/routing"
@@ -29,6 +30,7 @@ import (
 // scripts (and `tablecast dev`) find a node started on ":0" ports.
 type AddrFile struct {
 	APIURL    string `json:"api_url"`
+	NodeURL   string `json:"node_url"` // the node API (mutual TLS unless insecure-plaintext)
 	LiteFSURL string `json:"litefs_url"`
 	PID       int    `json:"pid"`
 	// BenchURL is set with -bench-addr.
@@ -38,7 +40,7 @@ type AddrFile struct {
 func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := fs.String("config", "litefs.yml", "config file")
-	join := fs.String("join", "", "API URL of any node of a raft cluster to join (overrides tablecast.join)")
+	join := fs.String("join", "", "node URL (tablecast.node-addr, https with TLS) of any node of a raft cluster to join (overrides tablecast.join)")
 	region := fs.String("region", "", "this node's region (overrides tablecast.region)")
 	addrFile := fs.String("addr-file", "", "write the node's URLs here as JSON once it serves")
 	benchAddr := fs.String("bench-addr", "", "benchmarks only: also serve reads on this loopback address under /ungated/ (gate and cache off) and /nocache/ (gate on, cache off), bare handlers under /bare/ and /bare-headers/, and Go profiles under /debug/pprof/")
@@ -84,12 +86,12 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	if *addrFile != "" {
-		a := AddrFile{APIURL: n.apiURL, LiteFSURL: n.mount.URL(), PID: os.Getpid(), BenchURL: benchURL}
+		a := AddrFile{APIURL: n.apiURL, NodeURL: n.nodeURL, LiteFSURL: n.mount.URL(), PID: os.Getpid(), BenchURL: benchURL}
 		if err := writeAddrFile(*addrFile, a); err != nil {
 			return err
 		}
 	}
-	logger.Info("serving", "api", n.apiURL, "litefs", n.mount.URL(), "primary", n.IsPrimary())
+	logger.Info("serving", "api", n.apiURL, "node", n.nodeURL, "litefs", n.mount.URL(), "raft", n.self.RaftAddr, "tls", n.tls != nil, "primary", n.IsPrimary())
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")
@@ -117,8 +119,16 @@ type node struct {
 	extra    []*http.Server
 	apiURL   string
 	serveErr chan error
-	ctx      context.Context // ends at Close
-	cancel   context.CancelFunc
+
+	// Trust between nodes (nodeapi.go): the TLS identity (nil with
+	// insecure-plaintext), the node API URL, and the transport and client
+	// of every node-to-node call.
+	tls           *nodetls.Config
+	nodeURL       string
+	nodeTransport *http.Transport
+	nodeClient    *http.Client
+	ctx           context.Context // ends at Close
+	cancel        context.CancelFunc
 }
 
 var _ routing.Node = (*node)(nil)
@@ -130,7 +140,11 @@ func (n *node) Open(ctx context.Context) error {
 		return err
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.loadTLS(); err != nil {
+		return err
+	}
 	n.mount = fsmount.New(c.FUSE.Dir, c.Data.Dir, c.HTTP.Addr)
+	n.mount.ServerTLS, n.mount.ClientTLS = n.serverTLS("h2"), n.clientTLS("h2")
 	n.mount.Candidate = c.Lease.IsCandidate()
 	n.mount.ReconnectDelay = c.Lease.ReconnectDelay
 	n.mount.DemoteDelay = c.Lease.DemoteDelay
@@ -219,6 +233,7 @@ func (n *node) serveAPI() error {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 	router.Metrics = metrics
+	router.Transport = n.nodeTransport
 	ln, err := net.Listen("tcp", c.Tablecast.Addr)
 	if err != nil {
 		return fmt.Errorf("listen api on %s: %w", c.Tablecast.Addr, err)
@@ -228,13 +243,13 @@ func (n *node) serveAPI() error {
 		n.apiURL = listenerURL(ln)
 	}
 	n.api = apiServer(metrics.instrument(tablecast.CheckQuery(router)), &c.Tablecast)
-	n.serveErr = make(chan error, 1)
+	n.serveErr = make(chan error, 2)
 	go func() {
 		if err := n.api.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			n.serveErr <- err
 		}
 	}()
-	return nil
+	return n.serveNode(n.api.Handler)
 }
 
 // serveMetrics serves /metrics without a token on a separate address, for
@@ -393,6 +408,18 @@ func (n *node) PrimaryURL() string {
 		return n.leaser.PrimaryAPIURL()
 	default:
 		return n.cfg.Tablecast.PrimaryURL
+	}
+}
+
+// PrimaryNodeURL implements routing.Node: where writes are forwarded.
+func (n *node) PrimaryNodeURL() string {
+	switch {
+	case n.IsPrimary():
+		return n.nodeURL
+	case n.leaser != nil:
+		return n.leaser.PrimaryNodeURL()
+	default:
+		return n.cfg.Tablecast.PrimaryNodeURL
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 // nodePos is a node's position of db from /-/status.json.
 func nodePos(tb testing.TB, c *devCluster, base, db string) tablecast.Pos {
 	tb.Helper()
-	st, err := callJSON(context.Background(), http.MethodGet, base+"/-/status.json", c.Token, nil)
+	st, err := callJSON(context.Background(), cliClient, http.MethodGet, base+"/-/status.json", c.Token, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
