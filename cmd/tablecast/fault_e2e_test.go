@@ -330,7 +330,7 @@ func killRestart(tb testing.TB, c *devCluster, i int) {
 	var join string
 	for j, o := range c.Nodes {
 		if j != i {
-			join = o.APIURL
+			join = o.NodeURL
 		}
 	}
 	start := time.Now()

@@ -12,7 +12,7 @@ import (
 // the folder and the figures.
 func TestCheckStartSpace(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := ParseConfig([]byte("fuse: {dir: " + dir + "/fuse}\ndata: {dir: " + dir + "/data/sub}\ntablecast: {min-free-bytes: 8388608}\n"))
+	cfg, err := ParseConfig([]byte("fuse: {dir: " + dir + "/fuse}\ndata: {dir: " + dir + "/data/sub}\ntablecast: {min-free-bytes: 8388608, insecure-plaintext: true}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
