@@ -211,17 +211,8 @@ func assertNoControlDB(t *testing.T, base, token string) {
 
 func rawGet(t *testing.T, url, secret string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	if secret != "" {
-		req.Header.Set("Authorization", "Bearer "+secret)
-	}
-	resp, err := noRedirect.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	status, _, body := readAs(t, url, secret)
+	return status, body
 }
 
 // Tokens live in _tablecast.db, which LiteFS replicates to every
