@@ -15,8 +15,10 @@ import (
 
 func TestRaftState_RecordSynced(t *testing.T) {
 	var s raftState
-	holder := NodeInfo{ID: "n1"}
-	s.apply(raftCommand{Op: opAcquireLease, Node: &holder, LeaseID: "a"}, 3)
+	holder := NodeInfo{ID: "n1", Role: RoleCandidate}
+	if got, ok := s.apply(raftCommand{Op: opAcquireLease, Node: &holder, LeaseID: "a"}, 3).(raftLeaseState); !ok || got.LeaseID != "a" {
+		t.Fatalf("acquire lease: %v", got)
+	}
 	rec := func(lease string, txid tablecast.TXID, sum uint64) any {
 		p := syncedPos(tablecast.Pos{TXID: txid, Checksum: sum})
 		return s.apply(raftCommand{Op: opRecordSynced, LeaseID: lease, DB: "db", Pos: &p}, 3)
