@@ -59,8 +59,12 @@ func (r *Reader) sqlPool(d *database) (*sql.DB, error) {
 }
 
 // readSQL is read on one connection of the public SQL pool, which fn
-// gets to set the authorizer on.
+// gets to set the authorizer on. For a read token's request
+// (readsPrivate), fn gets the snapshot's private view, as with read.
 func (r *Reader) readSQL(ctx context.Context, d *database, fn func(*readTx) error) (*snapshot, error) {
+	if readsPrivate(ctx) {
+		fn = privateRead(ctx, fn)
+	}
 	pool, err := r.sqlPool(d)
 	if err != nil {
 		return nil, err
@@ -78,10 +82,12 @@ func (r *Reader) readSQL(ctx context.Context, d *database, fn func(*readTx) erro
 
 // gateSQL lets public SQL through only where the database's public-SQL
 // switch is on at this snapshot. A database a visitor may see answers 403;
-// any other answers as a missing database.
+// any other answers as a missing database. A read token (s is a private
+// view) may run SQL on every database, switch or not: it may read every
+// table anyway.
 func gateSQL(s *snapshot, db string) error {
 	switch {
-	case s.allowSQL:
+	case s.allowSQL, s.isPrivate:
 		return nil
 	case s.visible():
 		return tablecast.Errorf(tablecast.EFORBIDDEN, "Public SQL is not enabled for database %s", db)
@@ -111,7 +117,7 @@ func (r *Reader) prepareSQL(ctx context.Context, rd *readTx, rt route) (sqlText,
 	if err := checkSQLText(text, st); err != nil {
 		return st, nil, err
 	}
-	sh, err := rd.d.shadow.get(ctx, rd.tx, rd.s)
+	sh, err := rd.d.shadowFor(rd.s).get(ctx, rd.tx, rd.s)
 	if err != nil {
 		return st, nil, err
 	}
@@ -450,14 +456,31 @@ type shadow struct {
 }
 
 // shadowCache keeps a database's shadow while its public schema stays.
+// A database has two: one for anonymous SQL (the public set) and one for
+// read tokens (the private view). Everything keyed on a set of tables
+// lives in a shadow (its verdicts, its root pages), so an anonymous query
+// never meets what a token's query built or passed.
 type shadowCache struct {
-	mu  sync.Mutex
-	cur *shadow
+	private bool // the cache of private views: it refuses public snapshots, and the other way round
+	mu      sync.Mutex
+	cur     *shadow
+}
+
+// shadowFor is the shadow cache of s's kind: public or private view.
+func (d *database) shadowFor(s *snapshot) *shadowCache {
+	if s.isPrivate {
+		return &d.privateShadow
+	}
+	return &d.shadow
 }
 
 // get returns the shadow of s's public schema, building it if it changed.
 // tx is the pinned read transaction of s.
 func (c *shadowCache) get(ctx context.Context, tx *sql.Tx, s *snapshot) (*shadow, error) {
+	if s.isPrivate != c.private {
+		// A wall, not a path: shadowFor never mixes them.
+		return nil, fmt.Errorf("public sql: shadow cache (private %t) asked for a snapshot (private %t)", c.private, s.isPrivate)
+	}
 	blocked, err := blockedFunctions(ctx, tx, s)
 	if err != nil {
 		return nil, err
@@ -513,6 +536,9 @@ func blockedFunctions(ctx context.Context, tx *sql.Tx, s *snapshot) (map[string]
 
 func shadowFingerprint(s *snapshot, blocked map[string]bool) string {
 	var b strings.Builder
+	if s.isPrivate {
+		b.WriteString("private\x00")
+	}
 	for _, name := range s.names() {
 		b.WriteString(name + "\x00" + s.tables[name].DDL + "\x00")
 	}
