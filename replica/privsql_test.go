@@ -314,3 +314,28 @@ func TestShadowCachesApart(t *testing.T) {
 		}
 	}
 }
+
+// A virtual table's own tables (FTS4's docs_content for docs) are in the
+// private view, and in a whole public database, beside the virtual table
+// that makes them in the shadow: its shadow builds, and SQL runs.
+func TestReader_SQLShadowOfVirtualTables(t *testing.T) {
+	f := newFixture(t)
+	seedTokenSQL(f)
+	f.MustExec("fts", gateDDL, `CREATE VIRTUAL TABLE docs USING fts4(body)`, `INSERT INTO docs VALUES ('hello world')`,
+		`CREATE TABLE plain (x)`, `INSERT INTO plain VALUES ('plain row')`)
+	f.MustExec("ftspub", append([]string{`CREATE VIRTUAL TABLE docs USING fts4(body)`, `INSERT INTO docs VALUES ('public hello')`},
+		publicDB(true, true)...)...)
+	for _, tc := range []struct{ db, sql, want, auth string }{
+		{"fts", "select x from plain", "plain row", "Bearer reader"},
+		{"fts", "select c0body from docs_content", "hello world", "Bearer reader"},
+		{"ftspub", "select c0body from docs_content", "public hello", ""},
+	} {
+		var hdr []string
+		if tc.auth != "" {
+			hdr = []string{"Authorization", tc.auth}
+		}
+		if status, _, body := f.MustFetch(sqlPath(tc.db, "json", tc.sql), hdr...); status != 200 || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s: %d %s, want 200 with %s", tc.db, tc.sql, status, body, tc.want)
+		}
+	}
+}

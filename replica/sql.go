@@ -571,6 +571,15 @@ func buildShadow(ctx context.Context, s *snapshot) (*shadow, error) {
 			continue
 		}
 		if _, err := db.ExecContext(ctx, t.DDL); err != nil {
+			if made, err := shadowHas(ctx, db, name); err != nil || made {
+				if err != nil {
+					_ = db.Close()
+					return nil, err
+				}
+				// A virtual table of the set made it (FTS's docs_content
+				// for docs, which sorts first): the module's own.
+				continue
+			}
 			if _, err := db.ExecContext(ctx, plainTableDDL(t)); err != nil {
 				_ = db.Close()
 				return nil, fmt.Errorf("shadow of %s: %w", name, err)
@@ -587,6 +596,15 @@ func buildShadow(ctx context.Context, s *snapshot) (*shadow, error) {
 		return nil, err
 	}
 	return &shadow{db: db, modules: modules}, nil
+}
+
+// shadowHas reports whether the shadow has a table or view named name.
+func shadowHas(ctx context.Context, db *sql.DB, name string) (bool, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE lower(name) = lower(?)`, name).Scan(&n); err != nil {
+		return false, fmt.Errorf("shadow of %s: %w", name, err)
+	}
+	return n > 0, nil
 }
 
 // moduleList lists SQLite's virtual table modules (json_each, the pragma
