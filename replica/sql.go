@@ -280,27 +280,28 @@ func (r *Reader) queryAnswer(ctx context.Context, rd *readTx, rt route) (*cacheE
 		if err := gateSQL(rd.s, rt.db); err != nil {
 			return nil, err
 		}
-		return r.htmlQuery(rt, sqlText{}, nil, nil)
+		return r.htmlQuery(rt, sqlText{}, nil, nil, rd.s.isPrivate)
 	}
 	st, sh, err := r.prepareSQL(ctx, rd, rt)
 	if err == nil {
 		res := &sqlResult{}
 		if err = r.runSQL(ctx, rd, sh, rt.query.Get("sql"), rt.query, r.collect(res)); err == nil {
-			return r.renderSQL(rt, st, res)
+			return r.renderSQL(rt, st, res, rd.s.isPrivate)
 		}
 	}
 	if rt.format == formatHTML && tablecast.ErrorCode(err) == tablecast.EINVALID {
-		return r.htmlQuery(rt, st, nil, err)
+		return r.htmlQuery(rt, st, nil, err, rd.s.isPrivate)
 	}
 	return nil, err
 }
 
-// renderSQL renders a query's rows in the route's format and shape.
-func (r *Reader) renderSQL(rt route, st sqlText, res *sqlResult) (*cacheEntry, error) {
+// renderSQL renders a query's rows in the route's format and shape;
+// private: read over the private view (a read token's).
+func (r *Reader) renderSQL(rt route, st sqlText, res *sqlResult, private bool) (*cacheEntry, error) {
 	cols := nonNil(res.columns)
 	switch rt.format {
 	case formatHTML:
-		return r.htmlQuery(rt, st, res, nil)
+		return r.htmlQuery(rt, st, res, nil, private)
 	case formatCSV:
 		e := &cacheEntry{status: http.StatusOK, contentType: contentCSVText, body: encodeCSV(cols, res.rows, rt.query.Get("_header") != "off")}
 		if rt.query.Get("_dl") != "" {
