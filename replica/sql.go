@@ -385,8 +385,10 @@ func (r *Reader) streamQuery(w http.ResponseWriter, req *http.Request, d *databa
 }
 
 // authorizer is public SQL's second wall (the first is the program check
-// of sqlcheck.go): a query may read the tables and views public at its
-// snapshot, and call the functions of allowedFunctions; nothing else.
+// of sqlcheck.go): a query may read the tables and views of its snapshot
+// (the public ones; every one but tablecast's and SQLite's for a read
+// token's private view), and call the functions of allowedFunctions;
+// nothing else.
 // SQLite reports a read through a view as reads of the view's tables, so
 // a view cannot lend its publicity to a private table. It does not see
 // everything (the comparisons of NATURAL and USING joins, hidden
