@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tablecast/tablecast"
 )
@@ -149,6 +150,15 @@ func TestReader_TokenSQL(t *testing.T) {
 		if strings.ReplaceAll(got, "gate", "gatx") != want {
 			t.Errorf("view over _public_tables: %s, want %s", got, want)
 		}
+		// Views over SQLite's own tables and pragmas (the shadow has its
+		// own sqlite_master, so they survive there): refused all the same.
+		f.MustExec("demo", `CREATE VIEW schemaview AS SELECT * FROM sqlite_master`,
+			`CREATE VIEW pragmaview AS SELECT * FROM pragma_table_list`)
+		for _, q := range []string{"select * from schemaview", "select sql from schemaview", "select * from pragmaview"} {
+			if status, _, body := read(sqlPath("demo", "json", q)); status != 400 || strings.Contains(body, "CREATE") || strings.Contains(body, "secrets") {
+				t.Errorf("%s: %d %s, want 400", q, status, body)
+			}
+		}
 	})
 
 	t.Run("StillConfined", func(t *testing.T) {
@@ -177,6 +187,12 @@ func TestReader_TokenSQL(t *testing.T) {
 		status, _, body := read(sqlPath("demo", "json", "select * from secrets, cities"))
 		if status != 200 || !strings.Contains(body, `"truncated":true`) {
 			t.Errorf("row limit: %d %s", status, body)
+		}
+		defer func(d time.Duration) { f.reader.SQLTimeLimit = d }(f.reader.SQLTimeLimit)
+		f.reader.SQLTimeLimit = 50 * time.Millisecond
+		status, _, body = read(sqlPath("demo", "json", "with recursive c(i) as (select 1 union all select i+1 from c) select count(*) from c, secrets"))
+		if status != 400 || !strings.Contains(body, "SQL query took too long: the limit is 50ms") {
+			t.Errorf("time limit: %d %s", status, body)
 		}
 	})
 
