@@ -360,3 +360,26 @@ func TestReader_SQLShadowOfVirtualTables(t *testing.T) {
 		}
 	}
 }
+
+// _tablecast.db (tokens, sessions, audit) is no database to SQL either,
+// with a read token: it answers exactly as a missing database. (The name
+// is primary.ControlDBName, spelled out: replica does not import primary.)
+func TestReader_TokenSQLNoControlDB(t *testing.T) {
+	const controlDB = "_tablecast"
+	f := newFixture(t)
+	seedTokenSQL(f)
+	f.MustExec(controlDB, `CREATE TABLE tokens (hash TEXT)`, `INSERT INTO tokens VALUES ('tokenhash')`)
+	for _, form := range sqlForms {
+		for _, auth := range []string{"", "Bearer reader"} {
+			var hdr []string
+			if auth != "" {
+				hdr = []string{"Authorization", auth}
+			}
+			got := fetched(f, sqlPath(controlDB, form, "select * from tokens"), hdr...)
+			want := fetched(f, sqlPath("nosuchdb12", form, "select * from tokens"), hdr...)
+			if strings.ReplaceAll(got, controlDB, "nosuchdb12") != want || strings.Contains(got, "tokenhash") {
+				t.Errorf("%s %q:\n%s\nwant, as a missing database,\n%s", form, auth, got, want)
+			}
+		}
+	}
+}
