@@ -95,17 +95,16 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // a missing one, so that a bookmark never tells their TXIDs apart.
 //
 // A request whose token may read private tables sees every database this
-// node has: its bookmark is honoured as for a public one.
+// node has, on every route (SQL included: a read token runs SQL on any
+// database): its bookmark is honoured as for a public one.
 func (r *Reader) Visible(req *http.Request, db string) bool {
 	txid, ok := r.Positions.TXID(db)
 	if !ok || r.Ungated {
 		return false
 	}
 	if _, bearer := req.Header["Authorization"]; bearer && r.Tokens != nil {
-		if rt, ok := parseRoute(req.URL); !ok || rt.kind != routeQuery || allowPrivateSQL {
-			if reads, err := r.Tokens.ReadsPrivate(req); err == nil && reads {
-				return true
-			}
+		if reads, err := r.Tokens.ReadsPrivate(req); err == nil && reads {
+			return true
 		}
 	}
 	d, err := r.database(db)

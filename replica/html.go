@@ -311,8 +311,9 @@ func (r *Reader) htmlRow(rt route, t *table, p *pageResult) (*cacheEntry, error)
 		rt.table, key, path + "/" + rt.key + ".json", fields})
 }
 
-// htmlQuery is "/{db}/-/query": the SQL form, and its result or error.
-func (r *Reader) htmlQuery(rt route, st sqlText, res *sqlResult, qerr error) (*cacheEntry, error) {
+// htmlQuery is "/{db}/-/query": the SQL form, and its result or error;
+// private: for a read token, over every table and view.
+func (r *Reader) htmlQuery(rt route, st sqlText, res *sqlResult, qerr error, private bool) (*cacheEntry, error) {
 	type param struct{ Name, Value string }
 	var params []param
 	for _, n := range st.params {
@@ -340,13 +341,17 @@ func (r *Reader) htmlQuery(rt route, st sqlText, res *sqlResult, qerr error) (*c
 	}
 	path := dbPath(rt.db) + "/-/query"
 	q := encodeQuery(rt.query)
+	reads := "Reads public tables only"
+	if private {
+		reads = "Reads every table and view (your token)"
+	}
 	return renderPage(status, "query", struct {
 		page
-		DB, Path, SQL, Error, JSONHref, CSVHref, Limit string
-		Params                                         []param
-		Grid                                           *grid
-		Truncated                                      bool
+		DB, Path, SQL, Error, JSONHref, CSVHref, Limit, Reads string
+		Params                                                []param
+		Grid                                                  *grid
+		Truncated                                             bool
 	}{page{Title: "SQL · " + rt.db, Crumbs: []crumb{{rt.db, dbPath(rt.db)}, {"SQL", path}}},
 		rt.db, path, rt.query.Get("sql"), msg, path + ".json" + q, path + ".csv" + q,
-		fmt.Sprintf("at most %d rows, %s", r.SQLMaxRows, r.SQLTimeLimit), params, g, truncated})
+		fmt.Sprintf("at most %d rows, %s", r.SQLMaxRows, r.SQLTimeLimit), reads, params, g, truncated})
 }

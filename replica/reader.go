@@ -96,9 +96,10 @@ type database struct {
 	last atomic.Pointer[snapshot] // newest pinned; never goes backwards
 	pins pinGroup
 
-	sqlOnce sync.Once
-	sqlDB   *sql.DB // public SQL's connections, opened on first use
-	shadow  shadowCache
+	sqlOnce       sync.Once
+	sqlDB         *sql.DB     // public SQL's connections, opened on first use
+	shadow        shadowCache // anonymous SQL's: the public set
+	privateShadow shadowCache // read tokens' SQL: the private view
 }
 
 // Close closes every read connection.
@@ -150,6 +151,7 @@ func (r *Reader) database(name string) (*database, error) {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	d := &database{name: name, path: path, db: db}
+	d.privateShadow.private = true
 	dbs := map[string]*database{name: d}
 	if old := r.dbs.Load(); old != nil {
 		for k, v := range *old {
@@ -190,6 +192,7 @@ func (d *database) close() error {
 		}
 	}
 	d.shadow.close()
+	d.privateShadow.close()
 	return err
 }
 

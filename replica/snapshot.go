@@ -46,6 +46,11 @@ type snapshot struct {
 	// private is this snapshot with private tables too, for tokens with
 	// the read scope (privateView); loaded on first use.
 	private atomic.Pointer[snapshot]
+
+	// isPrivate marks a private view (privateView): it lists private
+	// tables, so nothing public (the response cache, public SQL's shadow,
+	// verdicts and root pages) may be keyed on or built from it.
+	isPrivate bool
 }
 
 // gateVersion counts tablecast's publish, unpublish and whole-database

@@ -59,8 +59,12 @@ func (r *Reader) sqlPool(d *database) (*sql.DB, error) {
 }
 
 // readSQL is read on one connection of the public SQL pool, which fn
-// gets to set the authorizer on.
+// gets to set the authorizer on. For a read token's request
+// (readsPrivate), fn gets the snapshot's private view, as with read.
 func (r *Reader) readSQL(ctx context.Context, d *database, fn func(*readTx) error) (*snapshot, error) {
+	if readsPrivate(ctx) {
+		fn = privateRead(ctx, fn)
+	}
 	pool, err := r.sqlPool(d)
 	if err != nil {
 		return nil, err
@@ -78,10 +82,12 @@ func (r *Reader) readSQL(ctx context.Context, d *database, fn func(*readTx) erro
 
 // gateSQL lets public SQL through only where the database's public-SQL
 // switch is on at this snapshot. A database a visitor may see answers 403;
-// any other answers as a missing database.
+// any other answers as a missing database. A read token (s is a private
+// view) may run SQL on every database, switch or not: it may read every
+// table anyway.
 func gateSQL(s *snapshot, db string) error {
 	switch {
-	case s.allowSQL:
+	case s.allowSQL, s.isPrivate:
 		return nil
 	case s.visible():
 		return tablecast.Errorf(tablecast.EFORBIDDEN, "Public SQL is not enabled for database %s", db)
@@ -111,7 +117,7 @@ func (r *Reader) prepareSQL(ctx context.Context, rd *readTx, rt route) (sqlText,
 	if err := checkSQLText(text, st); err != nil {
 		return st, nil, err
 	}
-	sh, err := rd.d.shadow.get(ctx, rd.tx, rd.s)
+	sh, err := rd.d.shadowFor(rd.s).get(ctx, rd.tx, rd.s)
 	if err != nil {
 		return st, nil, err
 	}
@@ -274,27 +280,28 @@ func (r *Reader) queryAnswer(ctx context.Context, rd *readTx, rt route) (*cacheE
 		if err := gateSQL(rd.s, rt.db); err != nil {
 			return nil, err
 		}
-		return r.htmlQuery(rt, sqlText{}, nil, nil)
+		return r.htmlQuery(rt, sqlText{}, nil, nil, rd.s.isPrivate)
 	}
 	st, sh, err := r.prepareSQL(ctx, rd, rt)
 	if err == nil {
 		res := &sqlResult{}
 		if err = r.runSQL(ctx, rd, sh, rt.query.Get("sql"), rt.query, r.collect(res)); err == nil {
-			return r.renderSQL(rt, st, res)
+			return r.renderSQL(rt, st, res, rd.s.isPrivate)
 		}
 	}
 	if rt.format == formatHTML && tablecast.ErrorCode(err) == tablecast.EINVALID {
-		return r.htmlQuery(rt, st, nil, err)
+		return r.htmlQuery(rt, st, nil, err, rd.s.isPrivate)
 	}
 	return nil, err
 }
 
-// renderSQL renders a query's rows in the route's format and shape.
-func (r *Reader) renderSQL(rt route, st sqlText, res *sqlResult) (*cacheEntry, error) {
+// renderSQL renders a query's rows in the route's format and shape;
+// private: read over the private view (a read token's).
+func (r *Reader) renderSQL(rt route, st sqlText, res *sqlResult, private bool) (*cacheEntry, error) {
 	cols := nonNil(res.columns)
 	switch rt.format {
 	case formatHTML:
-		return r.htmlQuery(rt, st, res, nil)
+		return r.htmlQuery(rt, st, res, nil, private)
 	case formatCSV:
 		e := &cacheEntry{status: http.StatusOK, contentType: contentCSVText, body: encodeCSV(cols, res.rows, rt.query.Get("_header") != "off")}
 		if rt.query.Get("_dl") != "" {
@@ -378,8 +385,10 @@ func (r *Reader) streamQuery(w http.ResponseWriter, req *http.Request, d *databa
 }
 
 // authorizer is public SQL's second wall (the first is the program check
-// of sqlcheck.go): a query may read the tables and views public at its
-// snapshot, and call the functions of allowedFunctions; nothing else.
+// of sqlcheck.go): a query may read the tables and views of its snapshot
+// (the public ones; every one but tablecast's and SQLite's for a read
+// token's private view), and call the functions of allowedFunctions;
+// nothing else.
 // SQLite reports a read through a view as reads of the view's tables, so
 // a view cannot lend its publicity to a private table. It does not see
 // everything (the comparisons of NATURAL and USING joins, hidden
@@ -450,14 +459,31 @@ type shadow struct {
 }
 
 // shadowCache keeps a database's shadow while its public schema stays.
+// A database has two: one for anonymous SQL (the public set) and one for
+// read tokens (the private view). Everything keyed on a set of tables
+// lives in a shadow (its verdicts, its root pages), so an anonymous query
+// never meets what a token's query built or passed.
 type shadowCache struct {
-	mu  sync.Mutex
-	cur *shadow
+	private bool // the cache of private views: it refuses public snapshots, and the other way round
+	mu      sync.Mutex
+	cur     *shadow
+}
+
+// shadowFor is the shadow cache of s's kind: public or private view.
+func (d *database) shadowFor(s *snapshot) *shadowCache {
+	if s.isPrivate {
+		return &d.privateShadow
+	}
+	return &d.shadow
 }
 
 // get returns the shadow of s's public schema, building it if it changed.
 // tx is the pinned read transaction of s.
 func (c *shadowCache) get(ctx context.Context, tx *sql.Tx, s *snapshot) (*shadow, error) {
+	if s.isPrivate != c.private {
+		// A wall, not a path: shadowFor never mixes them.
+		return nil, fmt.Errorf("public sql: shadow cache (private %t) asked for a snapshot (private %t)", c.private, s.isPrivate)
+	}
 	blocked, err := blockedFunctions(ctx, tx, s)
 	if err != nil {
 		return nil, err
@@ -513,6 +539,9 @@ func blockedFunctions(ctx context.Context, tx *sql.Tx, s *snapshot) (map[string]
 
 func shadowFingerprint(s *snapshot, blocked map[string]bool) string {
 	var b strings.Builder
+	if s.isPrivate {
+		b.WriteString("private\x00")
+	}
 	for _, name := range s.names() {
 		b.WriteString(name + "\x00" + s.tables[name].DDL + "\x00")
 	}
@@ -545,6 +574,15 @@ func buildShadow(ctx context.Context, s *snapshot) (*shadow, error) {
 			continue
 		}
 		if _, err := db.ExecContext(ctx, t.DDL); err != nil {
+			if made, err := shadowHas(ctx, db, name); err != nil || made {
+				if err != nil {
+					_ = db.Close()
+					return nil, err
+				}
+				// A virtual table of the set made it (FTS's docs_content
+				// for docs, which sorts first): the module's own.
+				continue
+			}
 			if _, err := db.ExecContext(ctx, plainTableDDL(t)); err != nil {
 				_ = db.Close()
 				return nil, fmt.Errorf("shadow of %s: %w", name, err)
@@ -561,6 +599,15 @@ func buildShadow(ctx context.Context, s *snapshot) (*shadow, error) {
 		return nil, err
 	}
 	return &shadow{db: db, modules: modules}, nil
+}
+
+// shadowHas reports whether the shadow has a table or view named name.
+func shadowHas(ctx context.Context, db *sql.DB, name string) (bool, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE lower(name) = lower(?)`, name).Scan(&n); err != nil {
+		return false, fmt.Errorf("shadow of %s: %w", name, err)
+	}
+	return n > 0, nil
 }
 
 // moduleList lists SQLite's virtual table modules (json_each, the pragma

@@ -415,7 +415,8 @@ func bindArgs(n int, q map[string][]string) []driver.NamedValue {
 const maxVerdicts = 512
 
 // verdictCache remembers the texts whose program passed the check, per
-// schema version, for one shadow (one public set). SQLite compiles the
+// schema version, for one shadow (one set of tables: the public set, or
+// the private view of read tokens, each in its own shadowCache). SQLite compiles the
 // same text on the same schema to the same tables, functions and
 // instructions (the planner may pick another index of the same table, on
 // the allow list all the same), so a pass holds until the schema or the

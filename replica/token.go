@@ -28,14 +28,11 @@ var (
 // authorize checks the bearer token of a read (the caller saw an
 // Authorization header). A bad token gets 401 here (stop). Otherwise the
 // answer goes out through a writer that marks it private whatever it is,
-// and, when the token may read private tables and the route is not public
-// SQL, with a context that makes every read of this request see private
-// tables too (private). A valid token without read reads as anonymous.
-//
-// Public SQL stays public SQL with any token: the SQL confinement builds
-// its shadow schema and authorizer from the public snapshot alone, and
-// private tables through SQL would need their own (not done here: see
-// allowPrivateSQL).
+// and, when the token may read private tables, with a context that makes
+// every read of this request see private tables too (private), public SQL
+// included: it then runs over the private view, confined as public SQL is
+// but with its own shadow, verdicts and root pages (sql.go, shadowFor).
+// A valid token without read reads as anonymous.
 func (r *Reader) authorize(w http.ResponseWriter, req *http.Request, rt route) (http.ResponseWriter, *http.Request, bool, bool) {
 	pw := &privateWriter{ResponseWriter: w}
 	ok, err := r.Tokens.ReadsPrivate(req)
@@ -46,15 +43,11 @@ func (r *Reader) authorize(w http.ResponseWriter, req *http.Request, rt route) (
 		writeEntry(pw, req, errorEntry(r.logged(req, err), 0))
 		return pw, req, false, true
 	}
-	if !ok || (rt.kind == routeQuery && !allowPrivateSQL) {
+	if !ok {
 		return pw, req, false, false
 	}
 	return pw, req.WithContext(context.WithValue(req.Context(), privateKey{}, true)), true, false
 }
-
-// allowPrivateSQL would let read tokens run SQL over private tables. Off:
-// the public SQL confinement (sql.go) knows only the public snapshot.
-const allowPrivateSQL = false
 
 // privateKey marks the context of a read that may see private tables.
 type privateKey struct{}
@@ -77,20 +70,23 @@ func privateRead(ctx context.Context, fn func(*readTx) error) func(*readTx) erro
 	}
 }
 
-// servePrivate answers a table, row or database route for a token that may
-// read private tables: read at a pinned snapshot like any read, never
+// servePrivate answers a route for a token that may read private tables:
+// read at a pinned snapshot like any read (SQL on the SQL pool), never
 // looked up in nor put into the response cache (so no ETag), labelled
 // with its TXID. The private writer marks it private.
 func (r *Reader) servePrivate(w http.ResponseWriter, req *http.Request, d *database, rt route) {
-	if rt.kind == routeQuery { // authorize never sends public SQL here
-		writeEntry(w, req, r.errorPage(rt.format, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"), 0))
-		return
-	}
 	var e *cacheEntry
-	s, err := r.read(req.Context(), d, func(rd *readTx) (err error) {
+	fn := func(rd *readTx) (err error) {
 		e, err = r.answer(req.Context(), rd, rt)
 		return err
-	})
+	}
+	var s *snapshot
+	var err error
+	if rt.kind == routeQuery {
+		s, err = r.readSQL(req.Context(), d, fn)
+	} else {
+		s, err = r.read(req.Context(), d, fn)
+	}
 	if err != nil {
 		e = r.errorPage(rt.format, r.logged(req, err), 0)
 	} else if e.status == http.StatusOK {
@@ -123,7 +119,7 @@ func (s *snapshot) privateView(ctx context.Context, tx *sql.Tx) (*snapshot, erro
 		tables[t.Name] = t
 	}
 	p := &snapshot{txid: s.txid, tables: tables, txidHeader: s.txidHeader, versions: s.versions, offset: s.offset,
-		allTables: s.allTables, allowSQL: s.allowSQL, schemaVersion: s.schemaVersion, hasVersions: s.hasVersions}
+		allTables: s.allTables, allowSQL: s.allowSQL, schemaVersion: s.schemaVersion, hasVersions: s.hasVersions, isPrivate: true}
 	s.private.CompareAndSwap(nil, p)
 	return s.private.Load(), nil
 }
