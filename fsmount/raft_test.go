@@ -66,8 +66,20 @@ func newTestRaftCluster(t *testing.T, voters, nonvoters int, files bool) *testRa
 		t.Fatal(err)
 	}
 	for _, tn := range c.nodes[1:] {
-		if err := first.node.AddNode(ctx, tn.info.ID, tn.info.RaftAddr, tn.voter); err != nil {
-			t.Fatal(err)
+		// Membership changes go to the leader of the moment: with n1 and n2
+		// voters, a leader that hears nothing from n2 for the lease timeout
+		// (250 ms: a starved CPU) steps down, and the next one adds n3.
+		for {
+			var leader *testRaftNode
+			waitFor(t, raftTestElection, func() bool { leader = c.leader(); return leader != nil })
+			err := leader.node.AddNode(ctx, tn.info.ID, tn.info.RaftAddr, tn.voter)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrNotLeader) {
+				t.Fatal(err)
+			}
+			t.Logf("%s lost leadership while adding %s: %v", leader.info.ID, tn.info.ID, err)
 		}
 	}
 	c.waitAgreedLeader()
