@@ -116,7 +116,7 @@ type SoakWrites struct {
 	Acked         int            `json:"acked"`
 	Synced        int            `json:"synced"`
 	ViaReplica    int            `json:"via_replica"`
-	ByStatus      map[string]int `json:"by_status"` // "0": no answer
+	ByStatus      map[string]int `json:"by_status"` // "status gist of the error"; 0: no answer
 	PerSecond     float64        `json:"per_second"`
 	CheckedOnEach int            `json:"checked_on_each_node"`
 }
@@ -264,7 +264,7 @@ func runSoak(ctx context.Context, o Options) (*SoakReport, error) {
 				}
 				// Not tied to lctx: a write in flight when the load stops gets
 				// its answer, so that it can be checked.
-				status, synced := soakPost(ctx, client, via.APIURL+path, c.Token, map[string]any{"row": map[string]any{"id": w.id, "v": w.value}})
+				status, synced, gist := soakPost(ctx, client, via.APIURL+path, c.Token, map[string]any{"row": map[string]any{"id": w.id, "v": w.value}})
 				w.acked, w.synced = status == http.StatusCreated, synced
 				mu.Lock()
 				writes = append(writes, w)
@@ -275,7 +275,11 @@ func runSoak(ctx context.Context, o Options) (*SoakReport, error) {
 				if r.Writes.ByStatus == nil {
 					r.Writes.ByStatus = map[string]int{}
 				}
-				r.Writes.ByStatus[strconv.Itoa(status)]++
+				key := strconv.Itoa(status)
+				if status != http.StatusCreated {
+					key += " " + gist
+				}
+				r.Writes.ByStatus[key]++
 				mu.Unlock()
 			}()
 		}
@@ -295,7 +299,7 @@ func runSoak(ctx context.Context, o Options) (*SoakReport, error) {
 			if i%2 == 0 {
 				op = "unpublish"
 			}
-			status, _ := soakPost(ctx, client, candidates[0].APIURL+"/soak/flag/-/"+op, c.Token, map[string]any{})
+			status, _, gist := soakPost(ctx, client, candidates[0].APIURL+"/soak/flag/-/"+op, c.Token, map[string]any{})
 			mu.Lock()
 			if status == http.StatusOK {
 				r.Toggles.Done++
@@ -304,7 +308,7 @@ func runSoak(ctx context.Context, o Options) (*SoakReport, error) {
 				if r.Toggles.Errors == nil {
 					r.Toggles.Errors = map[string]int{}
 				}
-				r.Toggles.Errors[strconv.Itoa(status)]++
+				r.Toggles.Errors[strconv.Itoa(status)+" "+gist]++
 			}
 			mu.Unlock()
 		}
@@ -473,25 +477,29 @@ func loadSoak(ctx context.Context, c *cluster) error {
 	return nil
 }
 
-// soakPost sends a write and returns its status (0: no answer) and
-// whether it was answered "synced": true.
-func soakPost(ctx context.Context, client *http.Client, u, token string, body any) (int, bool) {
+// soakPost sends a write and returns its status (0: no answer), whether
+// it was answered "synced": true, and the gist of a refusal's error.
+func soakPost(ctx context.Context, client *http.Client, u, token string, body any) (int, bool, string) {
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(string(b)))
 	if err != nil {
-		return 0, false
+		return 0, false, err.Error()
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, false
+		return 0, false, "no answer"
 	}
 	defer resp.Body.Close()
 	var out struct {
-		Synced bool `json:"synced"`
+		Synced bool   `json:"synced"`
+		Error  string `json:"error"`
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out.Synced
+	// The gist: no TXIDs, positions or details after a colon.
+	gist, _, _ := strings.Cut(out.Error, " at TXID")
+	gist, _, _ = strings.Cut(gist, ":")
+	return resp.StatusCode, out.Synced, gist
 }
 
 var reStatusLine = regexp.MustCompile(`(?m)^status (\d+) (\d+)$`)
