@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -55,6 +56,9 @@ request = function()
 end
 response = function(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
+  if status ~= 200 and not sample then
+    sample = status .. " " .. string.sub(body, 1, 300)
+  end
 end
 function done(summary, latency, requests)
   local all = {}
@@ -65,6 +69,12 @@ function done(summary, latency, requests)
   end
   for k, v in pairs(all) do
     io.write(string.format("status %%d %%d\n", k, v))
+  end
+  for _, t in ipairs(threads) do
+    local s = t:get("sample")
+    if s then
+      io.write("sample " .. string.gsub(s, "\n", " ") .. "\n")
+    end
   end
 end
 `
@@ -126,6 +136,10 @@ type SoakReads struct {
 	Result
 	Node     string         `json:"node"`
 	ByStatus map[string]int `json:"by_status"`
+	// Refused is an answer other than 200 (status and body), one per wrk
+	// thread; Stale is the node's tablecast_stale_reads_total by cause.
+	Refused []string           `json:"refused,omitempty"`
+	Stale   map[string]float64 `json:"stale_reads,omitempty"`
 }
 
 // SoakToggles counts the publish/unpublish toggles.
@@ -323,7 +337,7 @@ func runSoak(ctx context.Context, o Options) (*SoakReport, error) {
 			rw.Add(1)
 			go func() {
 				defer rw.Done()
-				results[i], errs[i] = soakWrk(lctx, o, n)
+				results[i], errs[i] = soakWrk(lctx, o, n, c.Token)
 			}()
 		}
 		rw.Wait()
@@ -502,10 +516,40 @@ func soakPost(ctx context.Context, client *http.Client, u, token string, body an
 	return resp.StatusCode, out.Synced, gist
 }
 
-var reStatusLine = regexp.MustCompile(`(?m)^status (\d+) (\d+)$`)
+var (
+	reStatusLine = regexp.MustCompile(`(?m)^status (\d+) (\d+)$`)
+	reSampleLine = regexp.MustCompile(`(?m)^sample (.*)$`)
+)
+
+// labelledMetric reads every series of one metric from api's /metrics,
+// keyed by its labels.
+func labelledMetric(ctx context.Context, api, token, name string) (map[string]float64, error) {
+	resp, err := getAuthed(ctx, http.DefaultClient, api+"/metrics", token)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/metrics: %s %v", api, resp.Status, err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		i := strings.LastIndexByte(rest, ' ')
+		if !ok || i < 0 || !strings.HasPrefix(rest, "{") && i != 0 {
+			continue
+		}
+		labels, v := rest[:i], rest[i+1:]
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			out[labels] = f
+		}
+	}
+	return out, nil
+}
 
 // soakWrk loads replica n with soakScript until ctx ends.
-func soakWrk(ctx context.Context, o Options, n clusterNode) (SoakReads, error) {
+func soakWrk(ctx context.Context, o Options, n clusterNode, token string) (SoakReads, error) {
 	out := SoakReads{Node: n.Name, ByStatus: map[string]int{}}
 	script := filepath.Join(os.TempDir(), fmt.Sprintf("tablecast-soak-%d-%s.lua", os.Getpid(), n.Name))
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(soakScript, soakRows)), 0o644); err != nil {
@@ -532,6 +576,10 @@ func soakWrk(ctx context.Context, o Options, n clusterNode) (SoakReads, error) {
 		v, _ := strconv.Atoi(m[2])
 		out.ByStatus[m[1]] += v
 	}
+	for _, m := range reSampleLine.FindAllStringSubmatch(string(b), -1) {
+		out.Refused = append(out.Refused, m[1])
+	}
+	out.Stale, _ = labelledMetric(context.WithoutCancel(ctx), n.APIURL, token, "tablecast_stale_reads_total")
 	fmt.Printf("  %-36s %9.0f req/s  p50 %.3f ms  p99 %.3f ms  by status %v\n", res.Name, res.ReqPerS, res.P50Ms, res.P99Ms, out.ByStatus)
 	return out, nil
 }
@@ -663,6 +711,11 @@ func (r *SoakReport) Markdown() string {
 		s += "\n| reads | req/s | p50 ms | p99 ms | requests | answers by status |\n|---|---|---|---|---|---|\n"
 		for _, x := range r.Reads {
 			s += fmt.Sprintf("| %s | %.0f | %.2f | %.2f | %d | %v |\n", x.Name, x.ReqPerS, x.P50Ms, x.P99Ms, x.Requests, x.ByStatus)
+		}
+		for _, x := range r.Reads {
+			if len(x.Refused) > 0 || len(x.Stale) > 0 {
+				s += fmt.Sprintf("\n%s: stale reads refused by cause %v; refusals seen: %q\n", x.Node, x.Stale, x.Refused)
+			}
 		}
 	}
 	if cg := r.Cgroup; cg != nil {
