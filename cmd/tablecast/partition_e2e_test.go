@@ -106,9 +106,18 @@ func (l *netnsLink) set(tb testing.TB, up bool) {
 // get GETs url from inside the namespace (the cut-off node is reachable
 // only from there), with curl under nsenter, and returns status and body.
 func (l *netnsLink) get(url, token string) (int, string, error) {
-	args := []string{"--net=/run/netns/" + l.ns, "--", "curl", "-sS", "-m", "2", "-w", "\n%{http_code}", url}
+	return l.do(url, token, "")
+}
+
+// do GETs url, or POSTs body to it when body is not empty, from inside
+// the namespace.
+func (l *netnsLink) do(url, token, body string) (int, string, error) {
+	args := []string{"--net=/run/netns/" + l.ns, "--", "curl", "-sS", "-m", "8", "-w", "\n%{http_code}", url}
 	if token != "" {
 		args = append(args, "-H", "Authorization: Bearer "+token)
+	}
+	if body != "" {
+		args = append(args, "-H", "Content-Type: application/json", "--data-binary", body)
 	}
 	out, err := exec.Command("nsenter", args...).Output()
 	if err != nil {
@@ -295,6 +304,18 @@ func testPartition(t *testing.T, tag string, isCut func(ClusterNode) bool) {
 		if wasPrimary && (stepDown == 0 || elected == 0) {
 			t.Fatalf("cut-off primary %s: stepped down after %s, another elected after %s (0: not seen within %s)", cut.Name, stepDown, elected, bound+3*time.Second)
 		}
+		if wasPrimary {
+			// Never two writable primaries: the cut-off one, stepped down,
+			// takes no write (its side has no primary).
+			s, b, err := link.do(cut.APIURL+"/fault/t/-/insert", c.Token, `{"row":{"id":9000000,"v":"cut-off"}}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s == http.StatusCreated || s == http.StatusInternalServerError {
+				t.Errorf("write to the cut-off former primary %s: %d %s", cut.Name, s, b)
+			}
+			t.Logf("write to the cut-off former primary: %d %s", s, strings.TrimSpace(b))
+		}
 		firstWrite := firstWriteAfter(t, writers, start)
 		link.set(t, true)
 		serves := waitFor(t, cut.APIURL+"/fault/t.json?_size=1", 200, 20*time.Second)
@@ -329,9 +350,15 @@ func testPartition(t *testing.T, tag string, isCut func(ClusterNode) bool) {
 	}
 	var syncAcked, asyncAcked, asyncLost int
 	statuses := map[int]int{}
+	answers := map[string]int{} // refusals, by writer, status and message
 	for _, w := range writers {
 		for _, fw := range w.writes {
 			statuses[fw.status]++
+			if !fw.acked {
+				msg, _, _ := strings.Cut(fw.answer, " at TXID")
+				msg, _, _ = strings.Cut(msg, ":")
+				answers[fmt.Sprintf("%s %d %s", w.name, fw.status, msg)]++
+			}
 			if fw.status == http.StatusInternalServerError {
 				t.Errorf("write %d answered a bare 500: %s", fw.id, fw.answer)
 			}
@@ -356,6 +383,12 @@ func testPartition(t *testing.T, tag string, isCut func(ClusterNode) bool) {
 				asyncLost++
 			}
 		}
+	}
+	for a, n := range answers {
+		t.Logf("not acknowledged: %d × %s", n, a)
+	}
+	if rows := rows[c.Nodes[0].Name]; rows[9000000] != "" {
+		t.Errorf("the write sent to the cut-off former primary is on the cluster: %q", rows[9000000])
 	}
 	t.Logf("figures: %d rounds; synced writes acknowledged %d, plain acknowledged %d, plain lost %d; answers by status %v (0: no answer within the client's timeout)", rounds, syncAcked, asyncAcked, asyncLost, statuses)
 	if !cut.Candidate && asyncLost > 0 {
