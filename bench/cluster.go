@@ -37,6 +37,7 @@ type clusterNode struct {
 	BenchURL  string `json:"bench_url"`
 	FUSEDir   string `json:"fuse_dir"`
 	Candidate bool   `json:"candidate"`
+	PID       int    `json:"pid"`
 }
 
 // node is the first node of region.

@@ -7,6 +7,7 @@
 //	go run ./bench -scenario cache
 //	go run ./bench -scenario failover
 //	go run ./bench -scenario all   # one report: regions, lag, unpublish, failover, plots
+//	go run ./bench -scenario soak [-duration 10m] [-cgroup-mb 512]
 //	go run ./bench -pool bench/results/*-cache.json   # cache runs' rounds pooled
 package main
 
@@ -19,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,11 +46,12 @@ type Options struct {
 	Trials      int  // failover: kills of the primary
 	BigMB       int  // failover: size of the database a new replica starts on
 	Keep        bool // failover: keep the cluster's folder (logs, data)
+	CgroupMB    int  // soak: run one replica under a cgroup v1 memory limit of this many MiB (0: off)
 }
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, all")
+	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, all, soak (-duration: 10m unless set)")
 	var o Options
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target (scenario all: 5s unless set)")
 	fs.IntVar(&o.Connections, "connections", 16, "concurrent connections (wrk -c)")
@@ -57,6 +60,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Trials, "trials", 10, "failover: how many times the primary is killed (scenario all: 3 unless set)")
 	fs.IntVar(&o.BigMB, "big-mb", 100, "failover: MB loaded before a new replica starts")
 	fs.BoolVar(&o.Keep, "keep", false, "failover: keep the cluster's folder (nodes' logs and data) after the run")
+	fs.IntVar(&o.CgroupMB, "cgroup-mb", 512, "soak: run one replica in a cgroup v1 memory cgroup of this many MiB (0: off)")
 	pool := fs.Bool("pool", false, "pool the rounds of earlier cache runs: go run ./bench -pool bench/results/*-cache.json")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -69,6 +73,24 @@ func run(ctx context.Context, args []string) error {
 	// settings (not the nodes' extra P: that is for cgo calls on FUSE).
 	if gc := tablecast.TuneGC(tablecast.PlannedMemory(replica.DefaultCacheBytes)); gc != "" {
 		fmt.Println("this process (bare, plain file) runs with the nodes' collector settings:", gc)
+	}
+	if *scenario == "soak" {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "duration" })
+		if !set {
+			o.Duration = 10 * time.Minute
+		}
+		r, err := runSoak(ctx, o)
+		if err != nil {
+			return err
+		}
+		if err := r.Write(o.OutDir); err != nil {
+			return err
+		}
+		if len(r.Failed) > 0 {
+			return fmt.Errorf("soak found %d problems: %s", len(r.Failed), strings.Join(r.Failed, "; "))
+		}
+		return nil
 	}
 	if *scenario == "all" {
 		// Shorter defaults keep the whole run within a few minutes.

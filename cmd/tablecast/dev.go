@@ -51,6 +51,19 @@ type ClusterNode struct {
 	APIAddr   string `json:"-"`                   // listen address of the API ("" = any loopback port)
 	// BenchURL serves reads with the gate or cache off (dev -bench only).
 	BenchURL string `json:"bench_url,omitempty"`
+	// Host is the IP every listener of the node binds ("" = 127.0.0.1).
+	Host string `json:"host,omitempty"`
+	// Netns runs the node in that network namespace (/run/netns/NAME,
+	// entered with nsenter --net so that the FUSE mount stays visible).
+	Netns string `json:"netns,omitempty"`
+}
+
+// host is the IP the node's listeners bind.
+func (n ClusterNode) host() string {
+	if n.Host == "" {
+		return "127.0.0.1"
+	}
+	return n.Host
 }
 
 // devRegions names the local cluster's nodes: the first is the primary.
@@ -152,7 +165,10 @@ type devCluster struct {
 	// RevocationBound is tablecast.revocation-bound of every node (0: default).
 	RevocationBound time.Duration
 	MinFree         int64 // tablecast.min-free-bytes of every node (0 = default)
-	Logger          *slog.Logger
+	// Place, when set, may set a planned node's Host and Netns (tests that
+	// put a node behind a link they cut).
+	Place  func(n *ClusterNode)
+	Logger *slog.Logger
 
 	proxies []*DelayProxy
 	tlsDir  string // the cluster CA and the nodes' certificates
@@ -293,12 +309,15 @@ func (c *devCluster) plan() ([]ClusterNode, error) {
 			if len(plan) == 0 {
 				n.Role = "primary"
 			}
+			if c.Place != nil {
+				c.Place(&n)
+			}
 			if c.Lease == "raft" {
 				port, err := freePort()
 				if err != nil {
 					return nil, err
 				}
-				n.RaftAddr = fmt.Sprintf("127.0.0.1:%d", port)
+				n.RaftAddr = net.JoinHostPort(n.host(), strconv.Itoa(port))
 			}
 			plan = append(plan, n)
 		}
@@ -323,7 +342,7 @@ fuse:
 data:
   dir: "{{.Node.DataDir}}"
 http:
-  addr: "127.0.0.1:0"
+  addr: "{{.Host}}:0"
 lease:
   type: {{.Lease}}
   candidate: {{.Node.Candidate}}
@@ -349,8 +368,8 @@ tablecast:
 {{- end}}
   name: "{{.Node.Name}}"
   region: "{{.Node.Region}}"
-  addr: "{{if .Node.APIAddr}}{{.Node.APIAddr}}{{else}}127.0.0.1:0{{end}}"
-  node-addr: "127.0.0.1:0"
+  addr: "{{if .Node.APIAddr}}{{.Node.APIAddr}}{{else}}{{.Host}}:0{{end}}"
+  node-addr: "{{.Host}}:0"
   tls:
     ca: "{{.TLS.CA}}"
     cert: "{{.TLS.Cert}}"
@@ -379,13 +398,13 @@ func (c *devCluster) startNode(ctx context.Context, n *ClusterNode, prim AddrFil
 		return AddrFile{}, err
 	}
 	_ = os.Remove(addrPath)
-	tlsFiles, err := c.nodeCert(n.Name)
+	tlsFiles, err := c.nodeCert(n.Name, n.host())
 	if err != nil {
 		return AddrFile{}, err
 	}
 	var buf bytes.Buffer
 	if err := nodeConfig.Execute(&buf, map[string]any{"Node": n, "Primary": prim, "PrimaryName": c.Regions[0] + "-1",
-		"WriteMode": c.WriteMode, "StaleReads": c.StaleReads, "Lease": c.Lease, "RevocationBound": c.RevocationBound, "MinFree": c.MinFree, "TLS": tlsFiles}); err != nil {
+		"WriteMode": c.WriteMode, "StaleReads": c.StaleReads, "Lease": c.Lease, "RevocationBound": c.RevocationBound, "MinFree": c.MinFree, "TLS": tlsFiles, "Host": n.host()}); err != nil {
 		return AddrFile{}, err
 	}
 	if err := os.WriteFile(cfgPath, buf.Bytes(), 0o600); err != nil {
@@ -401,6 +420,10 @@ func (c *devCluster) startNode(ctx context.Context, n *ClusterNode, prim AddrFil
 		args = append(args, "-bench-addr", "127.0.0.1:0")
 	}
 	cmd := exec.Command(c.Bin, args...)
+	if n.Netns != "" {
+		// nsenter execs the node in place: the PID is the node's.
+		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + n.Netns, "--", c.Bin}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), "TABLECAST_DEV_TOKEN="+c.Token)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group: Ctrl-C reaches only us, and we stop nodes in order;
@@ -704,9 +727,13 @@ func (c *devCluster) makeCA() error {
 // devTLS names a dev node's TLS files, for its config.
 type devTLS struct{ CA, Cert, Key string }
 
-// nodeCert signs a certificate for a dev node (all on 127.0.0.1).
-func (c *devCluster) nodeCert(name string) (devTLS, error) {
-	cert, key, err := nodetls.IssueNode(c.tlsDir, c.tlsDir, nodetls.Node{Name: name, Hosts: []string{"127.0.0.1", "localhost"}})
+// nodeCert signs a certificate for a dev node (on 127.0.0.1, or host).
+func (c *devCluster) nodeCert(name, host string) (devTLS, error) {
+	hosts := []string{"127.0.0.1", "localhost"}
+	if host != "127.0.0.1" {
+		hosts = append(hosts, host)
+	}
+	cert, key, err := nodetls.IssueNode(c.tlsDir, c.tlsDir, nodetls.Node{Name: name, Hosts: hosts})
 	if err != nil {
 		return devTLS{}, fmt.Errorf("dev node certificate: %w", err)
 	}
