@@ -2,7 +2,7 @@
 # needs on Debian (run as root), with one apt-get update at most:
 # fuse3 for LiteFS's FUSE mount, sqlite3 for poking at data, gcc for cgo
 # (mattn/go-sqlite3); for the tests (TABLECAST_SETUP_TESTS=1) also Debian's
-# chromium (headless browser tests) and prometheus (its promtool lints
+# chromium (headless browser tests), iproute2 (network namespaces) and prometheus (its promtool lints
 # /metrics; the server itself is disabled).
 need=()
 lean=() # installed without recommended packages
@@ -12,6 +12,8 @@ command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v curl >/dev/null || need+=(curl ca-certificates)
 if [ "${TABLECAST_SETUP_TESTS:-}" = 1 ]; then
   command -v chromium >/dev/null || need+=(chromium)
+  command -v ip >/dev/null || need+=(iproute2)        # the partition test's network namespaces
+  command -v nsenter >/dev/null || need+=(util-linux)
   command -v promtool >/dev/null || lean+=(prometheus)
   export TABLECAST_REQUIRE_PROMTOOL=1
 fi
