@@ -196,13 +196,21 @@ func (m *Mount) StreamPaused() string {
 	return m.space.paused()
 }
 
-// exitHook is LiteFS's Store.Exit: it stops the process (it cannot undo a
-// half-applied transaction), after saying how much space was left, the
-// likely cause on a replica.
+// exitHook is LiteFS's Store.Exit (called with 99 when a commit or the
+// apply of a received transaction fails half way): it stops the process,
+// as LiteFS must (it cannot undo a half-applied transaction, and restart
+// recovers), after saying how much space was left, the likely cause on a
+// replica. It aborts this node's own FUSE connection first: threads of
+// the process still waiting on its own mount keep it from finishing its
+// exit (measured: a replica that hit this path hung, HTTP included,
+// instead of exiting), so the supervisor could never restart it.
 func (m *Mount) exitHook(code int) {
 	free, err := freeBytes(m.DataDir)
 	m.Logger.Error("litefs stops the process: it could not commit or apply a transaction (see the litefs line above); a full disk is the usual cause",
 		"code", code, "dir", m.DataDir, "free", formatBytes(free), "statfs_err", err)
+	if err := AbortFUSE(m.FUSEDir); err != nil {
+		m.Logger.Error("cannot abort the fuse mount before exiting", "dir", m.FUSEDir, "err", err)
+	}
 	os.Exit(code)
 }
 
