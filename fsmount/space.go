@@ -41,8 +41,8 @@ func freeBytes(dir string) (uint64, error) {
 // again). So the gate stops the stream before the disk is that full: below
 // the floor it cancels the stream's context (LiteFS then discards the
 // LTX file it was receiving, never applies it, and asks for the stream
-// again) and refuses new streams until the free space is back above the
-// floor; LiteFS then resumes from its own position. Public reads stop
+// again) and refuses new streams until the free space is back an eighth
+// above the floor; LiteFS then resumes from its own position. Public reads stop
 // after tablecast.revocation-bound, as for any silent replica.
 type spaceGate struct {
 	dir    string
@@ -90,12 +90,17 @@ func (g *spaceGate) check() {
 		for s := range g.streams {
 			s.cancel()
 		}
-	case paused && (free >= g.floor || g.m.IsPrimary()):
+	case paused && (free >= g.resumeAt() || g.m.IsPrimary()):
 		g.reason.Store(nil)
 		g.m.Logger.Info("free disk space back above tablecast.min-free-bytes: taking the primary's stream again",
-			"dir", g.dir, "free", formatBytes(free))
+			"dir", g.dir, "free", formatBytes(free), "resume_at", formatBytes(g.resumeAt()))
 	}
 }
+
+// resumeAt is the free space a paused replica waits for: an eighth above
+// the floor, so that catching up (which takes space again) does not cut
+// the stream at once and the node does not flap.
+func (g *spaceGate) resumeAt() uint64 { return g.floor + g.floor/8 }
 
 // run checks every SpaceCheckEvery until done closes.
 func (g *spaceGate) run(done <-chan struct{}) {

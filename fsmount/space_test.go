@@ -52,8 +52,8 @@ func newTestGate(t *testing.T, floor uint64, free *atomic.Uint64, log *bytes.Buf
 }
 
 // TestSpaceGate: below the floor the open stream fails on its next read
-// and its context ends; new streams are refused with ErrDiskFull; above
-// the floor again streams are taken. Warnings at twice the floor.
+// and its context ends; new streams are refused with ErrDiskFull; an
+// eighth above the floor again streams are taken. Warnings at twice the floor.
 func TestSpaceGate(t *testing.T) {
 	var free atomic.Uint64
 	free.Store(100 << 20)
@@ -101,7 +101,11 @@ func TestSpaceGate(t *testing.T) {
 		t.Fatalf("the primary was asked for %d streams, want 1", fc.streams)
 	}
 
-	free.Store(17 << 20) // back above: Stream checks afresh
+	free.Store(17 << 20) // above the floor, under floor+1/8: still paused
+	if _, err := c.Stream(t.Context(), "https://primary", 1, nil, nil); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("new stream at 17 MiB (resume at 18 MiB): %v, want ErrDiskFull", err)
+	}
+	free.Store(18 << 20) // back an eighth above: Stream checks afresh
 	st, err = c.Stream(t.Context(), "https://primary", 1, nil, nil)
 	if err != nil {
 		t.Fatalf("stream above the floor again: %v", err)
