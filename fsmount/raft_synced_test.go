@@ -15,7 +15,7 @@ import (
 
 func TestRaftState_RecordSynced(t *testing.T) {
 	var s raftState
-	holder := NodeInfo{ID: "n1"}
+	holder := NodeInfo{ID: "n1", Role: RoleCandidate}
 	s.apply(raftCommand{Op: opAcquireLease, Node: &holder, LeaseID: "a"}, 3)
 	rec := func(lease string, txid tablecast.TXID, sum uint64) any {
 		p := syncedPos(tablecast.Pos{TXID: txid, Checksum: sum})
