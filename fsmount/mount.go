@@ -32,6 +32,13 @@ type Mount struct {
 	// Candidate marks a node allowed to become primary.
 	Candidate bool
 
+	// MinFree, when not 0, is the free space (bytes) this node keeps in
+	// DataDir as a replica: below it, it stops taking the primary's
+	// stream until space is freed (see spaceGate). Statfs reads a folder's
+	// free bytes (statfs f_bavail × f_bsize when nil; tests replace it).
+	MinFree uint64
+	Statfs  func(dir string) (uint64, error)
+
 	// ServerTLS and ClientTLS, when set, put replication on mutual TLS:
 	// the server accepts only peers with a cluster node certificate, the
 	// client presents this node's. Nil (both) is plaintext, for
@@ -54,6 +61,7 @@ type Mount struct {
 	server  *lfshttp.Server
 	changes changes
 	heard   heard // when this node last heard from the primary (SinceHeard)
+	space   *spaceGate
 	done    chan struct{}
 }
 
@@ -121,6 +129,15 @@ func (m *Mount) Open() error {
 		return fmt.Errorf("open litefs: no leaser")
 	}
 	m.Store.Leaser = m.Leaser
+	m.Store.Exit = m.exitHook
+	if m.MinFree > 0 {
+		statfs := m.Statfs
+		if statfs == nil {
+			statfs = freeBytes
+		}
+		m.space = &spaceGate{dir: m.DataDir, floor: m.MinFree, statfs: statfs, m: m}
+		m.Store.Client = &spaceClient{Client: m.Store.Client, g: m.space}
+	}
 	if err := m.Store.Open(); err != nil {
 		return fmt.Errorf("open litefs store: %w", err)
 	}
@@ -132,6 +149,9 @@ func (m *Mount) Open() error {
 	m.Store.Invalidator = heardInvalidator{Invalidator: m.fs, h: &m.heard}
 	m.done = make(chan struct{})
 	go m.watchEvents(m.done)
+	if m.space != nil {
+		go m.space.run(m.done)
+	}
 	m.server.Serve()
 	m.Logger.Info("litefs mounted", "dir", m.FUSEDir, "url", m.URL())
 	return nil

@@ -71,6 +71,13 @@ type RaftLeaser struct {
 	// it lacks one of the synced positions recorded in raft.
 	Local Coverer
 
+	// Unfit, when set, says why this node must not take the lease now,
+	// "" when it may: a replica whose disk is full stopped streaming
+	// (Mount.StreamPaused), so its history is behind by every write since.
+	// Acquire then hands raft leadership on, as for a missing synced
+	// position, and fails until Unfit says "".
+	Unfit func() string
+
 	// PeerCovers, when set, asks another candidate whether its history
 	// passes through every one of positions (over the node API). A leader
 	// that lacks a synced position hands raft leadership to one that says
@@ -167,8 +174,14 @@ func (l *RaftLeaser) Acquire(ctx context.Context) (litefs.Lease, error) {
 	if err := l.node.barrier(ctx); err != nil {
 		return nil, fmt.Errorf("raft barrier before acquire: %w", err)
 	}
+	if l.Unfit != nil {
+		if why := l.Unfit(); why != "" {
+			l.handOnSynced("raft leader unfit to be primary: looking for a candidate with every synced position", []string{why})
+			return nil, fmt.Errorf("%w: %s", ErrUnfit, why)
+		}
+	}
 	if missing := l.lacking(); len(missing) > 0 {
-		l.handOnSynced(missing)
+		l.handOnSynced("raft leader lacks synced positions: looking for a candidate that has them", missing)
 		return nil, fmt.Errorf("%w: %s", ErrLacksSynced, strings.Join(missing, "; "))
 	}
 	lease := &RaftLease{leaser: l, id: newRaftLeaseID(), lost: make(chan struct{})}
@@ -183,6 +196,9 @@ func (l *RaftLeaser) Acquire(ctx context.Context) (litefs.Lease, error) {
 	l.Logger.Info("litefs lease acquired", "lease", lease.id, "term", lease.term)
 	return lease, nil
 }
+
+// ErrUnfit: Unfit named a reason this node must not become primary now.
+var ErrUnfit = errors.New("unfit to be primary now, not taking the lease")
 
 // ErrLacksSynced: this node's LiteFS history lacks a position a
 // synchronous write was confirmed at, so it must not become primary.
@@ -210,14 +226,15 @@ func (l *RaftLeaser) lacking() []string {
 	return missing
 }
 
-// handOnSynced looks, in the background, for a voter whose history has
-// every synced position and hands raft leadership to it. One search at a
-// time; the store's next Acquire starts another if this one found none.
-func (l *RaftLeaser) handOnSynced(missing []string) {
+// handOnSynced (logging msg) looks, in the background, for a voter whose
+// history has every synced position and hands raft leadership to it. One
+// search at a time; the store's next Acquire starts another if this one
+// found none.
+func (l *RaftLeaser) handOnSynced(msg string, missing []string) {
 	if l.PeerCovers == nil || !l.handing.CompareAndSwap(false, true) {
 		return
 	}
-	l.Logger.Warn("raft leader lacks synced positions: looking for a candidate that has them", "missing", missing)
+	l.Logger.Warn(msg, "missing", missing)
 	go func() {
 		defer l.handing.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

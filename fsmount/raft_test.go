@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -662,3 +663,27 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*testLogWriter)(nil)
+
+// TestRaftLeaser_Unfit: a raft leader that Unfit says must not lead (a
+// replica stopped for a full disk) gets no lease, until Unfit says "".
+func TestRaftLeaser_Unfit(t *testing.T) {
+	c := newTestRaftCluster(t, 1, 0, false)
+	tn := c.nodes[0]
+	ctx := testContext(t, raftTestApply)
+	var why atomic.Pointer[string]
+	full := "disk full: 1.0 MiB free in /data"
+	why.Store(&full)
+	tn.leaser.Unfit = func() string { return *why.Load() }
+	waitFor(t, 5*time.Second, tn.node.IsLeader)
+	if lease, err := tn.leaser.Acquire(ctx); !errors.Is(err, ErrUnfit) || !strings.Contains(fmt.Sprint(err), full) {
+		t.Fatalf("Acquire while unfit: %v, %v; want ErrUnfit with the reason", lease, err)
+	}
+	if got := tn.leaser.Current(); got != nil {
+		t.Fatalf("Current()=%v while unfit, want none", got)
+	}
+	fit := ""
+	why.Store(&fit)
+	if _, err := tn.leaser.Acquire(ctx); err != nil {
+		t.Fatalf("Acquire once fit: %v", err)
+	}
+}

@@ -45,6 +45,13 @@ type Silent interface {
 	Silence() time.Duration
 }
 
+// Paused is a Silent Node that may know why it is silent: it stopped
+// taking the primary's stream itself ("disk full: …"); "" when it did not.
+// The reason is added to the revocation refusal.
+type Paused interface {
+	StreamPaused() string
+}
+
 // Visibility is a Reads handler that knows whether a request may see a
 // database at all (for an anonymous visitor: it has a public table or
 // public SQL at the TXID this node has applied). A database a request may
@@ -228,7 +235,21 @@ func (rt *Router) revoked() string {
 	if !ok || rt.Config.RevocationBound <= 0 {
 		return ""
 	}
-	return RevocationReason(sn.Silence(), rt.Config.RevocationBound)
+	return WithPause(rt.Node, RevocationReason(sn.Silence(), rt.Config.RevocationBound))
+}
+
+// WithPause adds to a revocation reason why node (a Paused) stopped
+// taking the primary's stream, if it did.
+func WithPause(node any, reason string) string {
+	if reason == "" {
+		return ""
+	}
+	if p, ok := node.(Paused); ok {
+		if why := p.StreamPaused(); why != "" {
+			return reason + "; " + why
+		}
+	}
+	return reason
 }
 
 func (rt *Router) fail(w http.ResponseWriter, r *http.Request, err error) {

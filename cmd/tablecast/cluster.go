@@ -64,6 +64,9 @@ func (n *node) openRaft() error {
 	// Never lead behind a synced write; no commit in flight at lease loss.
 	n.leaser.Local, n.leaser.PeerCovers = n.mount, n.peerCovers
 	n.leaser.Drain = func() { n.fence.LockCommit(); n.fence.UnlockCommit() }
+	// A replica that stopped streaming for a full disk is behind: it must
+	// not become primary (Mount.StreamPaused).
+	n.leaser.Unfit = n.mount.StreamPaused
 	if err := n.leaser.Open(); err != nil {
 		return err
 	}

@@ -59,7 +59,7 @@ type TablecastConfig struct {
 	PrimaryURL   string        `yaml:"primary-url"`
 	Tokens       []TokenConfig `yaml:"tokens"`
 	MaxBody      int64         `yaml:"max-body"`
-	MinFreeBytes int64         `yaml:"min-free-bytes"` // free-space floor under data.dir for writes (-1: none)
+	MinFreeBytes int64         `yaml:"min-free-bytes"` // free-space floor under data.dir: writes on the primary, the stream on a replica (-1: none)
 	ReadPool     int           `yaml:"read-pool"`
 	CacheBytes   int64         `yaml:"cache-bytes"`    // response cache budget; -1 turns the cache off
 	MemoryLimit  int64         `yaml:"memory-limit"`   // Go memory limit, bytes; 0: from cache-bytes (tablecast.PlannedMemory); -1: 3/4 of the machine

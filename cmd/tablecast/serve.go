@@ -149,6 +149,7 @@ func (n *node) Open(ctx context.Context) error {
 	n.mount.ReconnectDelay = c.Lease.ReconnectDelay
 	n.mount.DemoteDelay = c.Lease.DemoteDelay
 	n.mount.Logger = n.logger
+	n.mount.MinFree = c.Tablecast.minFree()
 	if err := n.mount.Listen(); err != nil {
 		return err
 	}
@@ -447,6 +448,10 @@ func (n *node) Silence() time.Duration {
 	return max(n.mount.SinceHeard(), n.mount.Lag())
 }
 
+// StreamPaused implements routing.Paused: why this replica stopped taking
+// the primary's stream ("disk full: …"), "" when it did not.
+func (n *node) StreamPaused() string { return n.mount.StreamPaused() }
+
 // TXID implements routing.Node.
 func (n *node) TXID(db string) (tablecast.TXID, bool) { return n.mount.TXID(db) }
 
@@ -491,8 +496,12 @@ func (n *node) notReady() string {
 		return "catching up with the cluster"
 	case n.PrimaryURL() == "":
 		return "no primary known"
+	case n.StreamPaused() != "":
+		// At once, not after revocation-bound: it will not catch up
+		// before space is freed; reads go on until the bound.
+		return n.StreamPaused()
 	case routing.RevocationReason(n.Silence(), n.cfg.Tablecast.RevocationBound) != "":
-		return routing.RevocationReason(n.Silence(), n.cfg.Tablecast.RevocationBound)
+		return routing.WithPause(n, routing.RevocationReason(n.Silence(), n.cfg.Tablecast.RevocationBound))
 	case n.cfg.Tablecast.MaxLag > 0 && n.Lag() > n.cfg.Tablecast.MaxLag:
 		return fmt.Sprintf("lagging %s behind the primary (max-lag %s)", n.Lag().Round(time.Millisecond), n.cfg.Tablecast.MaxLag)
 	}
