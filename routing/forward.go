@@ -86,10 +86,14 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, primary stri
 			f.rt.fail(w, r, errNoPrimary)
 			return
 		}
-		out := r.Clone(context.WithValue(contextWith(r, u), dialErrKey{}, &dialErr))
+		ctx, cancel := context.WithCancelCause(context.WithValue(contextWith(r, u), dialErrKey{}, &dialErr))
+		watched := f.watchPrimary(ctx, cancel, primary)
+		out := r.Clone(ctx)
 		out.Body = io.NopCloser(bytes.NewReader(body))
 		out.ContentLength = int64(len(body))
 		f.proxy.ServeHTTP(w, out)
+		cancel(nil)
+		<-watched
 		if dialErr == nil {
 			return
 		}
@@ -103,6 +107,39 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, primary stri
 }
 
 type dialErrKey struct{}
+
+// errPrimaryMoved ends a forward whose primary the cluster replaced while
+// the request was in flight: a primary cut off silently (packets dropped,
+// no reset) would otherwise hold the client until the transport's 30 s
+// response timeout, long after raft named another primary.
+var errPrimaryMoved = errors.New("the cluster named another primary while the request was in flight")
+
+// primaryPoll is how often an in-flight forward checks who is primary.
+const primaryPoll = 100 * time.Millisecond
+
+// watchPrimary cancels ctx with errPrimaryMoved once the node knows a
+// primary other than primary; the returned channel closes when it stops
+// watching (ctx done).
+func (f *forwarder) watchPrimary(ctx context.Context, cancel context.CancelCauseFunc, primary string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(primaryPoll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if u := strings.TrimSuffix(f.rt.Node.PrimaryNodeURL(), "/"); u != "" && u != primary {
+				cancel(errPrimaryMoved)
+				return
+			}
+		}
+	}()
+	return done
+}
 
 // nextPrimary waits, until deadline, for the cluster to name a primary
 // other than the one that refused the connection; "" when none came.
@@ -140,6 +177,11 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		w.Header().Set("Retry-After", "1")
 		f.rt.fail(w, r, tablecast.Errorf(tablecast.EUNAVAILABLE, "The primary is unreachable: nothing was written, retry shortly"))
+	case errors.Is(context.Cause(r.Context()), errPrimaryMoved):
+		f.rt.metrics().ProxyError(ProxyLost)
+		f.rt.Logger.Warn("forward to primary abandoned: the cluster named another primary", "path", r.URL.Path, "err", err)
+		tablecast.WriteJSON(w, http.StatusBadGateway, map[string]any{"ok": false, "status": http.StatusBadGateway,
+			"error": "The primary changed while the request was in flight: the write may or may not have been applied; read before retrying"})
 	default:
 		f.rt.metrics().ProxyError(ProxyLost)
 		f.rt.Logger.Warn("forward to primary failed", "path", r.URL.Path, "err", err)

@@ -137,6 +137,38 @@ func TestRouter_Writes(t *testing.T) {
 			t.Fatal("forwarded write lost its bookmark cookie")
 		}
 	})
+	t.Run("ProxyLetsGoOfAReplacedPrimary", func(t *testing.T) {
+		// A primary cut off silently: it takes the request and never
+		// answers. Once the cluster names another primary, the forward ends
+		// with a 502 (the write may or may not have been applied) instead of
+		// holding the client for the transport's 30 s.
+		arrived, release := make(chan struct{}), make(chan struct{})
+		hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(arrived)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}))
+		defer hung.Close()
+		defer close(release)
+		n := newFakeNode()
+		n.primaryURL = hung.URL
+		go func() {
+			<-arrived
+			n.mu.Lock()
+			n.nodeURL = "https://new-primary.invalid:20204"
+			n.mu.Unlock()
+		}()
+		start := time.Now()
+		w := do(t, newRouter(n, Config{}), "POST", "/shop/t/-/insert", "{}")
+		if w.Code != 502 || !strings.Contains(w.Body.String(), "may or may not have been applied") {
+			t.Fatalf("code %d body %s", w.Code, w.Body)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("the forward held the client %s after the primary changed", took)
+		}
+	})
 	t.Run("ProxyRefusesOversizedBody", func(t *testing.T) {
 		n := newFakeNode()
 		n.primaryURL = primary.URL
