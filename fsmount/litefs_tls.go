@@ -80,6 +80,17 @@ func lockDownServer(s *lfshttp.Server, cfg *tls.Config) error {
 	return nil
 }
 
+// Health checks of a replica's stream connection (tlsClient).
+const (
+	streamIdle = 2 * time.Second
+	streamPing = time.Second
+	// streamDial bounds a connect and TLS handshake (two round trips: 0.6 s
+	// at 150 ms one way). A connect started while the primary is cut off
+	// waits on SYN retransmissions (1 s, then 2 s apart): a shorter bound
+	// tries again sooner once the path is back.
+	streamDial = 2 * time.Second
+)
+
 // tlsClient is a LiteFS client that reaches peers over mutual TLS with
 // HTTP/2 (LiteFS's own client speaks HTTP/2 in clear text).
 func tlsClient(cfg *tls.Config) *lfshttp.Client {
@@ -87,8 +98,16 @@ func tlsClient(cfg *tls.Config) *lfshttp.Client {
 	cfg.NextProtos = []string{http2.NextProtoTLS}
 	return &lfshttp.Client{HTTPClient: &http.Client{Transport: &http2.Transport{
 		TLSClientConfig: cfg,
+		// The primary sends a frame at least every second (LiteFS's
+		// heartbeat). A stream that goes silent for streamIdle is pinged and,
+		// without an answer in streamPing, closed: LiteFS then reconnects
+		// every ReconnectDelay, so a replica cut off silently (packets
+		// dropped, no reset) is streaming again as soon as a partition
+		// heals, instead of at TCP's next backed-off retransmission.
+		ReadIdleTimeout: streamIdle,
+		PingTimeout:     streamPing,
 		DialTLSContext: func(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
-			d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: cfg}
+			d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: streamDial}, Config: cfg}
 			return d.DialContext(ctx, network, addr)
 		},
 	}}}
