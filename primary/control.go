@@ -161,6 +161,11 @@ func controlError(op string, err error) error {
 // write runs fn in a write transaction of _tablecast.db, creating the file
 // and its tables if needed. Primary only.
 func (c *ControlDB) write(ctx context.Context, fn func(*sql.Tx) error) (tablecast.TXID, error) {
+	if c.w.Space != nil {
+		if err := c.w.Space.CheckControl(); err != nil {
+			return 0, err
+		}
+	}
 	h, err := c.w.open(ControlDBName, true)
 	if err != nil {
 		return 0, err

@@ -60,6 +60,20 @@ func FreeBytes(dir string) (uint64, error) {
 // Check returns an EFULL error when a write may not go ahead: below
 // MinFree, or below Reserve for a write that removes data (shrinks).
 func (s *SpaceFloor) Check(shrinks bool) error {
+	if shrinks {
+		return s.check(s.reserve(), "Deletes and unpublish need")
+	}
+	return s.check(s.MinFree, "Writes need")
+}
+
+// CheckControl is Check for a change of _tablecast.db (tokens, sessions,
+// audit): a few pages, allowed down to the reserve as deletes are, since
+// revoking a token or signing out must work when the disk is tight.
+func (s *SpaceFloor) CheckControl() error {
+	return s.check(s.reserve(), "Token, session and audit changes need")
+}
+
+func (s *SpaceFloor) check(need uint64, what string) error {
 	free, err := s.least()
 	if err != nil {
 		// Not knowing is not a reason to refuse: LiteFS would fail the
@@ -67,16 +81,8 @@ func (s *SpaceFloor) Check(shrinks bool) error {
 		s.logger().Warn("cannot read free disk space", "err", err)
 		return nil
 	}
-	need := s.MinFree
-	if shrinks {
-		need = s.reserve()
-	}
 	if free >= need {
 		return nil
-	}
-	what := "Writes need"
-	if shrinks {
-		what = "Deletes and unpublish need"
 	}
 	return tablecast.Errorf(tablecast.EFULL,
 		"Insufficient storage on the primary: nothing was written. %s %s free, %s is left. Reads go on; writes resume by themselves once space is freed",

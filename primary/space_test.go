@@ -33,7 +33,7 @@ func TestWriter_SpaceFloor(t *testing.T) {
 		}}
 	e.mustPost("/db/-/create", `{"table": "t", "pk": "id", "rows": [{"id": 1}, {"id": 2}, {"id": 3}]}`, http.StatusCreated)
 	e.mustPost("/db/t/-/publish", ``, http.StatusOK)
-	if len(dirs) != 4 {
+	if len(dirs) != 6 { // create; publish and its audit entry in _tablecast.db
 		t.Errorf("statfs calls %v: want both folders read at each write near the floor", dirs)
 	}
 	rows := func() string { return e.queryString("db", "SELECT group_concat(id) FROM t") }
@@ -61,6 +61,31 @@ func TestWriter_SpaceFloor(t *testing.T) {
 	e.mustPost("/db/t/-/insert", `{"row": {"id": 4}}`, http.StatusCreated)
 	if got := rows(); got != "1,2,4" {
 		t.Fatalf("rows: %s", got)
+	}
+}
+
+// TestControl_SpaceFloor: changes of _tablecast.db (tokens, sessions,
+// audit) keep the reserve, as deletes do: allowed below the floor, refused
+// (507, nothing written) below the reserve.
+func TestControl_SpaceFloor(t *testing.T) {
+	e := newTestEnv(t)
+	var free atomic.Uint64
+	e.w.Space = &SpaceFloor{Dirs: []string{"/data"}, MinFree: 64 << 20, Logger: e.w.Logger,
+		Statfs: func(string) (uint64, error) { return free.Load(), nil }}
+	c := e.w.Control()
+	ran := 0
+	change := func(*sql.Tx) error { ran++; return nil }
+	free.Store(64<<20 - 1) // below the floor, above the reserve
+	if _, err := c.write(context.Background(), change); err != nil {
+		t.Fatalf("control change below the floor, above the reserve: %v", err)
+	}
+	free.Store(32<<20 - 1)
+	_, err := c.write(context.Background(), change)
+	if tablecast.ErrorCode(err) != tablecast.EFULL || !strings.Contains(tablecast.ErrorMessage(err), "Token, session and audit changes need 32.0 MiB free") {
+		t.Fatalf("control change below the reserve: %v", err)
+	}
+	if ran != 1 {
+		t.Fatalf("the refused change ran (%d runs)", ran)
 	}
 }
 
