@@ -69,13 +69,14 @@ const (
 	RouteDatabase = "database" // /{db}.json
 	RouteTable    = "table"    // /{db}/{table}.json
 	RouteRow      = "row"      // /{db}/{table}/{pk}.json
+	RouteQuery    = "query"    // /{db}/-/query.json, .csv, HTML: public SQL, a read
 	RouteWrite    = "write"    // /{db}/-/create, /{db}/{table}/-/insert, …
 	RouteAdmin    = "admin"    // /-/…, /metrics
 	RouteOther    = "other"    // anything else
 )
 
 // RouteKinds lists every value RouteKind returns.
-var RouteKinds = []string{RouteRoot, RouteDatabase, RouteTable, RouteRow, RouteWrite, RouteAdmin, RouteOther}
+var RouteKinds = []string{RouteRoot, RouteDatabase, RouteTable, RouteRow, RouteQuery, RouteWrite, RouteAdmin, RouteOther}
 
 // RouteKind classifies a request's escaped path (URL.EscapedPath) by its
 // shape alone. Reads may end in .json, .csv or nothing (HTML); the method
@@ -101,6 +102,13 @@ func RouteKind(path string) string {
 	}
 	for i, s := range segs {
 		if s == "-" {
+			// /db/-/query(.json|.csv): public SQL, a read.
+			if i == 1 && len(segs) == 3 && segs[0] != "" {
+				switch segs[2] {
+				case "query", "query.json", "query.csv":
+					return RouteQuery
+				}
+			}
 			// /db/-/create, /db/t/-/insert, /db/t/pk/-/delete
 			if i >= 1 && i <= 3 && i == len(segs)-2 && segs[i+1] != "" {
 				return RouteWrite
