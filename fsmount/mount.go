@@ -133,7 +133,7 @@ func (m *Mount) Open() error {
 	if m.MinFree > 0 {
 		statfs := m.Statfs
 		if statfs == nil {
-			statfs = freeBytes
+			statfs = tablecast.FreeBytes
 		}
 		m.space = &spaceGate{dir: m.DataDir, floor: m.MinFree, statfs: statfs, m: m}
 		m.Store.Client = &spaceClient{Client: m.Store.Client, g: m.space}

@@ -7,11 +7,11 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/superfly/litefs"
 	"github.com/superfly/ltx"
+	"github.com/tablecast/tablecast"
 )
 
 // SpaceCheckEvery is how often a replica reads its data folder's free
@@ -21,16 +21,6 @@ const SpaceCheckEvery = 100 * time.Millisecond
 // ErrDiskFull is why a replica's stream is refused or cut: its data
 // folder has less free space than Mount.MinFree.
 var ErrDiskFull = errors.New("disk full")
-
-// freeBytes returns the bytes free to unprivileged users in dir's file
-// system (statfs f_bavail × f_bsize).
-func freeBytes(dir string) (uint64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	return st.Bavail * uint64(st.Bsize), nil
-}
 
 // spaceGate keeps a replica from taking the primary's stream while its
 // data folder is short of space. LiteFS (v0.5.14) writes each received
@@ -76,24 +66,24 @@ func (g *spaceGate) check() {
 		g.warned = near
 		if near {
 			g.m.Logger.Warn("free disk space of the data folder under twice tablecast.min-free-bytes: a replica stops taking the primary's stream at the floor",
-				"dir", g.dir, "free", formatBytes(free), "min_free", formatBytes(g.floor))
+				"dir", g.dir, "free", tablecast.FormatBytes(free), "min_free", tablecast.FormatBytes(g.floor))
 		}
 	}
 	paused := g.reason.Load() != nil
 	switch {
 	case free < g.floor && !paused && !g.m.IsPrimary():
 		why := fmt.Sprintf("disk full: %s free in %s, tablecast.min-free-bytes is %s; this replica stopped taking the primary's stream until space is freed",
-			formatBytes(free), g.dir, formatBytes(g.floor))
+			tablecast.FormatBytes(free), g.dir, tablecast.FormatBytes(g.floor))
 		g.reason.Store(&why)
 		g.m.Logger.Error("free disk space below tablecast.min-free-bytes: disconnected from the primary until space is freed (LiteFS would stop the process if it could not apply a transaction)",
-			"dir", g.dir, "free", formatBytes(free), "min_free", formatBytes(g.floor), "streams_cut", len(g.streams))
+			"dir", g.dir, "free", tablecast.FormatBytes(free), "min_free", tablecast.FormatBytes(g.floor), "streams_cut", len(g.streams))
 		for s := range g.streams {
 			s.cancel()
 		}
 	case paused && (free >= g.resumeAt() || g.m.IsPrimary()):
 		g.reason.Store(nil)
 		g.m.Logger.Info("free disk space back above tablecast.min-free-bytes: taking the primary's stream again",
-			"dir", g.dir, "free", formatBytes(free), "resume_at", formatBytes(g.resumeAt()))
+			"dir", g.dir, "free", tablecast.FormatBytes(free), "resume_at", tablecast.FormatBytes(g.resumeAt()))
 	}
 }
 
@@ -210,24 +200,11 @@ func (m *Mount) StreamPaused() string {
 // exit (measured: a replica that hit this path hung, HTTP included,
 // instead of exiting), so the supervisor could never restart it.
 func (m *Mount) exitHook(code int) {
-	free, err := freeBytes(m.DataDir)
+	free, err := tablecast.FreeBytes(m.DataDir)
 	m.Logger.Error("litefs stops the process: it could not commit or apply a transaction (see the litefs line above); a full disk is the usual cause",
-		"code", code, "dir", m.DataDir, "free", formatBytes(free), "statfs_err", err)
+		"code", code, "dir", m.DataDir, "free", tablecast.FormatBytes(free), "statfs_err", err)
 	if err := AbortFUSE(m.FUSEDir); err != nil {
 		m.Logger.Error("cannot abort the fuse mount before exiting", "dir", m.FUSEDir, "err", err)
 	}
 	os.Exit(code)
-}
-
-// formatBytes writes a byte count for people: "63.5 MiB".
-func formatBytes(n uint64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/superfly/litefs"
 	"github.com/superfly/ltx"
+	"github.com/tablecast/tablecast"
 )
 
 // fakeStream is an endless stream of zeros that ends when its context does.
@@ -152,7 +153,7 @@ func TestSpaceGate_BurstChecked(t *testing.T) {
 		}
 	}
 	if left := free.Load(); left < 16<<20-checkEveryBytes-uint64(len(buf)) {
-		t.Fatalf("stopped with %s free, floor 16 MiB: more than %d bytes under it", formatBytes(left), checkEveryBytes)
+		t.Fatalf("stopped with %s free, floor 16 MiB: more than %d bytes under it", tablecast.FormatBytes(left), checkEveryBytes)
 	}
 	if _, err := io.ReadFull(st, buf); !errors.Is(err, ErrDiskFull) {
 		t.Fatalf("read after the stop: %v", err)

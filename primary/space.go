@@ -1,10 +1,8 @@
 package primary
 
 import (
-	"fmt"
 	"log/slog"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/tablecast/tablecast"
@@ -47,16 +45,6 @@ type SpaceFloor struct {
 	low     bool      // below MinFree at the last check (for logging changes)
 }
 
-// FreeBytes returns the bytes free to unprivileged users in dir's file
-// system (statfs f_bavail × f_bsize).
-func FreeBytes(dir string) (uint64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	return st.Bavail * uint64(st.Bsize), nil
-}
-
 // Check returns an EFULL error when a write may not go ahead: below
 // MinFree, or below Reserve for a write that removes data (shrinks).
 func (s *SpaceFloor) Check(shrinks bool) error {
@@ -86,7 +74,7 @@ func (s *SpaceFloor) check(need uint64, what string) error {
 	}
 	return tablecast.Errorf(tablecast.EFULL,
 		"Insufficient storage on the primary: nothing was written. %s %s free, %s is left. Reads go on; writes resume by themselves once space is freed",
-		what, FormatBytes(need), FormatBytes(free))
+		what, tablecast.FormatBytes(need), tablecast.FormatBytes(free))
 }
 
 // Short reports whether free space is below MinFree now (read afresh):
@@ -116,7 +104,7 @@ func (s *SpaceFloor) least() (uint64, error) {
 	}
 	statfs := s.Statfs
 	if statfs == nil {
-		statfs = FreeBytes
+		statfs = tablecast.FreeBytes
 	}
 	least, at := uint64(0), ""
 	for i, dir := range s.Dirs {
@@ -133,9 +121,9 @@ func (s *SpaceFloor) least() (uint64, error) {
 		s.low = low
 		if low {
 			s.logger().Warn("free disk space below tablecast.min-free-bytes: writes refused (507) until space is freed; deletes and unpublish allowed down to the reserve",
-				"dir", at, "free", FormatBytes(least), "min_free", FormatBytes(s.MinFree), "reserve", FormatBytes(s.reserve()))
+				"dir", at, "free", tablecast.FormatBytes(least), "min_free", tablecast.FormatBytes(s.MinFree), "reserve", tablecast.FormatBytes(s.reserve()))
 		} else {
-			s.logger().Info("free disk space back above tablecast.min-free-bytes: writes accepted again", "dir", at, "free", FormatBytes(least))
+			s.logger().Info("free disk space back above tablecast.min-free-bytes: writes accepted again", "dir", at, "free", tablecast.FormatBytes(least))
 		}
 	}
 	return least, nil
@@ -146,17 +134,4 @@ func (s *SpaceFloor) logger() *slog.Logger {
 		return slog.Default()
 	}
 	return s.Logger
-}
-
-// FormatBytes writes a byte count for people: "63.5 MiB".
-func FormatBytes(n uint64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -226,7 +226,7 @@ func TestWriter_FailedCommitNothingWritten(t *testing.T) {
 func BenchmarkFreeBytes(b *testing.B) {
 	dir := b.TempDir()
 	for b.Loop() {
-		if _, err := FreeBytes(dir); err != nil {
+		if _, err := tablecast.FreeBytes(dir); err != nil {
 			b.Fatal(err)
 		}
 	}

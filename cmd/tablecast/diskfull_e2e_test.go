@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tablecast/tablecast/primary"
+	"github.com/tablecast/tablecast"
 )
 
 // TestCluster_DiskFull fills the primary's data folder, a small tmpfs,
@@ -56,13 +56,13 @@ func TestCluster_DiskFull(t *testing.T) {
 	})
 	p, r := c.Nodes[0], c.Nodes[1]
 	free := func() uint64 {
-		n, err := primary.FreeBytes(data)
+		n, err := tablecast.FreeBytes(data)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
-	t.Logf("free on the primary's data folder once started: %s", primary.FormatBytes(free()))
+	t.Logf("free on the primary's data folder once started: %s", tablecast.FormatBytes(free()))
 
 	post := func(path, body string) (int, map[string]any) {
 		t.Helper()
@@ -96,7 +96,7 @@ func TestCluster_DiskFull(t *testing.T) {
 	for len(refused) < 3 {
 		id++
 		if id > 400 {
-			t.Fatalf("no 507 after %d writes; %s free", id-1, primary.FormatBytes(free()))
+			t.Fatalf("no 507 after %d writes; %s free", id-1, tablecast.FormatBytes(free()))
 		}
 		switch status, out := insert(id); status {
 		case http.StatusCreated:
@@ -112,11 +112,11 @@ func TestCluster_DiskFull(t *testing.T) {
 			}
 			refused = append(refused, id)
 		default:
-			t.Fatalf("write %d: %d %v (%s free)", id, status, out, primary.FormatBytes(free()))
+			t.Fatalf("write %d: %d %v (%s free)", id, status, out, tablecast.FormatBytes(free()))
 		}
 	}
 	t.Logf("%d writes of %s acknowledged, then 507 with %s free (floor %s); the most one write took: %s",
-		len(acked), primary.FormatBytes(rowBytes), primary.FormatBytes(free()), primary.FormatBytes(floor), primary.FormatBytes(drop))
+		len(acked), tablecast.FormatBytes(rowBytes), tablecast.FormatBytes(free()), tablecast.FormatBytes(floor), tablecast.FormatBytes(drop))
 
 	// Still serving: health, reads of rows written before.
 	waitFor(t, p.APIURL+"/-/healthz", 200, time.Second)
@@ -125,7 +125,7 @@ func TestCluster_DiskFull(t *testing.T) {
 	}
 	// Deletes go on within the reserve.
 	if status, out := post(fmt.Sprintf("/fill/t/%d/-/delete", acked[0]), ``); status != 200 {
-		t.Fatalf("delete below the floor: %d %v (%s free)", status, out, primary.FormatBytes(free()))
+		t.Fatalf("delete below the floor: %d %v (%s free)", status, out, tablecast.FormatBytes(free()))
 	}
 	deleted := acked[0]
 	acked = acked[1:]
@@ -137,7 +137,7 @@ func TestCluster_DiskFull(t *testing.T) {
 	id++
 	status, out := insert(id)
 	if status != http.StatusCreated {
-		t.Fatalf("write after space was freed: %d %v (%s free)", status, out, primary.FormatBytes(free()))
+		t.Fatalf("write after space was freed: %d %v (%s free)", status, out, tablecast.FormatBytes(free()))
 	}
 	acked = append(acked, id)
 

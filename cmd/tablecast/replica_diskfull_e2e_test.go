@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tablecast/tablecast/primary"
+	"github.com/tablecast/tablecast"
 )
 
 // replicaDiskFull is a two-node cluster whose replica (syd-1) keeps its
@@ -73,17 +73,17 @@ func startReplicaDiskFull(t *testing.T, floor int64, spare uint64) *replicaDiskF
 		keep += uint64(floor)
 	}
 	if have <= keep {
-		t.Fatalf("replica's data folder: %s free once started, the test needs more than %s", primary.FormatBytes(have), primary.FormatBytes(keep))
+		t.Fatalf("replica's data folder: %s free once started, the test needs more than %s", tablecast.FormatBytes(have), tablecast.FormatBytes(keep))
 	}
 	if err := os.WriteFile(f.filler, bytes.Repeat([]byte{1}, int(have-keep)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("replica's data folder: %s free once started, %s after the filler", primary.FormatBytes(have), primary.FormatBytes(f.free()))
+	t.Logf("replica's data folder: %s free once started, %s after the filler", tablecast.FormatBytes(have), tablecast.FormatBytes(f.free()))
 	return f
 }
 
 func (f *replicaDiskFull) free() uint64 {
-	n, err := primary.FreeBytes(f.data)
+	n, err := tablecast.FreeBytes(f.data)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -170,12 +170,12 @@ func TestCluster_ReplicaDiskFull_NoFloor(t *testing.T) {
 	}
 	// Still running: it must be stuck on ENOSPC writing LTX files.
 	if log := f.replicaLog(); !strings.Contains(log, "no space left on device") {
-		t.Fatalf("60 writes of %s on a replica with 6 MiB free: no ENOSPC in its log:\n%s", primary.FormatBytes(replicaDiskFullRow), log)
+		t.Fatalf("60 writes of %s on a replica with 6 MiB free: no ENOSPC in its log:\n%s", tablecast.FormatBytes(replicaDiskFullRow), log)
 	}
 	if err := f.exited(); err != nil {
 		t.Fatalf("a node exited: %v", err)
 	}
-	t.Logf("reproduced: the replica cannot write LTX files (no space left on device) and retries forever; %s free", primary.FormatBytes(f.free()))
+	t.Logf("reproduced: the replica cannot write LTX files (no space left on device) and retries forever; %s free", tablecast.FormatBytes(f.free()))
 }
 
 // TestCluster_ReplicaDiskFull: with the floor, a replica whose data
@@ -191,13 +191,13 @@ func TestCluster_ReplicaDiskFull(t *testing.T) {
 	for paused.IsZero() {
 		id++
 		if id > 60 {
-			t.Fatalf("60 writes and the replica did not stop its stream; %s free", primary.FormatBytes(f.free()))
+			t.Fatalf("60 writes and the replica did not stop its stream; %s free", tablecast.FormatBytes(f.free()))
 		}
 		f.insert(id)
 		status, _, body := get(t, f.r.APIURL+"/-/readyz")
 		if status == 503 && strings.Contains(fmt.Sprint(body["error"]), "disk full") {
 			paused = time.Now()
-			t.Logf("after %d writes the replica's readyz: %v (%s free)", id, body["error"], primary.FormatBytes(f.free()))
+			t.Logf("after %d writes the replica's readyz: %v (%s free)", id, body["error"], tablecast.FormatBytes(f.free()))
 		}
 	}
 	// The primary goes on taking writes meanwhile.
@@ -220,7 +220,7 @@ func TestCluster_ReplicaDiskFull(t *testing.T) {
 		lowest = free
 	}
 	if lowest < floor/2 {
-		t.Errorf("the paused replica's free space went down to %s, under half the floor %s", primary.FormatBytes(lowest), primary.FormatBytes(floor))
+		t.Errorf("the paused replica's free space went down to %s, under half the floor %s", tablecast.FormatBytes(lowest), tablecast.FormatBytes(floor))
 	}
 	log := f.replicaLog()
 	for _, bad := range []string{"no space left on device", "fatal error occurred"} {
@@ -239,7 +239,7 @@ func TestCluster_ReplicaDiskFull(t *testing.T) {
 	resumed := time.Now()
 	waitFor(t, f.r.APIURL+"/-/readyz", 200, 15*time.Second)
 	waitFor(t, f.r.APIURL+fmt.Sprintf("/fill/t/%d.json", id), 200, 10*time.Second)
-	t.Logf("ready and caught up %s after the filler was removed; lowest free while paused: %s", time.Since(resumed).Round(100*time.Millisecond), primary.FormatBytes(lowest))
+	t.Logf("ready and caught up %s after the filler was removed; lowest free while paused: %s", time.Since(resumed).Round(100*time.Millisecond), tablecast.FormatBytes(lowest))
 	for i := 1; i <= id; i++ {
 		if status, _, body := get(t, f.r.APIURL+fmt.Sprintf("/fill/t/%d.json", i)); status != 200 || len(fmt.Sprint(body)) < replicaDiskFullRow {
 			t.Errorf("replica, row %d: %d", i, status)

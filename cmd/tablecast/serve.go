@@ -136,7 +136,7 @@ var _ routing.Node = (*node)(nil)
 // Open starts LiteFS, waits until it has a primary, then serves the API.
 func (n *node) Open(ctx context.Context) error {
 	c := n.cfg
-	if err := checkStartSpace(c, primary.FreeBytes); err != nil {
+	if err := checkStartSpace(c, tablecast.FreeBytes); err != nil {
 		return err
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/primary"
 )
 
@@ -62,18 +63,18 @@ func checkStartSpace(c *Config, free func(string) (uint64, error)) error {
 		}
 		if !has {
 			need += uint64(raftwal.DefaultSegmentSize)
-			parts = append(parts, primary.FormatBytes(uint64(raftwal.DefaultSegmentSize))+" for the raft log's first segment (raft-wal preallocates it)")
+			parts = append(parts, tablecast.FormatBytes(uint64(raftwal.DefaultSegmentSize))+" for the raft log's first segment (raft-wal preallocates it)")
 		}
 	}
 	if floor := c.Tablecast.minFree(); floor > 0 {
 		need += floor
-		parts = append(parts, primary.FormatBytes(floor)+" of tablecast.min-free-bytes")
+		parts = append(parts, tablecast.FormatBytes(floor)+" of tablecast.min-free-bytes")
 	}
 	if have >= need {
 		return nil
 	}
 	return fmt.Errorf("data.dir %s: %s free, a node needs %s there to start: %s; free some space or give it a larger volume",
-		c.Data.Dir, primary.FormatBytes(have), primary.FormatBytes(need), strings.Join(parts, " + "))
+		c.Data.Dir, tablecast.FormatBytes(have), tablecast.FormatBytes(need), strings.Join(parts, " + "))
 }
 
 // hasRaftSegment reports whether raft-wal already has a segment file.
