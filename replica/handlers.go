@@ -205,13 +205,7 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 		e, err = r.answer(req.Context(), rd, rt)
 		return err
 	}
-	var s *snapshot
-	var err error
-	if rt.kind == routeQuery {
-		s, err = r.readSQL(req.Context(), d, fn)
-	} else {
-		s, err = r.read(req.Context(), d, fn)
-	}
+	s, err := r.readRoute(req.Context(), d, rt, fn)
 	if cached != nil {
 		r.setReadHeaders(w, cached, s)
 		writeEntry(w, req, cached)
@@ -236,6 +230,16 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 	}
 	r.setReadHeaders(w, e, s)
 	writeEntry(w, req, e)
+}
+
+// readRoute runs fn in the read transaction a route needs: public SQL on
+// a connection of the SQL pool (fn may set its authorizer), anything else
+// on the read pool.
+func (r *Reader) readRoute(ctx context.Context, d *database, rt route, fn func(*readTx) error) (*snapshot, error) {
+	if rt.kind == routeQuery {
+		return r.readSQL(ctx, d, fn)
+	}
+	return r.read(ctx, d, fn)
 }
 
 // readTx is what an answer reads from: the pinned transaction, its

@@ -80,13 +80,7 @@ func (r *Reader) servePrivate(w http.ResponseWriter, req *http.Request, d *datab
 		e, err = r.answer(req.Context(), rd, rt)
 		return err
 	}
-	var s *snapshot
-	var err error
-	if rt.kind == routeQuery {
-		s, err = r.readSQL(req.Context(), d, fn)
-	} else {
-		s, err = r.read(req.Context(), d, fn)
-	}
+	s, err := r.readRoute(req.Context(), d, rt, fn)
 	if err != nil {
 		e = r.errorPage(rt.format, r.logged(req, err), 0)
 	} else if e.status == http.StatusOK {
