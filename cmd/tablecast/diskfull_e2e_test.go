@@ -16,6 +16,30 @@ import (
 	"github.com/tablecast/tablecast"
 )
 
+// mountNodeTmpfs mounts a tmpfs of size bytes as node's data.dir under a
+// dev cluster's folder dir (devCluster.startNode's layout), skipping the
+// test without root, and unmounts it once the cluster has stopped
+// (cleanups run last registered first). It returns the folder.
+func mountNodeTmpfs(t *testing.T, dir, node string, size int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skipf("needs root to mount a tmpfs for %s's data folder", node)
+	}
+	data := filepath.Join(dir, node, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tablecast-"+node, data).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", data).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", data, err, out)
+		}
+	})
+	return data
+}
+
 // TestCluster_DiskFull fills the primary's data folder, a small tmpfs,
 // through the write API. The node must not exit (LiteFS exits 99 when it
 // cannot write an LTX file): writes answer 507 with nothing written once
@@ -24,29 +48,13 @@ import (
 // is freed. Every acknowledged write is then on the primary and on the
 // replica, and no refused one is anywhere.
 func TestCluster_DiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs for the primary's data folder")
-	}
 	const (
-		tmpfsSize = 128 << 20
-		floor     = 16 << 20
-		filler    = 16 << 20
-		rowBytes  = 200 << 10
+		floor    = 16 << 20
+		filler   = 16 << 20
+		rowBytes = 200 << 10
 	)
 	dir := t.TempDir()
-	data := filepath.Join(dir, "lhr-1", "data") // the primary's data.dir (devCluster.startNode)
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", tmpfsSize), "tablecast-diskfull", data).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
-	}
-	// Registered first, so it runs after the cluster has stopped.
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", data).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", data, err, out)
-		}
-	})
+	data := mountNodeTmpfs(t, dir, "lhr-1", 128<<20) // the primary's data.dir
 	fillerPath := filepath.Join(data, "filler")
 	if err := os.WriteFile(fillerPath, bytes.Repeat([]byte{1}, filler), 0o644); err != nil {
 		t.Fatal(err)

@@ -17,18 +17,17 @@ import (
 	"time"
 )
 
-// faultRounds is how many freezes TestFault_SyncWritesSurviveFailover
-// runs: 3 by default (CI, about a minute), TABLECAST_FAULT_ROUNDS for a
-// longer campaign (the one that found issue 14 ran 25).
-func faultRounds(tb testing.TB) int {
-	if v := os.Getenv("TABLECAST_FAULT_ROUNDS"); v != "" {
+// envRounds is how many rounds a fault test runs: def by default (CI),
+// the positive number in the environment variable name for a longer run.
+func envRounds(tb testing.TB, name string, def int) int {
+	if v := os.Getenv(name); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			tb.Fatalf("TABLECAST_FAULT_ROUNDS=%q: want a positive number", v)
+			tb.Fatalf("%s=%q: want a positive number", name, v)
 		}
 		return n
 	}
-	return 3
+	return def
 }
 
 // faultWrite is one write a writer sent and what it was told.
@@ -103,7 +102,7 @@ func (w *faultWriter) run(ctx context.Context) {
 // answered "synced": true must be on every node with its exact value, and
 // no node may have exited on its own.
 func TestFault_SyncWritesSurviveFailover(t *testing.T) {
-	rounds := faultRounds(t)
+	rounds := envRounds(t, "TABLECAST_FAULT_ROUNDS", 3) // 25 found issue 14
 	c := MustStartClusterWith(t, func(c *devCluster) {
 		c.Regions, c.Candidates = []string{"lhr", "syd"}, 3
 	})

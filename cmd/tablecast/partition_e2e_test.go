@@ -17,19 +17,6 @@ import (
 	"time"
 )
 
-// partitionRounds is how many cuts each case of TestFault_Partition
-// makes: 1 by default (CI), TABLECAST_PARTITION_ROUNDS for a longer run.
-func partitionRounds(tb testing.TB) int {
-	if v := os.Getenv("TABLECAST_PARTITION_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			tb.Fatalf("TABLECAST_PARTITION_ROUNDS=%q: want a positive number", v)
-		}
-		return n
-	}
-	return 1
-}
-
 // netnsLink is a network namespace joined to the root namespace by a veth
 // pair: the root end has rootIP, the namespace's end nsIP (a /24).
 // Cutting sets the namespace's end down: packets between the two sides
@@ -165,7 +152,7 @@ func TestFault_Partition(t *testing.T) {
 
 func testPartition(t *testing.T, tag string, isCut func(ClusterNode) bool) {
 	const bound = 2 * time.Second
-	rounds := partitionRounds(t)
+	rounds := envRounds(t, "TABLECAST_PARTITION_ROUNDS", 1)
 	link := newNetnsLink(t, tag)
 	c := MustStartClusterWith(t, func(c *devCluster) {
 		c.Regions, c.Candidates, c.RevocationBound = []string{"lhr", "syd"}, 3, bound

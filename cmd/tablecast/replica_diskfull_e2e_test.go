@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,24 +31,8 @@ const replicaDiskFullRow = 200 << 10 // bytes of text per row written
 // with min-free-bytes floor (-1: none) and fills the tmpfs until spare
 // bytes are left above the floor.
 func startReplicaDiskFull(t *testing.T, floor int64, spare uint64) *replicaDiskFull {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs for the replica's data folder")
-	}
-	const tmpfsSize = 128 << 20 // 64 MiB of it is the raft log's first segment
 	dir := t.TempDir()
-	data := filepath.Join(dir, "syd-1", "data") // the replica's data.dir (devCluster.startNode)
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", tmpfsSize), "tablecast-replica-diskfull", data).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
-	}
-	// Registered first, so it runs after the cluster has stopped.
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", data).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", data, err, out)
-		}
-	})
+	data := mountNodeTmpfs(t, dir, "syd-1", 128<<20) // 64 MiB of it is the raft log's first segment
 	c := MustStartClusterWith(t, func(c *devCluster) {
 		c.Dir, c.Regions, c.MinFree = dir, []string{"lhr", "syd"}, floor
 	})
