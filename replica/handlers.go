@@ -102,17 +102,18 @@ func (r *Reader) Visible(req *http.Request, db string) bool {
 	if !ok || r.Ungated {
 		return false
 	}
-	if _, bearer := req.Header["Authorization"]; bearer && r.Tokens != nil {
-		if reads, err := r.Tokens.ReadsPrivate(req); err == nil && reads {
+	if d, err := r.database(db); err == nil {
+		if s := r.current(req.Context(), d, txid); s != nil && s.visible() {
 			return true
 		}
 	}
-	d, err := r.database(db)
-	if err != nil {
-		return false
+	// Only a database a visitor may not see asks the token (a stored
+	// token is a query of _tablecast.db; the reader checks it again).
+	if _, bearer := req.Header["Authorization"]; bearer && r.Tokens != nil {
+		reads, err := r.Tokens.ReadsPrivate(req)
+		return err == nil && reads
 	}
-	s := r.current(req.Context(), d, txid)
-	return s != nil && s.visible()
+	return false
 }
 
 // lookup finds the database of a route and its current TXID. A database
