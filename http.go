@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -87,8 +88,13 @@ const (
 // followed by two hex digits, no semicolon. It allocates nothing (the read
 // path calls it on every request with a query string).
 func wellFormedQuery(q string) bool {
+	params := 1
 	for i := 0; i < len(q); i++ {
 		switch q[i] {
+		case '&':
+			if params++; params > MaxQueryParams {
+				return false
+			}
 		case ';':
 			return false
 		case '%':
@@ -121,14 +127,24 @@ func DiscardBody(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.CopyN(io.Discard, r.Body, DiscardMaxBytes)
 }
 
-// CheckQuery answers a request whose query string has a malformed %
-// escape (or another part url.ParseQuery refuses) with a JSON 400, where
-// url.Values would silently drop the parameter. net/http refuses a bad
+// MaxQueryParams is the most parameters a query string may have: net/url
+// refuses more (GODEBUG urlmaxqueryparams, 10000 by default), and
+// Request.URL.Query() then silently drops every one of them, filters and
+// _sync=1 included.
+const MaxQueryParams = 10000
+
+// CheckQuery answers a request whose query string has too many
+// parameters or a malformed % escape (or another part url.ParseQuery
+// refuses) with a JSON 400, where url.Values would silently drop them. net/http refuses a bad
 // escape in the path itself, before any handler, with a plain-text 400
 // that no handler can change.
 func CheckQuery(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if q := r.URL.RawQuery; q != "" && !wellFormedQuery(q) {
+			if strings.Count(q, "&") >= MaxQueryParams {
+				WriteError(w, r, nil, Errorf(EINVALID, "Too many query parameters: at most %d", MaxQueryParams))
+				return
+			}
 			// Parsed again only to say what is wrong.
 			_, err := url.ParseQuery(q)
 			WriteError(w, r, nil, Errorf(EINVALID, "Malformed query string: %v", err))

@@ -107,11 +107,19 @@ func TestCheckQuery(t *testing.T) {
 			t.Errorf("?%s: %d %q", q, w.Code, w.Body.Bytes())
 		}
 	}
-	for _, q := range []string{"", "a=%20b&c=%C3%A9", "_size=5&x="} {
+	params := func(n int) string { return strings.TrimSuffix(strings.Repeat("_x=1&", n), "&") }
+	// Past net/url's limit every parameter would be dropped without a word
+	// (a write's _sync=1 among them).
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("POST", "/db/t/-/insert?_sync=1&"+params(MaxQueryParams), nil))
+	if w.Code != 400 || !strings.Contains(w.Body.String(), "Too many query parameters: at most 10000") {
+		t.Errorf("%d parameters: %d %.200s", MaxQueryParams+1, w.Code, w.Body)
+	}
+	for _, q := range []string{"", "a=%20b&c=%C3%A9", "_size=5&x=", params(MaxQueryParams)} {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/db/t.json?"+q, nil))
 	}
-	if reached != 3 {
-		t.Errorf("well-formed queries reached the handler %d times, want 3", reached)
+	if reached != 4 {
+		t.Errorf("well-formed queries reached the handler %d times, want 4", reached)
 	}
 
 	srv := httptest.NewServer(h)

@@ -37,11 +37,6 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	switch {
-	case strings.Count(req.URL.RawQuery, "&") >= MaxQueryParams:
-		// net/url would drop every parameter of such a query (filters
-		// included) without a word.
-		writeEntry(w, req, r.errorPage(rt.format, tablecast.Errorf(tablecast.EINVALID, "Too many query parameters: at most %d", MaxQueryParams), 0))
-		return
 	case !ok:
 		writeEntry(w, req, r.errorPage(rt.format, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"), 0))
 		return

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tablecast/tablecast"
 )
 
 // List parameters are bounded: past MaxListValues they are a 400 naming
@@ -38,15 +40,15 @@ func TestReader_ListLimits(t *testing.T) {
 		{"FiltersOverLimit", repeat("age=1", MaxListValues+1), 400, "Too many filters"},
 		{"NullFiltersOverLimit", repeat("age__isnull=1", 5000), 400, "Too many filters"},
 		{"ParamsOverGoLimit", repeat("age__isnull=1", 40000), 400, "Too many query parameters"},
-		{"IgnoredParamsAtGoLimit", repeat("_x=1", MaxQueryParams), 200, ""},
-		{"IgnoredParamsOverGoLimit", repeat("_x=1", MaxQueryParams+1), 400, "Too many query parameters"},
+		{"IgnoredParamsAtGoLimit", repeat("_x=1", tablecast.MaxQueryParams), 200, ""},
+		{"IgnoredParamsOverGoLimit", repeat("_x=1", tablecast.MaxQueryParams+1), 400, "Too many query parameters"},
 		{"ManyInsTogether", "id__in=" + list(600) + "&age__in=" + list(600), 400, "Too many filters"},
 		{"ColsOverLimit", repeat("_col=name", MaxListValues+1), 400, "at most 1000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest("GET", "/demo/people.json?"+tc.query, nil)
 			w := httptest.NewRecorder()
-			f.reader.ServeHTTP(w, req)
+			tablecast.CheckQuery(f.reader).ServeHTTP(w, req) // as the API server runs it
 			if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.want) {
 				t.Fatalf("status %d, want %d with %q: %.300s", w.Code, tc.status, tc.want, w.Body)
 			}

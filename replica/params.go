@@ -179,10 +179,6 @@ func (tq *tableQuery) parseOutput(t *table, q url.Values, f format) error {
 // 400 (SQLite itself refuses more than 32766 bound values).
 const MaxListValues = 1000
 
-// MaxQueryParams is the most parameters a query string may have: net/url
-// parses none at all past 10000 (Go's default).
-const MaxQueryParams = 10000
-
 // parseFilters reads every parameter without a leading '_' as a filter,
 // in name order so that the SQL is the same for the same answer.
 func (tq *tableQuery) parseFilters(t *table, q url.Values) error {
