@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/superfly/litefs"
+	lfsfuse "github.com/superfly/litefs/fuse"
 )
 
 // heard records, on this node's monotonic clock, the last time it heard
@@ -31,15 +32,60 @@ func (h *heard) since() time.Duration {
 }
 
 // heardInvalidator passes LiteFS's invalidations on to the FUSE file
-// system and notes every update of the primary's timestamp.
+// system and notes every update of the primary's timestamp. The store
+// gets it before it opens, since its goroutines call Store.Invalidator
+// from then on (set after Open, it raced with them: go test -race on a
+// node). The file system, mounted only after the store opens, is handed
+// over through an atomic pointer; until then there is nothing in the
+// kernel's cache to invalidate.
 type heardInvalidator struct {
-	litefs.Invalidator
-	h *heard
+	fs atomic.Pointer[lfsfuse.FileSystem]
+	h  *heard
 }
 
-func (i heardInvalidator) InvalidateLag() error {
+var _ litefs.Invalidator = (*heardInvalidator)(nil)
+
+func (i *heardInvalidator) InvalidateLag() error {
 	i.h.touch()
-	return i.Invalidator.InvalidateLag()
+	if fs := i.fs.Load(); fs != nil {
+		return fs.InvalidateLag()
+	}
+	return nil
+}
+
+func (i *heardInvalidator) InvalidateDB(db *litefs.DB) error {
+	if fs := i.fs.Load(); fs != nil {
+		return fs.InvalidateDB(db)
+	}
+	return nil
+}
+
+func (i *heardInvalidator) InvalidateDBRange(db *litefs.DB, offset, size int64) error {
+	if fs := i.fs.Load(); fs != nil {
+		return fs.InvalidateDBRange(db, offset, size)
+	}
+	return nil
+}
+
+func (i *heardInvalidator) InvalidateSHM(db *litefs.DB) error {
+	if fs := i.fs.Load(); fs != nil {
+		return fs.InvalidateSHM(db)
+	}
+	return nil
+}
+
+func (i *heardInvalidator) InvalidatePos(db *litefs.DB) error {
+	if fs := i.fs.Load(); fs != nil {
+		return fs.InvalidatePos(db)
+	}
+	return nil
+}
+
+func (i *heardInvalidator) InvalidateEntry(name string) error {
+	if fs := i.fs.Load(); fs != nil {
+		return fs.InvalidateEntry(name)
+	}
+	return nil
 }
 
 // SinceHeard is how long ago this node last heard from the primary (a

@@ -12,8 +12,6 @@ import (
 	"unsafe"
 
 	lfshttp "github.com/superfly/litefs/http"
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 )
 
 // replicationPaths are the only LiteFS HTTP routes nodes use between them:
@@ -57,7 +55,8 @@ func lockDownServer(s *lfshttp.Server, cfg *tls.Config) error {
 		return fmt.Errorf("litefs http server: not listening yet")
 	}
 	// LiteFS's handler is h2c.NewHandler(its routes): the filter goes on
-	// the routes, inside h2c, or h2c's own HTTP/2 connections would pass by.
+	// the routes, taken out of h2c, or h2c's own HTTP/2 connections would
+	// pass by.
 	h := reflect.ValueOf(srv.Handler)
 	if h.Kind() != reflect.Pointer || h.Elem().Kind() != reflect.Struct {
 		return fmt.Errorf("litefs http handler is a %s, not h2c's: cannot filter it (LiteFS version changed?)", h.Type())
@@ -68,13 +67,18 @@ func lockDownServer(s *lfshttp.Server, cfg *tls.Config) error {
 	}
 	routes := filterReplication(inner.Interface().(http.Handler))
 	srv.ReadHeaderTimeout = 10 * time.Second
+	srv.Handler = routes
 	if cfg == nil {
-		srv.Handler = h2c.NewHandler(routes, &http2.Server{})
+		// HTTP/2 in clear text with prior knowledge, as LiteFS's own
+		// client speaks it (its h2c handler is replaced), and HTTP/1.
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		srv.Protocols = &p
 		return nil
 	}
 	// Over TLS, HTTP/2 is agreed by ALPN (cfg offers h2) and net/http
-	// serves it: no h2c.
-	srv.Handler = routes
+	// serves it.
 	srv.TLSConfig = cfg
 	*ln = tls.NewListener(*ln, cfg)
 	return nil
@@ -92,11 +96,14 @@ const (
 )
 
 // tlsClient is a LiteFS client that reaches peers over mutual TLS with
-// HTTP/2 (LiteFS's own client speaks HTTP/2 in clear text).
+// HTTP/2 only (LiteFS's own client speaks HTTP/2 in clear text).
 func tlsClient(cfg *tls.Config) *lfshttp.Client {
 	cfg = cfg.Clone()
-	cfg.NextProtos = []string{http2.NextProtoTLS}
-	return &lfshttp.Client{HTTPClient: &http.Client{Transport: &http2.Transport{
+	cfg.NextProtos = []string{"h2"}
+	var h2 http.Protocols
+	h2.SetHTTP2(true)
+	return &lfshttp.Client{HTTPClient: &http.Client{Transport: &http.Transport{
+		Protocols:       &h2,
 		TLSClientConfig: cfg,
 		// The primary sends a frame at least every second (LiteFS's
 		// heartbeat). A stream that goes silent for streamIdle is pinged and,
@@ -104,9 +111,8 @@ func tlsClient(cfg *tls.Config) *lfshttp.Client {
 		// every ReconnectDelay, so a replica cut off silently (packets
 		// dropped, no reset) is streaming again as soon as a partition
 		// heals, instead of at TCP's next backed-off retransmission.
-		ReadIdleTimeout: streamIdle,
-		PingTimeout:     streamPing,
-		DialTLSContext: func(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
+		HTTP2: &http.HTTP2Config{SendPingTimeout: streamIdle, PingTimeout: streamPing},
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: streamDial}, Config: cfg}
 			return d.DialContext(ctx, network, addr)
 		},

@@ -138,6 +138,10 @@ func (m *Mount) Open() error {
 		m.space = &spaceGate{dir: m.DataDir, floor: m.MinFree, statfs: statfs, m: m}
 		m.Store.Client = &spaceClient{Client: m.Store.Client, g: m.space}
 	}
+	// The invalidator before Open: the store's goroutines read it.
+	m.heard.init()
+	inv := &heardInvalidator{h: &m.heard}
+	m.Store.Invalidator = inv
 	if err := m.Store.Open(); err != nil {
 		return fmt.Errorf("open litefs store: %w", err)
 	}
@@ -145,8 +149,8 @@ func (m *Mount) Open() error {
 	if err := m.fs.Mount(false); err != nil {
 		return fmt.Errorf("mount fuse at %s: %w (is fuse3 installed?)", m.FUSEDir, err)
 	}
-	m.heard.init() // opened: counts as heard, Ready gates the rest
-	m.Store.Invalidator = heardInvalidator{Invalidator: m.fs, h: &m.heard}
+	inv.fs.Store(m.fs)
+	m.heard.touch() // mounted: counts as heard, Ready gates the rest
 	m.done = make(chan struct{})
 	go m.watchEvents(m.done)
 	if m.space != nil {

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	lfshttp "github.com/superfly/litefs/http"
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 )
 
 // hangingPrimary answers /stream like a LiteFS primary whose host then
@@ -20,7 +18,11 @@ func hangingPrimary(t *testing.T) *httptest.Server {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
 	})
-	srv := httptest.NewServer(h2c.NewHandler(h, &http2.Server{}))
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true) // as LiteFS's client speaks
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv
 }

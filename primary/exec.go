@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
-	"math"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/tablecast/tablecast"
 )
@@ -164,20 +161,10 @@ func scanRows(rows *sql.Rows) ([]orderedRow, error) {
 	return out, rows.Err()
 }
 
-// jsonValue turns a SQLite value into its JSON form: blobs as Datasette's
-// {"$base64": true, "encoded": "…"}, non-finite floats as null.
-func jsonValue(v any) any {
-	switch x := v.(type) {
-	case []byte:
-		return map[string]any{"$base64": true, "encoded": base64.StdEncoding.EncodeToString(x)}
-	case float64:
-		if math.IsInf(x, 0) || math.IsNaN(x) {
-			return nil
-		}
-	case time.Time:
-		return x.Format(time.RFC3339Nano)
-	}
-	return v
+// jsonValue renders a SQLite value with the encoder the read path uses
+// too (tablecast.AppendJSONValue: blobs as Datasette's, ±Inf as null).
+func jsonValue(v any) json.RawMessage {
+	return tablecast.AppendJSONValue(nil, v)
 }
 
 // orderedRow is a row that encodes as a JSON object in column order.

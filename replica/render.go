@@ -9,6 +9,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/tablecast/tablecast"
 )
 
 // Content types of answers.
@@ -75,20 +77,10 @@ func rowArray(vals []any) []any {
 	return out
 }
 
-// jsonValue renders a SQLite value: blobs as Datasette does, infinities
-// (which JSON cannot write) as text.
-func jsonValue(v any) any {
-	switch x := v.(type) {
-	case []byte:
-		return map[string]any{"$base64": true, "encoded": base64.StdEncoding.EncodeToString(x)}
-	case float64:
-		if math.IsInf(x, 1) {
-			return "Infinity"
-		} else if math.IsInf(x, -1) {
-			return "-Infinity"
-		}
-	}
-	return v
+// jsonValue renders a SQLite value with the encoder the write path uses
+// too (tablecast.AppendJSONValue: blobs as Datasette's, ±Inf as null).
+func jsonValue(v any) json.RawMessage {
+	return tablecast.AppendJSONValue(nil, v)
 }
 
 // encodeJSON renders v as one JSON document.

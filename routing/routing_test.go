@@ -258,7 +258,11 @@ func TestRouter_Writes(t *testing.T) {
 }
 
 func TestRouter_Reads(t *testing.T) {
-	primary := httptest.NewServer(newRouter(&fakeNode{ready: true, primary: true, txid: 100, changed: make(chan struct{})}, Config{}))
+	// The stand-in primary answers "primary-read", so a replica that
+	// forwards a read it should serve itself ("local-read") fails.
+	stand := newRouter(&fakeNode{ready: true, primary: true, txid: 100, changed: make(chan struct{})}, Config{})
+	stand.Reads = echo("primary-read")
+	primary := httptest.NewServer(stand)
 	defer primary.Close()
 	replica := func(cfg Config) (*fakeNode, *Router) {
 		n := newFakeNode()
@@ -289,7 +293,7 @@ func TestRouter_Reads(t *testing.T) {
 	t.Run("FutureBookmarkFallsBackToPrimary", func(t *testing.T) {
 		_, rt := replica(Config{BookmarkWait: 50 * time.Millisecond})
 		w := do(t, rt, "GET", "/shop/t.json", "", "Cookie", "__txid=shop:0000000000000009")
-		if !strings.HasPrefix(w.Body.String(), "local-read") || w.Header().Get(HeaderServedBy) != "primary" {
+		if !strings.HasPrefix(w.Body.String(), "primary-read") || w.Header().Get(HeaderServedBy) != "primary" {
 			t.Fatalf("served by %s (%q)", w.Body, w.Header().Get(HeaderServedBy))
 		}
 	})

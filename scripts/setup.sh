@@ -3,7 +3,8 @@
 # fuse3 for LiteFS's FUSE mount, sqlite3 for poking at data, gcc for cgo
 # (mattn/go-sqlite3); for the tests (TABLECAST_SETUP_TESTS=1) also Debian's
 # chromium (headless browser tests), iproute2 (network namespaces) and prometheus (its promtool lints
-# /metrics; the server itself is disabled).
+# /metrics; the server itself is disabled), and staticcheck (go install, kept
+# in $(go env GOPATH)/bin and installed again only for another version).
 need=()
 lean=() # installed without recommended packages
 command -v fusermount3 >/dev/null || need+=(fuse3)
@@ -37,3 +38,11 @@ if ! command -v go >/dev/null; then
   fi
 fi
 export CGO_ENABLED=1
+if [ "${TABLECAST_SETUP_TESTS:-}" = 1 ]; then
+  staticcheck_version=0.8.2
+  export PATH=$PATH:$(go env GOPATH)/bin
+  case "$(staticcheck -version 2>/dev/null)" in
+    *"($staticcheck_version)"*) ;;
+    *) go install "honnef.co/go/tools/cmd/staticcheck@v$staticcheck_version" ;;
+  esac
+fi

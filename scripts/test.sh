@@ -7,8 +7,22 @@ TABLECAST_SETUP_TESTS=1 source scripts/setup.sh
 echo "== gofmt, go vet"
 test -z "$(gofmt -l $(git ls-files '*.go'))" || { gofmt -l $(git ls-files '*.go'); exit 1; }
 go vet ./...
+echo "== staticcheck"
+# Clean packages fail CI on any finding. primary/, replica/ and cmd/ still
+# have a few (issue 15 is moving code there): listed, not yet failing CI.
+# TODO(issue 15): once fixed, one "staticcheck ./..." here.
+staticcheck . ./bench ./fsmount ./nodetls ./routing
+staticcheck ./primary ./replica ./cmd/... || echo "staticcheck: findings above in primary/, replica/ or cmd/ (not failing CI yet)"
 echo "== go test"
 go test -p 1 -count=1 -timeout 20m ./...
+echo "== go test -race (unit packages)"
+# Everything but cmd/tablecast, whose end-to-end tests run below.
+go test -race -p 1 -count=1 -timeout 20m $(go list ./... | grep -v /cmd/tablecast)
+echo "== go test -race (end-to-end, nodes built with -race)"
+# Under -race, TestMain builds the node binary with -race too, and a test
+# fails when a node's log holds a race report (cmd/tablecast/racereport_test.go).
+# Clusters that do not lean on timing bounds: race-built nodes are slower.
+go test -race -p 1 -count=1 -timeout 10m -run '^(TestCluster_ReadScope|TestCluster_PublicGateOnReplicas)$' ./cmd/tablecast
 echo "== fuzz (briefly)"
 for target in $(grep -rho '^func Fuzz[A-Za-z0-9_]*' --include='*_test.go' . | sed 's/func //' | sort -u); do
   pkg=$(grep -rl "^func $target(" --include='*_test.go' . | head -1 | xargs dirname)

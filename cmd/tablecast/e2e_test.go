@@ -26,7 +26,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "tablecast")
-	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	args := []string{"build", "-o", binPath}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build tablecast: %v\n%s", err, out)
 		os.Exit(1)
@@ -51,6 +55,7 @@ func MustStartClusterWith(tb testing.TB, set func(*devCluster)) *devCluster {
 	set(c)
 	tb.Cleanup(func() {
 		c.Stop()
+		checkRaceReports(tb, c)
 		for _, n := range c.Nodes {
 			if isMounted(n.FUSEDir) {
 				tb.Errorf("%s still mounted after stop", n.FUSEDir)
