@@ -129,4 +129,3 @@ func checkSQLText(text string, st sqlText) error {
 	}
 	return nil
 }
-
