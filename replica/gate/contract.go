@@ -82,6 +82,11 @@ func BumpVersions(ctx context.Context, tx *sql.Tx, table string) error {
 	return nil
 }
 
+// WriteCounterSQL reads the global write counter (the '' row of
+// _table_versions): after a COMMIT that reported an error, whether the
+// counter moved tells whether the write committed.
+var WriteCounterSQL = `SELECT version FROM ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) + ` WHERE table_name = ''`
+
 // bumpGate adds one to the gate's version (the _public_tables row of
 // _table_versions): readers reload the gate only when it, the schema, or a
 // write from outside tablecast moved. Not the global counter: the
