@@ -122,10 +122,7 @@ func (r *Reader) lookup(rt route) (*database, tablecast.TXID, error) {
 		}
 	}
 	if !ok || tablecast.ValidateDBName(rt.db) != nil {
-		if rt.table != "" {
-			return nil, 0, gate.NotFound("", rt.table)
-		}
-		return nil, 0, gate.NotFound(rt.db, "")
+		return nil, 0, gate.NotFound(rt.db, rt.table)
 	}
 	d, err := r.database(rt.db)
 	if err != nil {

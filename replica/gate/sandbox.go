@@ -235,7 +235,7 @@ func (ss *Shadows) Close() {
 // tx is the pinned read transaction of s.
 func (c *shadowCache) get(ctx context.Context, tx *sql.Tx, s *Snapshot) (*Shadow, error) {
 	if s.Private() != c.private {
-		// A wall, not a path: shadowFor never mixes them.
+		// A wall, not a path: Shadows.Get never mixes them.
 		return nil, fmt.Errorf("public sql: shadow cache (private %t) asked for a snapshot (private %t)", c.private, s.Private())
 	}
 	blocked, err := blockedFunctions(ctx, tx, s)

@@ -254,13 +254,6 @@ type rootSet struct {
 	vtabs         []string
 }
 
-// reservedName is a table tablecast or SQLite keeps for itself: never
-// readable by public SQL, public or not.
-func reservedName(name string) bool {
-	l := strings.ToLower(name)
-	return strings.HasPrefix(l, "_") || strings.HasPrefix(l, "sqlite_")
-}
-
 // loadRoots reads the schema in tx (the pinned read transaction of s).
 func loadRoots(ctx context.Context, tx *sql.Tx, s *Snapshot) (*rootSet, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT type, name, tbl_name, rootpage FROM sqlite_schema`)
@@ -276,7 +269,7 @@ func loadRoots(ctx context.Context, tx *sql.Tx, s *Snapshot) (*rootSet, error) {
 			return nil, fmt.Errorf("read schema roots: %w", err)
 		}
 		t, public := s.tables[tbl]
-		if !public || t.View || reservedName(tbl) {
+		if !public || t.View || tablecast.IsReservedTable(tbl) {
 			continue
 		}
 		switch {
