@@ -82,7 +82,7 @@ func BumpVersions(ctx context.Context, tx *sql.Tx, table string) error {
 	return nil
 }
 
-// WriteCounterSQL reads the global write counter (the '' row of
+// WriteCounterSQL reads the global write counter (the ” row of
 // _table_versions): after a COMMIT that reported an error, whether the
 // counter moved tells whether the write committed.
 var WriteCounterSQL = `SELECT version FROM ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) + ` WHERE table_name = ''`
