@@ -33,7 +33,7 @@ var (
 )`
 
 	// TableVersionsDDL creates _table_versions: per table, the tablecast
-	// write transactions that changed it; the '' row counts them all and
+	// write transactions that changed it; the row named "" counts them all and
 	// the _public_tables row counts the changes of the gate.
 	TableVersionsDDL = `CREATE TABLE IF NOT EXISTS ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) + ` (
 	table_name TEXT PRIMARY KEY,
@@ -72,7 +72,7 @@ var bumpSQL = `INSERT INTO ` + tablecast.QuoteIdent(tablecast.TableVersionsTable
 	` VALUES (?, 1) ON CONFLICT(table_name) DO UPDATE SET version = version + 1`
 
 // BumpVersions adds one to the version of table and to the global counter
-// (the ” row). Every tablecast write transaction calls it once.
+// (the row named ""). Every tablecast write transaction calls it once.
 func BumpVersions(ctx context.Context, tx *sql.Tx, table string) error {
 	for _, name := range []string{table, ""} {
 		if _, err := tx.ExecContext(ctx, bumpSQL, name); err != nil {
@@ -82,7 +82,7 @@ func BumpVersions(ctx context.Context, tx *sql.Tx, table string) error {
 	return nil
 }
 
-// WriteCounterSQL reads the global write counter (the ” row of
+// WriteCounterSQL reads the global write counter (the row named "" of
 // _table_versions): after a COMMIT that reported an error, whether the
 // counter moved tells whether the write committed.
 var WriteCounterSQL = `SELECT version FROM ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) + ` WHERE table_name = ''`

@@ -322,7 +322,8 @@ func (s *Snapshot) setVersion(name sql.NullString, v sql.NullInt64) {
 	}
 }
 
-// loadVersions reads _table_versions; its ” row counts all tablecast writes.
+// loadVersions reads _table_versions; its row named "" counts all
+// tablecast writes.
 func loadVersions(ctx context.Context, tx *sql.Tx, s *Snapshot) error {
 	rows, err := tx.QueryContext(ctx, `SELECT table_name, version FROM `+tablecast.QuoteIdent(tablecast.TableVersionsTable))
 	if err != nil {
