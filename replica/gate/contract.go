@@ -212,10 +212,14 @@ func IsListed(ctx context.Context, tx *sql.Tx, name string) (bool, error) {
 	return listed, err
 }
 
-// TablePublic reports whether anyone may read table in tx, as the read
-// path's gate decides it at the same TXID: listed in _public_tables (by
-// its exact name), or the whole database is public.
+// TablePublic reports whether anyone may read table (a table of the
+// schema, as spelled there) in tx, as Snapshot.Visible decides it at the
+// same TXID: not tablecast's or SQLite's, and listed in _public_tables
+// (by its exact name) or the whole database is public.
 func TablePublic(ctx context.Context, tx *sql.Tx, table string) (bool, error) {
+	if tablecast.IsReservedTable(table) {
+		return false, nil
+	}
 	all, _, err := DatabaseSwitches(ctx, tx)
 	if err != nil {
 		return false, fmt.Errorf("read database switches: %w", err)

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"context"
 	"database/sql"
 	"strings"
 	"testing"
@@ -203,6 +204,31 @@ func TestGate_RuleSecretsStayPrivate(t *testing.T) {
 		rows, err := r.query(false, q)
 		if err != nil || strings.Contains(rows, "hunter") || !strings.Contains(rows, "ok-pub") {
 			t.Fatalf("%s: %q %v", q, rows, err)
+		}
+	}
+}
+
+// TestTablePublic: the primary's question (may anyone read the rows a
+// write returns) gets the read path's answer at the same TXID.
+func TestTablePublic(t *testing.T) {
+	for _, setup := range []string{"listed", "listed-nosql", "all", "none", "sqlonly", "switched-off", "nogate"} {
+		stmts := ruleBase
+		if setup == "nogate" {
+			stmts = ruleBase[1:]
+		}
+		db := mustOpen(t, append(append([]string{}, stmts...), ruleSetups[setup]...)...)
+		s := newReader(t, db).snapshot()
+		// Names as spelled in the schema, as the primary asks.
+		for _, name := range []string{"pub", "priv", "Mixed", "_secret", "pubview", "leakview", "unlistedview"} {
+			tx, err := db.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := TablePublic(context.Background(), tx, name)
+			_ = tx.Rollback()
+			if err != nil || got != s.Visible(name) {
+				t.Errorf("%s: TablePublic(%s) = %t (%v), Visible %t", setup, name, got, err, s.Visible(name))
+			}
 		}
 	}
 }
