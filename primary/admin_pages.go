@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 var (
@@ -169,18 +170,11 @@ func schemaObjects(ctx context.Context, tx *sql.Tx) ([]tableView, error) {
 // markPublic sets Public from _public_tables, and adds the public names
 // that are no longer in the schema so that they can be made private.
 func markPublic(ctx context.Context, tx *sql.Tx, tables *[]tableView) error {
-	rows, err := tx.QueryContext(ctx, "SELECT table_name FROM "+tablecast.QuoteIdent(tablecast.PublicTablesTable)+" ORDER BY 1")
-	if isNoSuchTable(err) {
-		return nil
-	} else if err != nil {
+	names, err := gate.Listed(ctx, tx)
+	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return err
-		}
+	for _, name := range names {
 		i := slices.IndexFunc(*tables, func(t tableView) bool { return strings.EqualFold(t.Name, name) })
 		if i < 0 {
 			*tables = append(*tables, tableView{Name: name, Type: "dropped", Public: true, Rows: -1})
@@ -188,7 +182,7 @@ func markPublic(ctx context.Context, tx *sql.Tx, tables *[]tableView) error {
 		}
 		(*tables)[i].Public = true
 	}
-	return rows.Err()
+	return nil
 }
 
 // describeTable counts a table's rows and finds its last visibility change.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // handle is an open database and what tablecast has done to it.
@@ -143,7 +144,7 @@ func (w *Writer) write(ctx context.Context, db string, h *handle, fn func(*sql.T
 	// Every write bumps the global counter once (bumpVersions): its value
 	// tells, after a COMMIT that reported an error, whether it committed.
 	var mark int64
-	if err := tx.QueryRowContext(ctx, counterSQL).Scan(&mark); err != nil {
+	if err := tx.QueryRowContext(ctx, gate.WriteCounterSQL).Scan(&mark); err != nil {
 		return 0, sqliteError("read the write counter", err)
 	}
 	txid, err := w.commitChecked(tx, db, h, mark)
@@ -156,9 +157,6 @@ func (w *Writer) write(ctx context.Context, db string, h *handle, fn func(*sql.T
 
 var errMaybeApplied = tablecast.Errorf(tablecast.EUNKNOWN, "The commit failed: the write may or may not have been applied; read before retrying")
 
-// counterSQL reads the global write counter of _table_versions.
-var counterSQL = `SELECT version FROM ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) + ` WHERE table_name = ''`
-
 // committed reports whether the transaction that set the write counter to
 // mark is in the database: COMMIT can report an error after the commit
 // itself succeeded (SQLite returns a failed automatic WAL checkpoint from
@@ -168,7 +166,7 @@ func committed(h *handle, mark int64) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var got int64
-	err := h.db.QueryRowContext(ctx, counterSQL).Scan(&got)
+	err := h.db.QueryRowContext(ctx, gate.WriteCounterSQL).Scan(&got)
 	var se sqlite3.Error
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -3,11 +3,11 @@ package primary
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // publish serves POST /{db}/{table}/-/publish and /-/unpublish.
@@ -77,42 +77,26 @@ func publishTarget(ctx context.Context, tx *sql.Tx, name string, public bool) (s
 	if err == nil || public || tablecast.ErrorCode(err) != tablecast.ENOTFOUND {
 		return found, err
 	}
-	var listed string
-	q := "SELECT table_name FROM " + tablecast.QuoteIdent(tablecast.PublicTablesTable) + " WHERE table_name = ?"
-	switch qerr := tx.QueryRowContext(ctx, q, name).Scan(&listed); {
-	case qerr == nil:
-		return listed, nil
-	case errors.Is(qerr, sql.ErrNoRows):
-		return "", err
-	default:
+	switch listed, qerr := gate.IsListed(ctx, tx, name); {
+	case qerr != nil:
 		return "", sqliteError("look up public table", qerr)
+	case listed:
+		return name, nil
 	}
+	return "", err
 }
 
-// setPublic lists or unlists a table in _public_tables and audits it.
+// setPublic lists or unlists a table in _public_tables (gate.Publish,
+// gate.Unpublish), audited and versioned.
 func setPublic(ctx context.Context, tx *sql.Tx, name string, public bool, token string) error {
-	now := timestamp()
-	action := actionUnpublish
-	q := "DELETE FROM " + tablecast.QuoteIdent(tablecast.PublicTablesTable) + " WHERE table_name = ?"
-	args := []any{name}
+	set, action := gate.Unpublish, actionUnpublish
 	if public {
-		action = actionPublish
-		q = "INSERT OR IGNORE INTO " + tablecast.QuoteIdent(tablecast.PublicTablesTable) +
-			" (table_name, published_at, published_by) VALUES (?, ?, ?)"
-		args = []any{name, now, token}
+		set, action = gate.Publish, actionPublish
 	}
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+	if err := set(ctx, tx, name, token); err != nil {
 		return sqliteError(action, err)
 	}
-	audit := "INSERT INTO " + tablecast.QuoteIdent(tablecast.PublicAuditTable) +
-		" (at, action, table_name, token_name) VALUES (?, ?, ?, ?)"
-	if _, err := tx.ExecContext(ctx, audit, now, action, name, token); err != nil {
-		return sqliteError("audit "+action, err)
-	}
-	if err := bumpGate(ctx, tx); err != nil {
-		return err
-	}
-	return bumpVersions(ctx, tx, name)
+	return nil
 }
 
 // timestamp is the current time, UTC, RFC 3339 with milliseconds.

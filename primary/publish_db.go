@@ -5,10 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // databaseSwitches is the body of POST /{db}/-/publish: every table and
@@ -72,43 +72,14 @@ func (w *Writer) SetDatabasePublic(ctx context.Context, db string, all, allowSQL
 	return txid, nil
 }
 
-// databaseSwitchesOf reads the switches ("" when the table is absent).
+// databaseSwitchesOf reads the switches (both off when the table is absent).
 func databaseSwitchesOf(ctx context.Context, tx *sql.Tx) (all, allowSQL bool, err error) {
-	q := "SELECT all_tables = 1, allow_sql = 1 FROM " + tablecast.QuoteIdent(tablecast.PublicDatabaseTable) + " WHERE id = 1"
-	err = tx.QueryRowContext(ctx, q).Scan(&all, &allowSQL)
-	if errors.Is(err, sql.ErrNoRows) || isNoSuchTable(err) {
-		return false, false, nil
-	}
-	return all, allowSQL, err
+	return gate.DatabaseSwitches(ctx, tx)
 }
 
 func setDatabaseSwitches(ctx context.Context, tx *sql.Tx, all, allowSQL bool, token string) error {
-	table := tablecast.QuoteIdent(tablecast.PublicDatabaseTable)
-	stmts := []struct {
-		q    string
-		args []any
-	}{
-		{`CREATE TABLE IF NOT EXISTS ` + table + ` (
-			id INTEGER PRIMARY KEY CHECK (id = 1),
-			all_tables INTEGER NOT NULL DEFAULT 0,
-			allow_sql INTEGER NOT NULL DEFAULT 0,
-			updated_at TEXT NOT NULL,
-			updated_by TEXT NOT NULL)`, nil},
-		{`INSERT INTO ` + table + ` VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET
-			all_tables = excluded.all_tables, allow_sql = excluded.allow_sql,
-			updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-			[]any{boolInt(all), boolInt(allowSQL), timestamp(), token}},
-		{`INSERT INTO ` + tablecast.QuoteIdent(tablecast.PublicAuditTable) +
-			` (at, action, table_name, token_name) VALUES (?, ?, '*', ?)`,
-			[]any{timestamp(), map[bool]string{true: actionPublish, false: actionUnpublish}[all || allowSQL], token}},
+	if err := gate.SetDatabase(ctx, tx, all, allowSQL, token); err != nil {
+		return sqliteError("publish database", err)
 	}
-	for _, st := range stmts {
-		if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
-			return sqliteError("publish database", err)
-		}
-	}
-	if err := bumpGate(ctx, tx); err != nil {
-		return err
-	}
-	return bumpVersions(ctx, tx, tablecast.PublicDatabaseTable)
+	return nil
 }

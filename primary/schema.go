@@ -9,30 +9,12 @@ import (
 	"strings"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
-
-// metaSQL creates the tables tablecast keeps in every database.
-var metaSQL = `
-CREATE TABLE IF NOT EXISTS ` + tablecast.QuoteIdent(tablecast.PublicTablesTable) + ` (
-	table_name TEXT PRIMARY KEY,
-	published_at TEXT NOT NULL,
-	published_by TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ` + tablecast.QuoteIdent(tablecast.PublicAuditTable) + ` (
-	id INTEGER PRIMARY KEY,
-	at TEXT NOT NULL,
-	action TEXT NOT NULL,
-	table_name TEXT NOT NULL,
-	token_name TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) + ` (
-	table_name TEXT PRIMARY KEY,
-	version INTEGER NOT NULL
-);`
 
 // createMeta creates tablecast's own tables if they do not exist yet.
 func createMeta(ctx context.Context, tx *sql.Tx) error {
-	if _, err := tx.ExecContext(ctx, metaSQL); err != nil {
+	if err := gate.CreateTables(ctx, tx); err != nil {
 		return sqliteError("create tablecast tables", err)
 	}
 	return nil
@@ -40,25 +22,8 @@ func createMeta(ctx context.Context, tx *sql.Tx) error {
 
 // bumpVersions adds one to the version of table and to the global counter.
 func bumpVersions(ctx context.Context, tx *sql.Tx, table string) error {
-	q := `INSERT INTO ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) +
-		` VALUES (?, 1) ON CONFLICT(table_name) DO UPDATE SET version = version + 1`
-	for _, name := range []string{table, ""} {
-		if _, err := tx.ExecContext(ctx, q, name); err != nil {
-			return sqliteError("bump table version", err)
-		}
-	}
-	return nil
-}
-
-// bumpGate adds one to the gate's version (the _public_tables row of
-// _table_versions): readers reload the gate only when it, the schema, or a
-// write from outside tablecast moved. Not the global counter: the
-// transaction's bumpVersions counts it once.
-func bumpGate(ctx context.Context, tx *sql.Tx) error {
-	q := `INSERT INTO ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) +
-		` VALUES (?, 1) ON CONFLICT(table_name) DO UPDATE SET version = version + 1`
-	if _, err := tx.ExecContext(ctx, q, tablecast.PublicTablesTable); err != nil {
-		return sqliteError("bump gate version", err)
+	if err := gate.BumpVersions(ctx, tx, table); err != nil {
+		return sqliteError("bump table version", err)
 	}
 	return nil
 }

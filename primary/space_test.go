@@ -13,6 +13,7 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // TestWriter_SpaceFloor: below the floor, writes that add data answer 507
@@ -173,7 +174,7 @@ func TestCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mark int64
-	if err := h.db.QueryRow(counterSQL).Scan(&mark); err != nil {
+	if err := h.db.QueryRow(gate.WriteCounterSQL).Scan(&mark); err != nil {
 		t.Fatal(err)
 	}
 	for m, want := range map[int64]bool{mark: true, mark + 1: false} {

@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // BenchmarkReader_PointRead measures the gated point-read handler on a
@@ -12,7 +14,7 @@ import (
 // handler with the gate's snapshot checks off.
 func BenchmarkReader_PointRead(b *testing.B) {
 	f := newFixture(b)
-	f.MustExec("demo", gateDDL, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)`,
+	f.MustExec("demo", gate.PublicTablesDDL, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)`,
 		`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 10000) INSERT INTO items SELECT i, 'item ' || i, i / 100.0 FROM c`,
 		publish("items"))
 	for _, ungated := range []bool{false, true} {
@@ -44,7 +46,7 @@ func BenchmarkReader_PointRead(b *testing.B) {
 // net/http. Requests are built once; the writer keeps one header map.
 func BenchmarkReader_CachedHit(b *testing.B) {
 	f := newFixture(b)
-	f.MustExec("demo", gateDDL, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)`,
+	f.MustExec("demo", gate.PublicTablesDDL, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)`,
 		`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 1000) INSERT INTO items SELECT i, 'item ' || i, i / 100.0 FROM c`,
 		publish("items"))
 	f.reader.Cache = NewCache(DefaultCacheBytes)

@@ -29,7 +29,7 @@ func (r *Reader) current(ctx context.Context, d *database, txid tablecast.TXID) 
 	if r.Ungated {
 		return nil
 	}
-	if s := d.last.Load(); s != nil && s.txid >= txid {
+	if s := d.last.Load(); s != nil && s.TXID >= txid {
 		return s
 	}
 	d.pins.mu.Lock()
@@ -57,7 +57,7 @@ func (r *Reader) current(ctx context.Context, d *database, txid tablecast.TXID) 
 		d.pins.mu.Unlock()
 		close(ch)
 	}
-	if s := d.last.Load(); s != nil && s.txid >= txid {
+	if s := d.last.Load(); s != nil && s.TXID >= txid {
 		return s
 	}
 	return nil
@@ -67,7 +67,7 @@ func (r *Reader) current(ctx context.Context, d *database, txid tablecast.TXID) 
 func (d *database) setLast(s *snapshot) {
 	for {
 		old := d.last.Load()
-		if old != nil && old.txid >= s.txid {
+		if old != nil && old.TXID >= s.TXID {
 			return
 		}
 		if d.last.CompareAndSwap(old, s) {

@@ -7,11 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 func TestReader_CSV(t *testing.T) {
 	f := newFixture(t)
-	f.MustExec("demo", gateDDL,
+	f.MustExec("demo", gate.PublicTablesDDL,
 		`CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT, r REAL, b BLOB)`,
 		`INSERT INTO t VALUES (1, 'plain', 1.0, NULL), (2, 'a,b', 2.5, x'00ff'), (3, 'say "hi"', 1e20, NULL),
 			(4, 'two

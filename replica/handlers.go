@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // ServeHTTP answers the public read routes (see parseRoute) in JSON, CSV
@@ -55,7 +56,7 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	s := r.current(req.Context(), d, txid)
 	if s != nil && !private {
-		if err := s.hidden(rt); err != nil {
+		if err := routeHidden(s, rt); err != nil {
 			// Not public at this snapshot: rendered as a missing database's
 			// or table's answer is (above), never cached, without reading
 			// SQLite.
@@ -74,7 +75,7 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	missed := ""
 	if s != nil && r.Cache != nil {
 		var buf [192]byte
-		key := s.appendCacheKey(buf[:0], rt)
+		key := appendCacheKey(s, buf[:0], rt)
 		if e, ok := r.Cache.GetBytes(key); ok {
 			r.serveEntry(w, req, e, s)
 			return
@@ -98,7 +99,7 @@ func (r *Reader) Visible(req *http.Request, db string) bool {
 		return false
 	}
 	if d, err := r.database(db); err == nil {
-		if s := r.current(req.Context(), d, txid); s != nil && s.visible() {
+		if s := r.current(req.Context(), d, txid); s != nil && s.DatabaseVisible() {
 			return true
 		}
 	}
@@ -121,10 +122,7 @@ func (r *Reader) lookup(rt route) (*database, tablecast.TXID, error) {
 		}
 	}
 	if !ok || tablecast.ValidateDBName(rt.db) != nil {
-		if rt.table != "" {
-			return nil, 0, errTableNotFound(rt.table)
-		}
-		return nil, 0, errDBNotFound(rt.db)
+		return nil, 0, gate.NotFound(rt.db, rt.table)
 	}
 	d, err := r.database(rt.db)
 	if err != nil {
@@ -157,7 +155,7 @@ func (r *Reader) setReadHeaders(w http.ResponseWriter, e *cacheEntry, s *snapsho
 		return
 	}
 	h := w.Header()
-	h[tablecast.HeaderTXID] = s.txidHeader
+	h[tablecast.HeaderTXID] = s.TXIDHeader()
 	if e.key != "" {
 		h["Etag"] = e.hdr.etag
 	}
@@ -193,7 +191,7 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 	var e, cached *cacheEntry
 	var key string
 	fn := func(rd *readTx) (err error) {
-		if key = rd.s.cacheKey(rt); key != missed && r.Cache != nil && !r.Ungated {
+		if key = cacheKey(rd.s, rt); key != missed && r.Cache != nil && !r.Ungated {
 			if cached, _ = r.Cache.Get(key); cached != nil {
 				return nil
 			}
@@ -417,8 +415,8 @@ func (r *Reader) listDatabases(ctx context.Context) ([]dbSummary, error) {
 		var sum dbSummary
 		_, err = r.read(ctx, d, func(rd *readTx) error {
 			s := rd.s
-			sum = dbSummary{Name: name, Tables: len(s.tables), SQL: s.allowSQL}
-			if !s.visible() {
+			sum = dbSummary{Name: name, Tables: len(s.Names()), SQL: s.AllowSQL}
+			if !s.DatabaseVisible() {
 				sum.Name = ""
 			}
 			return nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // List parameters are bounded: past MaxListValues they are a 400 naming
@@ -132,9 +133,9 @@ func TestReader_ETagKeyed(t *testing.T) {
 		s := f.reader.openDB("demo").last.Load()
 		rt, _ := parseRoute(httptest.NewRequest("GET", "/demo/cities.json", nil).URL)
 		for v := int64(0); v < 50; v++ {
-			s2 := &snapshot{txid: s.txid, tables: s.tables, offset: s.offset, allTables: s.allTables, allowSQL: s.allowSQL,
-				versions: map[string]int64{"cities": v}}
-			if fnv(s2.cacheKey(rt)) == etag {
+			s2 := gate.NewSnapshot(s.TXID, s.Tables()...)
+			s2.Offset, s2.AllTables, s2.AllowSQL, s2.Versions = s.Offset, s.AllTables, s.AllowSQL, map[string]int64{"cities": v}
+			if fnv(cacheKey(s2, rt)) == etag {
 				t.Fatalf("ETag %s is the unkeyed hash of the key at version %d", etag, v)
 			}
 		}

@@ -108,7 +108,7 @@ func (tq *tableQuery) parseSort(t *table, q url.Values) error {
 	if col == "" {
 		return nil
 	}
-	if !t.hasColumn(col) {
+	if !t.HasColumn(col) {
 		return tablecast.Errorf(tablecast.EINVALID, "Cannot sort table by %s: no such column", col)
 	}
 	tq.sort, tq.desc = col, desc != ""
@@ -195,7 +195,7 @@ func (tq *tableQuery) parseFilters(t *table, q url.Values) error {
 		if i := strings.LastIndex(name, "__"); i > 0 && filterOps[name[i+2:]] {
 			col, op = name[:i], name[i+2:]
 		}
-		if !t.hasColumn(col) {
+		if !t.HasColumn(col) {
 			return tablecast.Errorf(tablecast.EINVALID, "Invalid filter %s: no such column: %s", name, col)
 		}
 		for _, v := range q[name] {

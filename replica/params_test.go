@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // MustFetch fetches path and returns its status, headers and raw body.
@@ -35,7 +37,7 @@ var noRedirectClient = &http.Client{CheckRedirect: func(*http.Request, []*http.R
 
 // seedPeople makes a table with every kind of value for filter tests.
 func seedPeople(f *fixture) {
-	f.MustExec("demo", gateDDL,
+	f.MustExec("demo", gate.PublicTablesDDL,
 		`CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, age INTEGER, score REAL, note)`,
 		`INSERT INTO people VALUES
 			(1, 'Alice', 30, 1.5, 'x%y'),
@@ -255,7 +257,7 @@ func TestReader_Shapes(t *testing.T) {
 // and checks each row comes exactly once and in order.
 func TestReader_PagingEverySort(t *testing.T) {
 	f := newFixture(t)
-	f.MustExec("big", gateDDL,
+	f.MustExec("big", gate.PublicTablesDDL,
 		`CREATE TABLE n (id INTEGER PRIMARY KEY, tie INTEGER, txt TEXT, r REAL, mixed)`,
 		`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 10000)
 		 INSERT INTO n SELECT i,

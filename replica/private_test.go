@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 	"github.com/tablecast/tablecast/routing"
 )
 
@@ -39,7 +40,7 @@ func (n routedNode) WaitTXID(ctx context.Context, db string, want tablecast.TXID
 // to several times: its TXID is well past 1), and "demo" with a public
 // table and a private one.
 func seedPrivacy(f *fixture) {
-	f.MustExec("ghost", gateDDL, `CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`)
+	f.MustExec("ghost", gate.PublicTablesDDL, `CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)`)
 	for range 5 {
 		f.MustExec("ghost", `INSERT INTO t (v) VALUES ('secret')`)
 	}

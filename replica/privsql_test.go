@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // seedTokenSQL is seedSQL (public SQL on "demo": public tables and views,
@@ -19,7 +19,7 @@ import (
 func seedTokenSQL(f *fixture) *fakeReadTokens {
 	seedSQL(f)
 	f.MustExec("demo", `CREATE TABLE json_tree (v TEXT)`, `INSERT INTO json_tree VALUES ('shadowed')`)
-	f.MustExec("privdb", gateDDL, `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)`,
+	f.MustExec("privdb", gate.PublicTablesDDL, `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)`,
 		`INSERT INTO notes VALUES (1, 'only for readers')`)
 	f.MustExec("nogate", `CREATE TABLE t (x)`, `INSERT INTO t VALUES ('no gate')`)
 	tokens := &fakeReadTokens{secrets: map[string]bool{"reader": true, "writer": false}}
@@ -301,48 +301,13 @@ func TestReader_TokenSQLNeverLeaks(t *testing.T) {
 	}
 }
 
-// The two shadow caches of a database never serve each other's kind of
-// snapshot, and a token's query leaves nothing in the public one.
-func TestShadowCachesApart(t *testing.T) {
-	f := newFixture(t)
-	seedTokenSQL(f)
-	text := "select secret from secrets"
-	if status, _, body := f.MustFetch(sqlPath("demo", "json", text), "Authorization", "Bearer reader"); status != 200 {
-		t.Fatalf("token query: %d %s", status, body)
-	}
-	d := f.reader.openDB("demo")
-	if d == nil || d.privateShadow.cur == nil {
-		t.Fatal("no private shadow after a token's query")
-	}
-	if d.shadow.cur != nil {
-		t.Fatal("a token's query built the public shadow")
-	}
-	if !d.privateShadow.cur.verdicts.passed(d.last.Load().schemaVersion, text) {
-		t.Fatal("the private verdict was not kept (the test below would prove nothing)")
-	}
-	if status, _, _ := f.MustFetch(sqlPath("demo", "json", "select name from cities")); status != 200 {
-		t.Fatalf("anonymous query: %d", status)
-	}
-	if d.shadow.cur == nil || d.shadow.cur == d.privateShadow.cur || d.shadow.cur.verdicts.passed(d.last.Load().schemaVersion, text) {
-		t.Fatal("the public shadow shares the private one's verdicts")
-	}
-	if _, ok := d.shadow.cur.rootSet.Load().pages[0]; ok || len(d.shadow.cur.rootSet.Load().pages) >= len(d.privateShadow.cur.rootSet.Load().pages) {
-		t.Fatalf("public root pages %v, private %v: the private set is larger", d.shadow.cur.rootSet.Load().pages, d.privateShadow.cur.rootSet.Load().pages)
-	}
-	for _, c := range []*shadowCache{&d.shadow, &d.privateShadow} {
-		if _, err := c.get(context.Background(), nil, &snapshot{isPrivate: !c.private}); err == nil {
-			t.Errorf("shadow cache (private %t) served the other kind of snapshot", c.private)
-		}
-	}
-}
-
 // A virtual table's own tables (FTS4's docs_content for docs) are in the
 // private view, and in a whole public database, beside the virtual table
 // that makes them in the shadow: its shadow builds, and SQL runs.
 func TestReader_SQLShadowOfVirtualTables(t *testing.T) {
 	f := newFixture(t)
 	seedTokenSQL(f)
-	f.MustExec("fts", gateDDL, `CREATE VIRTUAL TABLE docs USING fts4(body)`, `INSERT INTO docs VALUES ('hello world')`,
+	f.MustExec("fts", gate.PublicTablesDDL, `CREATE VIRTUAL TABLE docs USING fts4(body)`, `INSERT INTO docs VALUES ('hello world')`,
 		`CREATE TABLE plain (x)`, `INSERT INTO plain VALUES ('plain row')`)
 	f.MustExec("ftspub", append([]string{`CREATE VIRTUAL TABLE docs USING fts4(body)`, `INSERT INTO docs VALUES ('public hello')`},
 		publicDB(true, true)...)...)

@@ -1,5 +1,6 @@
-// Package replica is the public read path: the _public_tables gate and the
-// table, row and database reads that pass through it. Every node serves it,
+// Package replica is the public read path: the table, row, database and
+// SQL reads that pass through the gate (package gate, whose doc states
+// what is public). Every node serves it,
 // primary and replicas alike.
 package replica
 
@@ -17,10 +18,11 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // DefaultPoolSize is the number of read connections per database; 2-4 was
-// fastest on the 2-core machines measured (DESIGN.md).
+// fastest on the 2-core machines measured.
 const DefaultPoolSize = 4
 
 // maxPinAttempts bounds the retries when the TXID moves while a read
@@ -96,10 +98,9 @@ type database struct {
 	last atomic.Pointer[snapshot] // newest pinned; never goes backwards
 	pins pinGroup
 
-	sqlOnce       sync.Once
-	sqlDB         *sql.DB     // public SQL's connections, opened on first use
-	shadow        shadowCache // anonymous SQL's: the public set
-	privateShadow shadowCache // read tokens' SQL: the private view
+	sqlOnce sync.Once
+	sqlDB   *sql.DB       // public SQL's connections, opened on first use
+	shadows *gate.Shadows // public SQL's: anonymous (public set) and read tokens' (private view)
 }
 
 // Close closes every read connection.
@@ -117,28 +118,16 @@ func (r *Reader) Close() error {
 	return first
 }
 
-// errDBNotFound is the answer for a database that is missing or has no
-// public table: a visitor cannot tell the two apart.
-func errDBNotFound(name string) error {
-	return tablecast.Errorf(tablecast.ENOTFOUND, "Database not found: %s", name)
-}
-
-// errTableNotFound is the answer for a table or view that is missing or
-// private: a visitor cannot tell the two apart.
-func errTableNotFound(name string) error {
-	return tablecast.Errorf(tablecast.ENOTFOUND, "Table not found: %s", name)
-}
-
 // database returns the open handle of a database this node has.
 func (r *Reader) database(name string) (*database, error) {
 	if tablecast.ValidateDBName(name) != nil {
-		return nil, errDBNotFound(name)
+		return nil, gate.NotFound(name, "")
 	}
 	if d := r.openDB(name); d != nil {
 		return d, nil
 	}
 	if _, ok := r.Positions.TXID(name); !ok {
-		return nil, errDBNotFound(name)
+		return nil, gate.NotFound(name, "")
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -150,8 +139,7 @@ func (r *Reader) database(name string) (*database, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	d := &database{name: name, path: path, db: db}
-	d.privateShadow.private = true
+	d := &database{name: name, path: path, db: db, shadows: gate.NewShadows()}
 	dbs := map[string]*database{name: d}
 	if old := r.dbs.Load(); old != nil {
 		for k, v := range *old {
@@ -191,8 +179,7 @@ func (d *database) close() error {
 			err = err2
 		}
 	}
-	d.shadow.close()
-	d.privateShadow.close()
+	d.shadows.Close()
 	return err
 }
 
@@ -243,14 +230,14 @@ func (r *Reader) pin(ctx context.Context, d *database, b beginner) (*sql.Tx, *sn
 	defer r.Fence.UnlockSnapshot()
 	before, ok := r.Positions.TXID(d.name)
 	if !ok {
-		return nil, nil, errDBNotFound(d.name)
+		return nil, nil, gate.NotFound(d.name, "")
 	}
 	tx, err := b.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("begin read: %w", err)
 	}
 	s := d.last.Load()
-	if s != nil && s.txid == before {
+	if s != nil && s.TXID == before {
 		// The gate is known at this TXID: one cheap statement pins it.
 		var one int
 		err = tx.QueryRowContext(ctx, `SELECT 1 FROM sqlite_master LIMIT 1`).Scan(&one)
@@ -258,7 +245,7 @@ func (r *Reader) pin(ctx context.Context, d *database, b beginner) (*sql.Tx, *sn
 			err = nil
 		}
 	} else {
-		s, err = loadSnapshot(ctx, tx, before, s)
+		s, err = gate.Load(ctx, tx, before, s)
 	}
 	if err != nil {
 		_ = tx.Rollback()
@@ -282,7 +269,7 @@ func (r *Reader) readUngated(ctx context.Context, d *database, fn func(*readTx) 
 	defer func() { _ = tx.Rollback() }()
 	s := d.last.Load()
 	if s == nil {
-		if s, err = loadSnapshot(ctx, tx, 0, nil); err != nil {
+		if s, err = gate.Load(ctx, tx, 0, nil); err != nil {
 			return nil, err
 		}
 		d.setLast(s)

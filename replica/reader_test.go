@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // fakePositions gives every database a TXID that the test bumps after each
@@ -101,14 +102,12 @@ func (f *fixture) MustGet(path string) (int, map[string]any, string) {
 	return resp.StatusCode, body, string(raw)
 }
 
-const gateDDL = `CREATE TABLE _public_tables (table_name TEXT PRIMARY KEY, published_at TEXT NOT NULL, published_by TEXT NOT NULL)`
-
 func publish(name string) string {
 	return fmt.Sprintf(`INSERT OR IGNORE INTO _public_tables VALUES ('%s', 'now', 'test')`, name)
 }
 
 func seedDemo(f *fixture) {
-	f.MustExec("demo", gateDDL,
+	f.MustExec("demo", gate.PublicTablesDDL,
 		`CREATE TABLE cities (id INTEGER PRIMARY KEY, name TEXT, born DATETIME)`,
 		`INSERT INTO cities VALUES (1, 'London', '2020-01-02 03:04:05'), (2, 'Sydney', NULL), (3, 'Oslo', 'x')`,
 		`CREATE TABLE secrets (id INTEGER PRIMARY KEY, secret TEXT)`,
@@ -122,7 +121,7 @@ func seedDemo(f *fixture) {
 func TestReader_Gate(t *testing.T) {
 	f := newFixture(t)
 	seedDemo(f)
-	f.MustExec("private", gateDDL, `CREATE TABLE t (x)`, `INSERT INTO t VALUES (1)`)
+	f.MustExec("private", gate.PublicTablesDDL, `CREATE TABLE t (x)`, `INSERT INTO t VALUES (1)`)
 
 	t.Run("PublicTableServed", func(t *testing.T) {
 		status, body, _ := f.MustGet("/demo/cities.json")
@@ -232,7 +231,7 @@ func TestReader_Row(t *testing.T) {
 
 func TestReader_Pagination(t *testing.T) {
 	f := newFixture(t)
-	f.MustExec("big", gateDDL, `CREATE TABLE n (id INTEGER PRIMARY KEY, v INTEGER)`,
+	f.MustExec("big", gate.PublicTablesDDL, `CREATE TABLE n (id INTEGER PRIMARY KEY, v INTEGER)`,
 		`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 2500) INSERT INTO n SELECT i, i*2 FROM c`,
 		`CREATE TABLE w (k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID`,
 		`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 1234) INSERT INTO w SELECT printf('k%05d', i), i FROM c`,

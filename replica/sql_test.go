@@ -8,14 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // publicDB switches the whole database public, with or without SQL.
 func publicDB(all, sql bool) []string {
 	return []string{
-		`CREATE TABLE IF NOT EXISTS _public_database (id INTEGER PRIMARY KEY CHECK (id = 1),
-			all_tables INTEGER NOT NULL DEFAULT 0, allow_sql INTEGER NOT NULL DEFAULT 0,
-			updated_at TEXT NOT NULL, updated_by TEXT NOT NULL)`,
+		gate.PublicDatabaseDDL,
 		`INSERT OR REPLACE INTO _public_database VALUES (1, ` + map[bool]string{false: "0", true: "1"}[all] + `, ` +
 			map[bool]string{false: "0", true: "1"}[sql] + `, 'now', 'test')`,
 	}
@@ -24,7 +24,7 @@ func publicDB(all, sql bool) []string {
 // seedSQL makes a database with public SQL on: public tables and views,
 // private ones, and views that read private tables.
 func seedSQL(f *fixture) {
-	stmts := []string{gateDDL,
+	stmts := []string{gate.PublicTablesDDL,
 		`CREATE TABLE cities (id INTEGER PRIMARY KEY, name TEXT, pop INTEGER)`,
 		`INSERT INTO cities VALUES (1, 'London', 9), (2, 'Sydney', 5), (3, 'Oslo', 1)`,
 		`CREATE TABLE secrets (id INTEGER PRIMARY KEY, secret TEXT)`,
@@ -152,8 +152,8 @@ func TestReader_SQL(t *testing.T) {
 
 func TestReader_SQLSwitch(t *testing.T) {
 	f := newFixture(t)
-	f.MustExec("pub", gateDDL, `CREATE TABLE t (x)`, publish("t"))
-	f.MustExec("priv", gateDDL, `CREATE TABLE t (x)`)
+	f.MustExec("pub", gate.PublicTablesDDL, `CREATE TABLE t (x)`, publish("t"))
+	f.MustExec("priv", gate.PublicTablesDDL, `CREATE TABLE t (x)`)
 	f.MustExec("sqlonly", append([]string{`CREATE TABLE t (x)`}, publicDB(false, true)...)...)
 	for _, tc := range []struct {
 		db   string

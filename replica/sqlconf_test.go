@@ -1,9 +1,6 @@
 package replica
 
 import (
-	"context"
-	"database/sql"
-	"database/sql/driver"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -11,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mattn/go-sqlite3"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // privateMarkers are values only private tables hold: no public SQL
@@ -44,7 +41,7 @@ func seedConf(f *fixture) {
 // seedTwin makes db with demo's public tables, views, rows and switches,
 // and no private table: every name private in demo is missing in it.
 func seedTwin(f *fixture, db string) {
-	f.MustExec(db, append([]string{gateDDL,
+	f.MustExec(db, append([]string{gate.PublicTablesDDL,
 		`CREATE TABLE cities (id INTEGER PRIMARY KEY, name TEXT, pop INTEGER)`,
 		`INSERT INTO cities VALUES (1, 'London', 9), (2, 'Sydney', 5), (3, 'Oslo', 1)`,
 		`CREATE VIEW big AS SELECT name FROM cities WHERE pop > 2`,
@@ -330,7 +327,7 @@ func TestReader_SQLFunctionsPrivateName(t *testing.T) {
 // name is (json_each swapped for nosuch_each), and never the table's rows.
 func TestReader_SQLTableFunctionHidden(t *testing.T) {
 	f := newFixture(t)
-	f.MustExec("tvf", append([]string{gateDDL, `CREATE TABLE json_each (value TEXT)`, `INSERT INTO json_each VALUES ('hunter7')`,
+	f.MustExec("tvf", append([]string{gate.PublicTablesDDL, `CREATE TABLE json_each (value TEXT)`, `INSERT INTO json_each VALUES ('hunter7')`,
 		`CREATE TABLE pub (x)`, publish("pub")}, publicDB(false, true)...)...)
 	for _, q := range []string{"select * from json_each('[1]')", "select count(*) from json_each", "select * from json_each",
 		"select * from JSON_EACH('[1]')", "select value from pub, json_each(pub.x)", "select $a(') ; select * from json_each --'"} {
@@ -352,7 +349,7 @@ func TestReader_SQLTableFunctionHidden(t *testing.T) {
 // private tables answers as a missing one, on every path, headers too.
 func TestReader_SQLPrivateDatabase(t *testing.T) {
 	f := newFixture(t)
-	f.MustExec("privdb", gateDDL, `CREATE TABLE t (x)`, `INSERT INTO t VALUES ('hunter8')`)
+	f.MustExec("privdb", gate.PublicTablesDDL, `CREATE TABLE t (x)`, `INSERT INTO t VALUES ('hunter8')`)
 	for _, q := range []string{"select 1", "select * from t", "select $a(') ; select * from t --'"} {
 		for _, p := range sqlPaths {
 			a, b := f.fetchSQL(p, "privdb", q), f.fetchSQL(p, "nosuchd", q)
@@ -363,205 +360,11 @@ func TestReader_SQLPrivateDatabase(t *testing.T) {
 	}
 }
 
-// TestMattnStmtInternals fails when mattn/go-sqlite3 changes what public
-// SQL relies on: the unexported tail t and statement s of SQLiteStmt, a
-// prepared statement that runs its first statement only, and EXPLAIN's
-// columns.
-func TestMattnStmtInternals(t *testing.T) {
-	db, err := sql.Open("sqlite3", ":memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	err = conn.Raw(func(dc any) error {
-		c := dc.(*sqlite3.SQLiteConn)
-		for _, tc := range []struct {
-			text  string
-			empty bool
-			tail  string
-		}{
-			{"select 1; select 2", false, "select 2"},
-			{"select $a(') ; select 2 --'", false, "select 2 --'"},
-			{"select 1; -- c", false, "-- c"},
-			{"select 1", false, ""},
-			{"-- c", true, ""},
-			{"; select 1", false, ""},
-			{"select 1;;", false, ";"},
-			{";", true, ""},
-		} {
-			ds, err := c.Prepare(tc.text)
-			if err != nil {
-				t.Fatalf("%q: %v", tc.text, err)
-			}
-			empty, tail, err := stmtInternals(ds.(*sqlite3.SQLiteStmt))
-			if err != nil || empty != tc.empty || tail != tc.tail {
-				t.Fatalf("%q: empty %v tail %q (%v), want %v %q", tc.text, empty, tail, err, tc.empty, tc.tail)
-			}
-			_ = ds.Close()
-		}
-		// The prepared statement runs its own statement, never the tail.
-		if _, err := c.Exec("create table t (x)", nil); err != nil {
-			t.Fatal(err)
-		}
-		st, err := c.Prepare("select count(*) from t; insert into t values (1)")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := st.(*sqlite3.SQLiteStmt).QueryContext(context.Background(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next(make([]driver.Value, 1)) == nil {
-		}
-		_ = rows.Close()
-		_ = st.Close()
-		ds, err := c.Prepare("select count(*) from t")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err = ds.(*sqlite3.SQLiteStmt).QueryContext(context.Background(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v := make([]driver.Value, 1)
-		if err := rows.Next(v); err != nil || v[0] != int64(0) {
-			t.Fatalf("the tail ran: count %v (%v)", v[0], err)
-		}
-		_ = rows.Close()
-		_ = ds.Close()
-		// EXPLAIN lists what checkProgram reads.
-		ops, err := explain(context.Background(), c, "select max(x) from t")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var saw []string
-		for _, op := range ops {
-			if op.opcode == "OpenRead" || op.opcode == "AggStep" || op.opcode == "Transaction" {
-				saw = append(saw, op.opcode+" "+op.p4)
-			}
-		}
-		if !reflect.DeepEqual(saw, []string{"OpenRead 1", "AggStep max(1)", "Transaction 0"}) {
-			t.Fatalf("EXPLAIN: %v", saw)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// TestProgramCheck_Backstop runs the program check alone, without the
-// shadow prepare and the authorizer in front of it: on its own it lets
-// public reads through and refuses every read of a private table, of
-// sqlite_schema, of tablecast's tables, private virtual tables and
-// functions off the list.
-func TestProgramCheck_Backstop(t *testing.T) {
-	f := newFixture(t)
-	seedConf(f)
-	db := f.dbs["demo"]
-	s := &snapshot{schemaVersion: 1, tables: map[string]*table{
-		"cities": {Name: "cities"}, "big": {Name: "big", View: true}, "pubjson": {Name: "pubjson"},
-		"_public_audit": {Name: "_public_audit"}, // reserved: never readable, even if listed
-	}}
-	ctx := context.Background()
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	roots, err := loadRoots(ctx, tx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	check := func(q string) error {
-		var cerr error
-		err := conn.Raw(func(dc any) error {
-			c := dc.(*sqlite3.SQLiteConn)
-			ops, err := explain(ctx, c, q)
-			if err != nil {
-				return err
-			}
-			cerr = programCheck{roots: roots, vtabs: func() (map[string]string, error) {
-				return probeVtabs(ctx, c, append([]string{"json_each", "json_tree"}, roots.vtabs...))
-			}}.check(ops)
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("%q: %v", q, err)
-		}
-		return cerr
-	}
-	for _, q := range []string{
-		"select * from cities", "select * from big", "select name from cities where name > 'L' order by pop",
-		"select * from pubjson join json_tree using (json)", "select count(*) from json_each('[1,2]')",
-		"select sum(id) over (order by id), row_number() over () from cities", "select distinct pop from cities",
-		"with recursive c(i) as (select 1 union all select i+1 from c where i < 3) select * from c",
-		"select * from cities where id in (select id from cities) group by pop having count(*) > 0",
-		"select name->>'$' from cities union select 1", "select pop from cities indexed by cities_pop where pop > 1",
-	} {
-		if err := check(q); err != nil {
-			t.Fatalf("%q refused: %v", q, err)
-		}
-	}
-	for _, q := range []string{
-		"select * from secrets", "select count(*) from secrets", "select * from cities natural join secrets",
-		"select * from leak", "select name from sqlite_master", "select count(*) from sqlite_schema",
-		"with x(name) as (values ('secrets')) select name from x natural join sqlite_master",
-		"select count(*) from _public_audit", "select count(*) from _public_tables", "select * from privrt",
-		"select key from privjson join json_tree using (json)", "select * from secrets indexed by secrets_secret",
-		"select rtreecheck('privrt')", "select load_extension('x')",
-		"select changes()", "select * from pragma_table_list", "select * from cities where id = (select n from privnum)",
-	} {
-		if err := check(q); err != errNotPublic {
-			t.Fatalf("%q: %v, want errNotPublic", q, err)
-		}
-	}
-	// Instructions built by hand: what EXPLAIN could show one day.
-	pc := programCheck{roots: roots, vtabs: func() (map[string]string, error) { return map[string]string{}, nil }}
-	var page int64
-	for p := range roots.pages {
-		page = p
-	}
-	for _, tc := range []struct {
-		name string
-		ops  []vdbeOp
-		ok   bool
-	}{
-		{"public page", []vdbeOp{{opcode: "OpenRead", p2: page}}, true},
-		{"page 1", []vdbeOp{{opcode: "OpenRead", p2: 1}}, false},
-		{"temp database", []vdbeOp{{opcode: "OpenRead", p2: page, p3: 1}}, false},
-		{"root in a register", []vdbeOp{{opcode: "OpenRead", p2: page, p5: opflagP2IsReg}}, false},
-		{"write", []vdbeOp{{opcode: "OpenWrite", p2: page}}, false},
-		{"insert into a b-tree", []vdbeOp{{opcode: "OpenRead", p1: 3, p2: page}, {opcode: "Insert", p1: 3}}, false},
-		{"insert into an ephemeral", []vdbeOp{{opcode: "OpenEphemeral", p1: 3}, {opcode: "Insert", p1: 3}}, true},
-		{"write transaction", []vdbeOp{{opcode: "Transaction", p2: 1}}, false},
-		{"unknown opcode", []vdbeOp{{opcode: "SomethingNew"}}, false},
-		{"parse schema", []vdbeOp{{opcode: "ParseSchema"}}, false},
-		{"function off the list", []vdbeOp{{opcode: "PureFunc", p4: "fts3_tokenizer(1)"}}, false},
-		{"unknown vtab", []vdbeOp{{opcode: "VOpen", p4: "vtab:1234"}}, false},
-		{"dup of a b-tree", []vdbeOp{{opcode: "OpenRead", p1: 2, p2: page}, {opcode: "OpenDup", p1: 3, p2: 2}}, false},
-	} {
-		if err := pc.check(tc.ops); (err == nil) != tc.ok {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-	}
-}
-
 // TestReader_SQLVerdictCache: a remembered pass never outlives the public
 // set or the schema it was made for.
 func TestReader_SQLVerdictCache(t *testing.T) {
 	f := newFixture(t)
-	f.MustExec("vc", append([]string{gateDDL, `CREATE TABLE t (x)`, `INSERT INTO t VALUES ('hunter5')`, publish("t")}, publicDB(false, true)...)...)
+	f.MustExec("vc", append([]string{gate.PublicTablesDDL, `CREATE TABLE t (x)`, `INSERT INTO t VALUES ('hunter5')`, publish("t")}, publicDB(false, true)...)...)
 	f.reader.Cache = nil
 	q := "select count(*) as n from t"
 	if status, raw := f.sqlGet("vc", q); status != 200 || !strings.Contains(raw, `{"n":1}`) {

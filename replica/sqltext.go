@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // sqlText is what a light tokenizer learns of a public SQL query before
@@ -120,13 +121,11 @@ func sqlParamNames(text string) []string { return scanSQL(text).params }
 func checkSQLText(text string, st sqlText) error {
 	switch {
 	case strings.TrimSpace(text) == "":
-		return errNoSQL
+		return gate.ErrNoSQL
 	case strings.IndexByte(text, 0) >= 0:
 		return tablecast.Errorf(tablecast.EINVALID, "The SQL query may not contain a NUL character")
 	case st.keyword != "SELECT" && st.keyword != "WITH" && st.keyword != "VALUES":
-		return errNotSelect
+		return gate.ErrNotSelect
 	}
 	return nil
 }
-
-var errNotSelect = tablecast.Errorf(tablecast.EINVALID, "Statement must be a SELECT")

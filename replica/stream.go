@@ -25,7 +25,7 @@ func (r *Reader) serveStream(w http.ResponseWriter, req *http.Request, d *databa
 	for {
 		var page *pageResult
 		s, err := r.read(req.Context(), d, func(rd *readTx) (err error) {
-			t, err := gateTable(rd.s, rt.table)
+			t, err := rd.s.CheckTable(rt.table)
 			if err != nil {
 				return err
 			}
@@ -45,7 +45,7 @@ func (r *Reader) serveStream(w http.ResponseWriter, req *http.Request, d *databa
 		case err != nil:
 			return // the table went private or the read failed: stop here
 		case cw == nil:
-			cw = r.startCSV(w, rt.table, tq.dl, s.txid)
+			cw = r.startCSV(w, rt.table, tq.dl, s.TXID)
 			if req.Method == http.MethodHead {
 				return
 			}

@@ -8,19 +8,8 @@ import (
 	"strings"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
-
-// gateTable is the gate for one table read: a private table answers as a
-// missing one. The answer depends on that table alone (not on whether the
-// database has other public tables), which is what lets the cache key it
-// on that table's version.
-func gateTable(s *snapshot, name string) (*table, error) {
-	t, ok := s.allowed(name)
-	if !ok {
-		return nil, errTableNotFound(name)
-	}
-	return t, nil
-}
 
 // dbTable describes one public table or view of a database.
 type dbTable struct {
@@ -33,12 +22,12 @@ type dbTable struct {
 
 // databaseAnswer answers /{db}: public tables with columns and counts.
 func (r *Reader) databaseAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (*cacheEntry, error) {
-	if !s.visible() {
-		return nil, errDBNotFound(rt.db)
+	if !s.DatabaseVisible() {
+		return nil, gate.NotFound(rt.db, "")
 	}
 	tables := []dbTable{}
-	for _, name := range s.names() {
-		t := s.tables[name]
+	for _, t := range s.Tables() {
+		name := t.Name
 		var count int64
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+tablecast.QuoteIdent(name)).Scan(&count); err != nil {
 			return nil, err
@@ -47,19 +36,19 @@ func (r *Reader) databaseAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt
 			PrimaryKeys: nonNil(t.PKs), Count: count, View: t.View})
 	}
 	if rt.format == formatHTML {
-		return r.htmlDatabase(rt.db, tables, s.allowSQL)
+		return r.htmlDatabase(rt.db, tables, s.AllowSQL)
 	}
 	list := make([]map[string]any, len(tables))
 	for i, t := range tables {
 		list[i] = map[string]any{"name": t.Name, "columns": t.Columns, "primary_keys": t.PrimaryKeys,
 			"count": t.Count, "view": t.View, "path": t.Path + ".json"}
 	}
-	return jsonEntry(http.StatusOK, map[string]any{"ok": true, "database": rt.db, "tables": list, "public_sql": s.allowSQL}), nil
+	return jsonEntry(http.StatusOK, map[string]any{"ok": true, "database": rt.db, "tables": list, "public_sql": s.AllowSQL}), nil
 }
 
 // tableAnswer answers /{db}/{table}: one page of rows, filtered and sorted.
 func (r *Reader) tableAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (*cacheEntry, error) {
-	t, err := gateTable(s, rt.table)
+	t, err := s.CheckTable(rt.table)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +168,7 @@ func csvDisposition(name string) string {
 
 // rowAnswer answers /{db}/{table}/{pk}.
 func (r *Reader) rowAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (*cacheEntry, error) {
-	t, err := gateTable(s, rt.table)
+	t, err := s.CheckTable(rt.table)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
 
 	"github.com/tablecast/tablecast"
@@ -31,7 +30,7 @@ var (
 // and, when the token may read private tables, with a context that makes
 // every read of this request see private tables too (private), public SQL
 // included: it then runs over the private view, confined as public SQL is
-// but with its own shadow, verdicts and root pages (sql.go, shadowFor).
+// but with its own shadow, verdicts and root pages (gate.Shadows).
 // A valid token without read reads as anonymous.
 func (r *Reader) authorize(w http.ResponseWriter, req *http.Request, rt route) (http.ResponseWriter, *http.Request, bool, bool) {
 	pw := &privateWriter{ResponseWriter: w}
@@ -62,7 +61,7 @@ func readsPrivate(ctx context.Context) bool {
 // table and view of the database, read in the same transaction.
 func privateRead(ctx context.Context, fn func(*readTx) error) func(*readTx) error {
 	return func(rd *readTx) error {
-		p, err := rd.s.privateView(ctx, rd.tx)
+		p, err := rd.s.PrivateView(ctx, rd.tx)
 		if err != nil {
 			return err
 		}
@@ -84,38 +83,9 @@ func (r *Reader) servePrivate(w http.ResponseWriter, req *http.Request, d *datab
 	if err != nil {
 		e = r.errorPage(rt.format, r.logged(req, err), 0)
 	} else if e.status == http.StatusOK {
-		w.Header()[tablecast.HeaderTXID] = s.txidHeader
+		w.Header()[tablecast.HeaderTXID] = s.TXIDHeader()
 	}
 	writeEntry(w, req, e)
-}
-
-// privateView is s with every table and view of the database, private
-// ones included (never tablecast's own or SQLite's), loaded in tx, which
-// is pinned at s's TXID. It is kept with s: every transaction pinned at
-// that TXID sees the same schema. It is never a database's last snapshot
-// nor a cache key's source.
-func (s *snapshot) privateView(ctx context.Context, tx *sql.Tx) (*snapshot, error) {
-	if p := s.private.Load(); p != nil {
-		return p, nil
-	}
-	listed, err := loadListed(ctx, tx, true)
-	if err != nil {
-		return nil, err
-	}
-	tables := make(map[string]*table, len(listed))
-	for _, t := range listed {
-		if err := loadColumns(ctx, tx, t); err != nil {
-			if t.View {
-				continue // a view over a dropped table cannot be read
-			}
-			return nil, err
-		}
-		tables[t.Name] = t
-	}
-	p := &snapshot{txid: s.txid, tables: tables, txidHeader: s.txidHeader, versions: s.versions, offset: s.offset,
-		allTables: s.allTables, allowSQL: s.allowSQL, schemaVersion: s.schemaVersion, hasVersions: s.hasVersions, isPrivate: true}
-	s.private.CompareAndSwap(nil, p)
-	return s.private.Load(), nil
 }
 
 // privateWriter marks every answer to a request with a bearer token as

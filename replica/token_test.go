@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // fakeReadTokens is a TokenChecker: secret → may read private tables.
@@ -58,7 +59,7 @@ func anonymousAnswers(f *fixture) string {
 func TestReader_ReadToken(t *testing.T) {
 	f := newFixture(t)
 	seedDemo(f)
-	f.MustExec("privdb", gateDDL, `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)`, `INSERT INTO notes VALUES (1, 'only for readers')`)
+	f.MustExec("privdb", gate.PublicTablesDDL, `CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)`, `INSERT INTO notes VALUES (1, 'only for readers')`)
 	tokens := &fakeReadTokens{secrets: map[string]bool{"reader": true, "writer": false}}
 	f.reader.Tokens = tokens
 	before := anonymousAnswers(f)
@@ -201,7 +202,7 @@ func TestReader_ReadTokenMaxAge(t *testing.T) {
 // BenchmarkReader_PointRead/gated, the uncached anonymous read.
 func BenchmarkReader_TokenRead(b *testing.B) {
 	f := newFixture(b)
-	f.MustExec("demo", gateDDL, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)`,
+	f.MustExec("demo", gate.PublicTablesDDL, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)`,
 		`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 1000) INSERT INTO items SELECT i, 'item ' || i, i / 100.0 FROM c`)
 	f.reader.Tokens = &fakeReadTokens{secrets: map[string]bool{"reader": true}}
 	b.ReportAllocs()

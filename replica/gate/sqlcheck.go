@@ -1,4 +1,4 @@
-package replica
+package gate
 
 import (
 	"context"
@@ -16,8 +16,7 @@ import (
 	"github.com/tablecast/tablecast"
 )
 
-// Public SQL is confined by construction (DESIGN.md, "Public SQL: confine
-// by construction"):
+// Public SQL is confined by construction (see the package doc):
 //
 //  1. SQLite parses the text: exactly one statement is prepared on the
 //     pinned connection, and anything after it but spaces, comments and
@@ -32,13 +31,13 @@ import (
 //     any opcode not known to be a plain read is refused.
 //  3. The authorizer stays on as a second wall.
 
-// Errors of the checks. errNotPublic says nothing of what was refused: a
+// Errors of the checks. ErrNotPublic says nothing of what was refused: a
 // query naming a private table never gets here (the shadow prepare
 // answered "no such table" as for a missing one), so it is a backstop.
 var (
 	errOneStatement = tablecast.Errorf(tablecast.EINVALID, "Exactly one SQL statement is allowed")
-	errNoSQL        = tablecast.Errorf(tablecast.EINVALID, "No SQL query: pass one in ?sql=")
-	errNotPublic    = tablecast.Errorf(tablecast.EINVALID, "Query not allowed: public SQL reads public tables and views, with allowed functions, only")
+	ErrNoSQL        = tablecast.Errorf(tablecast.EINVALID, "No SQL query: pass one in ?sql=")
+	ErrNotPublic    = tablecast.Errorf(tablecast.EINVALID, "Query not allowed: public SQL reads public tables and views, with allowed functions, only")
 )
 
 // errMattnChanged means mattn/go-sqlite3's statement no longer has the
@@ -75,7 +74,7 @@ func prepareOne(c *sqlite3.SQLiteConn, text string) (*sqlite3.SQLiteStmt, error)
 	if err == nil {
 		switch {
 		case empty && tail == "":
-			err = errNoSQL
+			err = ErrNoSQL
 		case empty, !onlyComments(c, tail):
 			err = errOneStatement
 		}
@@ -255,21 +254,14 @@ type rootSet struct {
 	vtabs         []string
 }
 
-// reservedName is a table tablecast or SQLite keeps for itself: never
-// readable by public SQL, public or not.
-func reservedName(name string) bool {
-	l := strings.ToLower(name)
-	return strings.HasPrefix(l, "_") || strings.HasPrefix(l, "sqlite_")
-}
-
 // loadRoots reads the schema in tx (the pinned read transaction of s).
-func loadRoots(ctx context.Context, tx *sql.Tx, s *snapshot) (*rootSet, error) {
+func loadRoots(ctx context.Context, tx *sql.Tx, s *Snapshot) (*rootSet, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT type, name, tbl_name, rootpage FROM sqlite_schema`)
 	if err != nil {
 		return nil, fmt.Errorf("read schema roots: %w", err)
 	}
 	defer rows.Close()
-	rs := &rootSet{schemaVersion: s.schemaVersion, pages: map[int64]bool{}}
+	rs := &rootSet{schemaVersion: s.SchemaVersion, pages: map[int64]bool{}}
 	for rows.Next() {
 		var typ, name, tbl string
 		var root sql.NullInt64
@@ -277,7 +269,7 @@ func loadRoots(ctx context.Context, tx *sql.Tx, s *snapshot) (*rootSet, error) {
 			return nil, fmt.Errorf("read schema roots: %w", err)
 		}
 		t, public := s.tables[tbl]
-		if !public || t.View || reservedName(tbl) {
+		if !public || t.View || tablecast.IsReservedTable(tbl) {
 			continue
 		}
 		switch {
@@ -300,7 +292,7 @@ type programCheck struct {
 	vtabs func() (map[string]string, error)
 }
 
-// check returns errNotPublic unless every instruction is allowed.
+// check returns ErrNotPublic unless every instruction is allowed.
 func (pc programCheck) check(ops []vdbeOp) error {
 	ephemeral := map[int64]bool{}
 	for _, op := range ops {
@@ -314,18 +306,18 @@ func (pc programCheck) check(ops []vdbeOp) error {
 		switch op.opcode {
 		case "OpenRead", "ReopenIdx":
 			if op.p3 != 0 || op.p5&opflagP2IsReg != 0 || !pc.roots.pages[op.p2] || ephemeral[op.p1] {
-				return errNotPublic
+				return ErrNotPublic
 			}
 		case "OpenEphemeral", "OpenAutoindex", "SorterOpen", "OpenPseudo":
 		case "OpenDup":
 			if !ephemeral[op.p2] {
-				return errNotPublic
+				return ErrNotPublic
 			}
 		case "Insert", "Delete", "IdxInsert", "IdxDelete", "NewRowid", "SorterInsert", "ResetSorter":
 			// Windows, DISTINCT, sorts and subqueries fill ephemeral
 			// tables; nothing else may be written.
 			if !ephemeral[op.p1] {
-				return errNotPublic
+				return ErrNotPublic
 			}
 		case "VOpen":
 			if vtabs == nil {
@@ -335,7 +327,7 @@ func (pc programCheck) check(ops []vdbeOp) error {
 				}
 			}
 			if _, ok := vtabs[op.p4]; !ok || op.p4 == "" {
-				return errNotPublic
+				return ErrNotPublic
 			}
 		case "Function", "PureFunc", "AggStep", "AggStep1", "AggInverse", "AggValue", "AggFinal":
 			name := op.p4
@@ -343,15 +335,15 @@ func (pc programCheck) check(ops []vdbeOp) error {
 				name = name[:i]
 			}
 			if !allowedFunctions[strings.ToLower(name)] {
-				return errNotPublic
+				return ErrNotPublic
 			}
 		case "Transaction":
 			if op.p1 != 0 || op.p2 != 0 {
-				return errNotPublic
+				return ErrNotPublic
 			}
 		default:
 			if !plainOps[op.opcode] {
-				return errNotPublic
+				return ErrNotPublic
 			}
 		}
 	}
@@ -387,13 +379,13 @@ func probeVtabs(ctx context.Context, c *sqlite3.SQLiteConn, names []string) (map
 	return out, nil
 }
 
-// bindArgs binds every parameter of the statement (n of them, SQLite's
+// BindArgs binds every parameter of the statement (n of them, SQLite's
 // count) to the empty string, as Datasette does for a missing one, then
 // each query string value by its name: mattn asks SQLite
 // (sqlite3_bind_parameter_index) for ":name", "@name" and "$name", so
 // which parameter a value binds to is SQLite's reading, not ours. Keys
 // starting with "_" and "sql" are the route's own.
-func bindArgs(n int, q map[string][]string) []driver.NamedValue {
+func BindArgs(n int, q map[string][]string) []driver.NamedValue {
 	args := make([]driver.NamedValue, 0, n+len(q))
 	for i := 1; i <= n; i++ {
 		args = append(args, driver.NamedValue{Ordinal: i, Value: ""})
