@@ -1,0 +1,426 @@
+package tablecast
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Kind is what a request path asks for: which route of the URL grammar
+// it takes.
+type Kind uint8
+
+const (
+	KindOther    Kind = iota // no route
+	KindRoot                 // /  /.json: the databases
+	KindDatabase             // /{db}  /{db}.json: a database's public tables
+	KindTable                // /{db}/{table}  .json  .csv: a page of rows
+	KindRow                  // /{db}/{table}/{key}  .json: one row
+	KindQuery                // /{db}/-/query  .json  .csv: public SQL, a read
+	KindWrite                // /{db}/-/create, /{db}/{table}/-/insert, …
+	KindAdmin                // /-/…: the node's status, cluster and admin pages
+	KindMetrics              // /metrics
+)
+
+// IsRead reports whether the kind is a public read (the read path's).
+func (k Kind) IsRead() bool { return k >= KindRoot && k <= KindQuery }
+
+// Route labels: the kind of a request's path as a bounded metrics label
+// (never the raw path: database and table names are unbounded, and may be
+// private). Dashboards in deploy/ select on these values.
+const (
+	RouteRoot     = "root"     // /, /.json
+	RouteDatabase = "database" // /{db}.json
+	RouteTable    = "table"    // /{db}/{table}.json
+	RouteRow      = "row"      // /{db}/{table}/{pk}.json
+	RouteQuery    = "query"    // /{db}/-/query.json, .csv, HTML: public SQL, a read
+	RouteWrite    = "write"    // /{db}/-/create, /{db}/{table}/-/insert, …
+	RouteAdmin    = "admin"    // /-/…, /metrics
+	RouteOther    = "other"    // anything else
+)
+
+// RouteLabels lists every value Route.Label returns.
+var RouteLabels = []string{RouteRoot, RouteDatabase, RouteTable, RouteRow, RouteQuery, RouteWrite, RouteAdmin, RouteOther}
+
+var kindLabels = [...]string{
+	KindOther: RouteOther, KindRoot: RouteRoot, KindDatabase: RouteDatabase, KindTable: RouteTable,
+	KindRow: RouteRow, KindQuery: RouteQuery, KindWrite: RouteWrite, KindAdmin: RouteAdmin, KindMetrics: RouteAdmin,
+}
+
+// Format is the representation a read asks for, from its extension.
+type Format uint8
+
+const (
+	FormatHTML Format = iota // no extension
+	FormatJSON               // .json
+	FormatCSV                // .csv
+)
+
+// Ext is the format's path extension: "", ".json" or ".csv".
+func (f Format) Ext() string { return [...]string{"", ".json", ".csv"}[f] }
+
+// formats is a set of formats a route may be asked in.
+type formats uint8
+
+const (
+	inHTML formats = 1 << FormatHTML
+	inJSON formats = 1 << FormatJSON
+	inCSV  formats = 1 << FormatCSV
+)
+
+// Write actions, the last segment of each write path.
+const (
+	ActionCreate    = "create"
+	ActionInsert    = "insert"
+	ActionUpsert    = "upsert"
+	ActionDelete    = "delete"
+	ActionPublish   = "publish"
+	ActionUnpublish = "unpublish"
+)
+
+// Route is a parsed request path.
+type Route struct {
+	Kind   Kind
+	Format Format
+	DB     string // unescaped
+	Table  string // unescaped
+	// Key is a row's primary key segment, still escaped: its values are
+	// split on ',' before they are unescaped (see PK), so "%2C" stays
+	// inside a value.
+	Key    string
+	Action string // write routes: one of the Action constants
+}
+
+// The URL grammar: every route, one line each, first match wins. A path
+// is split on '/' while escaped, so "%2F" stays inside its segment, after
+// its extension (.json or .csv, as written: "%2E" is no extension) is cut
+// from the last one. Wildcards:
+//
+//	{db} {table}  the unescaped segment; in a read, never empty, and a
+//	              table is never "-"
+//	{key}         the segment as written (Route.Key); in a read never
+//	              empty, in a write it must unescape
+//
+// Literal segments match unescaped ("%2D" is "-"), except the last one of
+// a read route, which matches as written ("/db/-/quer%79" is no query).
+// Admin paths (/-/…) and /metrics are matched before the grammar.
+var grammar = []pattern{
+	read(KindRoot, "/", inHTML|inJSON),
+	read(KindDatabase, "/{db}", inHTML|inJSON),
+	read(KindTable, "/{db}/{table}", inHTML|inJSON|inCSV),
+	read(KindRow, "/{db}/{table}/{key}", inHTML|inJSON),
+	read(KindQuery, "/{db}/-/query", inHTML|inJSON|inCSV),
+	write(ActionCreate, "/{db}/-/create"),
+	write(ActionPublish, "/{db}/-/publish"),
+	write(ActionUnpublish, "/{db}/-/unpublish"),
+	write(ActionInsert, "/{db}/{table}/-/insert"),
+	write(ActionUpsert, "/{db}/{table}/-/upsert"),
+	write(ActionPublish, "/{db}/{table}/-/publish"),
+	write(ActionUnpublish, "/{db}/{table}/-/unpublish"),
+	write(ActionDelete, "/{db}/{table}/{key}/-/delete"),
+}
+
+// maxSegments is the most segments a grammar route has.
+const maxSegments = 5
+
+// Wildcard segments of a pattern.
+const (
+	wildDB    = "{db}"
+	wildTable = "{table}"
+	wildKey   = "{key}"
+)
+
+// pattern is one route of the grammar.
+type pattern struct {
+	kind    Kind
+	action  string
+	formats formats
+	segs    []string // literals and wildcards
+}
+
+func read(kind Kind, path string, f formats) pattern {
+	return pattern{kind: kind, formats: f, segs: patternSegments(path)}
+}
+
+func write(action, path string) pattern {
+	return pattern{kind: KindWrite, action: action, formats: inHTML, segs: patternSegments(path)}
+}
+
+func patternSegments(path string) []string {
+	if path == "/" {
+		return nil
+	}
+	return strings.Split(strings.TrimPrefix(path, "/"), "/")
+}
+
+// Errors of ParseRoute: a path that names no route. The handlers answer
+// it with their own 404 body.
+var errNoRoute = Errorf(ENOTFOUND, "Not found")
+
+// ParseRoute parses a request's escaped path (URL.EscapedPath) by its
+// grammar; the method does not matter (a GET sent to a write route is
+// still a write route, answered 404 by the read path). A path that names
+// no route is an ENOTFOUND error, with the route holding what the path
+// names as far as it goes: its format, its kind when only the format or
+// the write action is wrong, its database.
+func ParseRoute(path string) (Route, error) {
+	if isAdmin(path) {
+		return Route{Kind: KindAdmin}, nil
+	}
+	if isMetrics(path) {
+		return Route{Kind: KindMetrics}, nil
+	}
+	rest, ok := strings.CutPrefix(path, "/")
+	if !ok {
+		if path == "" {
+			return Route{Kind: KindRoot}, errNoRoute
+		}
+		return Route{}, errNoRoute
+	}
+	var rt Route
+	rest, rt.Format = cutFormat(rest)
+	var buf [maxSegments]string
+	segs, ok := splitSegments(rest, buf[:0])
+	if !ok {
+		return rt, errNoRoute
+	}
+	partial, found := Route{}, false
+	for i := range grammar {
+		p := &grammar[i]
+		m, ok := p.match(segs, rt.Format)
+		switch {
+		case !ok:
+		case p.formats&(1<<rt.Format) != 0:
+			return m, nil
+		case !found:
+			partial, found = m, true // the right shape in the wrong format
+		}
+	}
+	if found {
+		return partial, errNoRoute
+	}
+	return shape(segs, rt.Format), errNoRoute
+}
+
+// isAdmin reports whether path is the node's own (/-/…): its first
+// segment is "-" (escaped or not) and more follows.
+func isAdmin(path string) bool {
+	if strings.HasPrefix(path, "/-/") {
+		return true
+	}
+	first, _, more := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return more && strings.HasPrefix(path, "/%") && unescape(first) == "-"
+}
+
+// isMetrics reports whether path is /metrics (escaped or not).
+func isMetrics(path string) bool {
+	if path == "/metrics" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(path, "/")
+	return ok && !strings.Contains(rest, "/") && unescape(rest) == "metrics"
+}
+
+// cutFormat cuts a .json or .csv extension, as written, from path.
+func cutFormat(path string) (string, Format) {
+	if p, ok := strings.CutSuffix(path, ".json"); ok {
+		return p, FormatJSON
+	}
+	if p, ok := strings.CutSuffix(path, ".csv"); ok {
+		return p, FormatCSV
+	}
+	return path, FormatHTML
+}
+
+// splitSegments splits an escaped path into at most cap(buf) segments,
+// into buf (no allocation); more segments than that is no route. An empty
+// path has no segment.
+func splitSegments(p string, buf []string) ([]string, bool) {
+	if p == "" {
+		return buf, true
+	}
+	for len(buf) < cap(buf) {
+		seg, rest, more := strings.Cut(p, "/")
+		buf = append(buf, seg)
+		if !more {
+			return buf, true
+		}
+		p = rest
+	}
+	return buf, false
+}
+
+// unescape is url.PathUnescape, "\x00/" (no segment's value) when the
+// segment is not well escaped. It allocates only for an escaped segment.
+func unescape(seg string) string {
+	if !strings.Contains(seg, "%") {
+		return seg
+	}
+	v, err := url.PathUnescape(seg)
+	if err != nil {
+		return badSegment
+	}
+	return v
+}
+
+// badSegment stands for a segment that does not unescape: no literal
+// matches it, and no wildcard takes it.
+const badSegment = "\x00/"
+
+// match matches the segments of a path against p, whatever its format.
+func (p *pattern) match(segs []string, f Format) (Route, bool) {
+	if len(segs) != len(p.segs) {
+		return Route{}, false
+	}
+	rt := Route{Kind: p.kind, Format: f, Action: p.action}
+	isRead := p.kind.IsRead()
+	for i, want := range p.segs {
+		seg := segs[i]
+		if !isRead || want != wildKey {
+			seg = unescape(seg)
+			if seg == badSegment {
+				return Route{}, false
+			}
+		}
+		if isRead && seg == "" {
+			return Route{}, false
+		}
+		switch want {
+		case wildDB:
+			rt.DB = seg
+		case wildTable:
+			if isRead && seg == "-" {
+				return Route{}, false
+			}
+			rt.Table = seg
+		case wildKey:
+			rt.Key = segs[i]
+		default:
+			if asWritten := isRead && i == len(segs)-1; asWritten && segs[i] != want || !asWritten && seg != want {
+				return Route{}, false
+			}
+		}
+	}
+	return rt, true
+}
+
+// shape is the kind of a path that names no route, for its label: a
+// write's shape (/db/-/x, /db/t/-/x, /db/t/pk/-/x) is a write, anything
+// else other. Its database is its first segment.
+func shape(segs []string, f Format) Route {
+	rt := Route{Kind: KindOther, Format: f}
+	if n := len(segs); n >= 3 && unescape(segs[n-2]) == "-" && segs[n-1] != "" {
+		rt.Kind = KindWrite
+	}
+	if len(segs) > 0 {
+		if db := unescape(segs[0]); db != badSegment {
+			rt.DB = db
+		}
+	}
+	return rt
+}
+
+// Label is the route's kind as a metrics label (one of RouteLabels). A
+// database or table page whose name has a '.' (no name can) is "other":
+// /favicon.ico, /robots.txt.
+func (rt Route) Label() string {
+	switch {
+	case rt.Format != FormatHTML:
+	case rt.Kind == KindDatabase && strings.Contains(rt.DB, "."),
+		rt.Kind == KindTable && strings.Contains(rt.Table, "."):
+		return RouteOther
+	}
+	return kindLabels[rt.Kind]
+}
+
+// PK splits the key segment into its unescaped values, in key order.
+func (rt Route) PK() ([]string, error) {
+	parts := strings.Split(rt.Key, ",")
+	for i, s := range parts {
+		v, err := url.PathUnescape(s)
+		if err != nil {
+			return nil, Errorf(EINVALID, "Malformed primary key %q", rt.Key)
+		}
+		parts[i] = v
+	}
+	return parts, nil
+}
+
+// Path renders the route as an escaped path that parses back to it: the
+// first route of the grammar of its kind and action that has a place for
+// each of its names. Admin routes render as "/-/"; "" when no route fits.
+func (rt Route) Path() string {
+	switch rt.Kind {
+	case KindAdmin:
+		return "/-/"
+	case KindMetrics:
+		return "/metrics"
+	}
+	for i := range grammar {
+		if p := &grammar[i]; p.fits(rt) {
+			return p.render(rt)
+		}
+	}
+	return ""
+}
+
+// fits reports whether p can render rt: same kind, action and format, a
+// place for each name rt has, and (in a read) a name for each place.
+func (p *pattern) fits(rt Route) bool {
+	if p.kind != rt.Kind || p.action != rt.Action || p.formats&(1<<rt.Format) == 0 {
+		return false
+	}
+	for _, w := range [...]struct{ wild, name string }{{wildDB, rt.DB}, {wildTable, rt.Table}, {wildKey, rt.Key}} {
+		has := containsString(p.segs, w.wild)
+		if w.name != "" && !has || has && w.name == "" && p.kind.IsRead() {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *pattern) render(rt Route) string {
+	if len(p.segs) == 0 {
+		return "/" + rt.Format.Ext()
+	}
+	var b strings.Builder
+	for _, s := range p.segs {
+		b.WriteByte('/')
+		switch s {
+		case wildDB:
+			b.WriteString(PathSegment(rt.DB))
+		case wildTable:
+			b.WriteString(PathSegment(rt.Table))
+		case wildKey:
+			b.WriteString(rt.Key)
+		default:
+			b.WriteString(s)
+		}
+	}
+	b.WriteString(rt.Format.Ext())
+	return b.String()
+}
+
+// PathSegment escapes a name for a path: every segment escaped, and a
+// trailing ".json" or ".csv" written with "%2E" so that it never reads as
+// an extension.
+func PathSegment(s string) string { return EscapeExt(url.PathEscape(s)) }
+
+// EscapeExt writes the dot of a trailing extension in an escaped segment
+// as "%2E".
+func EscapeExt(e string) string {
+	for _, ext := range []string{".json", ".csv"} {
+		if strings.HasSuffix(e, ext) {
+			return e[:len(e)-len(ext)] + "%2E" + ext[1:]
+		}
+	}
+	return e
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
