@@ -181,6 +181,7 @@ func ParseRoute(path string) (Route, error) {
 	var buf [maxSegments]string
 	segs, ok := splitSegments(rest, buf[:0])
 	if !ok {
+		rt.DB = firstName(segs)
 		return rt, errNoRoute
 	}
 	partial, found := Route{}, false
@@ -311,12 +312,16 @@ func shape(segs []string, f Format) Route {
 	if n := len(segs); n >= 3 && unescape(segs[n-2]) == "-" && segs[n-1] != "" {
 		rt.Kind = KindWrite
 	}
-	if len(segs) > 0 {
-		if db := unescape(segs[0]); db != badSegment {
-			rt.DB = db
-		}
-	}
+	rt.DB = firstName(segs)
 	return rt
+}
+
+// firstName is the unescaped first segment, "" for none.
+func firstName(segs []string) string {
+	if len(segs) == 0 || unescape(segs[0]) == badSegment {
+		return ""
+	}
+	return unescape(segs[0])
 }
 
 // Label is the route's kind as a metrics label (one of RouteLabels). A
