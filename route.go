@@ -269,47 +269,62 @@ const badSegment = "\x00/"
 
 // match matches the segments of a path against p, whatever its format.
 func (p *pattern) match(segs []string, f Format) (Route, bool) {
-	if len(segs) != len(p.segs) {
+	if len(segs) != len(p.segs) || !p.literalsMatch(segs) {
 		return Route{}, false
 	}
 	rt := Route{Kind: p.kind, Format: f, Action: p.action}
 	isRead := p.kind.IsRead()
 	for i, want := range p.segs {
-		seg := segs[i]
-		if !isRead || want != wildKey {
-			seg = unescape(seg)
-			if seg == badSegment {
+		v := segs[i]
+		switch want {
+		case wildDB, wildTable:
+			if v = unescape(v); v == badSegment || isRead && want == wildTable && v == "-" {
 				return Route{}, false
 			}
+		case wildKey:
+			if !isRead && unescape(v) == badSegment {
+				return Route{}, false
+			}
+		default:
+			continue
 		}
-		if isRead && seg == "" {
+		if isRead && v == "" {
 			return Route{}, false
 		}
 		switch want {
 		case wildDB:
-			rt.DB = seg
+			rt.DB = v
 		case wildTable:
-			if isRead && seg == "-" {
-				return Route{}, false
-			}
-			rt.Table = seg
-		case wildKey:
-			rt.Key = segs[i]
+			rt.Table = v
 		default:
-			if asWritten := isRead && i == len(segs)-1; asWritten && segs[i] != want || !asWritten && seg != want {
-				return Route{}, false
-			}
+			rt.Key = v
 		}
 	}
 	return rt, true
 }
+
+// literalsMatch reports whether the literal segments of p match segs
+// (as many): unescaped, but the last one of a read as written.
+func (p *pattern) literalsMatch(segs []string) bool {
+	for i, want := range p.segs {
+		if isWildcard(want) || segs[i] == want {
+			continue
+		}
+		if p.kind.IsRead() && i == len(segs)-1 || !strings.Contains(segs[i], "%") || unescape(segs[i]) != want {
+			return false
+		}
+	}
+	return true
+}
+
+func isWildcard(seg string) bool { return strings.HasPrefix(seg, "{") }
 
 // shape is the kind of a path that names no route, for its label: a
 // write's shape (/db/-/x, /db/t/-/x, /db/t/pk/-/x) is a write, anything
 // else other. Its database is its first segment.
 func shape(segs []string, f Format) Route {
 	rt := Route{Kind: KindOther, Format: f}
-	if n := len(segs); n >= 3 && unescape(segs[n-2]) == "-" && segs[n-1] != "" {
+	if n := len(segs); n >= 3 && unescape(segs[n-2]) == "-" && (segs[n-1] != "" || f != FormatHTML) {
 		rt.Kind = KindWrite
 	}
 	rt.DB = firstName(segs)

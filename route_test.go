@@ -149,6 +149,12 @@ func TestRoute_Label(t *testing.T) {
 		"/shop/t/-/x/y":         RouteOther,
 		"/a/b/c/d/-/delete":     RouteOther,
 		"/shop/t.json/":         RouteOther,
+		// Changed with the one grammar: labelled as served.
+		"/shop/%2D/query":  RouteQuery,    // public SQL ("row" before)
+		"/%2D/status.json": RouteAdmin,    // the router sends it to admin ("table" before)
+		"/-":               RouteDatabase, // the read path answers it ("admin" before)
+		"/shop/t/-":        RouteRow,      // a row ("other" before)
+		"///-/.json":       RouteWrite,
 	} {
 		rt, _ := ParseRoute(path)
 		if got := rt.Label(); got != want {
