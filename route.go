@@ -253,7 +253,7 @@ func splitSegments(p string, buf []string) ([]string, bool) {
 // unescape is url.PathUnescape, "\x00/" (no segment's value) when the
 // segment is not well escaped. It allocates only for an escaped segment.
 func unescape(seg string) string {
-	if !strings.Contains(seg, "%") {
+	if strings.IndexByte(seg, '%') < 0 {
 		return seg
 	}
 	v, err := url.PathUnescape(seg)
@@ -310,7 +310,7 @@ func (p *pattern) literalsMatch(segs []string) bool {
 		if isWildcard(want) || segs[i] == want {
 			continue
 		}
-		if p.kind.IsRead() && i == len(segs)-1 || !strings.Contains(segs[i], "%") || unescape(segs[i]) != want {
+		if p.kind.IsRead() && i == len(segs)-1 || strings.IndexByte(segs[i], '%') < 0 || unescape(segs[i]) != want {
 			return false
 		}
 	}

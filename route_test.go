@@ -201,11 +201,11 @@ func TestRoute_Path(t *testing.T) {
 	}
 }
 
-// FuzzParseRoute checks the grammar's properties on any path: no panic;
+// FuzzRouteGrammar checks the grammar's properties on any path: no panic;
 // a bounded label; ENOTFOUND for no route; a route renders to a path that
 // parses back to it; a read is never labelled a write; and every
 // /{db}/-/query path is a read, whatever the database's name.
-func FuzzParseRoute(f *testing.F) {
+func FuzzRouteGrammar(f *testing.F) {
 	for _, s := range []string{
 		"/", "/.json", "/.csv", "/db", "/db.json", "/db/t.json", "/db/t/1,2.json", "/a/b/c/d.json",
 		"/db/-/query.json", "/db/-/query.csv", "/db/-/queryx", "/db/t/-/insert", "/db/t/a%2Cb/-/delete",
@@ -244,4 +244,13 @@ func FuzzParseRoute(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkParseRoute(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if rt, err := ParseRoute("/demo/items/1.json"); err != nil || rt.Kind != KindRow {
+			b.Fatal(rt, err)
+		}
+	}
 }
