@@ -99,11 +99,14 @@ type Route struct {
 //	              table is never "-"
 //	{key}         the segment as written (Route.Key); in a read never
 //	              empty, in a write it must unescape
+//	/...          a last segment: any path under the others, however
+//	              long (the admin handler has its own routes)
 //
 // Literal segments match unescaped ("%2D" is "-"), except the last one of
 // a read route, which matches as written ("/db/-/quer%79" is no query).
-// Admin paths (/-/…) and /metrics are matched before the grammar.
 var grammar = []pattern{
+	node(KindAdmin, "/-/..."),
+	node(KindMetrics, "/metrics"),
 	read(KindRoot, "/", inHTML|inJSON),
 	read(KindDatabase, "/{db}", inHTML|inJSON),
 	read(KindTable, "/{db}/{table}", inHTML|inJSON|inCSV),
@@ -135,6 +138,7 @@ type pattern struct {
 	action  string
 	formats formats
 	segs    []string // literals and wildcards
+	under   bool     // "...": segs is a prefix of the path
 }
 
 func read(kind Kind, path string, f formats) pattern {
@@ -145,6 +149,12 @@ func write(action, path string) pattern {
 	return pattern{kind: KindWrite, action: action, formats: inHTML, segs: patternSegments(path)}
 }
 
+// node is a route of the node's own, served by its admin handler.
+func node(kind Kind, path string) pattern {
+	prefix, under := strings.CutSuffix(path, "/...")
+	return pattern{kind: kind, formats: inHTML, segs: patternSegments(prefix), under: under}
+}
+
 func patternSegments(path string) []string {
 	if path == "/" {
 		return nil
@@ -152,8 +162,8 @@ func patternSegments(path string) []string {
 	return strings.Split(strings.TrimPrefix(path, "/"), "/")
 }
 
-// Errors of ParseRoute: a path that names no route. The handlers answer
-// it with their own 404 body.
+// errNoRoute is ParseRoute's error for a path that names no route. The
+// handlers answer it with their own 404 body.
 var errNoRoute = Errorf(ENOTFOUND, "Not found")
 
 // ParseRoute parses a request's escaped path (URL.EscapedPath) by its
@@ -161,14 +171,8 @@ var errNoRoute = Errorf(ENOTFOUND, "Not found")
 // still a write route, answered 404 by the read path). A path that names
 // no route is an ENOTFOUND error, with the route holding what the path
 // names as far as it goes: its format, its kind when only the format or
-// the write action is wrong, its database.
+// the write action is wrong, its database (its first segment).
 func ParseRoute(path string) (Route, error) {
-	if isAdmin(path) {
-		return Route{Kind: KindAdmin}, nil
-	}
-	if isMetrics(path) {
-		return Route{Kind: KindMetrics}, nil
-	}
 	rest, ok := strings.CutPrefix(path, "/")
 	if !ok {
 		if path == "" {
@@ -176,49 +180,53 @@ func ParseRoute(path string) (Route, error) {
 		}
 		return Route{}, errNoRoute
 	}
-	var rt Route
-	rest, rt.Format = cutFormat(rest)
+	body, f := cutFormat(rest)
 	var buf [maxSegments]string
-	segs, ok := splitSegments(rest, buf[:0])
-	if !ok {
-		rt.DB = firstName(segs)
-		return rt, errNoRoute
-	}
+	segs, fits := splitSegments(body, buf[:0])
 	partial, found := Route{}, false
 	for i := range grammar {
 		p := &grammar[i]
-		m, ok := p.match(segs, rt.Format)
+		var m Route
 		switch {
-		case !ok:
-		case p.formats&(1<<rt.Format) != 0:
+		case p.under:
+			if p.matchUnder(rest) {
+				return Route{Kind: p.kind}, nil
+			}
+			continue
+		case fits:
+			if m, ok = p.match(segs, f); !ok {
+				continue
+			}
+		default:
+			continue
+		}
+		switch {
+		case p.formats&(1<<f) != 0:
 			return m, nil
-		case !found:
+		case !found && (p.kind.IsRead() || p.kind == KindWrite):
 			partial, found = m, true // the right shape in the wrong format
 		}
 	}
 	if found {
 		return partial, errNoRoute
 	}
-	return shape(segs, rt.Format), errNoRoute
+	if !fits {
+		return Route{Format: f, DB: firstName(segs)}, errNoRoute
+	}
+	return shape(segs, f), errNoRoute
 }
 
-// isAdmin reports whether path is the node's own (/-/…): its first
-// segment is "-" (escaped or not) and more follows.
-func isAdmin(path string) bool {
-	if strings.HasPrefix(path, "/-/") {
-		return true
+// matchUnder reports whether the escaped path rest (without its leading
+// '/') is under p's literal segments: each one, then a '/'.
+func (p *pattern) matchUnder(rest string) bool {
+	for _, want := range p.segs {
+		seg, after, more := strings.Cut(rest, "/")
+		if !more || seg != want && unescape(seg) != want {
+			return false
+		}
+		rest = after
 	}
-	first, _, more := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	return more && strings.HasPrefix(path, "/%") && unescape(first) == "-"
-}
-
-// isMetrics reports whether path is /metrics (escaped or not).
-func isMetrics(path string) bool {
-	if path == "/metrics" {
-		return true
-	}
-	rest, ok := strings.CutPrefix(path, "/")
-	return ok && !strings.Contains(rest, "/") && unescape(rest) == "metrics"
+	return true
 }
 
 // cutFormat cuts a .json or .csv extension, as written, from path.
@@ -367,14 +375,9 @@ func (rt Route) PK() ([]string, error) {
 
 // Path renders the route as an escaped path that parses back to it: the
 // first route of the grammar of its kind and action that has a place for
-// each of its names. Admin routes render as "/-/"; "" when no route fits.
+// each of its names ("" when no route fits). A route under a prefix
+// renders as the prefix: "/-/".
 func (rt Route) Path() string {
-	switch rt.Kind {
-	case KindAdmin:
-		return "/-/"
-	case KindMetrics:
-		return "/metrics"
-	}
 	for i := range grammar {
 		if p := &grammar[i]; p.fits(rt) {
 			return p.render(rt)
@@ -401,6 +404,9 @@ func (p *pattern) fits(rt Route) bool {
 func (p *pattern) render(rt Route) string {
 	if len(p.segs) == 0 {
 		return "/" + rt.Format.Ext()
+	}
+	if p.under {
+		return "/" + strings.Join(p.segs, "/") + "/"
 	}
 	var b strings.Builder
 	for _, s := range p.segs {

@@ -56,7 +56,11 @@ func TestParseRoute(t *testing.T) {
 		{"/-/cluster/join", Route{Kind: KindAdmin}},
 		{"/-/admin/api/tokens/x/revoke", Route{Kind: KindAdmin}},
 		{"/%2D/status.json", Route{Kind: KindAdmin}},
+		{"/-/", Route{Kind: KindAdmin}},
+		{"/-/a/b/c/d/e/f/g", Route{Kind: KindAdmin}},
 		{"/metrics", Route{Kind: KindMetrics}},
+		{"/%6Detrics", Route{Kind: KindMetrics}},
+		{"/metrics.json", Route{Kind: KindDatabase, Format: FormatJSON, DB: "metrics"}},
 	} {
 		t.Run(tt.path, func(t *testing.T) {
 			got, err := ParseRoute(tt.path)
@@ -78,6 +82,7 @@ func TestParseRoute_NotFound(t *testing.T) {
 		want Route
 	}{
 		{"/.csv", Route{Kind: KindRoot, Format: FormatCSV}},
+		{"/metrics.csv", Route{Kind: KindDatabase, Format: FormatCSV, DB: "metrics"}},
 		{"/d.csv", Route{Kind: KindDatabase, Format: FormatCSV, DB: "d"}},
 		{"/d/t/1.csv", Route{Kind: KindRow, Format: FormatCSV, DB: "d", Table: "t", Key: "1"}},
 		{"/d/-/other.json", Route{Kind: KindWrite, Format: FormatJSON, DB: "d"}},
