@@ -221,7 +221,7 @@ func ParseRoute(path string) (Route, error) {
 func (p *pattern) matchUnder(rest string) bool {
 	for _, want := range p.segs {
 		seg, after, more := strings.Cut(rest, "/")
-		if !more || seg != want && unescape(seg) != want {
+		if !more || !is(seg, want) {
 			return false
 		}
 		rest = after
@@ -258,22 +258,24 @@ func splitSegments(p string, buf []string) ([]string, bool) {
 	return buf, false
 }
 
-// unescape is url.PathUnescape, "\x00/" (no segment's value) when the
+// unescape is url.PathUnescape without its error: ok is false when the
 // segment is not well escaped. It allocates only for an escaped segment.
-func unescape(seg string) string {
+func unescape(seg string) (v string, ok bool) {
 	if strings.IndexByte(seg, '%') < 0 {
-		return seg
+		return seg, true
 	}
 	v, err := url.PathUnescape(seg)
-	if err != nil {
-		return badSegment
-	}
-	return v
+	return v, err == nil
 }
 
-// badSegment stands for a segment that does not unescape: no literal
-// matches it, and no wildcard takes it.
-const badSegment = "\x00/"
+// is reports whether the escaped segment seg is want once unescaped.
+func is(seg, want string) bool {
+	if seg == want {
+		return true
+	}
+	v, ok := unescape(seg)
+	return ok && v == want
+}
 
 // match matches the segments of a path against p, whatever its format.
 func (p *pattern) match(segs []string, f Format) (Route, bool) {
@@ -286,11 +288,12 @@ func (p *pattern) match(segs []string, f Format) (Route, bool) {
 		v := segs[i]
 		switch want {
 		case wildDB, wildTable:
-			if v = unescape(v); v == badSegment || isRead && want == wildTable && v == "-" {
+			var ok bool
+			if v, ok = unescape(v); !ok || isRead && want == wildTable && v == "-" {
 				return Route{}, false
 			}
 		case wildKey:
-			if !isRead && unescape(v) == badSegment {
+			if _, ok := unescape(v); !ok && !isRead {
 				return Route{}, false
 			}
 		default:
@@ -318,7 +321,7 @@ func (p *pattern) literalsMatch(segs []string) bool {
 		if isWildcard(want) || segs[i] == want {
 			continue
 		}
-		if p.kind.IsRead() && i == len(segs)-1 || strings.IndexByte(segs[i], '%') < 0 || unescape(segs[i]) != want {
+		if p.kind.IsRead() && i == len(segs)-1 || !is(segs[i], want) {
 			return false
 		}
 	}
@@ -332,7 +335,7 @@ func isWildcard(seg string) bool { return strings.HasPrefix(seg, "{") }
 // else other. Its database is its first segment.
 func shape(segs []string, f Format) Route {
 	rt := Route{Kind: KindOther, Format: f}
-	if n := len(segs); n >= 3 && unescape(segs[n-2]) == "-" && (segs[n-1] != "" || f != FormatHTML) {
+	if n := len(segs); n >= 3 && is(segs[n-2], "-") && (segs[n-1] != "" || f != FormatHTML) {
 		rt.Kind = KindWrite
 	}
 	rt.DB = firstName(segs)
@@ -341,10 +344,13 @@ func shape(segs []string, f Format) Route {
 
 // firstName is the unescaped first segment, "" for none.
 func firstName(segs []string) string {
-	if len(segs) == 0 || unescape(segs[0]) == badSegment {
+	if len(segs) == 0 {
 		return ""
 	}
-	return unescape(segs[0])
+	if v, ok := unescape(segs[0]); ok {
+		return v
+	}
+	return ""
 }
 
 // Label is the route's kind as a metrics label (one of RouteLabels). A

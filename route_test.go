@@ -33,6 +33,7 @@ func TestParseRoute(t *testing.T) {
 		{"/d/-/query.csv", Route{Kind: KindQuery, Format: FormatCSV, DB: "d"}},
 		{"/d/%2D/query.json", Route{Kind: KindQuery, Format: FormatJSON, DB: "d"}},
 		{"/-", Route{Kind: KindDatabase, DB: "-"}},
+		{"/%00%2F/-/query", Route{Kind: KindQuery, DB: "\x00/"}},                    // any name: the read path says which exist
 		{"/db/t/insert", Route{Kind: KindRow, DB: "db", Table: "t", Key: "insert"}}, // a row, not a write
 		// Writes.
 		{"/db/-/create", Route{Kind: KindWrite, DB: "db", Action: ActionCreate}},
