@@ -2,22 +2,21 @@ package primary
 
 import (
 	"net/url"
-	"strings"
 
 	"github.com/tablecast/tablecast"
 )
 
-// Write actions, the last segment of each write path.
+// Write actions, the last segment of each write path (the URL grammar's).
 const (
-	actionCreate    = "create"
-	actionInsert    = "insert"
-	actionUpsert    = "upsert"
-	actionDelete    = "delete"
-	actionPublish   = "publish"
-	actionUnpublish = "unpublish"
+	actionCreate    = tablecast.ActionCreate
+	actionInsert    = tablecast.ActionInsert
+	actionUpsert    = tablecast.ActionUpsert
+	actionDelete    = tablecast.ActionDelete
+	actionPublish   = tablecast.ActionPublish
+	actionUnpublish = tablecast.ActionUnpublish
 )
 
-// route is a parsed write path:
+// route is a write route of the URL grammar (tablecast.ParseRoute):
 //
 //	/{db}/-/create
 //	/{db}/-/publish|unpublish               the whole database
@@ -30,43 +29,19 @@ type route struct {
 	pk     []string // delete only: the primary key values, in key order
 }
 
-// parseRoute matches a request path against the write routes. Segments are
-// split on the escaped path so that "%2F" stays inside its segment; the pk
-// segment is split on ',' before unescaping, so "%2C" stays inside a value.
+// parseRoute matches a request path against the write routes.
 func parseRoute(u *url.URL) (route, bool) {
-	p, ok := strings.CutPrefix(u.EscapedPath(), "/")
-	if !ok {
+	g, err := tablecast.ParseRoute(u.EscapedPath())
+	if err != nil || g.Kind != tablecast.KindWrite {
 		return route{}, false
 	}
-	raw := strings.Split(p, "/")
-	seg := make([]string, len(raw))
-	for i, s := range raw {
-		v, err := url.PathUnescape(s)
-		if err != nil {
+	rt := route{action: g.Action, db: g.DB, table: g.Table}
+	if g.Action == actionDelete {
+		if rt.pk, err = g.PK(); err != nil {
 			return route{}, false
 		}
-		seg[i] = v
 	}
-	switch {
-	case len(seg) == 3 && seg[1] == "-" && seg[2] == actionCreate:
-		return route{action: actionCreate, db: seg[0]}, true
-	case len(seg) == 3 && seg[1] == "-" && (seg[2] == actionPublish || seg[2] == actionUnpublish):
-		return route{action: seg[2], db: seg[0]}, true
-	case len(seg) == 4 && seg[2] == "-" && isTableAction(seg[3]):
-		return route{action: seg[3], db: seg[0], table: seg[1]}, true
-	case len(seg) == 5 && seg[3] == "-" && seg[4] == actionDelete:
-		pk, ok := splitPK(raw[2])
-		return route{action: actionDelete, db: seg[0], table: seg[1], pk: pk}, ok
-	}
-	return route{}, false
-}
-
-func isTableAction(s string) bool {
-	switch s {
-	case actionInsert, actionUpsert, actionPublish, actionUnpublish:
-		return true
-	}
-	return false
+	return rt, true
 }
 
 // scope is the token scope the route needs.
@@ -75,19 +50,6 @@ func (rt route) scope() string {
 		return ScopePublish
 	}
 	return ScopeWrite
-}
-
-// splitPK splits an escaped pk segment into its unescaped values.
-func splitPK(escaped string) ([]string, bool) {
-	parts := strings.Split(escaped, ",")
-	for i, s := range parts {
-		v, err := url.PathUnescape(s)
-		if err != nil {
-			return nil, false
-		}
-		parts[i] = v
-	}
-	return parts, true
 }
 
 // validate checks the database and table names of the route.

@@ -4,26 +4,29 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/tablecast/tablecast"
 )
 
-// routeKind says what a public read URL asks for.
-type routeKind uint8
+// routeKind says what a public read URL asks for: the read kinds of the
+// URL grammar (tablecast.ParseRoute).
+type routeKind = tablecast.Kind
 
 const (
-	routeRoot  routeKind = iota // "/" and "/.json": the databases
-	routeDB                     // "/db": a database's public tables
-	routeTable                  // "/db/table": a page of rows
-	routeRow                    // "/db/table/pk": one row
-	routeQuery                  // "/db/-/query": public SQL
+	routeRoot  = tablecast.KindRoot     // "/" and "/.json": the databases
+	routeDB    = tablecast.KindDatabase // "/db": a database's public tables
+	routeTable = tablecast.KindTable    // "/db/table": a page of rows
+	routeRow   = tablecast.KindRow      // "/db/table/pk": one row
+	routeQuery = tablecast.KindQuery    // "/db/-/query": public SQL
 )
 
 // format is the representation a URL asks for, from its extension.
-type format uint8
+type format = tablecast.Format
 
 const (
-	formatHTML format = iota // no extension
-	formatJSON               // .json
-	formatCSV                // .csv
+	formatHTML = tablecast.FormatHTML // no extension
+	formatJSON = tablecast.FormatJSON // .json
+	formatCSV  = tablecast.FormatCSV  // .csv
 )
 
 // route is a parsed public read URL.
@@ -54,37 +57,18 @@ func multiValued(name string) bool {
 	return name == "_col" || name == "_nocol" || name == "_extra" || !strings.HasPrefix(name, "_")
 }
 
-// parseRoute parses the public read URLs:
-//
-//	/  /.json                          databases
-//	/db  /db.json                      a database's public tables
-//	/db/table  .json  .csv             a page of rows
-//	/db/table/pk  /db/table/pk.json    one row
-//	/db/-/query  .json  .csv           public SQL
-//
-// ok is false for anything else. Segments stay escaped until split, so a
-// "%2E" in a key segment never reads as an extension.
+// parseRoute parses a public read URL: a read route of the URL grammar
+// (tablecast.ParseRoute), with the parameters that change its answer. ok
+// is false for anything else; the route then still has the format the
+// path asks for (its 404 is written in it).
 func parseRoute(u *url.URL) (rt route, ok bool) {
 	path := u.EscapedPath()
-	rest, ok := strings.CutPrefix(path, "/")
-	if !ok {
+	g, err := tablecast.ParseRoute(path)
+	rt.format = g.Format
+	if err != nil || !g.Kind.IsRead() {
 		return rt, false
 	}
-	switch {
-	case strings.HasSuffix(rest, ".json"):
-		rt.format, rest = formatJSON, rest[:len(rest)-len(".json")]
-	case strings.HasSuffix(rest, ".csv"):
-		rt.format, rest = formatCSV, rest[:len(rest)-len(".csv")]
-	}
-	if rest == "" {
-		// "/" and "/.json" list databases; there is no "/.csv".
-		return route{kind: routeRoot, format: rt.format, canonical: path}, rt.format != formatCSV
-	}
-	var buf [3]string
-	segs, ok := splitPath(rest, buf[:0])
-	if !ok || !rt.fill(segs) {
-		return rt, false
-	}
+	rt.kind, rt.db, rt.table, rt.key = g.Kind, g.DB, g.Table, g.Key
 	rt.canonical = path
 	if names := rt.paramNames(); names != nil && u.RawQuery != "" {
 		rt.query = usedParams(u.Query(), names)
@@ -96,54 +80,6 @@ func parseRoute(u *url.URL) (rt route, ok bool) {
 		}
 	}
 	return rt, true
-}
-
-// splitPath splits a path into at most cap(buf) segments, into buf (no
-// allocation); more segments than that is not a route.
-func splitPath(p string, buf []string) ([]string, bool) {
-	for len(buf) < cap(buf) {
-		seg, rest, more := strings.Cut(p, "/")
-		buf = append(buf, seg)
-		if !more {
-			return buf, true
-		}
-		p = rest
-	}
-	return buf, false
-}
-
-// fill sets the route's kind and names from its path segments.
-func (rt *route) fill(segs []string) bool {
-	if len(segs) > 3 {
-		return false
-	}
-	for i, s := range segs {
-		if s == "" {
-			return false
-		}
-		if i < 2 {
-			u, err := url.PathUnescape(s)
-			if err != nil {
-				return false
-			}
-			segs[i] = u
-		}
-	}
-	rt.db = segs[0]
-	switch {
-	case len(segs) == 1:
-		rt.kind = routeDB
-		return rt.format != formatCSV
-	case segs[1] == "-":
-		rt.kind = routeQuery
-		return len(segs) == 3 && segs[2] == "query"
-	case len(segs) == 2:
-		rt.kind, rt.table = routeTable, segs[1]
-		return true
-	default:
-		rt.kind, rt.table, rt.key = routeRow, segs[1], segs[2]
-		return rt.format != formatCSV
-	}
 }
 
 // paramNames are the '_' parameters the route's answer depends on.
@@ -203,21 +139,8 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// Path building for links: every segment escaped, and a trailing ".json"
-// or ".csv" inside a name or key written with "%2E" so that it never
-// reads as an extension.
-func pathSegment(s string) string { return escapeExt(url.PathEscape(s)) }
-
-// escapeExt writes the dot of a trailing extension in an escaped segment
-// as "%2E".
-func escapeExt(e string) string {
-	for _, ext := range []string{".json", ".csv"} {
-		if strings.HasSuffix(e, ext) {
-			return e[:len(e)-len(ext)] + "%2E" + ext[1:]
-		}
-	}
-	return e
-}
+// Path building for links: see tablecast.PathSegment.
+func pathSegment(s string) string { return tablecast.PathSegment(s) }
 
 func dbPath(db string) string           { return "/" + pathSegment(db) }
 func tablePath(db, table string) string { return dbPath(db) + "/" + pathSegment(table) }
@@ -229,5 +152,5 @@ func rowPath(db, table string, key []any) string {
 	for i, v := range key {
 		parts[i] = url.PathEscape(keyString(v)) // escapes ',' too
 	}
-	return tablePath(db, table) + "/" + escapeExt(strings.Join(parts, ","))
+	return tablePath(db, table) + "/" + tablecast.EscapeExt(strings.Join(parts, ","))
 }

@@ -90,7 +90,8 @@ func (w *bookmarkWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 
 func (w *bookmarkWriter) setCookie(status int) {
 	txid, err := tablecast.ParseTXID(w.Header().Get(tablecast.HeaderTXID))
-	db := dbOfPath(w.req.URL.Path)
+	route, _ := tablecast.ParseRoute(w.req.URL.EscapedPath())
+	db := routeDB(route)
 	if status/100 != 2 || err != nil || db == "" {
 		return
 	}

@@ -1,8 +1,9 @@
 package routing
 
 import (
-	"strings"
 	"time"
+
+	"github.com/tablecast/tablecast"
 )
 
 // Metrics receives what routing decides, for counting (Prometheus in
@@ -61,81 +62,18 @@ func (rt *Router) metrics() Metrics {
 	return rt.Metrics
 }
 
-// Route kinds: the shape of a request's path, a bounded label for metrics
-// (never the raw path: database and table names are unbounded, and may be
-// private).
+// Route kinds: the metrics labels of the URL grammar (see
+// tablecast.Route.Label), kept here for the counters of cmd/tablecast.
 const (
-	RouteRoot     = "root"     // /, /.json
-	RouteDatabase = "database" // /{db}.json
-	RouteTable    = "table"    // /{db}/{table}.json
-	RouteRow      = "row"      // /{db}/{table}/{pk}.json
-	RouteQuery    = "query"    // /{db}/-/query.json, .csv, HTML: public SQL, a read
-	RouteWrite    = "write"    // /{db}/-/create, /{db}/{table}/-/insert, …
-	RouteAdmin    = "admin"    // /-/…, /metrics
-	RouteOther    = "other"    // anything else
+	RouteRoot     = tablecast.RouteRoot
+	RouteDatabase = tablecast.RouteDatabase
+	RouteTable    = tablecast.RouteTable
+	RouteRow      = tablecast.RouteRow
+	RouteQuery    = tablecast.RouteQuery
+	RouteWrite    = tablecast.RouteWrite
+	RouteAdmin    = tablecast.RouteAdmin
+	RouteOther    = tablecast.RouteOther
 )
 
-// RouteKinds lists every value RouteKind returns.
-var RouteKinds = []string{RouteRoot, RouteDatabase, RouteTable, RouteRow, RouteQuery, RouteWrite, RouteAdmin, RouteOther}
-
-// RouteKind classifies a request's escaped path (URL.EscapedPath) by its
-// shape alone. Reads may end in .json, .csv or nothing (HTML); the method
-// does not matter, so a GET sent to a write route is still "write".
-func RouteKind(path string) string {
-	switch {
-	case path == "/metrics" || path == "/-" || strings.HasPrefix(path, "/-/"):
-		return RouteAdmin
-	case path == "" || path == "/" || path == "/.json" || path == "/.csv":
-		return RouteRoot
-	}
-	// At most five segments can name a route (/db/t/pk/-/delete); the
-	// segments go to a stack array, so no request allocates here.
-	var arr [5]string
-	segs := arr[:0]
-	for rest, more := strings.TrimPrefix(path, "/"), true; more; {
-		var s string
-		s, rest, more = strings.Cut(rest, "/")
-		if len(segs) == len(arr) {
-			return RouteOther
-		}
-		segs = append(segs, s)
-	}
-	for i, s := range segs {
-		if s == "-" {
-			// /db/-/query(.json|.csv): public SQL, a read.
-			if i == 1 && len(segs) == 3 && segs[0] != "" {
-				switch segs[2] {
-				case "query", "query.json", "query.csv":
-					return RouteQuery
-				}
-			}
-			// /db/-/create, /db/t/-/insert, /db/t/pk/-/delete
-			if i >= 1 && i <= 3 && i == len(segs)-2 && segs[i+1] != "" {
-				return RouteWrite
-			}
-			return RouteOther
-		}
-	}
-	last, ok := strings.CutSuffix(segs[len(segs)-1], ".json")
-	if !ok {
-		last, ok = strings.CutSuffix(last, ".csv")
-	}
-	if !ok && strings.Contains(last, ".") {
-		return RouteOther // /favicon.ico, /robots.txt: not a read route
-	}
-	segs[len(segs)-1] = last
-	for _, s := range segs {
-		if s == "" {
-			return RouteOther
-		}
-	}
-	switch len(segs) {
-	case 1:
-		return RouteDatabase
-	case 2:
-		return RouteTable
-	case 3:
-		return RouteRow
-	}
-	return RouteOther
-}
+// RouteKinds lists every route label.
+var RouteKinds = tablecast.RouteLabels

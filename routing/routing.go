@@ -200,8 +200,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !primary {
 		h[HeaderLag] = rt.lagHeader(rt.Node.Lag())
 	}
+	route, _ := tablecast.ParseRoute(r.URL.EscapedPath())
 	switch {
-	case (strings.HasPrefix(r.URL.Path, "/-/") || r.URL.Path == "/metrics") && rt.Admin != nil:
+	case (route.Kind == tablecast.KindAdmin || route.Kind == tablecast.KindMetrics) && rt.Admin != nil:
 		rt.Admin.ServeHTTP(w, r)
 	case !rt.Node.Ready():
 		h.Set("Retry-After", "1")
@@ -215,7 +216,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		rt.read(w, r)
+		rt.read(w, r, routeDB(route))
 	case r.Method == http.MethodOptions:
 		h.Set("Allow", "GET, HEAD, POST, OPTIONS")
 		w.WriteHeader(http.StatusNoContent)
@@ -327,9 +328,9 @@ func (rt *Router) waitPrimary(ctx context.Context, url func() string) (string, e
 
 // read serves a read here once this node is fresh enough for it: it has
 // applied the request's bookmark (waiting a bounded time) and lags less
-// than the request's bound. Otherwise the primary serves it, or 504.
-func (rt *Router) read(w http.ResponseWriter, r *http.Request) {
-	db := dbOfPath(r.URL.Path)
+// than the request's bound (for db, the database its path names, "" for
+// none). Otherwise the primary serves it, or 504.
+func (rt *Router) read(w http.ResponseWriter, r *http.Request, db string) {
 	want, err := bookmark(r, db)
 	if err != nil {
 		rt.fail(w, r, err)
@@ -442,15 +443,11 @@ func (rt *Router) maxLag(r *http.Request) (time.Duration, error) {
 	return d, nil
 }
 
-// dbOfPath is the database a public path reads: "/db.json", "/db/…".
-func dbOfPath(p string) string {
-	p = strings.TrimPrefix(p, "/")
-	if i := strings.IndexByte(p, '/'); i >= 0 {
-		p = p[:i]
-	}
-	p = strings.TrimSuffix(p, ".json")
-	if tablecast.ValidateDBName(p) != nil {
+// routeDB is the database a route names, "" for none (or a name no
+// database can have).
+func routeDB(route tablecast.Route) string {
+	if tablecast.ValidateDBName(route.DB) != nil {
 		return ""
 	}
-	return p
+	return route.DB
 }

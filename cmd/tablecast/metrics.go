@@ -212,7 +212,8 @@ func (m *nodeMetrics) StaleRead(cause, outcome string) {
 func (m *nodeMetrics) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Since(metricsEpoch) // the monotonic clock alone: one clock read, not two
-		kind := routing.RouteKind(r.URL.EscapedPath())
+		route, _ := tablecast.ParseRoute(r.URL.EscapedPath())
+		kind := route.Label()
 		sw := statusWriters.Get().(*statusWriter)
 		*sw = statusWriter{ResponseWriter: w}
 		// Deferred: a proxied answer cut midway ends in a panic
