@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tablecast/tablecast/internal/valuetest"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // TestRender_Values: the read path renders every SQLite value as the one
@@ -34,7 +35,7 @@ func TestRender_Values(t *testing.T) {
 // null, as Datasette and the write path render it.
 func TestReader_Infinity(t *testing.T) {
 	f := newFixture(t)
-	f.MustExec("demo", gateDDL,
+	f.MustExec("demo", gate.PublicTablesDDL,
 		`CREATE TABLE nums (id INTEGER PRIMARY KEY, x REAL)`,
 		`INSERT INTO nums VALUES (1, 1e999), (2, -1e999), (3, 1.5)`,
 		publish("nums"))
