@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -27,9 +26,9 @@ import (
 // openRaft wires raft election into LiteFS: the raft leader holds the
 // LiteFS lease; replicas' streams are cut as soon as raft names another
 // leader. Call between mount.Listen and mount.Open, after serveAPI.
-func (n *node) openRaft() error {
-	c := n.cfg
-	advertise, err := raftAdvertise(c.Tablecast.RaftAddr, c.Tablecast.RaftAdvertise)
+func (n *Node) openRaft() error {
+	c := &n.opts
+	advertise, err := raftAdvertise(c.RaftAddr, c.RaftAdvertise)
 	if err != nil {
 		return err
 	}
@@ -37,27 +36,27 @@ func (n *node) openRaft() error {
 	if n.tls != nil {
 		// Only peers with a node certificate of the cluster CA get a byte
 		// to raft: no forged AppendEntries, no votes from outside.
-		trans, err = fsmount.NewTLSTransport(c.Tablecast.RaftAddr, advertise, n.tls.Server(), n.tls.Client(), 3, 10*time.Second)
+		trans, err = fsmount.NewTLSTransport(c.RaftAddr, advertise, n.tls.Server(), n.tls.Client(), 3, 10*time.Second)
 	} else {
-		trans, err = raft.NewTCPTransport(c.Tablecast.RaftAddr, advertise, 3, 10*time.Second, io.Discard)
+		trans, err = raft.NewTCPTransport(c.RaftAddr, advertise, 3, 10*time.Second, io.Discard)
 	}
 	if err != nil {
 		return fmt.Errorf("tablecast.raft-addr: %w", err)
 	}
 	n.raft, err = fsmount.OpenRaft(fsmount.RaftConfig{
-		ID: c.Tablecast.Name, Dir: filepath.Join(c.Data.Dir, "raft"), Transport: trans,
-		Voter: c.Lease.IsCandidate(), Bootstrap: c.Tablecast.Join == "" && c.Lease.IsCandidate(), Logger: n.logger,
+		ID: c.Name, Dir: filepath.Join(c.DataDir, "raft"), Transport: trans,
+		Voter: c.Candidate, Bootstrap: c.Join == "" && c.Candidate, Logger: n.logger,
 	})
 	if err != nil {
 		return err
 	}
-	n.self = fsmount.NodeInfo{ID: c.Tablecast.Name, Region: c.Tablecast.Region, Role: fsmount.RoleReplica,
+	n.self = fsmount.NodeInfo{ID: c.Name, Region: c.Region, Role: fsmount.RoleReplica,
 		APIURL: n.apiURL, NodeURL: n.nodeURL, LiteFSURL: n.mount.URL(), RaftAddr: string(trans.LocalAddr())}
-	if c.Lease.AdvertiseURL != "" {
+	if c.LeaseAdvertiseURL != "" {
 		// LiteFS advertises the address it binds (":20202" → localhost).
-		n.self.LiteFSURL = c.Lease.AdvertiseURL
+		n.self.LiteFSURL = c.LeaseAdvertiseURL
 	}
-	if c.Lease.IsCandidate() {
+	if c.Candidate {
 		n.self.Role = fsmount.RoleCandidate
 	}
 	n.leaser = fsmount.NewRaftLeaser(n.raft, n.self)
@@ -97,7 +96,7 @@ func raftAdvertise(bind, advertise string) (net.Addr, error) {
 // joinLoop keeps this node registered with the cluster: it joins through
 // the leader (or the configured join URL) as a non-voter, and asks to be
 // promoted to voter once its LiteFS store has caught up, if a candidate.
-func (n *node) joinLoop(ctx context.Context) {
+func (n *Node) joinLoop(ctx context.Context) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -114,30 +113,29 @@ func (n *node) joinLoop(ctx context.Context) {
 
 // joinOnce registers this node and its raft membership if either is out
 // of date; it does nothing when both are right.
-func (n *node) joinOnce(ctx context.Context) error {
-	wantVoter := n.cfg.Lease.IsCandidate() && n.Ready()
+func (n *Node) joinOnce(ctx context.Context) error {
+	wantVoter := n.opts.Candidate && n.Ready()
 	got, registered := n.raft.Node(n.self.ID)
 	member, voter := n.membership()
 	if registered && got == n.self && member && (voter || !wantVoter) {
 		return nil
 	}
-	req := joinRequest{Node: n.self, Voter: wantVoter}
+	req := JoinRequest{Node: n.self, Voter: wantVoter}
 	if n.raft.IsLeader() {
 		return n.applyJoin(ctx, req)
 	}
 	target := n.leaderNodeURL()
 	if target == "" {
-		target = n.cfg.Tablecast.Join
+		target = n.opts.Join
 	}
 	if target == "" {
 		return errors.New("no leader known and no join URL")
 	}
-	_, err := n.callNode(ctx, http.MethodPost, target+"/-/cluster/join", req)
-	return err
+	return n.client.Join(ctx, target, req)
 }
 
 // membership reports whether raft counts this node in, and as a voter.
-func (n *node) membership() (member, voter bool) {
+func (n *Node) membership() (member, voter bool) {
 	servers, err := n.raft.Servers()
 	if err != nil {
 		return false, false
@@ -151,7 +149,7 @@ func (n *node) membership() (member, voter bool) {
 }
 
 // leaderNodeURL is the raft leader's node API URL from the registry.
-func (n *node) leaderNodeURL() string {
+func (n *Node) leaderNodeURL() string {
 	if id := n.raft.LeaderID(); id != "" {
 		if info, ok := n.raft.Node(id); ok {
 			return strings.TrimSuffix(info.NodeURL, "/")
@@ -160,13 +158,8 @@ func (n *node) leaderNodeURL() string {
 	return ""
 }
 
-type joinRequest struct {
-	Node  fsmount.NodeInfo `json:"node"`
-	Voter bool             `json:"voter"`
-}
-
 // applyJoin adds or updates a node; leader only.
-func (n *node) applyJoin(ctx context.Context, req joinRequest) error {
+func (n *Node) applyJoin(ctx context.Context, req JoinRequest) error {
 	if req.Node.ID == "" || req.Node.RaftAddr == "" {
 		return tablecast.Errorf(tablecast.EINVALID, "join: node id and raft-addr are required")
 	}
@@ -179,48 +172,9 @@ func (n *node) applyJoin(ctx context.Context, req joinRequest) error {
 	return n.raft.Register(ctx, req.Node)
 }
 
-// callNode sends a JSON request with the join token to a peer's node API
-// (mutual TLS) and decodes the answer.
-func (n *node) callNode(ctx context.Context, method, url string, body any) (map[string]any, error) {
-	return callJSON(ctx, n.nodeClient, method, url, n.cfg.Tablecast.ClusterToken, body)
-}
-
-func callJSON(ctx context.Context, client *http.Client, method, url, token string, body any) (map[string]any, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return nil, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	if resp.StatusCode/100 != 2 {
-		return out, fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, bytes.TrimSpace(raw))
-	}
-	return out, nil
-}
-
 // clusterHandler serves the operator's /-/cluster routes and /-/wait.
 // All need a token: they show or change what visitors must not see.
-func (n *node) clusterRoutes(mux *http.ServeMux) {
+func (n *Node) clusterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /-/cluster.json", n.authed(n.handleClusterStatus))
 	mux.HandleFunc("POST /-/cluster/join", n.authed(n.fromNode(n.leaderOnly(n.handleJoin))))
 	mux.HandleFunc("POST /-/cluster/remove", n.authed(n.leaderOnly(n.handleRemove)))
@@ -229,7 +183,7 @@ func (n *node) clusterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /-/wait", n.authed(n.handleWait))
 }
 
-func (n *node) authed(h http.HandlerFunc) http.HandlerFunc {
+func (n *Node) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if _, err := n.tokens.Authorize(r, primary.ScopeAdmin); err != nil {
 			if tablecast.ErrorCode(err) == tablecast.EUNAUTHORIZED {
@@ -243,7 +197,7 @@ func (n *node) authed(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // leaderOnly runs h on the raft leader: other nodes forward the request.
-func (n *node) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
+func (n *Node) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if n.raft == nil {
 			tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EINVALID, "This cluster uses a static lease: nothing to change"))
@@ -259,19 +213,26 @@ func (n *node) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 			tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EUNAVAILABLE, "No raft leader known: try again shortly"))
 			return
 		}
-		u, _ := url.Parse(leader)
-		p := httputil.NewSingleHostReverseProxy(u)
-		p.Transport = n.nodeTransport // the leader's node API, mutual TLS
-		r.Header.Set("Tablecast-Forwarded-By", n.cfg.Tablecast.Name)
-		p.ServeHTTP(w, r)
+		u, err := url.Parse(leader)
+		if err != nil {
+			tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EUNAVAILABLE, "No raft leader known: try again shortly"))
+			return
+		}
+		n.proxy.Serve(w, r, u, n.leaderFailed) // the leader's node API, mutual TLS
 	}
+}
+
+// leaderFailed answers a cluster change the raft leader did not answer.
+func (n *Node) leaderFailed(w http.ResponseWriter, r *http.Request, err error) {
+	n.logger.Warn("proxy to the raft leader failed", "path", r.URL.Path, "err", err)
+	tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EUNKNOWN, "The raft leader did not answer: the change may or may not have been made"))
 }
 
 // fromNode lets through only requests from a node of the cluster: with
 // TLS, a join must arrive on the node port with a verified node
 // certificate naming the node that joins (or forwarded there by a node,
 // which checked it). A leaked cluster token alone cannot register a node.
-func (n *node) fromNode(h http.HandlerFunc) http.HandlerFunc {
+func (n *Node) fromNode(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if n.tls == nil {
 			h(w, r)
@@ -287,7 +248,7 @@ func (n *node) fromNode(h http.HandlerFunc) http.HandlerFunc {
 			tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EINVALID, "Read body: %v", err))
 			return
 		}
-		var req joinRequest
+		var req JoinRequest
 		_ = json.Unmarshal(body, &req)
 		if r.Header.Get(routing.HeaderForwarded) == "" && req.Node.ID != peer && peer != nodetls.AnyNode {
 			n.logger.Warn("join refused: certificate names another node", "cert", peer, "node", req.Node.ID)
@@ -308,8 +269,8 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
-func (n *node) handleJoin(w http.ResponseWriter, r *http.Request) {
-	var req joinRequest
+func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
+	var req JoinRequest
 	if err := decodeBody(r, &req); err != nil {
 		tablecast.WriteError(w, r, n.logger, err)
 		return
@@ -326,7 +287,7 @@ type nodeRequest struct {
 	Node string `json:"node"`
 }
 
-func (n *node) handleRemove(w http.ResponseWriter, r *http.Request) {
+func (n *Node) handleRemove(w http.ResponseWriter, r *http.Request) {
 	var req nodeRequest
 	if err := decodeBody(r, &req); err != nil || req.Node == "" {
 		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.EINVALID, `Body must be {"node":"NAME"}`))
@@ -347,7 +308,7 @@ func (n *node) handleRemove(w http.ResponseWriter, r *http.Request) {
 	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "removed": req.Node})
 }
 
-func (n *node) handleHandoff(w http.ResponseWriter, r *http.Request) {
+func (n *Node) handleHandoff(w http.ResponseWriter, r *http.Request) {
 	var req nodeRequest
 	if err := decodeBody(r, &req); err != nil {
 		tablecast.WriteError(w, r, n.logger, err)
@@ -365,7 +326,7 @@ func (n *node) handleHandoff(w http.ResponseWriter, r *http.Request) {
 // /-/cluster/forget-synced {"db":"NAME"} (no db: all). Without a node that
 // has them no primary is elected; this lets one that lacks them lead, and
 // loses the writes it lacks.
-func (n *node) handleForgetSynced(w http.ResponseWriter, r *http.Request) {
+func (n *Node) handleForgetSynced(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		DB string `json:"db"`
 	}
@@ -398,7 +359,7 @@ func (n *node) handleForgetSynced(w http.ResponseWriter, r *http.Request) {
 // fsmount.Mount.Covers); 409 at once when it is at or past txid on
 // another history; 504 when still behind at the timeout. A TXID alone
 // proves nothing after a failover: two histories reach the same TXID.
-func (n *node) handleWait(w http.ResponseWriter, r *http.Request) {
+func (n *Node) handleWait(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	txid, err := tablecast.ParseTXID(q.Get("txid"))
 	if err != nil {
@@ -418,13 +379,12 @@ func (n *node) handleWait(w http.ResponseWriter, r *http.Request) {
 			tablecast.WriteError(w, r, n.logger, err)
 			return
 		}
-		n.waitPos(ctx, w, db, tablecast.Pos{TXID: txid, Checksum: sum}, timeout)
+		n.waitPos(ctx, w, r, db, tablecast.Pos{TXID: txid, Checksum: sum}, timeout)
 		return
 	}
 	if err := n.mount.WaitTXID(ctx, db, txid); err != nil {
 		have, _ := n.mount.TXID(db)
-		tablecast.WriteJSON(w, http.StatusGatewayTimeout, map[string]any{"ok": false, "status": 504,
-			"error": fmt.Sprintf("TXID %s not applied after %s (have %s)", txid, timeout, have)})
+		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.ETIMEOUT, "TXID %s not applied after %s (have %s)", txid, timeout, have))
 		return
 	}
 	have, _ := n.mount.TXID(db)
@@ -432,18 +392,16 @@ func (n *node) handleWait(w http.ResponseWriter, r *http.Request) {
 }
 
 // waitPos is handleWait for a position.
-func (n *node) waitPos(ctx context.Context, w http.ResponseWriter, db string, want tablecast.Pos, timeout time.Duration) {
+func (n *Node) waitPos(ctx context.Context, w http.ResponseWriter, r *http.Request, db string, want tablecast.Pos, timeout time.Duration) {
 	err := n.mount.WaitCovers(ctx, db, want)
 	have, _ := n.mount.Pos(db)
 	switch {
 	case err == nil:
 		tablecast.WriteJSON(w, http.StatusOK, map[string]any{"ok": true, "node": n.self.ID, "txid": have.TXID.String(), "pos": have.String()})
 	case errors.Is(err, fsmount.ErrOtherHistory):
-		tablecast.WriteJSON(w, http.StatusConflict, map[string]any{"ok": false, "status": 409, "node": n.self.ID,
-			"error": fmt.Sprintf("Position %s is not on this node's history: %v", want, err)})
+		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.ECONFLICT, "Position %s is not on this node's history: %v", want, err))
 	default:
-		tablecast.WriteJSON(w, http.StatusGatewayTimeout, map[string]any{"ok": false, "status": 504, "node": n.self.ID,
-			"error": fmt.Sprintf("Position %s not reached after %s (have %s)", want, timeout, have)})
+		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.ETIMEOUT, "Position %s not reached after %s (have %s)", want, timeout, have))
 	}
 }
 
@@ -460,7 +418,7 @@ func (n *node) waitPos(ctx context.Context, w http.ResponseWriter, db string, wa
 //     take the lease (fsmount.RaftLeaser.Acquire).
 //
 // Any failure leaves the write committed here but unconfirmed (503).
-func (n *node) syncToCandidate(ctx context.Context, db string, pos tablecast.Pos) error {
+func (n *Node) syncToCandidate(ctx context.Context, db string, pos tablecast.Pos) error {
 	lease := n.leaser.Current()
 	if lease == nil {
 		return errors.New("this node is no longer the primary")
@@ -472,12 +430,15 @@ func (n *node) syncToCandidate(ctx context.Context, db string, pos tablecast.Pos
 	if len(peers) == 0 {
 		return errors.New("no other candidate in the cluster")
 	}
+	// The other confirmations are cancelled once one arrives, and waited for.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	start := time.Now()
 	errs := make(chan error, len(peers))
 	for _, p := range peers {
-		go func() { errs <- n.confirmPos(ctx, p, db, pos, 5*time.Second) }()
+		wg.Go(func() { errs <- n.client.ConfirmPos(ctx, p, db, pos, 5*time.Second) })
 	}
 	var last error
 	confirmed := false
@@ -501,7 +462,7 @@ func (n *node) syncToCandidate(ctx context.Context, db string, pos tablecast.Pos
 // confirmers are the API URLs of the nodes that may confirm a position:
 // the other candidates that are raft voters, the nodes that can become
 // primary (a candidate still catching up is a non-voter).
-func (n *node) confirmers() []string {
+func (n *Node) confirmers() []string {
 	servers, err := n.raft.Servers()
 	if err != nil {
 		return nil
@@ -530,7 +491,7 @@ const syncedRefresh = 30 * time.Second
 // candidate, and then no candidate could show it has it: no primary.
 // It also narrows what asynchronous writes can lose to the writes since
 // the last record.
-func (n *node) syncLoop(ctx context.Context) {
+func (n *Node) syncLoop(ctx context.Context) {
 	tick := time.NewTicker(syncedRefresh)
 	defer tick.Stop()
 	for {
@@ -555,22 +516,14 @@ func (n *node) syncLoop(ctx context.Context) {
 	}
 }
 
-// confirmPos asks the node at base whether its history passes through pos
-// of db, waiting up to timeout for it to get there.
-func (n *node) confirmPos(ctx context.Context, base, db string, pos tablecast.Pos, timeout time.Duration) error {
-	u := fmt.Sprintf("%s/-/wait?db=%s&txid=%s&checksum=%016x&timeout=%s", base, url.QueryEscape(db), pos.TXID, pos.Checksum, timeout)
-	_, err := n.callNode(ctx, http.MethodGet, u, nil)
-	return err
-}
-
 // peerCovers asks a candidate whether its history passes through every
 // one of positions right now (fsmount.RaftLeaser.PeerCovers).
-func (n *node) peerCovers(ctx context.Context, peer fsmount.NodeInfo, positions map[string]tablecast.Pos) (bool, error) {
+func (n *Node) peerCovers(ctx context.Context, peer fsmount.NodeInfo, positions map[string]tablecast.Pos) (bool, error) {
 	if peer.NodeURL == "" {
 		return false, errors.New("no node URL registered")
 	}
 	for db, pos := range positions {
-		if err := n.confirmPos(ctx, peer.NodeURL, db, pos, 50*time.Millisecond); err != nil {
+		if err := n.client.ConfirmPos(ctx, peer.NodeURL, db, pos, 50*time.Millisecond); err != nil {
 			return false, err
 		}
 	}
@@ -579,14 +532,14 @@ func (n *node) peerCovers(ctx context.Context, peer fsmount.NodeInfo, positions 
 
 // handleClusterStatus answers /-/cluster.json: every registered node, its
 // raft membership, and what it says of itself (role, TXIDs, lag).
-func (n *node) handleClusterStatus(w http.ResponseWriter, r *http.Request) {
+func (n *Node) handleClusterStatus(w http.ResponseWriter, r *http.Request) {
 	tablecast.WriteJSON(w, http.StatusOK, n.clusterStatus(r.Context()))
 }
 
 // clusterStatus is the body of /-/cluster.json.
-func (n *node) clusterStatus(ctx context.Context) map[string]any {
+func (n *Node) clusterStatus(ctx context.Context) tablecast.ClusterStatus {
 	if n.raft == nil {
-		return map[string]any{"ok": true, "lease": "static", "nodes": []any{n.status(true)}}
+		return tablecast.ClusterStatus{OK: true, Lease: "static", Nodes: []tablecast.ClusterNode{n.staticRow()}}
 	}
 	suffrage := map[string]string{}
 	if servers, err := n.raft.Servers(); err == nil {
@@ -595,40 +548,45 @@ func (n *node) clusterStatus(ctx context.Context) map[string]any {
 		}
 	}
 	nodes := n.raft.Nodes()
-	out := make([]map[string]any, len(nodes))
+	out := make([]tablecast.ClusterNode, len(nodes))
 	var wg sync.WaitGroup
 	for i, info := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i] = n.nodeStatus(ctx, info, suffrage[info.ID])
-		}()
+		wg.Go(func() { out[i] = n.nodeStatus(ctx, info, suffrage[info.ID]) })
 	}
 	wg.Wait()
 	synced := map[string]string{}
 	for db, p := range n.raft.Synced() {
 		synced[db] = p.String()
 	}
-	return map[string]any{"ok": true, "lease": "raft", "leader": n.raft.LeaderID(), "nodes": out, "synced": synced}
+	return tablecast.ClusterStatus{OK: true, Lease: "raft", Leader: n.raft.LeaderID(), Nodes: out, Synced: synced}
+}
+
+// staticRow is this node in /-/cluster.json with a static lease, which
+// knows no other node.
+func (n *Node) staticRow() tablecast.ClusterNode {
+	st := n.status(true)
+	kind := fsmount.RoleReplica
+	if n.opts.Candidate {
+		kind = fsmount.RoleCandidate
+	}
+	return tablecast.ClusterNode{Name: n.opts.Name, Region: n.opts.Region, Kind: kind, Raft: "static",
+		APIURL: n.apiURL, NodeURL: n.nodeURL, LiteFSURL: n.mount.URL(), Reachable: true, Reported: st.Report()}
 }
 
 // nodeStatus asks a node for its /-/status.json, within a second.
-func (n *node) nodeStatus(ctx context.Context, info fsmount.NodeInfo, suffrage string) map[string]any {
-	row := map[string]any{"name": info.ID, "region": info.Region, "kind": info.Role, "raft": suffrage,
-		"api_url": info.APIURL, "node_url": info.NodeURL, "litefs_url": info.LiteFSURL, "reachable": false}
+func (n *Node) nodeStatus(ctx context.Context, info fsmount.NodeInfo, suffrage string) tablecast.ClusterNode {
+	row := tablecast.ClusterNode{Name: info.ID, Region: info.Region, Kind: info.Role, Raft: suffrage,
+		APIURL: info.APIURL, NodeURL: info.NodeURL, LiteFSURL: info.LiteFSURL}
 	if suffrage == "" {
-		row["raft"] = "removed"
+		row.Raft = "removed"
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	st, err := n.callNode(ctx, http.MethodGet, info.NodeURL+"/-/status.json", nil)
+	st, err := n.client.Status(ctx, info.NodeURL)
 	if err != nil {
-		row["error"] = err.Error()
+		row.Error = err.Error()
 		return row
 	}
-	row["reachable"] = true
-	for _, k := range []string{"role", "txids", "lag_ms", "ready", "not_ready", "raft_state", "raft_term", "last_contact"} {
-		row[k] = st[k]
-	}
+	row.Reachable, row.Reported = true, st.Report()
 	return row
 }
