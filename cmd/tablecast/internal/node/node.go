@@ -151,7 +151,8 @@ func New(opts Options) *Node {
 }
 
 // Run opens the node, serves until ctx ends or a server fails, and
-// closes it. A failed server is Run's error.
+// closes it. A failed server is Run's error; a failure to close LiteFS or
+// raft at shutdown is only logged.
 func (n *Node) Run(ctx context.Context) error {
 	err := n.run(ctx)
 	if cerr := n.Close(); err == nil && !errors.Is(cerr, errShutdown) {
@@ -358,6 +359,7 @@ func (n *Node) Close() error {
 	}
 	if n.raft != nil {
 		if err := n.raft.Close(); err != nil {
+			n.logger.Error("close raft", "err", err)
 			first = cmp(first, fmt.Errorf("%w: close raft: %w", errShutdown, err))
 		}
 	}
