@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/tablecast/tablecast/replica"
 	"github.com/tablecast/tablecast/routing"
 )
 
@@ -92,6 +94,41 @@ func TestInstrument_ClientClosed(t *testing.T) {
 	for status, want := range map[string]float64{"499": 2, "504": 1, "200": 0} {
 		if got := testutil.ToFloat64(m.requests.WithLabelValues(routing.RouteAdmin, status, "syd")); got != want {
 			t.Errorf("requests{route=admin,status=%s} = %v, want %v", status, got, want)
+		}
+	}
+}
+
+// TestNode_OpenRegistry: each node has its own registry, so two nodes in
+// one process register the same series; /metrics serves the node's series
+// and the Go runtime's and process's, as the default registry did.
+func TestNode_OpenRegistry(t *testing.T) {
+	var handlers []http.Handler
+	for _, region := range []string{"syd", "lhr"} {
+		n := New(Options{Name: region + "-1", Region: region})
+		if err := n.openRegistry(); err != nil {
+			t.Fatal(err)
+		}
+		m := newNodeMetrics(n)
+		if err := m.register(n.registry); err != nil {
+			t.Fatalf("%s: %v", region, err)
+		}
+		n.registry.Unregister(m.state) // it reads LiteFS, which is not open here
+		if _, err := registerCatchUpMetric(n.registry); err != nil {
+			t.Fatalf("%s: %v", region, err)
+		}
+		if err := registerCacheMetrics(n.registry, replica.NewCache(1<<20)); err != nil {
+			t.Fatalf("%s: %v", region, err)
+		}
+		handlers = append(handlers, n.metrics)
+	}
+	for i, h := range handlers {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		body := w.Body.String()
+		for _, want := range []string{"go_goroutines ", "process_cpu_seconds_total ", "tablecast_cache_bytes ", "tablecast_http_request_duration_seconds_bucket{"} {
+			if w.Code != http.StatusOK || !strings.Contains(body, want) {
+				t.Errorf("node %d /metrics (%d) lacks %q", i, w.Code, want)
+			}
 		}
 	}
 }
