@@ -12,17 +12,25 @@ import (
 // callJSON sends a JSON request with a bearer token to a node's public API
 // (the operator's commands, and tests) and decodes the answer.
 func callJSON(ctx context.Context, client *http.Client, method, url, token string, body any) (map[string]any, error) {
+	var out map[string]any
+	err := callInto(ctx, client, method, url, token, body, &out)
+	return out, err
+}
+
+// callInto is callJSON decoding into out; an error answer is decoded too
+// (when it is JSON), and its status and body make the error.
+func callInto(ctx context.Context, client *http.Client, method, url, token string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -32,16 +40,15 @@ func callJSON(ctx context.Context, client *http.Client, method, url, token strin
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
+	_ = json.Unmarshal(raw, out)
 	if resp.StatusCode/100 != 2 {
-		return out, fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, bytes.TrimSpace(raw))
+		return fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, bytes.TrimSpace(raw))
 	}
-	return out, nil
+	return nil
 }
 
 func str(v any) string {
