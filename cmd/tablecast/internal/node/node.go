@@ -155,8 +155,8 @@ func New(opts Options) *Node {
 // raft at shutdown is only logged.
 func (n *Node) Run(ctx context.Context) error {
 	err := n.run(ctx)
-	if cerr := n.Close(); err == nil && !errors.Is(cerr, errShutdown) {
-		err = cerr
+	if cerr := n.Close(); cerr != nil && !errors.Is(cerr, errShutdown) {
+		return cerr // a server failed: that is why the node stopped
 	}
 	return err
 }
@@ -190,7 +190,8 @@ func (n *Node) run(ctx context.Context) error {
 	}
 }
 
-// errShutdown is Close's error when nothing failed but LiteFS's close.
+// errShutdown marks Close's errors of closing LiteFS or raft, which Run
+// only logs: the node was stopping anyway.
 var errShutdown = errors.New("shutdown")
 
 // Open starts LiteFS, waits until it has a primary, then serves the API.
@@ -236,6 +237,10 @@ func (n *Node) Open(ctx context.Context) error {
 		n.group.Go(func() error { n.syncLoop(n.ctx); return nil })
 	}
 	n.logger.Info("waiting for the cluster", "api", n.apiURL)
+	// A server that fails meanwhile ends the wait (Run returns its error).
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	defer context.AfterFunc(n.ctx, stop)()
 	return n.mount.WaitReady(ctx)
 }
 
