@@ -48,6 +48,10 @@ func StatusOf(code string) int {
 		return http.StatusInsufficientStorage
 	case EUNKNOWN:
 		return http.StatusBadGateway
+	case ETIMEOUT:
+		return http.StatusGatewayTimeout
+	case EMETHOD:
+		return http.StatusMethodNotAllowed
 	default:
 		return http.StatusInternalServerError
 	}

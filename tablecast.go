@@ -26,6 +26,10 @@ const (
 	// EUNKNOWN: a write failed at a point where it may or may not have been
 	// applied (502); the client must read before it retries.
 	EUNKNOWN = "outcome_unknown"
+	// ETIMEOUT: what the request waited for did not happen in time (504).
+	ETIMEOUT = "timeout"
+	// EMETHOD: the route does not answer this HTTP method (405).
+	EMETHOD = "method_not_allowed"
 )
 
 // Error is an application error with a code and a message safe to show users.

@@ -11,53 +11,111 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tablecast/tablecast"
 )
 
-// forwarder sends requests on to the primary as a reverse proxy.
-type forwarder struct {
-	rt    *Router
-	proxy *httputil.ReverseProxy
-	plain *http.Transport // without Router.Transport
+// Proxy is a node's one reverse proxy to another node's node API: the
+// Router's forwarded writes and reads to the primary, and the node's admin
+// pages (to the primary) and cluster changes (to the raft leader).
+type Proxy struct {
+	// Name is this node's: the request carries it as HeaderForwarded (the
+	// node reached never sends it on again), the answer as HeaderVia.
+	Name string
+	// Transport carries requests to the other node: it must present this
+	// node's certificate and verify the other's (mutual TLS). Nil is a
+	// plain HTTP transport (insecure-plaintext).
+	Transport http.RoundTripper
+
+	rp    *httputil.ReverseProxy
+	plain *http.Transport // without Transport
 }
 
-type primaryKey struct{}
-
-func newForwarder(rt *Router) *forwarder {
-	f := &forwarder{rt: rt}
-	f.proxy = &httputil.ReverseProxy{
+// NewProxy returns a Proxy for the node named name.
+func NewProxy(name string, transport http.RoundTripper) *Proxy {
+	p := &Proxy{Name: name, Transport: transport}
+	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			target := pr.In.Context().Value(primaryKey{}).(*url.URL)
-			pr.SetURL(target)
+			t := pr.In.Context().Value(proxyKey{}).(*proxyTarget)
+			proto := pr.In.Header.Get("X-Forwarded-Proto")
+			pr.SetURL(t.url)
 			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.URL.Path, pr.In.URL.RawPath
 			pr.SetXForwarded()
-			pr.Out.Header.Set(HeaderForwarded, rt.Name)
+			if proto == "https" || pr.In.TLS != nil {
+				// TLS ended before us: the other node must still mark
+				// cookies Secure.
+				pr.Out.Header.Set("X-Forwarded-Proto", "https")
+			}
+			pr.Out.Header.Set(HeaderForwarded, p.Name)
 		},
-		Transport:    f,
-		ErrorHandler: f.failed,
+		Transport: p,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			r.Context().Value(proxyKey{}).(*proxyTarget).failed(w, r, err)
+		},
 	}
-	f.plain = &http.Transport{
+	p.plain = &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
-		// A primary that accepts but never answers (a hung process) must
+		// A node that accepts but never answers (a hung process) must
 		// not hold the client forever.
 		ResponseHeaderTimeout: 30 * time.Second,
 	}
-	return f
+	return p
 }
 
-// RoundTrip sends a forwarded request with the Router's Transport (mutual
-// TLS to the primary's node API), or in plain HTTP when it has none.
-func (f *forwarder) RoundTrip(r *http.Request) (*http.Response, error) {
-	if t := f.rt.Transport; t != nil {
-		return t.RoundTrip(r)
+type proxyKey struct{}
+
+// proxyTarget is where one request goes, and who answers its failure.
+type proxyTarget struct {
+	url    *url.URL
+	failed func(http.ResponseWriter, *http.Request, error)
+}
+
+// RoundTrip sends a proxied request with Transport, or in plain HTTP when
+// there is none.
+func (p *Proxy) RoundTrip(r *http.Request) (*http.Response, error) {
+	if p.Transport != nil {
+		return p.Transport.RoundTrip(r)
 	}
-	return f.plain.RoundTrip(r)
+	return p.plain.RoundTrip(r)
+}
+
+// Serve proxies r to the node API at target, its path and query kept.
+// failed answers a request the proxy could not complete: nothing was
+// written to w when the connection was never made, maybe part of the
+// answer when it was lost midway.
+func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, target *url.URL, failed func(http.ResponseWriter, *http.Request, error)) {
+	// The answer names the node that served it; we are only the way there.
+	h := w.Header()
+	h.Del(tablecast.HeaderNode)
+	h.Del(tablecast.HeaderRegion)
+	h.Del(HeaderLag)
+	h.Set(HeaderVia, p.Name)
+	ctx := context.WithValue(r.Context(), proxyKey{}, &proxyTarget{url: target, failed: failed})
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// forwarder sends requests on to the primary through the Router's Proxy.
+type forwarder struct {
+	rt    *Router
+	once  sync.Once
+	proxy *Proxy
+}
+
+func newForwarder(rt *Router) *forwarder {
+	return &forwarder{rt: rt}
+}
+
+// get is the Router's Proxy, made at the first forward: Name and
+// Transport are set after New.
+func (f *forwarder) get() *Proxy {
+	f.once.Do(func() { f.proxy = NewProxy(f.rt.Name, f.rt.Transport) })
+	return f.proxy
 }
 
 // forward proxies r to primary, limiting the body it reads.
@@ -70,14 +128,9 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, primary stri
 		f.failed(w, r, err)
 		return
 	}
-	// The answer names the node that served it; we are only the way there.
 	h := w.Header()
-	h.Del(tablecast.HeaderNode)
-	h.Del(tablecast.HeaderRegion)
-	h.Del(HeaderLag)
 	h.Del("X-Content-Type-Options") // the primary's answer carries its own
 	h.Set(HeaderServedBy, "primary")
-	h.Set(HeaderVia, f.rt.Name)
 	deadline := time.Now().Add(f.rt.Config.PrimaryWait)
 	for {
 		var dialErr error
@@ -86,12 +139,12 @@ func (f *forwarder) forward(w http.ResponseWriter, r *http.Request, primary stri
 			f.rt.fail(w, r, errNoPrimary)
 			return
 		}
-		ctx, cancel := context.WithCancelCause(context.WithValue(contextWith(r, u), dialErrKey{}, &dialErr))
+		ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), dialErrKey{}, &dialErr))
 		watched := f.watchPrimary(ctx, cancel, primary)
 		out := r.Clone(ctx)
 		out.Body = io.NopCloser(bytes.NewReader(body))
 		out.ContentLength = int64(len(body))
-		f.proxy.ServeHTTP(w, out)
+		f.get().Serve(w, out, u, f.failed)
 		cancel(nil)
 		<-watched
 		if dialErr == nil {
@@ -180,13 +233,11 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(context.Cause(r.Context()), errPrimaryMoved):
 		f.rt.metrics().ProxyError(ProxyLost)
 		f.rt.Logger.Warn("forward to primary abandoned: the cluster named another primary", "path", r.URL.Path, "err", err)
-		tablecast.WriteJSON(w, http.StatusBadGateway, map[string]any{"ok": false, "status": http.StatusBadGateway,
-			"error": "The primary changed while the request was in flight: the write may or may not have been applied; read before retrying"})
+		f.rt.fail(w, r, tablecast.Errorf(tablecast.EUNKNOWN, "The primary changed while the request was in flight: the write may or may not have been applied; read before retrying"))
 	default:
 		f.rt.metrics().ProxyError(ProxyLost)
 		f.rt.Logger.Warn("forward to primary failed", "path", r.URL.Path, "err", err)
-		tablecast.WriteJSON(w, http.StatusBadGateway, map[string]any{"ok": false, "status": http.StatusBadGateway,
-			"error": "The connection to the primary was lost: the write may or may not have been applied"})
+		f.rt.fail(w, r, tablecast.Errorf(tablecast.EUNKNOWN, "The connection to the primary was lost: the write may or may not have been applied"))
 	}
 }
 
@@ -211,11 +262,6 @@ func isDialError(err error) bool {
 		return true
 	}
 	return errors.Is(err, syscall.ECONNREFUSED)
-}
-
-// contextWith carries the primary a request is forwarded to, for Rewrite.
-func contextWith(r *http.Request, primary *url.URL) context.Context {
-	return context.WithValue(r.Context(), primaryKey{}, primary)
 }
 
 // isHandshakeError reports whether err is a failed TLS handshake with the

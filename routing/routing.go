@@ -224,8 +224,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.write(w, r)
 	default:
 		h.Set("Allow", "GET, HEAD, POST, OPTIONS")
-		tablecast.WriteJSON(w, http.StatusMethodNotAllowed, map[string]any{
-			"ok": false, "error": "Method " + r.Method + " not allowed", "status": http.StatusMethodNotAllowed})
+		rt.fail(w, r, tablecast.Errorf(tablecast.EMETHOD, "Method %s not allowed", r.Method))
 	}
 }
 
@@ -426,8 +425,7 @@ func (rt *Router) stale(w http.ResponseWriter, r *http.Request, reason string) s
 			return OutcomePrimary
 		}
 	}
-	tablecast.WriteJSON(w, http.StatusGatewayTimeout, map[string]any{
-		"ok": false, "error": "Not served: " + reason, "status": http.StatusGatewayTimeout})
+	rt.fail(w, r, tablecast.Errorf(tablecast.ETIMEOUT, "Not served: %s", reason))
 	return OutcomeRefused
 }
 

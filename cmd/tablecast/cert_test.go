@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tablecast/tablecast/nodetls"
 )
@@ -37,42 +34,9 @@ func TestCertCommands(t *testing.T) {
 	}
 	files := TLSConfig{CA: filepath.Join(out, nodetls.CACertFile), Cert: filepath.Join(out, "syd-1.crt"), Key: filepath.Join(out, "syd-1.key")}
 
-	load := func(name string, tls TLSConfig, plaintext bool) (string, error) {
-		var logs bytes.Buffer
-		n := &node{cfg: &Config{}, logger: slog.New(slog.NewTextHandler(&logs, nil))}
-		n.cfg.Tablecast.Name, n.cfg.Tablecast.TLS, n.cfg.Tablecast.InsecurePlaintext = name, tls, plaintext
-		err := n.loadTLS()
-		if err == nil && (n.nodeClient == nil || n.nodeClient.Timeout == 0) {
-			t.Errorf("node client %+v: want one with a timeout", n.nodeClient)
-		}
-		if err == nil && !plaintext && (n.tls == nil || n.nodeTransport.TLSClientConfig == nil) {
-			t.Error("TLS loaded, yet node calls would go in plaintext")
-		}
-		return logs.String(), err
-	}
-	if _, err := load("syd-1", files, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := load("lhr-1", files, false); err == nil || !strings.Contains(err.Error(), "tablecast.tls.cert") {
-		t.Errorf("another node's certificate: %v, want a refusal naming tablecast.tls.cert", err)
-	}
-	other := t.TempDir()
-	if err := nodetls.NewCA(other, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	wrongCA := files
-	wrongCA.CA = filepath.Join(other, nodetls.CACertFile)
-	if _, err := load("syd-1", wrongCA, false); err == nil || !strings.Contains(err.Error(), "tablecast.tls") {
-		t.Errorf("certificate of another CA: %v, want a refusal", err)
-	}
-	missing := files
-	missing.Key = filepath.Join(out, "nope.key")
-	if _, err := load("syd-1", missing, false); err == nil {
-		t.Error("missing key file: loaded")
-	}
-	logs, err := load("syd-1", TLSConfig{}, true)
-	if err != nil || !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "insecure-plaintext") {
-		t.Errorf("insecure-plaintext: %v, logs %q: want a warning", err, logs)
+	// What the node loads (internal/node TestNode_LoadTLS checks the rest).
+	if c, err := nodetls.Load(files.CA, files.Cert, files.Key); err != nil || c.Name() != "syd-1" {
+		t.Fatalf("load the node certificate: %v", err)
 	}
 	if st, err := os.Stat(files.Key); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("node key mode: %v %v", st.Mode(), err)

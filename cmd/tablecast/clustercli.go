@@ -4,12 +4,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/tablecast/tablecast"
 )
 
 // operatorFlags are the flags of the operator's sub-commands.
@@ -38,11 +41,11 @@ func runCluster(ctx context.Context, args []string) error {
 	}
 	switch args[0] {
 	case "status":
-		out, err := callJSON(ctx, cliClient, http.MethodGet, strings.TrimSuffix(*u, "/")+"/-/cluster.json", *tok, nil)
-		if err != nil {
+		var st tablecast.ClusterStatus
+		if err := callInto(ctx, cliClient, http.MethodGet, strings.TrimSuffix(*u, "/")+"/-/cluster.json", *tok, nil, &st); err != nil {
 			return err
 		}
-		printClusterStatus(out)
+		printClusterStatus(st)
 		return nil
 	case "remove":
 		if fs.NArg() != 1 {
@@ -82,35 +85,30 @@ func runPrimary(ctx context.Context, args []string) error {
 	return nil
 }
 
-func printClusterStatus(out map[string]any) {
-	fmt.Printf("lease: %v   raft leader: %v\n\n", out["lease"], out["leader"])
+func printClusterStatus(st tablecast.ClusterStatus) {
+	fmt.Printf("lease: %s   raft leader: %s\n\n", st.Lease, st.Leader)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tREGION\tROLE\tRAFT\tREADY\tLAG\tLAST CONTACT\tTXIDS\tAPI")
-	nodes, _ := out["nodes"].([]any)
-	for _, n := range nodes {
-		r, _ := n.(map[string]any)
-		ready := fmt.Sprint(r["ready"])
-		if r["reachable"] == false {
-			ready = "unreachable"
-		} else if nr, _ := r["not_ready"].(string); nr != "" {
-			ready = "no: " + nr
+	for _, r := range st.Nodes {
+		if r.Reported == nil { // it did not answer: only what the cluster knows
+			fmt.Fprintf(tw, "%s\t%s\t-\t%s\tunreachable\t-\t-\t-\t%s\n", r.Name, r.Region, r.Raft, r.APIURL)
+			continue
 		}
-		fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%s\t%vms\t%v\t%s\t%v\n", r["name"], r["region"], r["role"], r["raft"], ready,
-			r["lag_ms"], r["last_contact"], formatTXIDs(r["txids"]), r["api_url"])
+		ready := fmt.Sprint(r.Ready)
+		if r.NotReady != "" {
+			ready = "no: " + r.NotReady
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%dms\t%s\t%s\t%s\n", r.Name, r.Region, r.Role, r.Raft, ready,
+			r.LagMS, r.LastContact, formatTXIDs(r.TXIDs), r.APIURL)
 	}
 	tw.Flush()
 }
 
-func formatTXIDs(v any) string {
-	m, _ := v.(map[string]any)
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+func formatTXIDs(m map[string]string) string {
+	keys := slices.Sorted(maps.Keys(m))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s:%v", k, strings.TrimLeft(fmt.Sprint(m[k]), "0"))
+		parts[i] = fmt.Sprintf("%s:%s", k, strings.TrimLeft(m[k], "0"))
 	}
 	return strings.Join(parts, " ")
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/routing"
 )
@@ -359,91 +357,4 @@ func (m scraped) withoutPrefix(prefix string) string {
 		}
 	}
 	return b.String()
-}
-
-// BenchmarkInstrument measures what counting and timing add to every
-// request (route kind, status writer, counter, histogram), apart from
-// net/http and the handler it wraps.
-func BenchmarkInstrument(b *testing.B) {
-	n := &node{cfg: &Config{}}
-	n.cfg.Tablecast.Region = "syd"
-	h := newNodeMetrics(n).instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusOK)
-	}))
-	req := httptest.NewRequest("GET", "/demo/items/1.json", nil)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		w := httptest.NewRecorder()
-		for pb.Next() {
-			w.Code = 0
-			h.ServeHTTP(w, req)
-		}
-	})
-}
-
-// TestInstrument_CountsByStatus: every answer is counted under its route
-// kind and status, whether the status has a child made once (100-599) or
-// is looked up each time, and timed under its route kind.
-func TestInstrument_CountsByStatus(t *testing.T) {
-	n := &node{cfg: &Config{}}
-	n.cfg.Tablecast.Region = "syd"
-	m := newNodeMetrics(n)
-	h := m.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
-		if code == 0 {
-			_, _ = w.Write([]byte("{}")) // implicit 200
-			return
-		}
-		w.WriteHeader(code)
-	}))
-	for _, target := range []string{"/demo/t.json", "/demo/t.json?code=200", "/demo/t/1.json?code=404", "/demo/t/1.json?code=404", "/demo/t/1.json?code=404", "/demo/t.json?code=799", "/-/x?code=204"} {
-		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", target, nil))
-	}
-	for _, c := range []struct {
-		kind, status string
-		want         float64
-	}{{routing.RouteTable, "200", 2}, {routing.RouteRow, "404", 3}, {routing.RouteTable, "799", 1}, {routing.RouteAdmin, "204", 1}, {routing.RouteRow, "200", 0}} {
-		if got := testutil.ToFloat64(m.requests.WithLabelValues(c.kind, c.status, "syd")); got != c.want {
-			t.Errorf("requests{route=%s,status=%s} = %v, want %v", c.kind, c.status, got, c.want)
-		}
-	}
-	if got := testutil.CollectAndCount(m.duration); got != len(routing.RouteKinds) {
-		t.Errorf("%d duration series, want one per route kind (%d)", got, len(routing.RouteKinds))
-	}
-	if got := testutil.ToFloat64(m.notFound.WithLabelValues(routing.RouteRow, "syd")); got != 3 {
-		t.Errorf("not found rows = %v, want 3", got)
-	}
-}
-
-// TestInstrument_ClientClosed: an answer to a client that already went
-// away (a sync write's other /-/wait calls, cancelled once one candidate
-// confirmed) is counted as 499, not as the 504 or 503 nobody read; a
-// failure with the client still there keeps its status.
-func TestInstrument_ClientClosed(t *testing.T) {
-	n := &node{cfg: &Config{}}
-	n.cfg.Tablecast.Region = "syd"
-	m := newNodeMetrics(n)
-	h := m.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done() // as handleWait's WaitTXID
-		if r.URL.Query().Get("silent") == "" {
-			w.WriteHeader(http.StatusGatewayTimeout)
-		}
-	}))
-	for _, target := range []string{"/-/wait?db=x", "/-/wait?db=x&silent=1"} {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", target, nil).WithContext(ctx))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-	defer cancel()
-	timedOut := m.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-ctx.Done() // the handler's own timeout, the client still waiting
-		w.WriteHeader(http.StatusGatewayTimeout)
-	}))
-	timedOut.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/-/wait?db=x", nil))
-	for status, want := range map[string]float64{"499": 2, "504": 1, "200": 0} {
-		if got := testutil.ToFloat64(m.requests.WithLabelValues(routing.RouteAdmin, status, "syd")); got != want {
-			t.Errorf("requests{route=admin,status=%s} = %v, want %v", status, got, want)
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"os"
@@ -12,15 +12,12 @@ import (
 // the folder and the figures.
 func TestCheckStartSpace(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := ParseConfig([]byte("fuse: {dir: " + dir + "/fuse}\ndata: {dir: " + dir + "/data/sub}\ntablecast: {min-free-bytes: 8388608, insecure-plaintext: true}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := &Options{FUSEDir: dir + "/fuse", DataDir: dir + "/data/sub", MinFree: 8388608, InsecurePlaintext: true}
 	var asked string
 	free := func(n uint64) func(string) (uint64, error) {
 		return func(d string) (uint64, error) { asked = d; return n, nil }
 	}
-	err = checkStartSpace(cfg, free(72<<20-1))
+	err := checkStartSpace(cfg, free(72<<20-1))
 	want := "data.dir " + dir + "/data/sub: 72.0 MiB free, a node needs 72.0 MiB there to start: 64.0 MiB for the raft log's first segment (raft-wal preallocates it) + 8.0 MiB of tablecast.min-free-bytes"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("got %v\nwant %s", err, want)
@@ -45,7 +42,7 @@ func TestCheckStartSpace(t *testing.T) {
 	if err := checkStartSpace(cfg, free(8<<20-1)); err == nil || !strings.Contains(err.Error(), "needs 8.0 MiB there to start: 8.0 MiB of tablecast.min-free-bytes;") {
 		t.Fatalf("with a raft log: %v", err)
 	}
-	cfg.Tablecast.MinFreeBytes = -1
+	cfg.MinFree = 0 // tablecast.min-free-bytes: -1
 	if err := checkStartSpace(cfg, free(0)); err != nil {
 		t.Fatalf("no floor: %v", err)
 	}

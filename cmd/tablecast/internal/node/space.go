@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"errors"
@@ -13,37 +13,28 @@ import (
 	"github.com/tablecast/tablecast/primary"
 )
 
-// minFree is the free-space floor in bytes, 0 for none.
-func (t *TablecastConfig) minFree() uint64 {
-	if t.MinFreeBytes <= 0 {
-		return 0
-	}
-	return uint64(t.MinFreeBytes)
-}
-
 // spaceFloor is the primary's free-space check of every write: the data
 // folder holds LiteFS's LTX files and, behind the FUSE mount, the
 // databases and their WALs (statfs on the mount is LiteFS's passthrough
 // to the data folder); both are read in case they ever differ.
-func (n *node) spaceFloor() *primary.SpaceFloor {
-	c := n.cfg
-	floor := c.Tablecast.minFree()
-	if floor == 0 {
+func (n *Node) spaceFloor() *primary.SpaceFloor {
+	o := &n.opts
+	if o.MinFree == 0 {
 		return nil
 	}
-	return &primary.SpaceFloor{Dirs: []string{c.Data.Dir, c.FUSE.Dir}, MinFree: floor, Logger: n.logger}
+	return &primary.SpaceFloor{Dirs: []string{o.DataDir, o.FUSEDir}, MinFree: o.MinFree, Logger: n.logger}
 }
 
 // raftWALDir is where the raft log lives: openRaft's "raft" folder under
 // data.dir, and fsmount's "wal" in it.
-func raftWALDir(c *Config) string { return filepath.Join(c.Data.Dir, "raft", "wal") }
+func raftWALDir(o *Options) string { return filepath.Join(o.DataDir, "raft", "wal") }
 
 // checkStartSpace refuses to start a node whose data folder has less free
 // space than raft-wal preallocates for its first log segment (64 MiB, when
 // there is none yet) plus the write floor: such a node cannot open its
 // raft log, or would refuse every write as soon as it became primary.
-func checkStartSpace(c *Config, free func(string) (uint64, error)) error {
-	dir := c.Data.Dir
+func checkStartSpace(o *Options, free func(string) (uint64, error)) error {
+	dir := o.DataDir
 	for { // the folder may not exist yet: its nearest parent's file system
 		if _, err := os.Stat(dir); err == nil || dir == filepath.Dir(dir) {
 			break
@@ -52,12 +43,12 @@ func checkStartSpace(c *Config, free func(string) (uint64, error)) error {
 	}
 	have, err := free(dir)
 	if err != nil {
-		return fmt.Errorf("data.dir %s: cannot read free space: %w", c.Data.Dir, err)
+		return fmt.Errorf("data.dir %s: cannot read free space: %w", o.DataDir, err)
 	}
 	var parts []string
 	need := uint64(0)
-	if c.Lease.Type == "raft" {
-		has, err := hasRaftSegment(raftWALDir(c))
+	if !o.StaticLease {
+		has, err := hasRaftSegment(raftWALDir(o))
 		if err != nil {
 			return err
 		}
@@ -66,7 +57,7 @@ func checkStartSpace(c *Config, free func(string) (uint64, error)) error {
 			parts = append(parts, tablecast.FormatBytes(uint64(raftwal.DefaultSegmentSize))+" for the raft log's first segment (raft-wal preallocates it)")
 		}
 	}
-	if floor := c.Tablecast.minFree(); floor > 0 {
+	if floor := o.MinFree; floor > 0 {
 		need += floor
 		parts = append(parts, tablecast.FormatBytes(floor)+" of tablecast.min-free-bytes")
 	}
@@ -74,7 +65,7 @@ func checkStartSpace(c *Config, free func(string) (uint64, error)) error {
 		return nil
 	}
 	return fmt.Errorf("data.dir %s: %s free, a node needs %s there to start: %s; free some space or give it a larger volume",
-		c.Data.Dir, tablecast.FormatBytes(have), tablecast.FormatBytes(need), strings.Join(parts, " + "))
+		o.DataDir, tablecast.FormatBytes(have), tablecast.FormatBytes(need), strings.Join(parts, " + "))
 }
 
 // hasRaftSegment reports whether raft-wal already has a segment file.

@@ -1,8 +1,7 @@
-package main
+package node
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,16 +9,13 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast/nodetls"
+	"github.com/tablecast/tablecast/routing"
 )
 
-// nodeCallTimeout bounds one node-to-node call made with n.nodeClient
-// (joins, status, synchronous-write confirmations that wait up to 5 s).
-const nodeCallTimeout = 15 * time.Second
-
 // loadTLS loads the node's TLS identity, or warns that there is none, and
-// makes the HTTP transport of node-to-node calls.
-func (n *node) loadTLS() error {
-	t := &n.cfg.Tablecast
+// makes the client of node-to-node calls.
+func (n *Node) loadTLS() error {
+	t := &n.opts
 	var client *tls.Config
 	if t.InsecurePlaintext {
 		n.logger.Warn("tablecast.insecure-plaintext: node-to-node traffic (LiteFS replication, raft, the node API) is neither authenticated nor encrypted: " +
@@ -40,21 +36,13 @@ func (n *node) loadTLS() error {
 		n.tls = c
 		client = c.Client()
 	}
-	n.nodeTransport = &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
-		TLSClientConfig:       client,
-		TLSHandshakeTimeout:   5 * time.Second,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second, // a peer that accepts and never answers
-	}
-	n.nodeClient = &http.Client{Transport: n.nodeTransport, Timeout: nodeCallTimeout}
+	n.client = NewClient(client, t.ClusterToken)
+	n.proxy = routing.NewProxy(t.Name, n.client.Transport())
 	return nil
 }
 
 // serverTLS is the node's server side TLS (nil without TLS).
-func (n *node) serverTLS(nextProtos ...string) *tls.Config {
+func (n *Node) serverTLS(nextProtos ...string) *tls.Config {
 	if n.tls == nil {
 		return nil
 	}
@@ -62,7 +50,7 @@ func (n *node) serverTLS(nextProtos ...string) *tls.Config {
 }
 
 // clientTLS is the node's client side TLS (nil without TLS).
-func (n *node) clientTLS(nextProtos ...string) *tls.Config {
+func (n *Node) clientTLS(nextProtos ...string) *tls.Config {
 	if n.tls == nil {
 		return nil
 	}
@@ -72,8 +60,8 @@ func (n *node) clientTLS(nextProtos ...string) *tls.Config {
 // serveNode serves the API handler on the node address too, over mutual
 // TLS: peers send forwarded writes, joins, synchronous-write confirmations
 // and status calls there. Bearer tokens still apply on top.
-func (n *node) serveNode(h http.Handler) error {
-	c := n.cfg.Tablecast
+func (n *Node) serveNode(h http.Handler) error {
+	c := &n.opts
 	ln, err := net.Listen("tcp", c.NodeAddr)
 	if err != nil {
 		return fmt.Errorf("tablecast.node-addr: listen on %s: %w", c.NodeAddr, err)
@@ -89,17 +77,10 @@ func (n *node) serveNode(h http.Handler) error {
 		}
 	}
 	// Failed handshakes (scanners, peers of another cluster) at debug level.
-	srv := apiServer(h, &c)
+	srv := apiServer(h, c)
 	srv.ErrorLog = slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug)
 	n.extra = append(n.extra, srv)
-	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			select {
-			case n.serveErr <- fmt.Errorf("node api: %w", err):
-			default:
-			}
-		}
-	}()
+	n.serve("node api", srv, ln)
 	return nil
 }
 

@@ -1,6 +1,7 @@
-package main
+package node
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -9,13 +10,43 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/replica"
 	"github.com/tablecast/tablecast/routing"
 )
 
-// registerCacheMetrics exposes the response cache's counters. LiteFS
-// registers its own metrics on the default registry.
+// openRegistry makes the node's own registry, with the Go runtime's and
+// the process's collectors the default registry has, and the handler of
+// /metrics: the node's series, then LiteFS's. LiteFS registers its own on
+// the default registry, once per process: nodes in one process share them.
+func (n *Node) openRegistry() error {
+	n.registry = prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := n.registry.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	gather := prometheus.Gatherers{n.registry, litefsMetrics}
+	n.metrics = promhttp.InstrumentMetricHandler(n.registry, promhttp.HandlerFor(gather, promhttp.HandlerOpts{}))
+	return nil
+}
+
+// litefsMetrics are LiteFS's series (litefs_…) of the default registry.
+var litefsMetrics = prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+	all, err := prometheus.DefaultGatherer.Gather()
+	out := all[:0]
+	for _, f := range all {
+		if strings.HasPrefix(f.GetName(), "litefs_") {
+			out = append(out, f)
+		}
+	}
+	return out, err
+})
+
+// registerCacheMetrics exposes the response cache's counters.
 func registerCacheMetrics(reg prometheus.Registerer, c *replica.Cache) error {
 	stat := func(f func(replica.CacheStats) float64) func() float64 {
 		return func() float64 { return f(c.Stats()) }
@@ -115,8 +146,8 @@ func (m *nodeMetrics) observeDuration(kind string, d time.Duration) {
 
 var _ routing.Metrics = (*nodeMetrics)(nil)
 
-func newNodeMetrics(n *node) *nodeMetrics {
-	region := n.cfg.Tablecast.Region
+func newNodeMetrics(n *Node) *nodeMetrics {
+	region := n.opts.Region
 	m := &nodeMetrics{
 		region: region,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -287,7 +318,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // nodeCollector reads the node's state at scrape time: role, readiness,
 // lag, each database's TXID and last commit time, and raft's view.
 type nodeCollector struct {
-	n *node
+	n *Node
 }
 
 var (
@@ -326,7 +357,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	gauge(descInfo, 1, n.cfg.Tablecast.Name, n.cfg.Tablecast.Region)
+	gauge(descInfo, 1, n.opts.Name, n.opts.Region)
 	for _, db := range n.mount.Databases() {
 		if txid, ok := n.mount.TXID(db); ok {
 			gauge(descTXID, float64(txid), db)

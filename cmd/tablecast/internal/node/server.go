@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"crypto/sha256"
@@ -10,7 +10,7 @@ import (
 // connection) cannot keep a connection, and its goroutine, for longer.
 // WriteTimeout stays off: CSV streams (_stream=on) and long-polls
 // (/-/wait) write for as long as they need.
-func apiServer(h http.Handler, c *TablecastConfig) *http.Server {
+func apiServer(h http.Handler, c *Options) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: c.ReadHeaderTimeout,

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 // while they keep sending (without the timeouts they would stay open for
 // as long as the client likes).
 func TestAPIServer_SlowClients(t *testing.T) {
-	c := &TablecastConfig{ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: 600 * time.Millisecond, IdleTimeout: 600 * time.Millisecond}
+	c := &Options{ReadHeaderTimeout: 300 * time.Millisecond, ReadTimeout: 600 * time.Millisecond, IdleTimeout: 600 * time.Millisecond}
 	srv := apiServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		_, _ = io.WriteString(w, "ok")

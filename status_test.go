@@ -1,0 +1,41 @@
+package tablecast
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// The status bodies keep the fields they had as maps: positions only with
+// a token (even when empty), raft's only with raft, and a cluster node's
+// own report only when it answered.
+func TestNodeStatus_JSON(t *testing.T) {
+	base := NodeStatus{OK: true, Node: "syd-1", Region: "syd", Role: "replica", TXIDs: map[string]string{}}
+	full := base
+	full.Positions = map[string]string{}
+	withRaft := full
+	withRaft.RaftState, withRaft.RaftTerm, withRaft.LastContact = "Follower", "3", "12ms"
+	for name, tt := range map[string]struct {
+		v    any
+		want string
+	}{
+		"Anonymous": {base, `{"lag_ms":0,"node":"syd-1","not_ready":"","ok":true,"primary":"","primary_url":"","ready":false,"region":"syd","role":"replica","txids":{}}`},
+		"Full":      {full, `{"lag_ms":0,"node":"syd-1","not_ready":"","ok":true,"positions":{},"primary":"","primary_url":"","ready":false,"region":"syd","role":"replica","txids":{}}`},
+		"Raft":      {withRaft, `{"lag_ms":0,"last_contact":"12ms","node":"syd-1","not_ready":"","ok":true,"positions":{},"primary":"","primary_url":"","raft_state":"Follower","raft_term":"3","ready":false,"region":"syd","role":"replica","txids":{}}`},
+		"Unreachable": {ClusterNode{Name: "lhr-1", Region: "lhr", Kind: "candidate", Raft: "voter", Error: "refused"},
+			`{"api_url":"","error":"refused","kind":"candidate","litefs_url":"","name":"lhr-1","node_url":"","raft":"voter","reachable":false,"region":"lhr"}`},
+		"Reachable": {ClusterNode{Name: "lhr-1", Region: "lhr", Kind: "candidate", Raft: "voter", Reachable: true, Reported: withRaft.Report()},
+			`{"api_url":"","kind":"candidate","litefs_url":"","name":"lhr-1","node_url":"","raft":"voter","reachable":true,"region":"lhr","lag_ms":0,"last_contact":"12ms","not_ready":"","raft_state":"Follower","raft_term":"3","ready":false,"role":"replica","txids":{}}`},
+		"Cluster": {ClusterStatus{OK: true, Lease: "raft", Nodes: []ClusterNode{}, Synced: map[string]string{}},
+			`{"leader":"","lease":"raft","nodes":[],"ok":true,"synced":{}}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := json.Marshal(tt.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(b); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
