@@ -18,7 +18,7 @@ import (
 )
 
 // mountNodeTmpfs mounts a tmpfs of size bytes as node's data.dir under a
-// dev cluster's folder dir (devCluster.startNode's layout), skipping the
+// dev cluster's folder dir (devcluster.Cluster's layout), skipping the
 // test without root, and unmounts it once the cluster has stopped
 // (cleanups run last registered first). It returns the folder.
 func mountNodeTmpfs(t *testing.T, dir, node string, size int) string {

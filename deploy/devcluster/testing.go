@@ -49,6 +49,7 @@ func MustStart(tb testing.TB, bin string, set func(o *Options)) *Cluster {
 // LogTails logs the last lines of every node's log, and copies the logs
 // out of the test's temp folder (removed when the test ends).
 func (c *Cluster) LogTails(tb testing.TB, lines int) {
+	tb.Helper()
 	keep, err := os.MkdirTemp("", "tablecast-logs-")
 	if err != nil {
 		keep = ""
