@@ -221,8 +221,8 @@ func rawGet(t *testing.T, url, secret string) (int, string) {
 // candidate: a new primary accepts the tokens made on the old one, and
 // still refuses the revoked ones.
 func TestCluster_TokensSurviveFailover(t *testing.T) {
-	c := devcluster.MustStart(t, binPath, func(c *devcluster.Options) {
-		c.Regions, c.Candidates = []string{"lhr", "syd"}, 3
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Regions, o.Candidates = []string{"lhr", "syd"}, 3
 	})
 	devcluster.MustWaitVoters(t, c, c.Nodes[0].APIURL, 3)
 	// Setup goes through whichever node is primary now (raft may move it

@@ -60,8 +60,8 @@ func TestCluster_DiskFull(t *testing.T) {
 	if err := os.WriteFile(fillerPath, bytes.Repeat([]byte{1}, filler), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := devcluster.MustStart(t, binPath, func(c *devcluster.Options) {
-		c.Dir, c.Regions, c.MinFree = dir, []string{"lhr", "syd"}, floor
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Dir, o.Regions, o.MinFree = dir, []string{"lhr", "syd"}, floor
 	})
 	p, r := c.Nodes[0], c.Nodes[1]
 	free := func() uint64 {

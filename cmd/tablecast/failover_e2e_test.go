@@ -24,8 +24,8 @@ func clusterStatus(tb testing.TB, c *devcluster.Cluster, base string) map[string
 }
 
 func TestCluster_Failover(t *testing.T) {
-	c := devcluster.MustStart(t, binPath, func(c *devcluster.Options) {
-		c.Regions, c.Candidates = []string{"lhr", "syd"}, 3
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Regions, o.Candidates = []string{"lhr", "syd"}, 3
 	})
 	lhr1, lhr2, lhr3, syd := c.Nodes[0], c.Nodes[1], c.Nodes[2], c.Nodes[3]
 	devcluster.MustWaitVoters(t, c, lhr1.APIURL, 3)
@@ -154,7 +154,7 @@ func TestCluster_Failover(t *testing.T) {
 }
 
 func TestCluster_AddRegion(t *testing.T) {
-	c := devcluster.MustStart(t, binPath, func(c *devcluster.Options) { c.Regions = []string{"lhr", "syd"} })
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) { o.Regions = []string{"lhr", "syd"} })
 	p := c.Nodes[0].APIURL
 	send(t, http.DefaultClient, p+"/data/-/create", c.Token, `{"table":"t","pk":"id","columns":[{"name":"id","type":"integer"},{"name":"v","type":"text"}]}`)
 	const rows = 5000

@@ -105,8 +105,8 @@ func (w *faultWriter) run(ctx context.Context) {
 // no node may have exited on its own.
 func TestFault_SyncWritesSurviveFailover(t *testing.T) {
 	rounds := envRounds(t, "TABLECAST_FAULT_ROUNDS", 3) // 25 found issue 14
-	c := devcluster.MustStart(t, binPath, func(c *devcluster.Options) {
-		c.Regions, c.Candidates = []string{"lhr", "syd"}, 3
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Regions, o.Candidates = []string{"lhr", "syd"}, 3
 	})
 	t.Cleanup(func() { // runs before the cluster stops; on failure it logs tails itself
 		if !t.Failed() && os.Getenv("TABLECAST_FAULT_LOGS") != "" {

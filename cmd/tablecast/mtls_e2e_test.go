@@ -116,7 +116,7 @@ func raftTerm(t *testing.T, c *devcluster.Cluster, n devcluster.ClusterNode) str
 // without a node certificate of the cluster CA, and LiteFS answers a valid
 // one only its replication stream.
 func TestCluster_NodePortsNeedClusterCert(t *testing.T) {
-	c := devcluster.MustStart(t, binPath, func(c *devcluster.Options) { c.Regions = []string{"lhr", "syd"} })
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) { o.Regions = []string{"lhr", "syd"} })
 	prim, syd := c.Nodes[0], c.Nodes[1]
 	for _, u := range []string{prim.LiteFSURL, prim.NodeURL, syd.LiteFSURL, syd.NodeURL} {
 		if !strings.HasPrefix(u, "https://") {
@@ -259,7 +259,7 @@ func TestCluster_NodePortsNeedClusterCert(t *testing.T) {
 // The raft port of a node accepts a TLS handshake only with a client
 // certificate: a bare TCP connection is closed without a raft answer.
 func TestCluster_RaftPortRefusesPlainTCP(t *testing.T) {
-	c := devcluster.MustStart(t, binPath, func(c *devcluster.Options) { c.Regions = []string{"lhr"} })
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) { o.Regions = []string{"lhr"} })
 	conn, err := net.DialTimeout("tcp", c.Nodes[0].RaftAddr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -156,9 +156,9 @@ func testPartition(t *testing.T, tag string, isCut func(devcluster.ClusterNode) 
 	const bound = 2 * time.Second
 	rounds := envRounds(t, "TABLECAST_PARTITION_ROUNDS", 1)
 	link := newNetnsLink(t, tag)
-	c := devcluster.MustStart(t, binPath, func(c *devcluster.Options) {
-		c.Regions, c.Candidates, c.RevocationBound = []string{"lhr", "syd"}, 3, bound
-		c.Place = func(n *devcluster.ClusterNode) {
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Regions, o.Candidates, o.RevocationBound = []string{"lhr", "syd"}, 3, bound
+		o.Place = func(n *devcluster.ClusterNode) {
 			n.Host = link.rootIP
 			if isCut(*n) {
 				n.Host, n.Netns = link.nsIP, link.ns

@@ -34,8 +34,8 @@ const replicaDiskFullRow = 200 << 10 // bytes of text per row written
 func startReplicaDiskFull(t *testing.T, floor int64, spare uint64) *replicaDiskFull {
 	dir := t.TempDir()
 	data := mountNodeTmpfs(t, dir, "syd-1", 128<<20) // 64 MiB of it is the raft log's first segment
-	c := devcluster.MustStart(t, binPath, func(c *devcluster.Options) {
-		c.Dir, c.Regions, c.MinFree = dir, []string{"lhr", "syd"}, floor
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Dir, o.Regions, o.MinFree = dir, []string{"lhr", "syd"}, floor
 	})
 	f := &replicaDiskFull{t: t, c: c, p: c.Nodes[0], r: c.Nodes[1], data: data, filler: filepath.Join(data, "filler")}
 	t.Cleanup(func() { // runs before the cluster stops: the log is still there

@@ -30,12 +30,12 @@ func fetchStatus(tb testing.TB, url string) (int, string, string) {
 // only once it hears from the primary: after the unpublish made meanwhile.
 func TestCluster_RevocationBound(t *testing.T) {
 	const bound = 2 * time.Second
-	c := devcluster.MustStart(t, binPath, func(c *devcluster.Options) {
-		c.Lease = "static" // the delay proxies sit on the static primary's URLs
-		c.Regions = []string{"lhr", "syd"}
-		c.Delays = map[string]time.Duration{"syd": time.Millisecond}
-		c.StaleReads = routing.StaleRefuse
-		c.RevocationBound = bound
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Lease = "static" // the delay proxies sit on the static primary's URLs
+		o.Regions = []string{"lhr", "syd"}
+		o.Delays = map[string]time.Duration{"syd": time.Millisecond}
+		o.StaleReads = routing.StaleRefuse
+		o.RevocationBound = bound
 	})
 	ctx := context.Background()
 	p, syd := c.Nodes[0].APIURL, c.Nodes[1].APIURL

@@ -47,9 +47,9 @@ func trySend(client *http.Client, url, token, body string, hdr ...string) (*http
 func TestCluster_ReadYourWrites(t *testing.T) {
 	for _, delay := range []time.Duration{0, 50 * time.Millisecond} {
 		t.Run(fmt.Sprintf("Delay%s", delay), func(t *testing.T) {
-			c := devcluster.MustStart(t, binPath, func(c *devcluster.Options) {
-				c.Lease = "static" // delay proxies sit on the static primary's URLs
-				c.Delays = map[string]time.Duration{"syd": delay, "sjc": delay}
+			c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+				o.Lease = "static" // delay proxies sit on the static primary's URLs
+				o.Delays = map[string]time.Duration{"syd": delay, "sjc": delay}
 			})
 			syd, sjc := c.Nodes[1].APIURL, c.Nodes[2].APIURL
 			// Created and published through a replica: forwarded to the primary.

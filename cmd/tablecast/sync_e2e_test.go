@@ -56,8 +56,8 @@ func waitPosStatus(tb testing.TB, c *devcluster.Cluster, base, db string, pos ta
 // and not yet while it is behind. Also measures what a synchronous write
 // costs over a plain one (confirmation + raft record).
 func TestSync_ConfirmationComparesPositions(t *testing.T) {
-	c := devcluster.MustStart(t, binPath, func(c *devcluster.Options) {
-		c.Regions, c.Candidates = []string{"lhr", "syd"}, 2
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Regions, o.Candidates = []string{"lhr", "syd"}, 2
 	})
 	devcluster.MustWaitVoters(t, c, c.Nodes[0].APIURL, 2)
 	sendSetup(t, c, c.Nodes[0].APIURL+"/pos/-/create", `{"table":"t","pk":"id","columns":[{"name":"id","type":"integer"},{"name":"v","type":"text"}]}`, 201)
