@@ -295,7 +295,13 @@ func (c *Cluster) AddNode(ctx context.Context, region, apiAddr string, candidate
 // AddNodeVia is AddNode joining through node via (the node URL of a live
 // node; with the static lease, via must be the primary).
 func (c *Cluster) AddNodeVia(ctx context.Context, region, apiAddr string, candidate bool, via ClusterNode) (ClusterNode, error) {
-	n := ClusterNode{Name: fmt.Sprintf("%s-%d", region, len(c.Nodes)+1), Region: region, Role: "replica", Candidate: candidate, APIAddr: apiAddr}
+	k := 1 // numbered within its region, as Start numbers nodes
+	for _, o := range c.Nodes {
+		if o.Region == region {
+			k++
+		}
+	}
+	n := ClusterNode{Name: fmt.Sprintf("%s-%d", region, k), Region: region, Role: "replica", Candidate: candidate, APIAddr: apiAddr}
 	port, err := FreePort()
 	if err != nil {
 		return n, err
