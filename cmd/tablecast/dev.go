@@ -19,40 +19,11 @@ import (
 var devRegions = []string{"lhr", "syd", "sjc"}
 
 func runDev(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	dir := fs.String("dir", "tablecast-dev", "working folder for the nodes' data, mounts and logs")
-	delays := fs.String("delay", "", "simulated one-way distance of replica regions from the primary, e.g. syd=150ms,sjc=40ms")
-	bench := fs.Bool("bench", false, "benchmarks only: each node also serves reads with the gate or cache off on a loopback port (bench_url in cluster.json)")
-	regionList := fs.String("regions", strings.Join(devRegions, ","), "the cluster's regions, the primary's first: one node in each, and the candidates in the first")
-	candidates := fs.Int("candidates", 3, "raft: how many nodes of the first region can become primary (1 to 5)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	regions, err := parseRegions(*regionList)
+	o, err := devOptions(args)
 	if err != nil {
 		return err
 	}
-	if *candidates < 1 || *candidates > 5 {
-		return fmt.Errorf("-candidates: %d: want 1 to 5", *candidates)
-	}
-	bin, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own binary: %w", err)
-	}
-	d, err := parseDelays(*delays)
-	if err != nil {
-		return err
-	}
-	lease := "raft"
-	if len(d) > 0 {
-		lease = "static"
-	}
-	for region := range d {
-		if !slices.Contains(regions[1:], region) {
-			return fmt.Errorf("-delay: %q is not one of the replica regions %v", region, regions[1:])
-		}
-	}
-	c := devcluster.New(devcluster.Options{Bin: bin, Dir: *dir, Regions: regions, Bench: *bench, Delays: d, Lease: lease, Candidates: *candidates, Logger: slog.Default()})
+	c := devcluster.New(o)
 	defer c.Stop()
 	if err := c.Start(ctx); err != nil {
 		return err
@@ -77,6 +48,46 @@ func runDev(ctx context.Context, args []string) error {
 		}
 	}
 	return errors.New("every node exited")
+}
+
+// devOptions reads `tablecast dev`'s flags: the cluster to run, of this
+// very binary.
+func devOptions(args []string) (devcluster.Options, error) {
+	var o devcluster.Options
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	dir := fs.String("dir", "tablecast-dev", "working folder for the nodes' data, mounts and logs")
+	delays := fs.String("delay", "", "simulated one-way distance of replica regions from the primary, e.g. syd=150ms,sjc=40ms")
+	bench := fs.Bool("bench", false, "benchmarks only: each node also serves reads with the gate or cache off on a loopback port (bench_url in cluster.json)")
+	regionList := fs.String("regions", strings.Join(devRegions, ","), "the cluster's regions, the primary's first: one node in each, and the candidates in the first")
+	candidates := fs.Int("candidates", 3, "raft: how many nodes of the first region can become primary (1 to 5)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	regions, err := parseRegions(*regionList)
+	if err != nil {
+		return o, err
+	}
+	if *candidates < 1 || *candidates > 5 {
+		return o, fmt.Errorf("-candidates: %d: want 1 to 5", *candidates)
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return o, fmt.Errorf("find own binary: %w", err)
+	}
+	d, err := parseDelays(*delays)
+	if err != nil {
+		return o, err
+	}
+	lease := "raft"
+	if len(d) > 0 {
+		lease = "static"
+	}
+	for region := range d {
+		if !slices.Contains(regions[1:], region) {
+			return o, fmt.Errorf("-delay: %q is not one of the replica regions %v", region, regions[1:])
+		}
+	}
+	return devcluster.Options{Bin: bin, Dir: *dir, Regions: regions, Bench: *bench, Delays: d, Lease: lease, Candidates: *candidates, Logger: slog.Default()}, nil
 }
 
 // parseRegions reads -regions: distinct region names, at least one.
