@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 const (
@@ -82,38 +84,72 @@ type Propagation struct {
 	Timeouts int `json:"timeouts"`
 }
 
+// allRun is one run of scenario all: its report, and the cluster and nodes
+// of the per-region steps.
+type allRun struct {
+	o     Options
+	r     *AllReport
+	start time.Time
+	nodes []devcluster.ClusterNode // one per allRegions
+}
+
 // runAll runs every per-region measurement on one cluster started with
 // simulated distances, then failover trials on a raft cluster, and writes
 // <out>/<date>.{json,md} with PNG plots beside them. What was measured is
 // written even when a later step fails.
 func runAll(ctx context.Context, o Options) (err error) {
-	start := time.Now()
-	r := &AllReport{reportHead: newHead("all", map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads,
+	a := &allRun{o: o, start: time.Now(), r: &AllReport{reportHead: newHead("all", map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads,
 		"rows": benchRows, "writes_per_s": writesPerSecond, "lag_window": lagWindow.String(),
-		"visibility_trials": visTrials, "failover_trials": o.Trials, "loadavg_start": loadavg(), "tree": treeState()})}
-	step := func(n int, what string) {
-		fmt.Printf("\n[%d/5 %3.0fs] %s\n", n, time.Since(start).Seconds(), what)
+		"visibility_trials": visTrials, "failover_trials": o.Trials, "loadavg_start": loadavg(), "tree": treeState()})}}
+	defer func() { err = a.finish(err) }()
+	if err := a.regions(ctx); err != nil {
+		return err
 	}
-	defer func() {
-		if err != nil {
-			r.Error = err.Error()
-		}
-		if len(r.Regions) == 0 && r.Failover == nil {
-			return // nothing measured
-		}
-		r.Settings["loadavg_end"] = loadavg()
-		r.Seconds = time.Since(start).Seconds()
-		if werr := r.write(o.OutDir); werr != nil {
-			err = errors.Join(err, werr)
-		}
-	}()
+	fmt.Println("cluster stopped")
+	if err := a.failover(ctx); err != nil {
+		return err
+	}
+	a.r.Notes = append(a.r.Notes, allNotes(o, a.r)...)
+	return nil
+}
 
+// step announces step n of 5.
+func (a *allRun) step(n int, what string) {
+	fmt.Printf("\n[%d/5 %3.0fs] %s\n", n, time.Since(a.start).Seconds(), what)
+}
+
+// finish writes what was measured, err included, and returns err with any
+// error of the writing.
+func (a *allRun) finish(err error) error {
+	if err != nil {
+		a.r.Error = err.Error()
+	}
+	if len(a.r.Regions) == 0 && a.r.Failover == nil {
+		return err // nothing measured
+	}
+	a.r.Settings["loadavg_end"] = loadavg()
+	a.r.Seconds = time.Since(a.start).Seconds()
+	return errors.Join(err, a.r.write(a.o.OutDir))
+}
+
+// allDelays is each replica region's simulated distance.
+func allDelays() map[string]time.Duration {
+	d := map[string]time.Duration{}
+	for _, g := range allRegions[1:] {
+		d[g.region] = g.delay
+	}
+	return d
+}
+
+// regions runs steps 1 to 4 on a cluster with simulated distances, and
+// stops it (the cores are shared with the next cluster).
+func (a *allRun) regions(ctx context.Context) (err error) {
 	var delays []string
 	for _, g := range allRegions[1:] {
 		delays = append(delays, fmt.Sprintf("%s=%s", g.region, g.delay))
 	}
-	step(1, "starting a cluster with -delay "+strings.Join(delays, ",")+" (static primary lhr-1, replicas sjc-1 and syd-1; real LiteFS and FUSE)…")
-	c, err := startCluster(ctx, "-delay", strings.Join(delays, ","))
+	a.step(1, "starting a cluster with -delay "+strings.Join(delays, ",")+" (static primary lhr-1, replicas sjc-1 and syd-1; real LiteFS and FUSE)…")
+	c, err := startCluster(ctx, func(o *devcluster.Options) { o.Delays = allDelays() })
 	if err != nil {
 		return err
 	}
@@ -125,110 +161,141 @@ func runAll(ctx context.Context, o Options) (err error) {
 			err = errors.Join(err, serr)
 		}
 	}()
-	var nodes []clusterNode
+	if err := a.setup(ctx, c); err != nil {
+		return err
+	}
+	a.step(2, fmt.Sprintf("reads per region, warm cache: wrk -t%d -c%d, %s per target, keys random in [1, %d]", a.o.Threads, a.o.Connections, a.o.Duration, benchRows))
+	if err := a.reads(ctx, c); err != nil {
+		return err
+	}
+	a.step(3, fmt.Sprintf("replication lag per region: %d writes/s to bench.other on the primary for %s, every region's TXID watched by long-polling its /-/wait…", writesPerSecond, lagWindow))
+	if err := a.lag(ctx, c); err != nil {
+		return err
+	}
+	a.step(4, fmt.Sprintf("unpublish and publish again of bench.vis, %d times: the primary's ack to each region's first 404, then 200…", visTrials))
+	return visibility(ctx, c, a.nodes, a.r.Regions)
+}
+
+// setup picks each region's node and loads the tables every step reads,
+// until every node shows them.
+func (a *allRun) setup(ctx context.Context, c *cluster) error {
 	for _, g := range allRegions {
-		n, ok := c.node(g.region)
+		n, ok := c.Node(g.region)
 		if !ok {
 			return fmt.Errorf("cluster.json has no node in %s", g.region)
 		}
-		nodes = append(nodes, n)
-		r.Regions = append(r.Regions, RegionReport{Region: g.region, Node: n.Name, Role: n.Role, DelayMs: ms(g.delay)})
+		a.nodes = append(a.nodes, n)
+		a.r.Regions = append(a.r.Regions, RegionReport{Region: g.region, Node: n.Name, Role: n.Role, DelayMs: ms(g.delay)})
 	}
 	fmt.Printf("loading %d rows into bench.items, creating bench.other and bench.vis…\n", benchRows)
-	if err := loadItems(ctx, c); err != nil {
-		return err
+	for _, load := range []func(context.Context, *cluster) error{loadItems, createOther, createVis} {
+		if err := load(ctx, c); err != nil {
+			return err
+		}
 	}
-	if err := createOther(ctx, c); err != nil {
-		return err
-	}
-	if err := createVis(ctx, c); err != nil {
-		return err
-	}
-	for _, n := range nodes {
+	for _, n := range a.nodes {
 		for _, p := range []string{fmt.Sprintf("/bench/items/%d.json", benchRows), "/bench/other.json", "/bench/vis.json"} {
-			if err := waitOK(n.APIURL+p, 30*time.Second); err != nil {
+			if err := waitOK(ctx, n.APIURL+p, 30*time.Second); err != nil {
 				return err
 			}
 		}
 	}
+	return nil
+}
 
-	step(2, fmt.Sprintf("reads per region, warm cache: wrk -t%d -c%d, %s per target, keys random in [1, %d]", o.Threads, o.Connections, o.Duration, benchRows))
+// reads loads each region's node in turn, with the bare ceiling measured
+// before the first and after each one.
+func (a *allRun) reads(ctx context.Context, c *cluster) error {
 	bare, stopBare, err := serveBare()
 	if err != nil {
 		return err
 	}
 	defer stopBare()
-	items := "/bench/items/"
-	runBare := func() error {
-		res, err := wrkRun(ctx, o, fmt.Sprintf("bare net/http 200 B (run %d)", len(r.Bare)+1), bare, items, ".json", benchRows)
-		if err == nil {
-			r.Bare = append(r.Bare, res)
-		}
+	if err := a.runBare(ctx, bare); err != nil {
 		return err
 	}
-	if err := runBare(); err != nil {
-		return err
-	}
-	for i, n := range nodes {
-		g := &r.Regions[i]
-		if err := warm(ctx, n.APIURL+items, benchRows); err != nil {
+	for i, n := range a.nodes {
+		if err := a.readRegion(ctx, c, &a.r.Regions[i], n); err != nil {
 			return err
 		}
-		h0, m0, err := cacheCounters(ctx, n.APIURL, c.Token)
-		if err != nil {
+		if err := a.runBare(ctx, bare); err != nil {
 			return err
 		}
-		name := fmt.Sprintf("%s (%s, %.0f ms)", g.Region, n.Name, g.DelayMs)
-		if g.Read, err = wrkRun(ctx, o, name, n.APIURL, items, ".json", benchRows); err != nil {
-			return err
-		}
-		if h1, m1, err := cacheCounters(ctx, n.APIURL, c.Token); err == nil && h1+m1-h0-m0 > 0 {
-			g.CacheHitRate = (h1 - h0) / (h1 + m1 - h0 - m0)
-		}
-		if err := runBare(); err != nil {
-			return err
-		}
-		k := len(r.Bare)
-		g.ReadVsBare = 2 * g.Read.ReqPerS / (r.Bare[k-2].ReqPerS + r.Bare[k-1].ReqPerS)
+		g, k := &a.r.Regions[i], len(a.r.Bare)
+		g.ReadVsBare = 2 * g.Read.ReqPerS / (a.r.Bare[k-2].ReqPerS + a.r.Bare[k-1].ReqPerS)
 		fmt.Printf("  %-36s %s: %.2f of the bare runs around it, cache hit rate %.4f\n", "", g.Region, g.ReadVsBare, g.CacheHitRate)
 	}
-	for _, b := range r.Bare {
-		r.BareMean += b.ReqPerS / float64(len(r.Bare))
+	for _, b := range a.r.Bare {
+		a.r.BareMean += b.ReqPerS / float64(len(a.r.Bare))
 	}
-	stopBare()
+	return nil
+}
 
-	step(3, fmt.Sprintf("replication lag per region: %d writes/s to bench.other on the primary for %s, every region's TXID watched by long-polling its /-/wait…", writesPerSecond, lagWindow))
-	lags := measureLagOn(ctx, c, lagWindow, nodes)
+// runBare runs one load of the bare ceiling.
+func (a *allRun) runBare(ctx context.Context, bare string) error {
+	res, err := wrkRun(ctx, a.o, fmt.Sprintf("bare net/http 200 B (run %d)", len(a.r.Bare)+1), bare, allItems, ".json", benchRows)
+	if err == nil {
+		a.r.Bare = append(a.r.Bare, res)
+	}
+	return err
+}
+
+// allItems is the path prefix of the keys read.
+const allItems = "/bench/items/"
+
+// readRegion warms node n's cache and loads it, recording its req/s and
+// cache hit rate in g.
+func (a *allRun) readRegion(ctx context.Context, c *cluster, g *RegionReport, n devcluster.ClusterNode) error {
+	if err := warm(ctx, n.APIURL+allItems, benchRows); err != nil {
+		return err
+	}
+	h0, m0, err := cacheCounters(ctx, n.APIURL, c.Token)
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%s (%s, %.0f ms)", g.Region, n.Name, g.DelayMs)
+	if g.Read, err = wrkRun(ctx, a.o, name, n.APIURL, allItems, ".json", benchRows); err != nil {
+		return err
+	}
+	if h1, m1, err := cacheCounters(ctx, n.APIURL, c.Token); err == nil && h1+m1-h0-m0 > 0 {
+		g.CacheHitRate = (h1 - h0) / (h1 + m1 - h0 - m0)
+	}
+	return nil
+}
+
+// lag measures every region's replication lag under the same writes.
+func (a *allRun) lag(ctx context.Context, c *cluster) error {
+	lags := measureLagOn(ctx, c, lagWindow, a.nodes)
 	for i := range lags {
 		if err := lags[i].check(); err != nil {
 			return err
 		}
-		lags[i].Name = r.Regions[i].Region
-		r.Regions[i].Lag = &lags[i]
+		lags[i].Name = a.r.Regions[i].Region
+		a.r.Regions[i].Lag = &lags[i]
 	}
+	return nil
+}
 
-	step(4, fmt.Sprintf("unpublish and publish again of bench.vis, %d times: the primary's ack to each region's first 404, then 200…", visTrials))
-	if err := visibility(ctx, c, nodes, r.Regions); err != nil {
-		return err
-	}
-	if err := c.Stop(); err != nil { // before the next cluster: the cores are shared
-		return err
-	}
-	fmt.Println("cluster stopped")
-
-	step(5, fmt.Sprintf("failover: %d SIGKILLs of the primary on a separate raft cluster (-delay clusters have a static primary)…", o.Trials))
+// failover is step 5: failover trials on a raft cluster of its own.
+func (a *allRun) failover(ctx context.Context) error {
+	a.step(5, fmt.Sprintf("failover: %d SIGKILLs of the primary on a separate raft cluster (-delay clusters have a static primary)…", a.o.Trials))
 	b, err := newFailoverBench(ctx, false)
 	if err != nil {
 		return err
 	}
-	fo, err := b.trials(ctx, o.Trials)
+	fo, err := b.trials(ctx, a.o.Trials)
 	cerr := b.cleanup(err != nil)
 	if err = errors.Join(err, cerr); err != nil {
 		return err
 	}
-	r.Failover = fo
-	r.Notes = append(r.Notes, b.notes()...)
-	r.Notes = append(r.Notes,
+	a.r.Failover = fo
+	a.r.Notes = append(a.r.Notes, b.notes()...)
+	return nil
+}
+
+// allNotes says how scenario all measured.
+func allNotes(o Options, r *AllReport) []string {
+	return []string{
 		fmt.Sprintf("load: wrk -t%d -c%d for %s per target (shorter than the other scenarios' 10 s to keep the run within a few minutes); every target, bare included, through the same Lua random-key script over /…/bench/items/{key}.json", o.Threads, o.Connections, o.Duration),
 		"distance: `tablecast dev -delay sjc=40ms,syd=150ms` puts each replica's LiteFS stream and forwarded requests behind a one-way delay proxy; wrk, the watchers and the pollers reach every node directly on loopback, as a visitor in that region would reach its nearby replica, so reads do not carry the delay, replication does",
 		"lhr is the primary lhr-1 itself (0 ms): it serves public reads as the replicas do",
@@ -236,26 +303,26 @@ func runAll(ctx context.Context, o Options) (err error) {
 		fmt.Sprintf("lag: %d writes/s upserted to bench.other on the primary for %s; per write, its ack to the first answer of the region's GET /-/wait (Bearer token; one watcher per region, always waiting for the TXID after the last it saw, so the node answers the moment LiteFS applies it) showing a TXID of bench at or past the write's; seen before the ack counts 0", writesPerSecond, lagWindow),
 		fmt.Sprintf("unpublish: POST /bench/vis/-/unpublish on the primary; per region, from the ack to the first 404 of GET /bench/vis.json, polled every ~1 ms from the ack on; then POST …/-/publish and from its ack to the first 200 everywhere before the next trial; %d trials, a region that does not change within %s counts as a timeout", visTrials, visTimeout),
 		"failover: a separate dev cluster with 3 raft candidates (lhr-1..3) and no simulated distance; new replica catch-up (scenario failover) is not run here",
-		"the machine's cores are shared by the nodes, wrk and this process: absolute figures drift, the ratios and the ordering between regions are the point")
-	return nil
+		"the machine's cores are shared by the nodes, wrk and this process: absolute figures drift, the ratios and the ordering between regions are the point",
+	}
 }
 
 // createVis creates and publishes bench.vis, the table unpublished and
 // published again.
 func createVis(ctx context.Context, c *cluster) error {
-	if err := c.post(ctx, "/bench/-/create", map[string]any{"table": "vis", "pk": "id",
+	if err := c.Post(ctx, "/bench/-/create", map[string]any{"table": "vis", "pk": "id",
 		"columns": []map[string]string{{"name": "id", "type": "integer"}, {"name": "note", "type": "text"}}}); err != nil {
 		return err
 	}
-	if err := c.post(ctx, "/bench/vis/-/insert", map[string]any{"rows": []map[string]any{{"id": 1, "note": "visible"}}}); err != nil {
+	if err := c.Post(ctx, "/bench/vis/-/insert", map[string]any{"rows": []map[string]any{{"id": 1, "note": "visible"}}}); err != nil {
 		return err
 	}
-	return c.post(ctx, "/bench/vis/-/publish", map[string]any{})
+	return c.Post(ctx, "/bench/vis/-/publish", map[string]any{})
 }
 
 // visibility unpublishes and publishes bench.vis visTrials times and
 // records, per node, how long each change took to show there.
-func visibility(ctx context.Context, c *cluster, nodes []clusterNode, regions []RegionReport) error {
+func visibility(ctx context.Context, c *cluster, nodes []devcluster.ClusterNode, regions []RegionReport) error {
 	unpub := make([][]time.Duration, len(nodes))
 	pub := make([][]time.Duration, len(nodes))
 	utimeouts := make([]int, len(nodes))
@@ -265,7 +332,7 @@ func visibility(ctx context.Context, c *cluster, nodes []clusterNode, regions []
 	// change acks one visibility change on the primary and times its
 	// arrival on every node at once.
 	change := func(action string, want int, into [][]time.Duration, timeouts []int) error {
-		if err := c.post(ctx, "/bench/vis/-/"+action, map[string]any{}); err != nil {
+		if err := c.Post(ctx, "/bench/vis/-/"+action, map[string]any{}); err != nil {
 			return err
 		}
 		ackAt := time.Now()

@@ -25,6 +25,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/deploy/devcluster"
 	"github.com/tablecast/tablecast/replica"
 )
 
@@ -66,7 +67,7 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 	// machines; here they would only take the measured replica's cores
 	// each time a write is applied.
 	fmt.Println("starting a local cluster (primary + 1 replica, real LiteFS and FUSE, raft)…")
-	c, err := startCluster(ctx, "-regions", "lhr,syd", "-candidates", "1")
+	c, err := startCluster(ctx, func(o *devcluster.Options) { o.Regions, o.Candidates = []string{"lhr", "syd"}, 1 })
 	if err != nil {
 		return nil, err
 	}
@@ -74,295 +75,372 @@ func runCache(ctx context.Context, o Options) (_ *Report, err error) {
 		c.Keep = err != nil // keep the nodes' logs of a failed run
 		c.Stop()
 	}()
-	fmt.Printf("loading %d rows into bench.items, creating bench.other…\n", benchRows)
-	if err := loadItems(ctx, c); err != nil {
+	cr := &cacheRun{o: o, c: c, rep: c.Replica()}
+	if err := cr.setup(ctx); err != nil {
 		return nil, err
-	}
-	if err := createOther(ctx, c); err != nil {
-		return nil, err
-	}
-	rep := c.replica()
-	for _, p := range []string{fmt.Sprintf("/bench/items/%d.json", benchRows), "/bench/other.json"} {
-		if err := waitOK(rep.APIURL+p, 30*time.Second); err != nil {
-			return nil, err
-		}
 	}
 	bare, stopBare, err := serveBare()
 	if err != nil {
 		return nil, err
 	}
 	defer stopBare()
-
-	r := &Report{reportHead: newHead("cache", map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads,
-		"rows": benchRows, "writes_per_s": writesPerSecond, "replica": rep.Name, "loadavg_start": loadavg(), "tree": treeState()}),
+	cr.bare = bare
+	cr.r = &Report{reportHead: newHead("cache", map[string]any{"duration": o.Duration.String(), "connections": o.Connections, "threads": o.Threads,
+		"rows": benchRows, "writes_per_s": writesPerSecond, "replica": cr.rep.Name, "loadavg_start": loadavg(), "tree": treeState()}),
 		Ratios: map[string]float64{}}
-	add := func(res Result, err error) (Result, error) {
-		if err == nil {
-			r.Results = append(r.Results, res)
+	for _, phase := range []func(context.Context) error{cr.hot, cr.itemsWrites, cr.lags, cr.misses, cr.uncachedLag, cr.drift} {
+		if err := phase(ctx); err != nil {
+			return nil, err
 		}
+	}
+	cr.r.Notes = append(cr.r.Notes, cacheNotes(cr.round.Duration, cr.mode, start)...)
+	return cr.r, nil
+}
+
+// cacheRun is one run of scenario cache: the cluster's replica measured,
+// the report, and the figures later phases compare.
+type cacheRun struct {
+	o    Options
+	c    *cluster
+	rep  devcluster.ClusterNode
+	r    *Report
+	bare string // the bare handler's URL
+	// round is a hot round's settings (a shorter load).
+	round Options
+	// writeErr is set when a writer beside a load failed too often.
+	writeErr error
+	// The hot rounds' results, per target.
+	bares, bareIns, bareHdrs, hots, hotWs, bareWs []Result
+	// Figures the last ratios compare.
+	itemsW, fuseMiss, plainMiss Result
+	mode                        string // the plain copy's journal mode
+}
+
+// cacheItems is the path prefix of the keys read.
+const cacheItems = "/bench/items/"
+
+// setup loads bench.items and bench.other until the replica shows them.
+func (cr *cacheRun) setup(ctx context.Context) error {
+	fmt.Printf("loading %d rows into bench.items, creating bench.other…\n", benchRows)
+	if err := loadItems(ctx, cr.c); err != nil {
+		return err
+	}
+	if err := createOther(ctx, cr.c); err != nil {
+		return err
+	}
+	for _, p := range []string{fmt.Sprintf("/bench/items/%d.json", benchRows), "/bench/other.json"} {
+		if err := waitOK(ctx, cr.rep.APIURL+p, 30*time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add keeps a load's result in the report.
+func (cr *cacheRun) add(res Result, err error) (Result, error) {
+	if err == nil {
+		cr.r.Results = append(cr.r.Results, res)
+	}
+	return res, err
+}
+
+// cached runs one wrk load on the replica's API URL, with bg running
+// beside it, and records the cache's hit rate over the run.
+func (cr *cacheRun) cached(ctx context.Context, name string, bg func(context.Context) string) (Result, error) {
+	api, token := cr.rep.APIURL, cr.c.Token
+	h0, m0, err := cacheCounters(ctx, api, token)
+	if err != nil {
+		return Result{}, err
+	}
+	n0, s0, err := catchUps(ctx, api, token)
+	if err != nil {
+		return Result{}, err
+	}
+	res, note, err := wrkWhile(ctx, cr.o, name, api, cacheItems, bg)
+	if _, err = cr.add(res, err); err != nil {
 		return res, err
 	}
-	items := "/bench/items/"
-
-	fmt.Printf("warming the cache: GET each of the %d keys once on %s…\n", benchRows, rep.Name)
-	if err := warm(ctx, rep.APIURL+items, benchRows); err != nil {
-		return nil, err
+	if n1, s1, err := catchUps(ctx, api, token); err == nil && n1 > n0 {
+		cr.r.Ratios["catch-ups: "+name+", count"] = n1 - n0
+		cr.r.Ratios["catch-ups: "+name+", mean ms"] = (s1 - s0) / (n1 - n0) * 1000
+		cr.r.Ratios["catch-ups: "+name+", share of the run reads waited"] = (s1 - s0) / cr.o.Duration.Seconds()
 	}
-	fmt.Printf("load: wrk -t%d -c%d, %s per target, keys random in [1, %d]\n", o.Threads, o.Connections, o.Duration, benchRows)
-	// cached runs one wrk load on the replica's API URL, with bg running
-	// beside it, and records the cache's hit rate over the run.
-	cached := func(name string, bg func(context.Context) string) (Result, error) {
-		h0, m0, err := cacheCounters(ctx, rep.APIURL, c.Token)
-		if err != nil {
-			return Result{}, err
-		}
-		n0, s0, err := catchUps(ctx, rep.APIURL, c.Token)
-		if err != nil {
-			return Result{}, err
-		}
-		res, note, err := wrkWhile(ctx, o, name, rep.APIURL, items, bg)
-		if _, err = add(res, err); err != nil {
-			return res, err
-		}
-		if n1, s1, err := catchUps(ctx, rep.APIURL, c.Token); err == nil && n1 > n0 {
-			r.Ratios["catch-ups: "+name+", count"] = n1 - n0
-			r.Ratios["catch-ups: "+name+", mean ms"] = (s1 - s0) / (n1 - n0) * 1000
-			r.Ratios["catch-ups: "+name+", share of the run reads waited"] = (s1 - s0) / o.Duration.Seconds()
-		}
-		h1, m1, err := cacheCounters(ctx, rep.APIURL, c.Token)
-		if err != nil {
-			return res, err
-		}
-		rate := 0.0
-		if h1+m1-h0-m0 > 0 {
-			rate = (h1 - h0) / (h1 + m1 - h0 - m0)
-		}
-		r.Ratios["cache hit rate: "+name] = rate
-		fmt.Printf("  %-36s cache hit rate %.4f%s\n", "", rate, note)
-		if note != "" {
-			r.Notes = append(r.Notes, name+":"+note)
-		}
-		return res, nil
-	}
-	// writes runs the writer beside a load; a failing writer fails the run.
-	var writeErr error
-	writes := func(body func(int) (string, any)) func(context.Context) string {
-		return func(ctx context.Context) string {
-			acks, errs := writeLoop(ctx, c, body)
-			if errs*20 > len(acks) {
-				writeErr = fmt.Errorf("%d of %d writes failed (see above)", errs, errs+len(acks))
-			}
-			return fmt.Sprintf(" %d writes, %d write errors", len(acks), errs)
-		}
-	}
-	// withWrites is one load with the writer to bench.other beside it.
-	withWrites := func(name, base, prefix string, round Options) (Result, error) {
-		res, note, err := wrkWhile(ctx, round, name, base, prefix, writes(otherWrite))
-		if err == nil {
-			err = writeErr
-		}
-		if _, err = add(res, err); err != nil {
-			return res, err
-		}
-		fmt.Printf("  %-36s%s\n", "", note)
-		r.Notes = append(r.Notes, name+":"+note)
-		return res, nil
-	}
-
-	// Hot against bare, and both with 20 writes/s to another table,
-	// interleaved: the cores are shared and drift, so the loads take turns,
-	// round after round, and each ratio is the median of its rounds'. The
-	// same writes beside bare show what writing and replicating cost on the
-	// shared cores, apart from the read path.
-	round := o
-	round.Duration = max(o.Duration*3/10, 2*time.Second)
-	// Each round runs every target once, in an order that puts the loads
-	// each ratio compares next to each other (bare + writes, bare, hot,
-	// hot + writes, bare with headers, bare in the replica process), and
-	// every other round runs it backwards: a drift of the shared cores
-	// over a round then falls on both sides of a ratio alike.
-	type target struct {
-		name       string
-		base, path string
-		writes     bool
-		res        *[]Result
-	}
-	var bares, bareIns, bareHdrs, hots, hotWs, bareWs []Result
-	targets := []target{
-		{"bare + 20 writes/s to bench.other", bare, items, true, &bareWs},
-		{"bare net/http 200 B", bare, items, false, &bares},
-		{"hot point read (cache)", rep.APIURL, items, false, &hots},
-		{"hot + 20 writes/s to bench.other", rep.APIURL, items, true, &hotWs},
-		{"bare + a cached read's headers, in the replica process", rep.BenchURL, "/bare-headers" + items, false, &bareHdrs},
-		{"bare, in the replica process", rep.BenchURL, "/bare" + items, false, &bareIns},
-	}
-	r.Settings["hot_rounds"], r.Settings["round_duration"] = hotRounds, round.Duration.String()
-	h0, m0, err := cacheCounters(ctx, rep.APIURL, c.Token)
+	h1, m1, err := cacheCounters(ctx, api, token)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
-	n0, s0, err := catchUps(ctx, rep.APIURL, c.Token)
+	rate := 0.0
+	if h1+m1-h0-m0 > 0 {
+		rate = (h1 - h0) / (h1 + m1 - h0 - m0)
+	}
+	cr.r.Ratios["cache hit rate: "+name] = rate
+	fmt.Printf("  %-36s cache hit rate %.4f%s\n", "", rate, note)
+	if note != "" {
+		cr.r.Notes = append(cr.r.Notes, name+":"+note)
+	}
+	return res, nil
+}
+
+// writes runs the writer beside a load; a failing writer fails the run.
+func (cr *cacheRun) writes(body func(int) (string, any)) func(context.Context) string {
+	return func(ctx context.Context) string {
+		acks, errs := writeLoop(ctx, cr.c, body)
+		if errs*20 > len(acks) {
+			cr.writeErr = fmt.Errorf("%d of %d writes failed (see above)", errs, errs+len(acks))
+		}
+		return fmt.Sprintf(" %d writes, %d write errors", len(acks), errs)
+	}
+}
+
+// withWrites is one load with the writer to bench.other beside it.
+func (cr *cacheRun) withWrites(ctx context.Context, name, base, prefix string, round Options) (Result, error) {
+	res, note, err := wrkWhile(ctx, round, name, base, prefix, cr.writes(otherWrite))
+	if err == nil {
+		err = cr.writeErr
+	}
+	if _, err = cr.add(res, err); err != nil {
+		return res, err
+	}
+	fmt.Printf("  %-36s%s\n", "", note)
+	cr.r.Notes = append(cr.r.Notes, name+":"+note)
+	return res, nil
+}
+
+// hotTarget is one load of a hot round, and where its results go.
+type hotTarget struct {
+	name       string
+	base, path string
+	writes     bool
+	res        *[]Result
+}
+
+// hot warms the cache and runs the hot rounds: hot against bare, and both
+// with 20 writes/s to another table, interleaved: the cores are shared
+// and drift, so the loads take turns, round after round, and each ratio is
+// the median of its rounds'. The same writes beside bare show what writing
+// and replicating cost on the shared cores, apart from the read path.
+func (cr *cacheRun) hot(ctx context.Context) error {
+	fmt.Printf("warming the cache: GET each of the %d keys once on %s…\n", benchRows, cr.rep.Name)
+	if err := warm(ctx, cr.rep.APIURL+cacheItems, benchRows); err != nil {
+		return err
+	}
+	fmt.Printf("load: wrk -t%d -c%d, %s per target, keys random in [1, %d]\n", cr.o.Threads, cr.o.Connections, cr.o.Duration, benchRows)
+	cr.round = cr.o
+	cr.round.Duration = max(cr.o.Duration*3/10, 2*time.Second)
+	cr.r.Settings["hot_rounds"], cr.r.Settings["round_duration"] = hotRounds, cr.round.Duration.String()
+	h0, m0, err := cacheCounters(ctx, cr.rep.APIURL, cr.c.Token)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	n0, s0, err := catchUps(ctx, cr.rep.APIURL, cr.c.Token)
+	if err != nil {
+		return err
 	}
 	for i := 1; i <= hotRounds; i++ {
-		order := slices.Clone(targets)
-		if i%2 == 0 {
-			slices.Reverse(order)
-		}
-		for _, t := range order {
-			name := fmt.Sprintf("%s, round %d", t.name, i)
-			var res Result
-			var err error
-			if t.writes {
-				res, err = withWrites(name, t.base, t.path, round)
-			} else {
-				res, err = add(wrkRun(ctx, round, name, t.base, t.path, ".json", benchRows))
-			}
-			if err != nil {
-				return nil, err
-			}
-			*t.res = append(*t.res, res)
+		if err := cr.hotRound(ctx, i); err != nil {
+			return err
 		}
 	}
-	if h1, m1, err := cacheCounters(ctx, rep.APIURL, c.Token); err != nil {
-		return nil, err
+	if h1, m1, err := cacheCounters(ctx, cr.rep.APIURL, cr.c.Token); err != nil {
+		return err
 	} else if h1+m1-h0-m0 > 0 {
-		r.Ratios["cache hit rate: hot rounds, with and without writes"] = (h1 - h0) / (h1 + m1 - h0 - m0)
+		cr.r.Ratios["cache hit rate: hot rounds, with and without writes"] = (h1 - h0) / (h1 + m1 - h0 - m0)
 	}
 	// Only the hot + writes phases make catch-ups (bare does not read the
 	// replica; hot alone moves no TXID).
-	if n1, s1, err := catchUps(ctx, rep.APIURL, c.Token); err == nil && n1 > n0 {
+	if n1, s1, err := catchUps(ctx, cr.rep.APIURL, cr.c.Token); err == nil && n1 > n0 {
 		name := "hot + 20 writes/s to bench.other, all rounds"
-		r.Ratios["catch-ups: "+name+", count"] = n1 - n0
-		r.Ratios["catch-ups: "+name+", mean ms"] = (s1 - s0) / (n1 - n0) * 1000
-		r.Ratios["catch-ups: "+name+", share of the time reads waited"] = (s1 - s0) / (float64(hotRounds) * round.Duration.Seconds())
+		cr.r.Ratios["catch-ups: "+name+", count"] = n1 - n0
+		cr.r.Ratios["catch-ups: "+name+", mean ms"] = (s1 - s0) / (n1 - n0) * 1000
+		cr.r.Ratios["catch-ups: "+name+", share of the time reads waited"] = (s1 - s0) / (float64(hotRounds) * cr.round.Duration.Seconds())
 	}
-	r.Ratios["hot / bare (goal >= 0.8), median of rounds"] = medianRatio(hots, bares)
+	cr.hotRatios()
+	return nil
+}
+
+// hotRound runs every target once, in an order that puts the loads each
+// ratio compares next to each other (bare + writes, bare, hot, hot +
+// writes, bare with headers, bare in the replica process), and every
+// other round backwards: a drift of the shared cores over a round then
+// falls on both sides of a ratio alike.
+func (cr *cacheRun) hotRound(ctx context.Context, i int) error {
+	rep := cr.rep
+	order := []hotTarget{
+		{"bare + 20 writes/s to bench.other", cr.bare, cacheItems, true, &cr.bareWs},
+		{"bare net/http 200 B", cr.bare, cacheItems, false, &cr.bares},
+		{"hot point read (cache)", rep.APIURL, cacheItems, false, &cr.hots},
+		{"hot + 20 writes/s to bench.other", rep.APIURL, cacheItems, true, &cr.hotWs},
+		{"bare + a cached read's headers, in the replica process", rep.BenchURL, "/bare-headers" + cacheItems, false, &cr.bareHdrs},
+		{"bare, in the replica process", rep.BenchURL, "/bare" + cacheItems, false, &cr.bareIns},
+	}
+	if i%2 == 0 {
+		slices.Reverse(order)
+	}
+	for _, t := range order {
+		name := fmt.Sprintf("%s, round %d", t.name, i)
+		var res Result
+		var err error
+		if t.writes {
+			res, err = cr.withWrites(ctx, name, t.base, t.path, cr.round)
+		} else {
+			res, err = cr.add(wrkRun(ctx, cr.round, name, t.base, t.path, ".json", benchRows))
+		}
+		if err != nil {
+			return err
+		}
+		*t.res = append(*t.res, res)
+	}
+	return nil
+}
+
+// hotRatios compares the hot rounds' targets.
+func (cr *cacheRun) hotRatios() {
+	r := cr.r
+	r.Ratios["hot / bare (goal >= 0.8), median of rounds"] = medianRatio(cr.hots, cr.bares)
 	for _, g := range []struct {
 		name string
 		a, b []Result
-	}{{"hot / bare", hots, bares}, {"hot + writes to bench.other / hot", hotWs, hots}, {"control: bare + writes / bare", bareWs, bares}} {
+	}{{"hot / bare", cr.hots, cr.bares}, {"hot + writes to bench.other / hot", cr.hotWs, cr.hots}, {"control: bare + writes / bare", cr.bareWs, cr.bares}} {
 		v := roundRatios(g.a, g.b)
 		r.Ratios[g.name+", lower quartile of rounds"] = quantile(v, 0.25)
 		r.Ratios[g.name+", upper quartile of rounds"] = quantile(v, 0.75)
 		r.Notes = append(r.Notes, fmt.Sprintf("%s, each round: %s", g.name, formatRatios(v)))
 	}
-	r.Ratios["hot / bare in the replica process, median of rounds"] = medianRatio(hots, bareIns)
-	r.Ratios["bare in the replica process / bare, median of rounds"] = medianRatio(bareIns, bares)
-	r.Ratios["bare + a cached read's headers / bare, both in the replica process, median of rounds"] = medianRatio(bareHdrs, bareIns)
-	r.Ratios["hot / bare + a cached read's headers (the read path alone), median of rounds"] = medianRatio(hots, bareHdrs)
-	r.Ratios["hot + writes to bench.other / hot (goal >= 1.0), median of rounds"] = medianRatio(hotWs, hots)
-	r.Ratios["control: bare + writes to bench.other / bare, median of rounds"] = medianRatio(bareWs, bares)
-	r.Ratios["hot + writes / bare + writes, median of rounds"] = medianRatio(hotWs, bareWs)
-	bareRes, hot := bares[0], Result{ReqPerS: median(hots)}
-	itemsW, err := cached("hot + 20 writes/s to bench.items", writes(itemsWrite))
-	if err == nil {
-		err = writeErr
-	}
-	if err != nil {
-		return nil, err
-	}
+	r.Ratios["hot / bare in the replica process, median of rounds"] = medianRatio(cr.hots, cr.bareIns)
+	r.Ratios["bare in the replica process / bare, median of rounds"] = medianRatio(cr.bareIns, cr.bares)
+	r.Ratios["bare + a cached read's headers / bare, both in the replica process, median of rounds"] = medianRatio(cr.bareHdrs, cr.bareIns)
+	r.Ratios["hot / bare + a cached read's headers (the read path alone), median of rounds"] = medianRatio(cr.hots, cr.bareHdrs)
+	r.Ratios["hot + writes to bench.other / hot (goal >= 1.0), median of rounds"] = medianRatio(cr.hotWs, cr.hots)
+	r.Ratios["control: bare + writes to bench.other / bare, median of rounds"] = medianRatio(cr.bareWs, cr.bares)
+	r.Ratios["hot + writes / bare + writes, median of rounds"] = medianRatio(cr.hotWs, cr.bareWs)
+}
 
+// itemsWrites is one cached load while the read table is written.
+func (cr *cacheRun) itemsWrites(ctx context.Context) error {
+	var err error
+	cr.itemsW, err = cr.cached(ctx, "hot + 20 writes/s to bench.items", cr.writes(itemsWrite))
+	if err == nil {
+		err = cr.writeErr
+	}
+	return err
+}
+
+// lags measures replication lag with no read load (the floor), then under
+// full cached read load.
+func (cr *cacheRun) lags(ctx context.Context) error {
 	fmt.Println("replication lag with no read load (the floor)…")
-	idle := measureLag(ctx, c, idleLag)
+	idle := measureLag(ctx, cr.c, idleLag)
 	idle.Name = "no read load"
 	if err := idle.check(); err != nil {
-		return nil, err
+		return err
 	}
-	r.Lag = append(r.Lag, idle)
+	cr.r.Lag = append(cr.r.Lag, idle)
 
 	fmt.Println("re-warming the cache (the writes to bench.items moved its version)…")
-	if err := warm(ctx, rep.APIURL+items, benchRows); err != nil {
-		return nil, err
+	if err := warm(ctx, cr.rep.APIURL+cacheItems, benchRows); err != nil {
+		return err
 	}
 	fmt.Println("replication lag under full cached read load (writes to bench.other)…")
-	h0, m0, err = cacheCounters(ctx, rep.APIURL, c.Token)
+	h0, m0, err := cacheCounters(ctx, cr.rep.APIURL, cr.c.Token)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	res, lag, err := lagUnder(ctx, o, c, "cached read load (API URL)", rep.APIURL, items)
+	res, err := cr.lagUnder(ctx, "cached read load (API URL)", cr.rep.APIURL, cacheItems)
+	if err != nil {
+		return err
+	}
+	if h1, m1, err := cacheCounters(ctx, cr.rep.APIURL, cr.c.Token); err == nil && h1+m1-h0-m0 > 0 {
+		cr.r.Ratios["cache hit rate: "+res.Name] = (h1 - h0) / (h1 + m1 - h0 - m0)
+	}
+	return nil
+}
+
+// lagUnder measures lag under one full read load and keeps both.
+func (cr *cacheRun) lagUnder(ctx context.Context, name, base, prefix string) (Result, error) {
+	res, lag, err := lagUnder(ctx, cr.o, cr.c, name, base, prefix)
 	if err == nil {
 		err = lag.check()
 	}
-	if _, err = add(res, err); err != nil {
-		return nil, err
+	if _, err = cr.add(res, err); err != nil {
+		return res, err
 	}
-	r.Lag = append(r.Lag, lag)
-	if h1, m1, err := cacheCounters(ctx, rep.APIURL, c.Token); err == nil && h1+m1-h0-m0 > 0 {
-		r.Ratios["cache hit rate: "+res.Name] = (h1 - h0) / (h1 + m1 - h0 - m0)
-	}
+	cr.r.Lag = append(cr.r.Lag, lag)
+	return res, nil
+}
 
+// misses loads the replica's /nocache/ (FUSE) and the same handler on a
+// plain-file copy of its database.
+func (cr *cacheRun) misses(ctx context.Context) error {
 	fmt.Println("cache misses: the replica's /nocache/ (FUSE) against the same handler on a plain-file copy…")
 	plainDir, err := os.MkdirTemp("", "tablecast-bench-plain-")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer os.RemoveAll(plainDir)
-	txid, err := statusTXID(ctx, http.DefaultClient, rep.APIURL, c.Token, "bench")
+	txid, err := statusTXID(ctx, http.DefaultClient, cr.rep.APIURL, cr.c.Token, "bench")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	mode, err := copyPlain(ctx, filepath.Join(rep.FUSEDir, tablecast.DBFileName("bench")), plainDir)
-	if err != nil {
-		return nil, err
+	if cr.mode, err = copyPlain(ctx, filepath.Join(cr.rep.FUSEDir, tablecast.DBFileName("bench")), plainDir); err != nil {
+		return err
 	}
 	plain, stopPlain, err := servePlain(plainDir, txid)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer stopPlain()
-	fuseMiss, err := add(wrkRun(ctx, o, "miss: /nocache/ on FUSE", rep.BenchURL, "/nocache"+items, ".json", benchRows))
-	if err != nil {
-		return nil, err
+	if cr.fuseMiss, err = cr.add(wrkRun(ctx, cr.o, "miss: /nocache/ on FUSE", cr.rep.BenchURL, "/nocache"+cacheItems, ".json", benchRows)); err != nil {
+		return err
 	}
-	plainMiss, err := add(wrkRun(ctx, o, "miss: /nocache/ on plain file", plain, "/nocache"+items, ".json", benchRows))
-	if err != nil {
-		return nil, err
-	}
-	stopPlain()
+	cr.plainMiss, err = cr.add(wrkRun(ctx, cr.o, "miss: /nocache/ on plain file", plain, "/nocache"+cacheItems, ".json", benchRows))
+	return err
+}
 
+// uncachedLag measures lag under full uncached read load.
+func (cr *cacheRun) uncachedLag(ctx context.Context) error {
 	fmt.Println("replication lag under full uncached read load (/nocache/, writes to bench.other)…")
-	res, lag, err = lagUnder(ctx, o, c, "uncached read load (/nocache/)", rep.BenchURL, "/nocache"+items)
-	if err == nil {
-		err = lag.check()
-	}
-	if _, err = add(res, err); err != nil {
-		return nil, err
-	}
-	r.Lag = append(r.Lag, lag)
+	_, err := cr.lagUnder(ctx, "uncached read load (/nocache/)", cr.rep.BenchURL, "/nocache"+cacheItems)
+	return err
+}
 
-	// Drift: the cores are shared; a second bare run shows how steady they were.
-	bareEnd, err := add(wrkRun(ctx, o, "bare net/http 200 B (again, last)", bare, items, ".json", benchRows))
+// drift runs bare again, last: the cores are shared; a second bare run
+// shows how steady they were. Then it sets the last ratios.
+func (cr *cacheRun) drift(ctx context.Context) error {
+	bareEnd, err := cr.add(wrkRun(ctx, cr.o, "bare net/http 200 B (again, last)", cr.bare, cacheItems, ".json", benchRows))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	r.Ratios["drift: bare last / bare first"] = bareEnd.ReqPerS / bareRes.ReqPerS
-	r.Ratios["spread: bare rounds, slowest / fastest"] = spread(bares)
-	r.Ratios["spread: hot rounds, slowest / fastest"] = spread(hots)
-	r.Ratios["spread: hot + writes rounds, slowest / fastest"] = spread(hotWs)
+	r, hot := cr.r, Result{ReqPerS: median(cr.hots)}
+	r.Ratios["drift: bare last / bare first"] = bareEnd.ReqPerS / cr.bares[0].ReqPerS
+	r.Ratios["spread: bare rounds, slowest / fastest"] = spread(cr.bares)
+	r.Ratios["spread: hot rounds, slowest / fastest"] = spread(cr.hots)
+	r.Ratios["spread: hot + writes rounds, slowest / fastest"] = spread(cr.hotWs)
 	r.Settings["loadavg_end"] = loadavg()
+	r.Ratios["hot + writes to bench.items / hot (median of rounds)"] = cr.itemsW.ReqPerS / hot.ReqPerS
+	r.Ratios["miss FUSE / miss plain file"] = cr.fuseMiss.ReqPerS / cr.plainMiss.ReqPerS
+	r.Ratios["miss FUSE / hot"] = cr.fuseMiss.ReqPerS / hot.ReqPerS
+	r.Settings["plain_copy_journal_mode"] = cr.mode
+	return nil
+}
 
-	r.Ratios["hot + writes to bench.items / hot (median of rounds)"] = itemsW.ReqPerS / hot.ReqPerS
-	r.Ratios["miss FUSE / miss plain file"] = fuseMiss.ReqPerS / plainMiss.ReqPerS
-	r.Ratios["miss FUSE / hot"] = fuseMiss.ReqPerS / hot.ReqPerS
-	r.Settings["plain_copy_journal_mode"] = mode
-	r.Notes = append(r.Notes,
+// cacheNotes says how scenario cache measured.
+func cacheNotes(round time.Duration, mode string, start time.Time) []string {
+	return []string{
 		"every target, bare included, goes through the same wrk Lua random-path script with the same path shape /…/bench/items/{key}.json (the bare handler ignores the path)",
 		fmt.Sprintf("the cache is warmed by one GET of each of the %d keys before the hot runs, and again before the cached lag run", benchRows),
 		"cluster: `tablecast dev -regions lhr,syd -candidates 1`: the primary (raft leader) and one replica, each with its own LiteFS and FUSE mount; the other replicas of a real cluster run on other machines, here they would only take the measured replica's cores at every write",
 		"bare: a net/http server in the bench process answering the same 200 bytes of JSON to every path, with the API server's settings (ReadHeaderTimeout) and the nodes' collector settings (tablecast.TuneGC: GOGC 400, memory limit 3/4 of the machine's); bare in the replica process: the same handler on the replica's bench listener (/bare/), beside LiteFS, raft and the read path; bare + a cached read's headers: that handler also setting the five headers a cached read carries besides Content-Type (Tablecast-Region, -Node, -Lag-Ms, -Txid, ETag; fixed values; Content-Length is net/http's in both), so that hot / it is what the read path (routing, metrics, gate, cache) costs apart from net/http's per-header work",
 		"hot: the replica's public API URL (gate + response cache); a hit touches no SQLite",
-		fmt.Sprintf("rounds: %d, each running every target for %s in the order bare + writes, bare, hot, hot + writes, bare + headers, bare in the replica process, every other round backwards, so that the loads a ratio compares run next to each other and a drift of the shared cores falls on both alike; a ratio is the median of its rounds' ratios", hotRounds, round.Duration),
+		fmt.Sprintf("rounds: %d, each running every target for %s in the order bare + writes, bare, hot, hot + writes, bare + headers, bare in the replica process, every other round backwards, so that the loads a ratio compares run next to each other and a drift of the shared cores falls on both alike; a ratio is the median of its rounds' ratios", hotRounds, round),
 		fmt.Sprintf("write phases: a goroutine in the bench process upserts one row per %s on the primary (Bearer token): bench.other (ids cycling 1-100) or a random bench.items row with a new price", time.Second/writesPerSecond),
 		"cache hit rate: the replica's /metrics hits / (hits + misses) over the run",
 		"catch-ups: from the replica's tablecast_read_catchup_seconds over the run: the read transactions that load a database's versions after its TXID moved, which the reads arriving meanwhile wait for; share = their total time / the run's time",
 		"miss FUSE: the replica's bench listener /nocache/ (gate on, cache off) reading through LiteFS FUSE, served by the replica process",
-		"miss plain file: the same handler (replica.NewReader, Cache nil, same pool size, same /nocache/ prefix) in the bench process on a VACUUM INTO copy of the replica's FUSE file, journal mode "+mode+", TXID fixed",
+		"miss plain file: the same handler (replica.NewReader, Cache nil, same pool size, same /nocache/ prefix) in the bench process on a VACUUM INTO copy of the replica's FUSE file, journal mode " + mode + ", TXID fixed",
 		"lag: writes go to bench.other (so the cached load stays cached); ack = when the primary's answer was read; seen = when an answer of the replica's GET /-/wait showed a TXID for bench at or past the write's (one watcher, always waiting for the TXID after the last it saw, so the replica answers the moment LiteFS applies it); lag = seen - ack, 0 when seen first",
 		fmt.Sprintf("lag writes run from 0.5 s into the wrk load to 0.5 s before its end; with no read load, for %s (only the watcher)", idleLag),
-		fmt.Sprintf("the whole scenario took %s", time.Since(start).Round(time.Second)))
-	return r, nil
+		fmt.Sprintf("the whole scenario took %s", time.Since(start).Round(time.Second)),
+	}
 }
 
 // hotRounds is how many turns bare, bare in the replica process and hot
@@ -463,11 +541,11 @@ func loadavg() string {
 // createOther creates and publishes bench.other, the table written while
 // bench.items is read.
 func createOther(ctx context.Context, c *cluster) error {
-	if err := c.post(ctx, "/bench/-/create", map[string]any{"table": "other", "pk": "id",
+	if err := c.Post(ctx, "/bench/-/create", map[string]any{"table": "other", "pk": "id",
 		"columns": []map[string]string{{"name": "id", "type": "integer"}, {"name": "note", "type": "text"}}}); err != nil {
 		return err
 	}
-	return c.post(ctx, "/bench/other/-/publish", map[string]any{})
+	return c.Post(ctx, "/bench/other/-/publish", map[string]any{})
 }
 
 // otherWrite upserts one row of bench.other.
@@ -764,12 +842,12 @@ func lagUnder(ctx context.Context, o Options, c *cluster, name, base, prefix str
 // replica's TXID, then waits (up to 3 s) for the last write to show
 // there: each write's lag is from its ack to the first answer showing it.
 func measureLag(ctx context.Context, c *cluster, d time.Duration) Lag {
-	return measureLagOn(ctx, c, d, []clusterNode{c.replica()})[0]
+	return measureLagOn(ctx, c, d, []devcluster.ClusterNode{c.Replica()})[0]
 }
 
 // measureLagOn is measureLag with one watcher per node, all watching the
 // same writes; the Lags come in the nodes' order, named after them.
-func measureLagOn(ctx context.Context, c *cluster, d time.Duration, nodes []clusterNode) []Lag {
+func measureLagOn(ctx context.Context, c *cluster, d time.Duration, nodes []devcluster.ClusterNode) []Lag {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	targets := make([]chan tablecast.TXID, len(nodes))

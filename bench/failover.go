@@ -8,12 +8,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,7 +22,7 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast"
-	"github.com/tablecast/tablecast/fsmount"
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 const (
@@ -109,40 +108,9 @@ type CatchUp struct {
 	Unmounted bool    `json:"unmounted"`
 }
 
-// devNode is a node as cluster.json lists it.
-type devNode struct {
-	Name      string `json:"name"`
-	Region    string `json:"region"`
-	Role      string `json:"role"`
-	APIURL    string `json:"api_url"`
-	PID       int    `json:"pid"`
-	FUSEDir   string `json:"fuse_dir"`
-	Log       string `json:"log"`
-	Candidate bool   `json:"candidate"`
-	RaftAddr  string `json:"raft_addr"`
-}
-
-// addrFile is what `serve -addr-file` writes once the node is ready.
-type addrFile struct {
-	APIURL string `json:"api_url"`
-	PID    int    `json:"pid"`
-}
-
-// ownNode is a node process this benchmark started (restarted or new).
-type ownNode struct {
-	name, home, fuseDir string
-	cmd                 *exec.Cmd
-	done                chan struct{}
-}
-
 // failoverBench holds one run's cluster and the writes acknowledged on it.
 type failoverBench struct {
 	c      *cluster
-	bin    string
-	devDir string
-	token  string
-	nodes  []devNode
-	own    map[string]*ownNode
 	client *http.Client
 	nextID atomic.Int64
 	acked  map[int64]bool
@@ -180,60 +148,32 @@ func runFailover(ctx context.Context, o Options) (_ *Report, err error) {
 
 	r.Notes = append(r.Notes, b.notes()...)
 	r.Notes = append(r.Notes,
-		fmt.Sprintf("new replica: %d rows of %d random bytes loaded through the primary's write API, %d rows a request (one transaction each); the node is syd-1's litefs.yml with a new name, region, folders and raft address, started with -join to a live node", cu.Rows, bigRowBytes, bigRowsPerRequest))
+		fmt.Sprintf("new replica: %d rows of %d random bytes loaded through the primary's write API, %d rows a request (one transaction each); the node is added as tablecast dev writes a node (its own folders, certificate and raft address), joining through the primary", cu.Rows, bigRowBytes, bigRowsPerRequest))
 	r.Settings["loadavg_end"] = loadavg()
 	return r, nil
 }
 
-// newFailoverBench starts a dev cluster with 3 raft candidates and pauses
-// `tablecast dev`: it stops the whole cluster as soon as one of its nodes
-// exits. Paused, it cannot: its nodes run on (they are their own
-// processes), and the ones killed here stay zombies until it resumes. The
+// newFailoverBench starts a dev cluster with 3 raft candidates. The
 // caller must call cleanup once it has the bench.
 func newFailoverBench(ctx context.Context, keep bool) (*failoverBench, error) {
 	fmt.Println("starting a local cluster (3 raft candidates lhr-1..3, replicas syd-1 and sjc-1; real LiteFS and FUSE)…")
-	c, err := startCluster(ctx)
+	c, err := startCluster(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	c.Keep = keep
-	b := &failoverBench{c: c, bin: filepath.Join(c.dir, "tablecast"), devDir: filepath.Join(c.dir, "cluster"),
-		token: c.Token, own: map[string]*ownNode{}, acked: map[int64]bool{}, errSamples: map[string]string{},
-		client: &http.Client{Timeout: 20 * time.Second}}
-	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		_ = c.Stop()
-		return nil, fmt.Errorf("pause tablecast dev: %w", err)
-	}
-	return b, nil
+	return &failoverBench{c: c, acked: map[int64]bool{}, errSamples: map[string]string{},
+		client: &http.Client{Timeout: 20 * time.Second}}, nil
 }
 
-// trials reads the cluster's nodes, waits for 3 ready voters, creates
-// and publishes fo.t, then kills the primary n times.
+// trials waits for 3 ready voters, creates and publishes fo.t, then kills
+// the primary n times.
 func (b *failoverBench) trials(ctx context.Context, n int) (*FailoverReport, error) {
-	raw, err := os.ReadFile(filepath.Join(b.devDir, "cluster.json"))
-	if err != nil {
-		return nil, err
-	}
-	var cf struct {
-		Nodes []devNode `json:"nodes"`
-	}
-	if err := json.Unmarshal(raw, &cf); err != nil {
-		return nil, err
-	}
-	b.nodes = cf.Nodes
 	fmt.Println("waiting for 3 ready raft voters…")
-	if _, err := b.waitVoters(ctx, 3, 60*time.Second); err != nil {
+	if _, err := b.c.WaitVoters(ctx, "", 3, 60*time.Second); err != nil {
 		return nil, err
 	}
-	prim, err := b.primary(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := b.post(ctx, prim.url+"/fo/-/create", map[string]any{"table": "t", "pk": "id",
-		"columns": []map[string]string{{"name": "id", "type": "integer"}, {"name": "v", "type": "text"}}}, 201); err != nil {
-		return nil, err
-	}
-	if _, err := b.post(ctx, prim.url+"/fo/t/-/publish", map[string]any{}, 200); err != nil {
+	if err := b.createTable(ctx, "fo", "t"); err != nil {
 		return nil, err
 	}
 	fo := &FailoverReport{Failed: map[string]int{}}
@@ -258,6 +198,21 @@ func (b *failoverBench) trials(ctx context.Context, n int) (*FailoverReport, err
 	return fo, nil
 }
 
+// createTable creates db.table (id integer primary key, v text) on the
+// primary and publishes it.
+func (b *failoverBench) createTable(ctx context.Context, db, table string) error {
+	prim, err := b.primary(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := b.c.PostTo(ctx, prim.url+"/"+db+"/-/create", map[string]any{"table": table, "pk": "id",
+		"columns": []map[string]string{{"name": "id", "type": "integer"}, {"name": "v", "type": "text"}}}, 201); err != nil {
+		return err
+	}
+	_, err = b.c.PostTo(ctx, prim.url+"/"+db+"/"+table+"/-/publish", map[string]any{}, 200)
+	return err
+}
+
 // notes explains the failover trials: how they run, and a sample of each
 // kind of failed write.
 func (b *failoverBench) notes() []string {
@@ -266,9 +221,9 @@ func (b *failoverBench) notes() []string {
 		notes = append(notes, fmt.Sprintf("failed write during failover, %s, e.g.: %s", k, b.errSamples[k]))
 	}
 	return append(notes,
-		fmt.Sprintf("each failover trial: %d synchronous writes (?_sync=1) to the primary, then SIGKILL of its process (pid from its addr.json) and abort of its FUSE connection; from the SIGKILL a write with a new id goes every %s, round-robin, to the surviving candidates (forwarded to whichever node they take for the primary); the time is from the SIGKILL to the first answer 201", syncBeforeKill, probeEvery),
+		fmt.Sprintf("each failover trial: %d synchronous writes (?_sync=1) to the primary, then SIGKILL of its process and abort of its FUSE connection; from the SIGKILL a write with a new id goes every %s, round-robin, to the surviving candidates (forwarded to whichever node they take for the primary); the time is from the SIGKILL to the first answer 201", syncBeforeKill, probeEvery),
 		"after each failover every acknowledged write is looked up on the new primary (all of fo.t paged through); the killed node is then restarted with its own folder and -join to the new primary, and the next trial starts once /-/cluster.json shows 3 ready voters",
-		"tablecast dev stops its whole cluster once one of its nodes exits: it is paused (SIGSTOP) for the run and resumed to stop the cluster; a killed node of its own counts as gone once it is a zombie with no thread left")
+		"the cluster runs as `tablecast dev` runs it (deploy/devcluster), its nodes child processes of this one; a killed node counts as gone once no thread of it is left")
 }
 
 // trial kills the primary once and brings the killed node back.
@@ -279,57 +234,84 @@ func (b *failoverBench) trial(ctx context.Context, i, trials int) (t FailoverTri
 		return t, 0, 0, err
 	}
 	t.Killed = prim.name
+	if err := b.writeBeforeKill(ctx, prim, i); err != nil {
+		return t, 0, 0, err
+	}
+	survivors, err := b.survivors(ctx, prim)
+	if err != nil {
+		return t, 0, 0, err
+	}
+	fmt.Printf("trial %d/%d: SIGKILL primary %s (pid %d)…", i, trials, prim.name, prim.node.PID)
+	if first, err = b.kill(ctx, prim, survivors, &t); err != nil {
+		return t, 0, 0, err
+	}
+	newPrim := slices.IndexFunc(survivors, func(s target) bool { return s.name == t.NewPrimary })
+	if newPrim < 0 {
+		return t, 0, 0, fmt.Errorf("the first write was served by %q, not a surviving candidate", t.NewPrimary)
+	}
+	if err := b.checkAcked(ctx, survivors[newPrim].url, &t); err != nil {
+		return t, 0, 0, err
+	}
+	if rejoin, err = b.rejoin(ctx, prim, survivors[newPrim].nodeURL, &t); err != nil {
+		return t, 0, 0, err
+	}
+	return t, first, rejoin, nil
+}
+
+// writeBeforeKill sends syncBeforeKill synchronous writes to the primary:
+// acknowledged writes the kill must not lose.
+func (b *failoverBench) writeBeforeKill(ctx context.Context, prim primaryNode, trial int) error {
 	for range syncBeforeKill {
 		id := b.nextID.Add(1)
-		out, err := b.post(ctx, prim.url+"/fo/t/-/insert?_sync=1", map[string]any{"row": map[string]any{"id": id, "v": fmt.Sprintf("before kill %d", i)}}, 201)
+		out, err := b.c.PostTo(ctx, prim.url+"/fo/t/-/insert?_sync=1", map[string]any{"row": map[string]any{"id": id, "v": fmt.Sprintf("before kill %d", trial)}}, 201)
 		if err != nil {
-			return t, 0, 0, err
+			return err
 		}
 		if out["synced"] != true {
-			return t, 0, 0, fmt.Errorf("write %d answered 201 without synced: %v", id, out)
+			return fmt.Errorf("write %d answered 201 without synced: %v", id, out)
 		}
 		b.acked[id] = true
 	}
-	var survivors []target
-	rows, err := b.clusterStatus(ctx, prim.name)
+	return nil
+}
+
+// survivors are the candidates other than the primary: 2 of them.
+func (b *failoverBench) survivors(ctx context.Context, prim primaryNode) ([]target, error) {
+	rows, err := b.c.StatusRows(ctx, prim.name)
 	if err != nil {
-		return t, 0, 0, err
+		return nil, err
 	}
+	var out []target
 	for _, row := range rows {
 		if row["kind"] == "candidate" && row["name"] != prim.name {
-			survivors = append(survivors, target{name: str(row["name"]), url: strings.TrimSuffix(str(row["api_url"]), "/"), nodeURL: strings.TrimSuffix(str(row["node_url"]), "/")})
+			out = append(out, target{name: str(row["name"]), url: strings.TrimSuffix(str(row["api_url"]), "/"), nodeURL: strings.TrimSuffix(str(row["node_url"]), "/")})
 		}
 	}
-	if len(survivors) != 2 {
-		return t, 0, 0, fmt.Errorf("want 2 surviving candidates, have %v", survivors)
+	if len(out) != 2 {
+		return nil, fmt.Errorf("want 2 surviving candidates, have %v", out)
 	}
-	addr, err := b.readAddr(prim.name)
-	if err != nil {
-		return t, 0, 0, err
-	}
-	if addr.APIURL != prim.url {
-		return t, 0, 0, fmt.Errorf("%s: addr.json says %s, the cluster says %s", prim.name, addr.APIURL, prim.url)
-	}
+	return out, nil
+}
 
-	fmt.Printf("trial %d/%d: SIGKILL primary %s (pid %d)…", i, trials, prim.name, addr.PID)
+// kill SIGKILLs the primary, probes the survivors with writes from then
+// on, and records in t how the failover went; first is the SIGKILL to the
+// first synchronous write accepted.
+func (b *failoverBench) kill(ctx context.Context, prim primaryNode, survivors []target, t *FailoverTrial) (first time.Duration, err error) {
 	killAt := time.Now()
-	if err := syscall.Kill(addr.PID, syscall.SIGKILL); err != nil {
-		return t, 0, 0, fmt.Errorf("kill %s: %w", prim.name, err)
+	if err := syscall.Kill(prim.node.PID, syscall.SIGKILL); err != nil {
+		return 0, fmt.Errorf("kill %s: %w", prim.name, err)
 	}
 	probes := make(chan probeOutcome, 1)
 	pctx, stopProbes := context.WithCancel(ctx)
 	defer stopProbes()
-	go func() { probes <- b.probe(pctx, survivors, i, killAt) }()
-	if err := fsmount.AbortFUSE(filepath.Join(b.devDir, prim.name, "fuse")); err != nil {
-		return t, 0, 0, fmt.Errorf("abort %s's FUSE: %w", prim.name, err)
-	}
-	if err := waitGone(ctx, addr.PID, 10*time.Second); err != nil {
-		return t, 0, 0, fmt.Errorf("%s: %w", prim.name, err)
+	go func() { probes <- b.probe(pctx, survivors, t.Trial, killAt) }()
+	if err := devcluster.Reap(ctx, prim.node, 10*time.Second); err != nil {
+		return 0, err
 	}
 	t.GoneMs = ms(time.Since(killAt))
 	p := <-probes
 	if p.err != nil {
-		return t, 0, 0, p.err
+		return 0, p.err
 	}
 	first = p.first.at.Sub(killAt)
 	t.FirstWriteMs, t.Attempts, t.Failed, t.Held = ms(first), p.attempts, p.failed, len(p.acked)-1
@@ -337,6 +319,15 @@ func (b *failoverBench) trial(ctx context.Context, i, trials int) (t FailoverTri
 		t.LastFailMs = ms(p.lastFail.Sub(killAt))
 	}
 	t.NewPrimary, t.FirstVia = p.first.node, p.first.via
+	b.record(p)
+	fmt.Printf(" gone in %.0f ms; first synced write accepted by %s after %.0f ms (via %s; %d sent, %d more held then accepted, last failure at %.0f ms: %v)\n",
+		t.GoneMs, t.NewPrimary, t.FirstWriteMs, t.FirstVia, t.Attempts, t.Held, t.LastFailMs, t.Failed)
+	return first, nil
+}
+
+// record keeps a probe's acknowledged writes and its first sample of each
+// kind of failure.
+func (b *failoverBench) record(p probeOutcome) {
 	for _, id := range p.acked {
 		b.acked[id] = true
 	}
@@ -345,22 +336,13 @@ func (b *failoverBench) trial(ctx context.Context, i, trials int) (t FailoverTri
 			b.errSamples[k] = v
 		}
 	}
-	fmt.Printf(" gone in %.0f ms; first synced write accepted by %s after %.0f ms (via %s; %d sent, %d more held then accepted, last failure at %.0f ms: %v)\n",
-		t.GoneMs, t.NewPrimary, t.FirstWriteMs, t.FirstVia, t.Attempts, t.Held, t.LastFailMs, t.Failed)
+}
 
-	// Every acknowledged write is on the new primary.
-	newURL, newNodeURL := "", ""
-	for _, s := range survivors {
-		if s.name == t.NewPrimary {
-			newURL, newNodeURL = s.url, s.nodeURL
-		}
-	}
-	if newURL == "" {
-		return t, 0, 0, fmt.Errorf("the first write was served by %q, not a surviving candidate", t.NewPrimary)
-	}
-	present, err := b.ids(ctx, newURL)
+// checkAcked looks every acknowledged write up on the new primary at url.
+func (b *failoverBench) checkAcked(ctx context.Context, url string, t *FailoverTrial) error {
+	present, err := b.ids(ctx, url)
 	if err != nil {
-		return t, 0, 0, err
+		return err
 	}
 	for id := range b.acked {
 		if !present[id] {
@@ -375,23 +357,22 @@ func (b *failoverBench) trial(ctx context.Context, i, trials int) (t FailoverTri
 	t.Acked = len(b.acked)
 	fmt.Printf("  %s has %d rows: %d acknowledged writes, %d lost, %d present though not acknowledged\n",
 		t.NewPrimary, len(present), t.Acked, t.Lost, t.Unacked)
+	return nil
+}
 
-	// The killed node comes back with its own folder, as tablecast dev would.
-	home := filepath.Join(b.devDir, prim.name)
+// rejoin restarts the killed node with its own folder, as tablecast dev
+// would, joining through join, and waits for 3 ready voters.
+func (b *failoverBench) rejoin(ctx context.Context, prim primaryNode, join string, t *FailoverTrial) (time.Duration, error) {
 	start := time.Now()
-	n, err := b.startNode(prim.name, home, filepath.Join(home, "litefs.yml"), newNodeURL)
-	if err != nil {
-		return t, 0, 0, err
-	}
-	if _, err := waitAddr(ctx, filepath.Join(home, "addr.json"), n.done, 60*time.Second); err != nil {
-		return t, 0, 0, fmt.Errorf("restart %s: %w (log %s)", prim.name, err, filepath.Join(home, "node.log"))
+	if err := b.c.Restart(ctx, prim.index, join); err != nil {
+		return 0, err
 	}
 	t.RestartAddrMs = ms(time.Since(start))
-	rows, err = b.waitVoters(ctx, 3, 60*time.Second)
+	rows, err := b.c.WaitVoters(ctx, "", 3, 60*time.Second)
 	if err != nil {
-		return t, 0, 0, err
+		return 0, err
 	}
-	rejoin = time.Since(start)
+	rejoin := time.Since(start)
 	t.RejoinMs = ms(rejoin)
 	for _, row := range rows {
 		if row["name"] == prim.name {
@@ -403,7 +384,7 @@ func (b *failoverBench) trial(ctx context.Context, i, trials int) (t FailoverTri
 	}
 	fmt.Printf("  %s restarted: ready (addr file) in %.0f ms, 3 ready voters after %.0f ms, back as %s\n",
 		prim.name, t.RestartAddrMs, t.RejoinMs, t.RejoinedAs)
-	return t, first, rejoin, nil
+	return rejoin, nil
 }
 
 // target is a node: its API URL, and its node URL (node-to-node calls,
@@ -507,7 +488,7 @@ func (b *failoverBench) probeWrite(ctx context.Context, tg target, id int64, tri
 		a.key, a.msg, a.at = "request", err.Error(), time.Now()
 		return a
 	}
-	req.Header.Set("Authorization", "Bearer "+b.token)
+	req.Header.Set("Authorization", "Bearer "+b.c.Token)
 	resp, err := b.client.Do(req)
 	if err != nil {
 		a.at = time.Now()
@@ -561,7 +542,7 @@ func (b *failoverBench) ids(ctx context.Context, base string) (map[int64]bool, e
 			} `json:"rows"`
 			NextURL *string `json:"next_url"`
 		}
-		if err := b.getJSON(ctx, base+path, &page); err != nil {
+		if err := b.c.GetJSON(ctx, base+path, &page); err != nil {
 			return nil, err
 		}
 		for _, r := range page.Rows {
@@ -581,30 +562,41 @@ func (b *failoverBench) catchUp(ctx context.Context, mb int) (*CatchUp, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := b.post(ctx, prim.url+"/big/-/create", map[string]any{"table": "blobs", "pk": "id",
-		"columns": []map[string]string{{"name": "id", "type": "integer"}, {"name": "v", "type": "text"}}}, 201); err != nil {
-		return nil, err
-	}
-	if _, err := b.post(ctx, prim.url+"/big/blobs/-/publish", map[string]any{}, 200); err != nil {
+	if err := b.createTable(ctx, "big", "blobs"); err != nil {
 		return nil, err
 	}
 	requests := max(1, mb*1_000_000/(bigRowsPerRequest*bigRowBytes))
-	cu := &CatchUp{Node: "gru-1", Rows: requests * bigRowsPerRequest}
+	cu := &CatchUp{Rows: requests * bigRowsPerRequest}
+	if err := b.loadBig(ctx, prim, requests, cu); err != nil {
+		return nil, err
+	}
+	fmt.Printf("starting a new replica (region gru) joining through %s…\n", prim.name)
+	start := time.Now()
+	n, err := b.c.AddNodeVia(ctx, "gru", "", false, prim.node)
+	if err != nil {
+		return nil, err
+	}
+	cu.Node, cu.AddrMs = n.Name, ms(time.Since(start))
+	fmt.Printf("  %s ready (addr file) after %.0f ms\n", cu.Node, cu.AddrMs)
+	if err := b.waitCaughtUp(ctx, n, start, cu); err != nil {
+		return nil, err
+	}
+	if err := b.countBig(ctx, n, cu); err != nil {
+		return nil, err
+	}
+	return cu, b.stopNew(n, cu)
+}
+
+// loadBig writes requests × bigRowsPerRequest rows of random bytes into
+// big.blobs through the primary, and records the primary's TXID of big
+// and its database file's size.
+func (b *failoverBench) loadBig(ctx context.Context, prim primaryNode, requests int, cu *CatchUp) error {
 	fmt.Printf("loading %d rows of %d random bytes into big.blobs through %s (%d requests)…\n", cu.Rows, bigRowBytes, prim.name, requests)
 	rng := rand.New(rand.NewChaCha8([32]byte{1}))
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-	buf := make([]byte, bigRowBytes)
 	loadStart := time.Now()
 	for r := range requests {
-		rows := make([]map[string]any, bigRowsPerRequest)
-		for k := range rows {
-			for j := range buf {
-				buf[j] = alphabet[rng.IntN(len(alphabet))]
-			}
-			rows[k] = map[string]any{"id": r*bigRowsPerRequest + k + 1, "v": string(buf)}
-		}
-		if _, err := b.post(ctx, prim.url+"/big/blobs/-/insert", map[string]any{"rows": rows}, 201); err != nil {
-			return nil, err
+		if _, err := b.c.PostTo(ctx, prim.url+"/big/blobs/-/insert", map[string]any{"rows": bigRows(rng, r*bigRowsPerRequest+1)}, 201); err != nil {
+			return err
 		}
 		if (r+1)%20 == 0 {
 			fmt.Printf("  %d/%d requests, %.0f s\n", r+1, requests, time.Since(loadStart).Seconds())
@@ -612,56 +604,52 @@ func (b *failoverBench) catchUp(ctx context.Context, mb int) (*CatchUp, error) {
 	}
 	cu.LoadS = time.Since(loadStart).Seconds()
 	cu.MB = float64(cu.Rows*bigRowBytes) / 1e6
-	var st struct {
-		TXIDs map[string]string `json:"txids"`
+	var err error
+	if cu.PrimaryTXID, err = b.txid(ctx, prim.url, "big"); err != nil {
+		return err
 	}
-	if err := b.getJSON(ctx, prim.url+"/-/status.json", &st); err != nil {
-		return nil, err
-	}
-	cu.PrimaryTXID = st.TXIDs["big"]
-	if fi, err := os.Stat(filepath.Join(b.devDir, prim.name, "fuse", tablecast.DBFileName("big"))); err == nil {
+	if fi, err := os.Stat(filepath.Join(prim.node.FUSEDir, tablecast.DBFileName("big"))); err == nil {
 		cu.DBFileMB = float64(fi.Size()) / 1e6
 	}
 	fmt.Printf("  loaded %.0f MB in %.1f s; big is at TXID %s on %s (database file %.0f MB)\n", cu.MB, cu.LoadS, cu.PrimaryTXID, prim.name, cu.DBFileMB)
+	return nil
+}
 
-	// The new node: syd-1's config with a new name, region, folders and
-	// raft address; the join URL, cluster token and tokens stay.
-	home := filepath.Join(b.c.dir, cu.Node)
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		return nil, err
+// bigRows is one request's rows of big.blobs, ids from first on.
+func bigRows(rng *rand.Rand, first int) []map[string]any {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	buf := make([]byte, bigRowBytes)
+	rows := make([]map[string]any, bigRowsPerRequest)
+	for k := range rows {
+		for j := range buf {
+			buf[j] = alphabet[rng.IntN(len(alphabet))]
+		}
+		rows[k] = map[string]any{"id": first + k, "v": string(buf)}
 	}
-	cfg, err := newReplicaConfig(filepath.Join(b.devDir, "syd-1"), home, cu.Node, "gru")
-	if err != nil {
-		return nil, err
+	return rows
+}
+
+// txid is the node at base's TXID of db (/-/status.json).
+func (b *failoverBench) txid(ctx context.Context, base, db string) (string, error) {
+	var st struct {
+		TXIDs map[string]string `json:"txids"`
 	}
-	// Its own node certificate, from the dev cluster's CA (DIR/tls).
-	tlsDir := filepath.Join(b.devDir, "tls")
-	if out, err := exec.Command(b.bin, "cert", "node", "-ca-dir", tlsDir, "-name", cu.Node, "-host", "127.0.0.1", "-out", tlsDir).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("certificate for %s: %w: %s", cu.Node, err, out)
+	if err := b.c.GetJSON(ctx, base+"/-/status.json", &st); err != nil {
+		return "", err
 	}
-	cfgPath := filepath.Join(home, "litefs.yml")
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
-		return nil, err
-	}
-	fmt.Printf("starting a new replica %s (region gru) joining through %s…\n", cu.Node, prim.name)
-	start := time.Now()
-	n, err := b.startNode(cu.Node, home, cfgPath, prim.nodeURL)
-	if err != nil {
-		return nil, err
-	}
-	addr, err := waitAddr(ctx, filepath.Join(home, "addr.json"), n.done, 5*time.Minute)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w (log %s)", cu.Node, err, filepath.Join(home, "node.log"))
-	}
-	cu.AddrMs = ms(time.Since(start))
-	fmt.Printf("  %s ready (addr file) after %.0f ms\n", cu.Node, cu.AddrMs)
+	return st.TXIDs[db], nil
+}
+
+// waitCaughtUp polls the new node n until it serves /big/blobs/1.json and
+// its TXID of big is the primary's, timing both from start.
+func (b *failoverBench) waitCaughtUp(ctx context.Context, n devcluster.ClusterNode, start time.Time, cu *CatchUp) error {
 	deadline := time.Now().Add(5 * time.Minute)
 	for cu.FirstReadMs == 0 || cu.TXIDMs == 0 {
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s: read %.0f ms, TXID match %.0f ms (have %s, want %s) after 5 minutes", cu.Node, cu.FirstReadMs, cu.TXIDMs, cu.TXID, cu.PrimaryTXID)
+			return fmt.Errorf("%s: read %.0f ms, TXID match %.0f ms (have %s, want %s) after 5 minutes", cu.Node, cu.FirstReadMs, cu.TXIDMs, cu.TXID, cu.PrimaryTXID)
 		}
 		if cu.FirstReadMs == 0 {
-			if resp, err := b.client.Get(addr.APIURL + "/big/blobs/1.json"); err == nil {
+			if resp, err := b.client.Get(n.APIURL + "/big/blobs/1.json"); err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode == 200 {
@@ -670,29 +658,31 @@ func (b *failoverBench) catchUp(ctx context.Context, mb int) (*CatchUp, error) {
 			}
 		}
 		if cu.TXIDMs == 0 {
-			var st struct {
-				TXIDs map[string]string `json:"txids"`
-			}
-			if err := b.getJSON(ctx, addr.APIURL+"/-/status.json", &st); err == nil {
-				if cu.TXID = st.TXIDs["big"]; cu.TXID == cu.PrimaryTXID {
+			if txid, err := b.txid(ctx, n.APIURL, "big"); err == nil {
+				if cu.TXID = txid; cu.TXID == cu.PrimaryTXID {
 					cu.TXIDMs = ms(time.Since(start))
 				}
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	return nil
+}
+
+// countBig checks the new node n shows every row of big.blobs.
+func (b *failoverBench) countBig(ctx context.Context, n devcluster.ClusterNode, cu *CatchUp) error {
 	var db struct {
 		Tables []struct {
 			Name  string `json:"name"`
 			Count int    `json:"count"`
 		} `json:"tables"`
 	}
-	if err := b.getJSON(ctx, addr.APIURL+"/big.json", &db); err != nil {
-		return nil, err
+	if err := b.c.GetJSON(ctx, n.APIURL+"/big.json", &db); err != nil {
+		return err
 	}
 	for _, t := range db.Tables {
 		if t.Name == "blobs" {
@@ -702,329 +692,65 @@ func (b *failoverBench) catchUp(ctx context.Context, mb int) (*CatchUp, error) {
 	fmt.Printf("  first 200 of /big/blobs/1.json after %.0f ms; TXID %s (primary %s) after %.0f ms; %d rows\n",
 		cu.FirstReadMs, cu.TXID, cu.PrimaryTXID, cu.TXIDMs, cu.RowCount)
 	if cu.RowCount != cu.Rows {
-		return nil, fmt.Errorf("%s shows %d rows of big.blobs, want %d", cu.Node, cu.RowCount, cu.Rows)
-	}
-	stop := time.Now()
-	if err := stopNode(n, 30*time.Second); err != nil {
-		return nil, err
-	}
-	cu.StopMs = ms(time.Since(stop))
-	cu.Unmounted = !isMounted(n.fuseDir)
-	delete(b.own, n.name)
-	fmt.Printf("  %s stopped in %.0f ms, FUSE unmounted: %v\n", cu.Node, cu.StopMs, cu.Unmounted)
-	if !cu.Unmounted {
-		return cu, fmt.Errorf("%s's FUSE folder %s still mounted after it stopped", cu.Node, n.fuseDir)
-	}
-	return cu, nil
-}
-
-// newReplicaConfig is from's litefs.yml for a node called name in region,
-// with its folders under home and a free raft address.
-func newReplicaConfig(from, home, name, region string) ([]byte, error) {
-	raw, err := os.ReadFile(filepath.Join(from, "litefs.yml"))
-	if err != nil {
-		return nil, err
-	}
-	port, err := freeLoopbackPort()
-	if err != nil {
-		return nil, err
-	}
-	s := string(raw)
-	old := filepath.Base(from)
-	for _, rep := range []struct{ re, to string }{
-		{`(?m)^(\s+dir:\s*)"` + regexp.QuoteMeta(filepath.Join(from, "fuse")) + `"`, `${1}"` + filepath.Join(home, "fuse") + `"`},
-		{`(?m)^(\s+dir:\s*)"` + regexp.QuoteMeta(filepath.Join(from, "data")) + `"`, `${1}"` + filepath.Join(home, "data") + `"`},
-		{`(?m)^(\s+name:\s*)"` + regexp.QuoteMeta(old) + `"`, `${1}"` + name + `"`},
-		{`(?m)^(\s+region:\s*)"[^"]*"`, `${1}"` + region + `"`},
-		{`(?m)^(\s+raft-addr:\s*)"[^"]*"`, `${1}"127.0.0.1:` + strconv.Itoa(port) + `"`},
-		{`(?m)^(\s+cert:\s*".*/)` + regexp.QuoteMeta(old) + `\.crt"`, `${1}` + name + `.crt"`},
-		{`(?m)^(\s+key:\s*".*/)` + regexp.QuoteMeta(old) + `\.key"`, `${1}` + name + `.key"`},
-	} {
-		re := regexp.MustCompile(rep.re)
-		if !re.MatchString(s) {
-			return nil, fmt.Errorf("%s/litefs.yml: no line matches %s", from, rep.re)
-		}
-		s = re.ReplaceAllString(s, rep.to)
-	}
-	return []byte("# " + name + ": copied from " + old + "'s by the failover benchmark\n" + s), nil
-}
-
-// startNode runs `serve` as tablecast dev does: the cluster's token in
-// the environment, output appended to node.log, its own process group,
-// SIGTERM if this process dies.
-func (b *failoverBench) startNode(name, home, cfgPath, join string) (*ownNode, error) {
-	addrPath := filepath.Join(home, "addr.json")
-	_ = os.Remove(addrPath)
-	logf, err := os.OpenFile(filepath.Join(home, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(b.bin, "serve", "-config", cfgPath, "-addr-file", addrPath, "-join", join)
-	cmd.Env = append(os.Environ(), "TABLECAST_DEV_TOKEN="+b.token)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	n := &ownNode{name: name, home: home, fuseDir: filepath.Join(home, "fuse"), cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(n.done) }()
-	b.own[name] = n
-	return n, nil
-}
-
-// stopNode sends SIGTERM and waits; past timeout it kills the node and
-// aborts its FUSE connection.
-func stopNode(n *ownNode, timeout time.Duration) error {
-	select {
-	case <-n.done:
-	default:
-		_ = n.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-n.done:
-		case <-time.After(timeout):
-			_ = n.cmd.Process.Kill()
-			_ = fsmount.AbortFUSE(n.fuseDir)
-			<-n.done
-			return fmt.Errorf("%s did not stop within %s of SIGTERM: killed", n.name, timeout)
-		}
-	}
-	if isMounted(n.fuseDir) {
-		// It died and left a mount no one serves.
-		return errors.Join(fmt.Errorf("%s left %s mounted", n.name, n.fuseDir), fsmount.AbortFUSE(n.fuseDir))
+		return fmt.Errorf("%s shows %d rows of big.blobs, want %d", cu.Node, cu.RowCount, cu.Rows)
 	}
 	return nil
 }
 
-// cleanup stops the nodes started here, then the dev cluster (resumed
-// first), checks no FUSE mount is left and removes the folders unless
-// the run failed.
+// stopNew stops the new node n with SIGTERM, timing it, and checks its
+// FUSE folder was unmounted.
+func (b *failoverBench) stopNew(n devcluster.ClusterNode, cu *CatchUp) error {
+	stop := time.Now()
+	err := b.c.StopNode(n.Name, 30*time.Second)
+	cu.StopMs = ms(time.Since(stop))
+	cu.Unmounted = !devcluster.IsMounted(n.FUSEDir)
+	fmt.Printf("  %s stopped in %.0f ms, FUSE unmounted: %v\n", cu.Node, cu.StopMs, cu.Unmounted)
+	if !cu.Unmounted {
+		return fmt.Errorf("%s's FUSE folder %s still mounted after it stopped", cu.Node, n.FUSEDir)
+	}
+	return err
+}
+
+// cleanup stops the cluster, checks no FUSE mount is left and removes the
+// folders unless the run failed.
 func (b *failoverBench) cleanup(failed bool) error {
-	var errs []error
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, n := range b.own {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := stopNode(n, 20*time.Second); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	p := b.c.cmd.Process
-	_ = p.Signal(syscall.SIGTERM)
-	_ = p.Signal(syscall.SIGCONT)
-	_ = b.c.cmd.Wait()
-	for _, m := range mountsUnder(b.c.dir) {
-		errs = append(errs, fmt.Errorf("FUSE mount %s left after the cluster stopped", m), fsmount.AbortFUSE(m))
-	}
-	err := errors.Join(errs...)
-	if failed || err != nil || b.c.Keep {
-		fmt.Printf("cluster logs and data kept in %s\n", b.c.dir)
-	} else {
-		_ = os.RemoveAll(b.c.dir)
-	}
+	b.c.Keep = b.c.Keep || failed
+	err := b.c.Stop()
 	if err == nil {
 		fmt.Println("cluster stopped, no FUSE mount left")
 	}
 	return err
 }
 
-type primaryNode struct{ name, url, nodeURL string }
+// primaryNode is the node /-/cluster.json names primary, and where it is in
+// the cluster's nodes.
+type primaryNode struct {
+	name, url, nodeURL string
+	index              int
+	node               devcluster.ClusterNode
+}
 
 // primary is the node /-/cluster.json names primary.
 func (b *failoverBench) primary(ctx context.Context) (primaryNode, error) {
-	rows, err := b.clusterStatus(ctx, "")
+	rows, err := b.c.StatusRows(ctx, "")
 	if err != nil {
 		return primaryNode{}, err
 	}
 	for _, row := range rows {
-		if row["role"] == "primary" {
-			return primaryNode{name: str(row["name"]), url: strings.TrimSuffix(str(row["api_url"]), "/"), nodeURL: strings.TrimSuffix(str(row["node_url"]), "/")}, nil
+		if row["role"] != "primary" {
+			continue
 		}
+		p := primaryNode{name: str(row["name"]), url: strings.TrimSuffix(str(row["api_url"]), "/"), nodeURL: strings.TrimSuffix(str(row["node_url"]), "/")}
+		p.index = slices.IndexFunc(b.c.Nodes, func(n devcluster.ClusterNode) bool { return n.Name == p.name })
+		if p.index < 0 {
+			return p, fmt.Errorf("primary %s is not a node of the cluster", p.name)
+		}
+		if p.node = b.c.Nodes[p.index]; strings.TrimSuffix(p.node.APIURL, "/") != p.url {
+			return p, fmt.Errorf("%s: the harness has %s, the cluster says %s", p.name, p.node.APIURL, p.url)
+		}
+		return p, nil
 	}
 	return primaryNode{}, fmt.Errorf("no primary in /-/cluster.json: %v", rows)
-}
-
-// clusterStatus asks the first node that answers (skip excepted) for
-// /-/cluster.json and returns its node rows.
-func (b *failoverBench) clusterStatus(ctx context.Context, skip string) ([]map[string]any, error) {
-	var last error
-	for _, n := range b.nodes {
-		if n.Name == skip {
-			continue
-		}
-		a, err := b.readAddr(n.Name)
-		if err != nil {
-			last = err
-			continue
-		}
-		var out struct {
-			Nodes []map[string]any `json:"nodes"`
-		}
-		if last = b.getJSON(ctx, a.APIURL+"/-/cluster.json", &out); last == nil {
-			return out.Nodes, nil
-		}
-	}
-	return nil, fmt.Errorf("no node answered /-/cluster.json: %w", last)
-}
-
-// waitVoters waits until /-/cluster.json shows want ready voters.
-func (b *failoverBench) waitVoters(ctx context.Context, want int, timeout time.Duration) ([]map[string]any, error) {
-	deadline := time.Now().Add(timeout)
-	var rows []map[string]any
-	var err error
-	for time.Now().Before(deadline) {
-		if rows, err = b.clusterStatus(ctx, ""); err == nil {
-			voters := 0
-			for _, r := range rows {
-				if r["raft"] == "voter" && r["ready"] == true {
-					voters++
-				}
-			}
-			if voters == want {
-				return rows, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return nil, fmt.Errorf("not %d ready voters after %s: %v %v", want, timeout, rows, err)
-}
-
-// readAddr reads a dev node's addr.json.
-func (b *failoverBench) readAddr(name string) (addrFile, error) {
-	var a addrFile
-	raw, err := os.ReadFile(filepath.Join(b.devDir, name, "addr.json"))
-	if err != nil {
-		return a, err
-	}
-	return a, json.Unmarshal(raw, &a)
-}
-
-// post sends a JSON write with the token and wants status back.
-func (b *failoverBench) post(ctx context.Context, url string, body any, want int) (map[string]any, error) {
-	raw, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(raw))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+b.token)
-	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	_ = json.Unmarshal(out, &m)
-	if resp.StatusCode != want {
-		return m, fmt.Errorf("POST %s: %s: %.300s", url, resp.Status, out)
-	}
-	return m, nil
-}
-
-// getJSON GETs url with the token and decodes a 200 answer into v.
-func (b *failoverBench) getJSON(ctx context.Context, url string, v any) error {
-	resp, err := getAuthed(ctx, b.client, url, b.token)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("GET %s: %s: %.300s", url, resp.Status, raw)
-	}
-	return json.Unmarshal(raw, v)
-}
-
-// waitAddr polls for an addr file until timeout or the process exits.
-func waitAddr(ctx context.Context, path string, exited <-chan struct{}, timeout time.Duration) (addrFile, error) {
-	var a addrFile
-	deadline := time.After(timeout)
-	for {
-		if raw, err := os.ReadFile(path); err == nil {
-			return a, json.Unmarshal(raw, &a)
-		}
-		select {
-		case <-ctx.Done():
-			return a, ctx.Err()
-		case <-exited:
-			return a, errors.New("node exited before it was ready")
-		case <-deadline:
-			return a, fmt.Errorf("no addr file after %s", timeout)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-}
-
-// waitGone waits until pid has exited: no such process, or a zombie with
-// no thread left (a killed node of the paused dev process is not reaped).
-func waitGone(ctx context.Context, pid int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for !pidGone(pid) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("pid %d still alive %s after SIGKILL", pid, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-func pidGone(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return true
-	}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return true
-	}
-	s := string(raw)
-	return strings.Contains(s, "\nState:\tZ") && strings.Contains(s, "\nThreads:\t1\n")
-}
-
-// isMounted reports whether dir is a mount point.
-func isMounted(dir string) bool {
-	for _, m := range mountsUnder(dir) {
-		if m == dir {
-			return true
-		}
-	}
-	return false
-}
-
-// mountsUnder lists the FUSE mount points at or under dir.
-func mountsUnder(dir string) []string {
-	raw, _ := os.ReadFile("/proc/mounts")
-	var out []string
-	for _, line := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 2 && strings.HasPrefix(f[2], "fuse") && (f[1] == dir || strings.HasPrefix(f[1], dir+"/")) {
-			out = append(out, f[1])
-		}
-	}
-	return out
-}
-
-// freeLoopbackPort picks a free loopback port for a raft address.
-func freeLoopbackPort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func str(v any) string {

@@ -74,28 +74,16 @@ func run(ctx context.Context, args []string) error {
 	if gc := tablecast.TuneGC(tablecast.PlannedMemory(replica.DefaultCacheBytes)); gc != "" {
 		fmt.Println("this process (bare, plain file) runs with the nodes' collector settings:", gc)
 	}
-	if *scenario == "soak" {
-		set := false
-		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "duration" })
-		if !set {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch *scenario {
+	case "soak":
+		if !set["duration"] {
 			o.Duration = 10 * time.Minute
 		}
-		r, err := runSoak(ctx, o)
-		if err != nil {
-			return err
-		}
-		if err := r.Write(o.OutDir); err != nil {
-			return err
-		}
-		if len(r.Failed) > 0 {
-			return fmt.Errorf("soak found %d problems: %s", len(r.Failed), strings.Join(r.Failed, "; "))
-		}
-		return nil
-	}
-	if *scenario == "all" {
+		return soak(ctx, o)
+	case "all":
 		// Shorter defaults keep the whole run within a few minutes.
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["duration"] {
 			o.Duration = allDuration
 		}
@@ -104,9 +92,30 @@ func run(ctx context.Context, args []string) error {
 		}
 		return runAll(ctx, o)
 	}
+	return scenarioReport(ctx, *scenario, o)
+}
+
+// soak runs scenario soak, writes its report and fails if it found a
+// problem.
+func soak(ctx context.Context, o Options) error {
+	r, err := runSoak(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := r.Write(o.OutDir); err != nil {
+		return err
+	}
+	if len(r.Failed) > 0 {
+		return fmt.Errorf("soak found %d problems: %s", len(r.Failed), strings.Join(r.Failed, "; "))
+	}
+	return nil
+}
+
+// scenarioReport runs one of the scenarios with a Report and writes it.
+func scenarioReport(ctx context.Context, scenario string, o Options) error {
 	var report *Report
 	var err error
-	switch *scenario {
+	switch scenario {
 	case "reads":
 		report, err = runReads(ctx, o)
 	case "cache":
@@ -118,7 +127,7 @@ func run(ctx context.Context, args []string) error {
 	case "ryw":
 		report, err = runReadYourWrites(ctx, o)
 	default:
-		return fmt.Errorf("unknown scenario %q", *scenario)
+		return fmt.Errorf("unknown scenario %q", scenario)
 	}
 	if err != nil {
 		return err

@@ -19,11 +19,11 @@ func runPages(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer c.Stop()
-	if err := c.post(ctx, "/bench/-/publish", map[string]any{"all_tables": false, "sql": true}); err != nil {
+	if err := c.Post(ctx, "/bench/-/publish", map[string]any{"all_tables": false, "sql": true}); err != nil {
 		return nil, err
 	}
-	rep := c.replica()
-	if err := waitOK(rep.APIURL+"/bench/-/query.json?sql=select+1", 30*time.Second); err != nil {
+	rep := c.Replica()
+	if err := waitOK(ctx, rep.APIURL+"/bench/-/query.json?sql=select+1", 30*time.Second); err != nil {
 		return nil, err
 	}
 	deep, err := pageToken(ctx, rep.APIURL, 99)

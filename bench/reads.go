@@ -22,8 +22,8 @@ func runReads(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer c.Stop()
-	replica := c.replica()
-	if err := waitOK(fmt.Sprintf("%s/bench/items/%d.json", replica.APIURL, benchRows), 30*time.Second); err != nil {
+	replica := c.Replica()
+	if err := waitOK(ctx, fmt.Sprintf("%s/bench/items/%d.json", replica.APIURL, benchRows), 30*time.Second); err != nil {
 		return nil, err
 	}
 	bare, stopBare, err := serveBare()
@@ -68,7 +68,7 @@ func runReads(ctx context.Context, o Options) (*Report, error) {
 // caller stops it.
 func startWithItems(ctx context.Context) (*cluster, error) {
 	fmt.Println("starting a local cluster (real LiteFS and FUSE)…")
-	c, err := startCluster(ctx)
+	c, err := startCluster(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func startWithItems(ctx context.Context) (*cluster, error) {
 
 // loadItems creates and publishes bench.items with benchRows rows.
 func loadItems(ctx context.Context, c *cluster) error {
-	if err := c.post(ctx, "/bench/-/create", map[string]any{"table": "items", "pk": "id",
+	if err := c.Post(ctx, "/bench/-/create", map[string]any{"table": "items", "pk": "id",
 		"columns": []map[string]string{{"name": "id", "type": "integer"}, {"name": "name", "type": "text"}, {"name": "price", "type": "float"}}}); err != nil {
 		return err
 	}
@@ -91,11 +91,11 @@ func loadItems(ctx context.Context, c *cluster) error {
 		for i := start; i < start+1000 && i <= benchRows; i++ {
 			rows = append(rows, map[string]any{"id": i, "name": fmt.Sprintf("item %05d", i), "price": float64(i) / 100})
 		}
-		if err := c.post(ctx, "/bench/items/-/insert", map[string]any{"rows": rows}); err != nil {
+		if err := c.Post(ctx, "/bench/items/-/insert", map[string]any{"rows": rows}); err != nil {
 			return err
 		}
 	}
-	return c.post(ctx, "/bench/items/-/publish", map[string]any{})
+	return c.Post(ctx, "/bench/items/-/publish", map[string]any{})
 }
 
 // serveBare serves a fixed 200-byte JSON body: the HTTP ceiling.

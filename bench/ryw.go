@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sort"
 	"time"
+
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // rywRounds is the number of write-then-read rounds per replica.
@@ -19,22 +21,24 @@ const rywRounds = 200
 // cluster's delay proxy on its LiteFS stream and forwarded requests).
 func runReadYourWrites(ctx context.Context, o Options) (*Report, error) {
 	fmt.Println("starting a local cluster: sjc at 0 ms, syd at 50 ms one way from the primary…")
-	c, err := startCluster(ctx, "-delay", "syd=50ms,sjc=0ms")
+	c, err := startCluster(ctx, func(o *devcluster.Options) {
+		o.Delays = map[string]time.Duration{"syd": 50 * time.Millisecond, "sjc": 0}
+	})
 	if err != nil {
 		return nil, err
 	}
 	defer c.Stop()
-	if err := c.post(ctx, "/ryw/-/create", map[string]any{"table": "t", "pk": "id",
+	if err := c.Post(ctx, "/ryw/-/create", map[string]any{"table": "t", "pk": "id",
 		"columns": []map[string]string{{"name": "id", "type": "integer"}, {"name": "v", "type": "text"}}}); err != nil {
 		return nil, err
 	}
-	if err := c.post(ctx, "/ryw/t/-/publish", map[string]any{}); err != nil {
+	if err := c.Post(ctx, "/ryw/t/-/publish", map[string]any{}); err != nil {
 		return nil, err
 	}
 	r := &Report{reportHead: newHead("ryw", map[string]any{"rounds": rywRounds}), Ratios: map[string]float64{}}
 	id := 0
 	for _, region := range []string{"sjc", "syd"} {
-		node, ok := c.node(region)
+		node, ok := c.Node(region)
 		if !ok {
 			return nil, fmt.Errorf("no node in %s", region)
 		}

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // soakRows is the size of the table the soak reads.
@@ -173,216 +175,232 @@ type soakWrite struct {
 // resources, then checks every acknowledged write on every node.
 func runSoak(ctx context.Context, o Options) (*SoakReport, error) {
 	fmt.Println("starting a local cluster (3 candidates, 2 replicas; real LiteFS and FUSE)…")
-	c, err := startCluster(ctx)
+	c, err := startCluster(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Stop()
-	r := &SoakReport{reportHead: newHead("soak", map[string]any{"duration": o.Duration.String(), "connections": o.Connections,
+	s := &soakRun{o: o, c: c, r: &SoakReport{reportHead: newHead("soak", map[string]any{"duration": o.Duration.String(), "connections": o.Connections,
 		"threads": o.Threads, "rows": soakRows, "writes_per_s": 20, "cgroup_mib": o.CgroupMB, "sample_every": soakSampleEvery.String()}),
-		Lost: map[string]int{}}
-	var replicas, candidates []clusterNode
+		Lost: map[string]int{}}}
 	for _, n := range c.Nodes {
 		if n.Candidate {
-			candidates = append(candidates, n)
+			s.candidates = append(s.candidates, n)
 		} else {
-			replicas = append(replicas, n)
+			s.replicas = append(s.replicas, n)
 		}
 	}
-	if len(replicas) == 0 {
+	if len(s.replicas) == 0 {
 		return nil, errors.New("soak: the cluster has no replica")
 	}
-	var cg *SoakCgroup
 	if o.CgroupMB > 0 {
-		cg, err = intoCgroup(replicas[len(replicas)-1], o.CgroupMB)
-		if err != nil {
+		if s.cg, err = intoCgroup(s.replicas[len(s.replicas)-1], o.CgroupMB); err != nil {
 			return nil, err
 		}
-		defer os.Remove(cg.Path) // once the cluster has stopped (deferred before)
+		defer os.Remove(s.cg.Path) // once the cluster has stopped (deferred before)
 		defer c.Stop()
-		fmt.Printf("replica %s runs in cgroup %s (memory limit %d MiB)\n", cg.Node, cg.Path, o.CgroupMB)
+		fmt.Printf("replica %s runs in cgroup %s (memory limit %d MiB)\n", s.cg.Node, s.cg.Path, o.CgroupMB)
 	}
-	fmt.Printf("loading %d rows…\n", soakRows)
-	if err := loadSoak(ctx, c); err != nil {
+	if err := s.setup(ctx); err != nil {
 		return nil, err
 	}
-	for _, n := range replicas {
-		if err := waitOK(fmt.Sprintf("%s/soak/items/%d.json", n.APIURL, soakRows), 60*time.Second); err != nil {
-			return nil, err
+	s.load(ctx)
+	s.check(ctx)
+	return s.r, nil
+}
+
+// soakRun is one soak: the cluster, its nodes by kind, the report and
+// every write sent.
+type soakRun struct {
+	o                    Options
+	c                    *cluster
+	r                    *SoakReport
+	cg                   *SoakCgroup // nil: no cgroup
+	replicas, candidates []devcluster.ClusterNode
+	mu                   sync.Mutex // guards r and writes during the load
+	writes               []soakWrite
+}
+
+// setup loads soak's tables until every replica shows them, and lists the
+// nodes in the report.
+func (s *soakRun) setup(ctx context.Context) error {
+	fmt.Printf("loading %d rows…\n", soakRows)
+	if err := loadSoak(ctx, s.c); err != nil {
+		return err
+	}
+	for _, n := range s.replicas {
+		if err := waitOK(ctx, fmt.Sprintf("%s/soak/items/%d.json", n.APIURL, soakRows), 60*time.Second); err != nil {
+			return err
 		}
 	}
-	for _, n := range c.Nodes {
+	for _, n := range s.c.Nodes {
 		role := n.Role
 		if n.Candidate && role != "primary" {
 			role = "candidate"
 		}
-		sn := SoakNode{Name: n.Name, Role: role, PID: n.PID, InCgroup: cg != nil && cg.Node == n.Name}
-		if v, err := metricValues(ctx, n.APIURL, c.Token, "go_gc_gomemlimit_bytes"); err == nil {
+		sn := SoakNode{Name: n.Name, Role: role, PID: n.PID, InCgroup: s.cg != nil && s.cg.Node == n.Name}
+		if v, err := metricValues(ctx, n.APIURL, s.c.Token, "go_gc_gomemlimit_bytes"); err == nil {
 			sn.GoMemLimitMiB = v["go_gc_gomemlimit_bytes"] / (1 << 20)
 		}
-		r.Nodes = append(r.Nodes, sn)
+		s.r.Nodes = append(s.r.Nodes, sn)
 	}
+	return nil
+}
 
+// load runs the samples, writes, toggles and reads side by side for
+// o.Duration.
+func (s *soakRun) load(ctx context.Context) {
 	start := time.Now()
-	lctx, stopLoad := context.WithTimeout(ctx, o.Duration)
+	lctx, stopLoad := context.WithTimeout(ctx, s.o.Duration)
 	defer stopLoad()
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var writes []soakWrite
-	wg.Add(4)
-	go func() { // samples
-		defer wg.Done()
-		tick := time.NewTicker(soakSampleEvery)
-		defer tick.Stop()
-		for {
-			for _, n := range c.Nodes {
-				s := sampleNode(lctx, n, c.Token)
-				s.At = time.Since(start).Seconds()
-				mu.Lock()
-				r.Samples = append(r.Samples, s)
-				mu.Unlock()
-			}
-			select {
-			case <-lctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	go func() { // writes at ~20/s: 60 % through replicas, 25 % synchronous
-		defer wg.Done()
-		client := &http.Client{Timeout: 10 * time.Second}
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		// One write per tick, each in its own goroutine: a slow synced
-		// write does not hold up the rate.
-		var inflight sync.WaitGroup
-		defer inflight.Wait()
-		for id := int64(1); ; id++ {
-			select {
-			case <-lctx.Done():
-				return
-			case <-tick.C:
-			}
-			inflight.Add(1)
-			go func() {
-				defer inflight.Done()
-				via := candidates[rand.IntN(len(candidates))]
-				if rand.IntN(100) < 60 {
-					via = replicas[rand.IntN(len(replicas))]
-				}
-				w := soakWrite{id: id, value: fmt.Sprintf("v%d-%x", id, rand.Uint32()), sync: rand.IntN(100) < 25}
-				path := "/soak/w/-/insert"
-				if w.sync {
-					path += "?_sync=1"
-				}
-				// Not tied to lctx: a write in flight when the load stops gets
-				// its answer, so that it can be checked.
-				status, synced, gist := soakPost(ctx, client, via.APIURL+path, c.Token, map[string]any{"row": map[string]any{"id": w.id, "v": w.value}})
-				w.acked, w.synced = status == http.StatusCreated, synced
-				mu.Lock()
-				writes = append(writes, w)
-				r.Writes.Sent++
-				if !via.Candidate {
-					r.Writes.ViaReplica++
-				}
-				if r.Writes.ByStatus == nil {
-					r.Writes.ByStatus = map[string]int{}
-				}
-				key := strconv.Itoa(status)
-				if status != http.StatusCreated {
-					key += " " + gist
-				}
-				r.Writes.ByStatus[key]++
-				mu.Unlock()
-			}()
-		}
-	}()
-	go func() { // a publish/unpublish toggle of soak.flag every 10 s
-		defer wg.Done()
-		client := &http.Client{Timeout: 10 * time.Second}
-		tick := time.NewTicker(10 * time.Second)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-lctx.Done():
-				return
-			case <-tick.C:
-			}
-			op := "publish"
-			if i%2 == 0 {
-				op = "unpublish"
-			}
-			status, _, gist := soakPost(ctx, client, candidates[0].APIURL+"/soak/flag/-/"+op, c.Token, map[string]any{})
-			mu.Lock()
-			if status == http.StatusOK {
-				r.Toggles.Done++
-			} else {
-				r.Toggles.Failed++
-				if r.Toggles.Errors == nil {
-					r.Toggles.Errors = map[string]int{}
-				}
-				r.Toggles.Errors[strconv.Itoa(status)+" "+gist]++
-			}
-			mu.Unlock()
-		}
-	}()
 	var readErr error
-	go func() { // uncached reads on every replica with wrk
-		defer wg.Done()
-		var rw sync.WaitGroup
-		results := make([]SoakReads, len(replicas))
-		errs := make([]error, len(replicas))
-		for i, n := range replicas {
-			rw.Add(1)
-			go func() {
-				defer rw.Done()
-				results[i], errs[i] = soakWrk(lctx, o, n, c.Token)
-			}()
-		}
-		rw.Wait()
-		r.Reads, readErr = results, errors.Join(errs...)
-	}()
-	fmt.Printf("soak: %s of writes (~20/s), toggles every 10 s and uncached reads on %d replicas; sampling every %s…\n", o.Duration, len(replicas), soakSampleEvery)
+	wg.Add(4)
+	go func() { defer wg.Done(); s.sample(lctx, start) }()
+	go func() { defer wg.Done(); s.write(ctx, lctx) }()
+	go func() { defer wg.Done(); s.toggle(ctx, lctx) }()
+	go func() { defer wg.Done(); readErr = s.read(lctx) }()
+	fmt.Printf("soak: %s of writes (~20/s), toggles every 10 s and uncached reads on %d replicas; sampling every %s…\n", s.o.Duration, len(s.replicas), soakSampleEvery)
 	wg.Wait()
 	elapsed := time.Since(start)
 	if readErr != nil {
-		r.Failed = append(r.Failed, "reads: "+readErr.Error())
+		s.r.Failed = append(s.r.Failed, "reads: "+readErr.Error())
 	}
-	r.Writes.PerSecond = float64(r.Writes.Sent) / elapsed.Seconds()
+	s.r.Writes.PerSecond = float64(s.r.Writes.Sent) / elapsed.Seconds()
+}
 
-	// Every node alive, then every acknowledged write on every node.
-	for i := range r.Nodes {
-		n := &r.Nodes[i]
-		n.Alive = syscall.Kill(n.PID, 0) == nil && !zombie(n.PID)
-		if !n.Alive {
-			r.Failed = append(r.Failed, n.Name+" is not running")
+// sample samples every node every soakSampleEvery until lctx ends.
+func (s *soakRun) sample(lctx context.Context, start time.Time) {
+	tick := time.NewTicker(soakSampleEvery)
+	defer tick.Stop()
+	for {
+		for _, n := range s.c.Nodes {
+			smp := sampleNode(lctx, n, s.c.Token)
+			smp.At = time.Since(start).Seconds()
+			s.mu.Lock()
+			s.r.Samples = append(s.r.Samples, smp)
+			s.mu.Unlock()
 		}
-		first, last := true, SoakSample{}
-		for _, s := range r.Samples {
-			if s.Node != n.Name || s.Error != "" {
-				continue
-			}
-			if first {
-				n.RSSFirstMiB, n.FDsFirst, n.GoroutineFirst, first = s.RSSMiB, s.FDs, s.Goroutines, false
-			}
-			n.RSSMaxMiB = max(n.RSSMaxMiB, s.RSSMiB)
-			last = s
-		}
-		n.RSSFinalMiB, n.FDsLast, n.GoroutineLast = last.RSSMiB, last.FDs, last.Goroutines
-	}
-	if cg != nil {
-		cg.readCounters()
-		cg.Alive = slices.ContainsFunc(r.Nodes, func(n SoakNode) bool { return n.InCgroup && n.Alive })
-		r.Cgroup = cg
-		if cg.OOMKills > 0 || !cg.Alive {
-			r.Failed = append(r.Failed, fmt.Sprintf("replica %s in the %0.f MiB cgroup: alive %v, OOM kills %d", cg.Node, cg.LimitMiB, cg.Alive, cg.OOMKills))
+		select {
+		case <-lctx.Done():
+			return
+		case <-tick.C:
 		}
 	}
-	if err := converge(ctx, c); err != nil {
+}
+
+// write sends writes at ~20/s until lctx ends: 60 % through replicas, 25 %
+// synchronous. One write per tick, each in its own goroutine: a slow
+// synced write does not hold up the rate. A write in flight when the load
+// stops gets its answer (under ctx), so that it can be checked.
+func (s *soakRun) write(ctx, lctx context.Context) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	for id := int64(1); ; id++ {
+		select {
+		case <-lctx.Done():
+			return
+		case <-tick.C:
+		}
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			s.writeOne(ctx, client, id)
+		}()
+	}
+}
+
+// writeOne sends write id to a random node and records its answer.
+func (s *soakRun) writeOne(ctx context.Context, client *http.Client, id int64) {
+	via := s.candidates[rand.IntN(len(s.candidates))]
+	if rand.IntN(100) < 60 {
+		via = s.replicas[rand.IntN(len(s.replicas))]
+	}
+	w := soakWrite{id: id, value: fmt.Sprintf("v%d-%x", id, rand.Uint32()), sync: rand.IntN(100) < 25}
+	path := "/soak/w/-/insert"
+	if w.sync {
+		path += "?_sync=1"
+	}
+	status, synced, gist := soakPost(ctx, client, via.APIURL+path, s.c.Token, map[string]any{"row": map[string]any{"id": w.id, "v": w.value}})
+	w.acked, w.synced = status == http.StatusCreated, synced
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writes = append(s.writes, w)
+	r := s.r
+	r.Writes.Sent++
+	if !via.Candidate {
+		r.Writes.ViaReplica++
+	}
+	if r.Writes.ByStatus == nil {
+		r.Writes.ByStatus = map[string]int{}
+	}
+	key := strconv.Itoa(status)
+	if status != http.StatusCreated {
+		key += " " + gist
+	}
+	r.Writes.ByStatus[key]++
+}
+
+// toggle unpublishes and publishes soak.flag in turn every 10 s until lctx
+// ends.
+func (s *soakRun) toggle(ctx, lctx context.Context) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-lctx.Done():
+			return
+		case <-tick.C:
+		}
+		op := "publish"
+		if i%2 == 0 {
+			op = "unpublish"
+		}
+		status, _, gist := soakPost(ctx, client, s.candidates[0].APIURL+"/soak/flag/-/"+op, s.c.Token, map[string]any{})
+		s.mu.Lock()
+		if t := &s.r.Toggles; status == http.StatusOK {
+			t.Done++
+		} else {
+			t.Failed++
+			if t.Errors == nil {
+				t.Errors = map[string]int{}
+			}
+			t.Errors[strconv.Itoa(status)+" "+gist]++
+		}
+		s.mu.Unlock()
+	}
+}
+
+// read runs uncached reads on every replica at once with wrk.
+func (s *soakRun) read(lctx context.Context) error {
+	var rw sync.WaitGroup
+	results := make([]SoakReads, len(s.replicas))
+	errs := make([]error, len(s.replicas))
+	for i, n := range s.replicas {
+		rw.Add(1)
+		go func() {
+			defer rw.Done()
+			results[i], errs[i] = soakWrk(lctx, s.o, n, s.c.Token)
+		}()
+	}
+	rw.Wait()
+	s.r.Reads = results
+	return errors.Join(errs...)
+}
+
+// check checks every node is alive, then every acknowledged write on
+// every node, and adds the notes.
+func (s *soakRun) check(ctx context.Context) {
+	r := s.r
+	s.checkNodes()
+	if err := converge(ctx, s.c); err != nil {
 		r.Failed = append(r.Failed, err.Error())
 	}
-	for _, w := range writes {
+	for _, w := range s.writes {
 		if w.acked {
 			r.Writes.Acked++
 		}
@@ -390,38 +408,76 @@ func runSoak(ctx context.Context, o Options) (*SoakReport, error) {
 			r.Writes.Synced++
 		}
 	}
-	for _, n := range c.Nodes {
-		rows, err := readSoakRows(ctx, n.APIURL, c.Token)
-		if err != nil {
-			r.Failed = append(r.Failed, fmt.Sprintf("read soak.w on %s: %v", n.Name, err))
-			continue
-		}
-		r.Lost[n.Name] = 0
-		for _, w := range writes {
-			if got, ok := rows[w.id]; w.acked && (!ok || got != w.value) {
-				r.Lost[n.Name]++
-			}
-		}
-		if r.Lost[n.Name] > 0 {
-			r.Failed = append(r.Failed, fmt.Sprintf("%d acknowledged writes missing or different on %s", r.Lost[n.Name], n.Name))
-		}
+	for _, n := range s.c.Nodes {
+		s.checkWrites(ctx, n)
 	}
 	r.Writes.CheckedOnEach = r.Writes.Acked
 	r.Notes = append(r.Notes,
 		"reads: wrk against each replica at once, random rows (JSON 30 %, HTML 10 %) and pages of 100 after a random id (JSON 30 %, CSV 15 %) and of 50 as HTML (15 %): mostly cache misses, the cache full and evicting",
 		"writes: one insert every 50 ms into soak.w, 60 % sent to a replica (forwarded to the primary), 25 % with _sync=1; every acknowledged one is read back from every node at the end",
 		"RSS from /proc/PID/status VmRSS, fds from /proc/PID/fd, goroutines from /metrics go_goroutines, the Go memory limit from go_gc_gomemlimit_bytes")
-	if cg != nil {
+	if s.cg != nil {
 		r.Notes = append(r.Notes, "the cgroup replica was moved into its cgroup right after it started: its Go memory limit was set at start from the machine's memory (the default, 192 MiB + 2 x cache-bytes), not from the cgroup's")
 	}
-	return r, nil
+}
+
+// checkNodes records whether every node still runs and its resources'
+// first, last and highest samples, and the cgroup's counters.
+func (s *soakRun) checkNodes() {
+	r := s.r
+	for i := range r.Nodes {
+		n := &r.Nodes[i]
+		n.Alive = syscall.Kill(n.PID, 0) == nil && !zombie(n.PID)
+		if !n.Alive {
+			r.Failed = append(r.Failed, n.Name+" is not running")
+		}
+		first, last := true, SoakSample{}
+		for _, smp := range r.Samples {
+			if smp.Node != n.Name || smp.Error != "" {
+				continue
+			}
+			if first {
+				n.RSSFirstMiB, n.FDsFirst, n.GoroutineFirst, first = smp.RSSMiB, smp.FDs, smp.Goroutines, false
+			}
+			n.RSSMaxMiB = max(n.RSSMaxMiB, smp.RSSMiB)
+			last = smp
+		}
+		n.RSSFinalMiB, n.FDsLast, n.GoroutineLast = last.RSSMiB, last.FDs, last.Goroutines
+	}
+	if cg := s.cg; cg != nil {
+		cg.readCounters()
+		cg.Alive = slices.ContainsFunc(r.Nodes, func(n SoakNode) bool { return n.InCgroup && n.Alive })
+		r.Cgroup = cg
+		if cg.OOMKills > 0 || !cg.Alive {
+			r.Failed = append(r.Failed, fmt.Sprintf("replica %s in the %0.f MiB cgroup: alive %v, OOM kills %d", cg.Node, cg.LimitMiB, cg.Alive, cg.OOMKills))
+		}
+	}
+}
+
+// checkWrites counts the acknowledged writes missing or different on n.
+func (s *soakRun) checkWrites(ctx context.Context, n devcluster.ClusterNode) {
+	r := s.r
+	rows, err := readSoakRows(ctx, n.APIURL, s.c.Token)
+	if err != nil {
+		r.Failed = append(r.Failed, fmt.Sprintf("read soak.w on %s: %v", n.Name, err))
+		return
+	}
+	r.Lost[n.Name] = 0
+	for _, w := range s.writes {
+		if got, ok := rows[w.id]; w.acked && (!ok || got != w.value) {
+			r.Lost[n.Name]++
+		}
+	}
+	if r.Lost[n.Name] > 0 {
+		r.Failed = append(r.Failed, fmt.Sprintf("%d acknowledged writes missing or different on %s", r.Lost[n.Name], n.Name))
+	}
 }
 
 const soakSampleEvery = 5 * time.Second
 
 // intoCgroup makes a cgroup v1 memory cgroup limited to mib MiB and moves
 // node n into it.
-func intoCgroup(n clusterNode, mib int) (*SoakCgroup, error) {
+func intoCgroup(n devcluster.ClusterNode, mib int) (*SoakCgroup, error) {
 	root := "/sys/fs/cgroup/memory"
 	if _, err := os.Stat(filepath.Join(root, "memory.limit_in_bytes")); err != nil {
 		return nil, fmt.Errorf("-cgroup-mb: no cgroup v1 memory controller at %s (use -cgroup-mb 0): %w", root, err)
@@ -461,7 +517,7 @@ func (cg *SoakCgroup) readCounters() {
 // loadSoak creates soak.items (soakRows rows), soak.w (the writes) and
 // soak.flag (the toggled table), all public.
 func loadSoak(ctx context.Context, c *cluster) error {
-	if err := c.post(ctx, "/soak/-/create", map[string]any{"table": "items", "pk": "id",
+	if err := c.Post(ctx, "/soak/-/create", map[string]any{"table": "items", "pk": "id",
 		"columns": []map[string]string{{"name": "id", "type": "integer"}, {"name": "name", "type": "text"}, {"name": "price", "type": "float"}, {"name": "note", "type": "text"}}}); err != nil {
 		return err
 	}
@@ -471,7 +527,7 @@ func loadSoak(ctx context.Context, c *cluster) error {
 			rows = append(rows, map[string]any{"id": i, "name": fmt.Sprintf("item %05d", i), "price": float64(i) / 100,
 				"note": strings.Repeat(fmt.Sprintf("note %d ", i), 8)})
 		}
-		if err := c.post(ctx, "/soak/items/-/insert", map[string]any{"rows": rows}); err != nil {
+		if err := c.Post(ctx, "/soak/items/-/insert", map[string]any{"rows": rows}); err != nil {
 			return err
 		}
 	}
@@ -484,7 +540,7 @@ func loadSoak(ctx context.Context, c *cluster) error {
 		{"/soak/w/-/publish", map[string]any{}},
 		{"/soak/-/create", map[string]any{"table": "flag", "pk": "id", "rows": []any{map[string]any{"id": 1, "v": "x"}}}},
 	} {
-		if err := c.post(ctx, step.path, step.body); err != nil {
+		if err := c.Post(ctx, step.path, step.body); err != nil {
 			return err
 		}
 	}
@@ -549,7 +605,7 @@ func labelledMetric(ctx context.Context, api, token, name string) (map[string]fl
 }
 
 // soakWrk loads replica n with soakScript until ctx ends.
-func soakWrk(ctx context.Context, o Options, n clusterNode, token string) (SoakReads, error) {
+func soakWrk(ctx context.Context, o Options, n devcluster.ClusterNode, token string) (SoakReads, error) {
 	out := SoakReads{Node: n.Name, ByStatus: map[string]int{}}
 	script := filepath.Join(os.TempDir(), fmt.Sprintf("tablecast-soak-%d-%s.lua", os.Getpid(), n.Name))
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(soakScript, soakRows)), 0o644); err != nil {
@@ -586,7 +642,7 @@ func soakWrk(ctx context.Context, o Options, n clusterNode, token string) (SoakR
 
 // sampleNode reads a node's RSS and fds from /proc and its goroutines
 // from /metrics.
-func sampleNode(ctx context.Context, n clusterNode, token string) SoakSample {
+func sampleNode(ctx context.Context, n devcluster.ClusterNode, token string) SoakSample {
 	s := SoakSample{Node: n.Name}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.PID))
 	if err != nil {

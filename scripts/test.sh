@@ -20,7 +20,7 @@ echo "== go test -race (unit packages)"
 go test -race -p 1 -count=1 -timeout 20m $(go list ./... | grep -v /cmd/tablecast)
 echo "== go test -race (end-to-end, nodes built with -race)"
 # Under -race, TestMain builds the node binary with -race too, and a test
-# fails when a node's log holds a race report (cmd/tablecast/racereport_test.go).
+# fails when a node's log holds a race report (deploy/devcluster MustStart).
 # Clusters that do not lean on timing bounds: race-built nodes are slower.
 go test -race -p 1 -count=1 -timeout 10m -run '^(TestCluster_ReadScope|TestCluster_PublicGateOnReplicas)$' ./cmd/tablecast
 echo "== fuzz (briefly)"

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // chromiumPath finds Debian's chromium (scripts/setup.sh installs it).
@@ -98,7 +99,7 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string) {
 // serve it, then makes it private again and the replica refuse it.
 func TestCluster_AdminBrowser(t *testing.T) {
 	ctx := newBrowser(t)
-	c := MustStartCluster(t)
+	c := devcluster.MustStart(t, binPath, nil)
 	p, syd := c.Nodes[0].APIURL, c.Nodes[1].APIURL
 	if resp, out := send(t, http.DefaultClient, p+"/shop/-/create", c.Token, `{"table":"products","pk":"id","rows":[{"id":1,"name":"kettle"},{"id":2,"name":"teapot"}]}`); resp.StatusCode != 201 {
 		t.Fatalf("create: %d %v", resp.StatusCode, out)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // captureStdout runs fn with os.Stdout going to a pipe and returns what it
@@ -84,7 +86,7 @@ func waitStatusWith(tb testing.TB, url, secret string, want int) {
 }
 
 func TestCluster_AdminTokens(t *testing.T) {
-	c := MustStartCluster(t)
+	c := devcluster.MustStart(t, binPath, nil)
 	p, syd := c.Nodes[0].APIURL, c.Nodes[1].APIURL
 	if resp, out := send(t, http.DefaultClient, p+"/shop/-/create", c.Token, `{"table":"products","pk":"id","rows":[{"id":1,"name":"kettle"}]}`); resp.StatusCode != 201 {
 		t.Fatalf("create: %d %v", resp.StatusCode, out)
@@ -219,10 +221,10 @@ func rawGet(t *testing.T, url, secret string) (int, string) {
 // candidate: a new primary accepts the tokens made on the old one, and
 // still refuses the revoked ones.
 func TestCluster_TokensSurviveFailover(t *testing.T) {
-	c := MustStartClusterWith(t, func(c *devCluster) {
-		c.Regions, c.Candidates = []string{"lhr", "syd"}, 3
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Regions, o.Candidates = []string{"lhr", "syd"}, 3
 	})
-	waitVoters(t, c, c.Nodes[0].APIURL, 3)
+	devcluster.MustWaitVoters(t, c, c.Nodes[0].APIURL, 3)
 	// Setup goes through whichever node is primary now (raft may move it
 	// right after the start on loaded cores; sendSetup rides out the 503s
 	// of such a move, which wrote nothing); the primary then is killed.
@@ -242,14 +244,14 @@ func TestCluster_TokensSurviveFailover(t *testing.T) {
 	}
 
 	killed := time.Now()
-	mustKill(t, old)
-	var others []ClusterNode
+	devcluster.MustKill(t, old)
+	var others []devcluster.ClusterNode
 	for _, n := range c.Nodes {
 		if n.Candidate && n.Name != old.Name {
 			others = append(others, n)
 		}
 	}
-	var primary ClusterNode
+	var primary devcluster.ClusterNode
 	for id := 2; primary.Name == ""; {
 		if time.Since(killed) > 30*time.Second {
 			t.Fatal("no new primary accepted the token within 30s")

@@ -24,6 +24,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // TestConsistency_RandomizedReplicaReads is the black-box check of the read
@@ -57,7 +58,7 @@ func TestConsistency_RandomizedReplicaReads(t *testing.T) {
 	t.Logf("seed %d (TABLECAST_CONSISTENCY_SEED=%d to replay the choices)", seed, seed)
 	started := time.Now()
 
-	c := MustStartCluster(t)
+	c := devcluster.MustStart(t, binPath, nil)
 	prim := c.Nodes[0]
 	t.Logf("cluster up in %s", time.Since(started).Round(time.Millisecond))
 
@@ -621,7 +622,7 @@ func nodeTXID(base, token string) (tablecast.TXID, error) {
 }
 
 // waitReplicasTXID waits until every replica has reached txid.
-func waitReplicasTXID(t *testing.T, c *devCluster, txid tablecast.TXID) {
+func waitReplicasTXID(t *testing.T, c *devcluster.Cluster, txid tablecast.TXID) {
 	t.Helper()
 	for _, n := range c.Nodes[1:] {
 		if err := waitNodeTXID(n.APIURL, c.Token, txid, 10*time.Second); err != nil {

@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // mountNodeTmpfs mounts a tmpfs of size bytes as node's data.dir under a
-// dev cluster's folder dir (devCluster.startNode's layout), skipping the
+// dev cluster's folder dir (devcluster.Cluster's layout), skipping the
 // test without root, and unmounts it once the cluster has stopped
 // (cleanups run last registered first). It returns the folder.
 func mountNodeTmpfs(t *testing.T, dir, node string, size int) string {
@@ -59,8 +60,8 @@ func TestCluster_DiskFull(t *testing.T) {
 	if err := os.WriteFile(fillerPath, bytes.Repeat([]byte{1}, filler), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := MustStartClusterWith(t, func(c *devCluster) {
-		c.Dir, c.Regions, c.MinFree = dir, []string{"lhr", "syd"}, floor
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Dir, o.Regions, o.MinFree = dir, []string{"lhr", "syd"}, floor
 	})
 	p, r := c.Nodes[0], c.Nodes[1]
 	free := func() uint64 {
@@ -127,7 +128,7 @@ func TestCluster_DiskFull(t *testing.T) {
 		len(acked), tablecast.FormatBytes(rowBytes), tablecast.FormatBytes(free()), tablecast.FormatBytes(floor), tablecast.FormatBytes(drop))
 
 	// Still serving: health, reads of rows written before.
-	waitFor(t, p.APIURL+"/-/healthz", 200, time.Second)
+	devcluster.WaitFor(t, p.APIURL+"/-/healthz", 200, time.Second)
 	if status, _, body := get(t, p.APIURL+fmt.Sprintf("/fill/t/%d.json", acked[0])); status != 200 {
 		t.Fatalf("read on the full primary: %d %v", status, body)
 	}
@@ -150,7 +151,7 @@ func TestCluster_DiskFull(t *testing.T) {
 	acked = append(acked, id)
 
 	select {
-	case err := <-c.exited:
+	case err := <-c.Exited():
 		t.Fatalf("a node exited: %v", err)
 	default:
 	}
@@ -160,8 +161,8 @@ func TestCluster_DiskFull(t *testing.T) {
 
 	// Every acknowledged write is on both nodes; nothing refused or
 	// deleted is anywhere.
-	waitFor(t, r.APIURL+fmt.Sprintf("/fill/t/%d.json", id), 200, 10*time.Second)
-	for _, node := range []ClusterNode{p, r} {
+	devcluster.WaitFor(t, r.APIURL+fmt.Sprintf("/fill/t/%d.json", id), 200, 10*time.Second)
+	for _, node := range []devcluster.ClusterNode{p, r} {
 		for _, a := range acked {
 			if status, _, body := get(t, node.APIURL+fmt.Sprintf("/fill/t/%d.json", a)); status != 200 {
 				t.Errorf("%s: acknowledged row %d: %d %v", node.Name, a, status, body)

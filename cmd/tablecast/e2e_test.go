@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // binPath is the tablecast binary built once for the end-to-end tests.
@@ -40,40 +41,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// MustStartCluster starts a primary and two replicas on real LiteFS and
-// FUSE, as child processes, and stops them when the test ends.
-func MustStartCluster(tb testing.TB) *devCluster {
-	tb.Helper()
-	return MustStartClusterWith(tb, func(*devCluster) {})
-}
-
-// MustStartClusterWith starts a cluster with options set on it first. At
-// the end it stops every node and checks no FUSE mount is left.
-func MustStartClusterWith(tb testing.TB, set func(*devCluster)) *devCluster {
-	tb.Helper()
-	c := &devCluster{Bin: binPath, Dir: tb.TempDir(), Regions: []string{"lhr", "syd", "sjc"}, Logger: slog.Default()}
-	set(c)
-	tb.Cleanup(func() {
-		c.Stop()
-		checkRaceReports(tb, c)
-		for _, n := range c.Nodes {
-			if isMounted(n.FUSEDir) {
-				tb.Errorf("%s still mounted after stop", n.FUSEDir)
-			}
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		for _, n := range c.Nodes {
-			b, _ := os.ReadFile(n.Log)
-			tb.Logf("%s log:\n%s", n.Name, b)
-		}
-		tb.Fatal(err)
-	}
-	return c
-}
-
 // get fetches url without following redirects.
 func get(tb testing.TB, url string) (int, http.Header, map[string]any) {
 	tb.Helper()
@@ -95,19 +62,8 @@ var noRedirect = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// waitFor polls url until it answers want, failing after timeout; it
-// returns how long that took.
-func waitFor(tb testing.TB, url string, want int, timeout time.Duration) time.Duration {
-	tb.Helper()
-	start := time.Now()
-	if err := waitStatus(context.Background(), url, want, timeout); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Since(start)
-}
-
 func TestCluster_PublicGateOnReplicas(t *testing.T) {
-	c := MustStartCluster(t)
+	c := devcluster.MustStart(t, binPath, nil)
 	ctx := context.Background()
 	p := c.Nodes[0].APIURL
 	mustPost := func(path string, body any) map[string]any {
@@ -130,7 +86,7 @@ func TestCluster_PublicGateOnReplicas(t *testing.T) {
 
 	for _, r := range c.Nodes[1:] {
 		t.Run("Replica_"+r.Region, func(t *testing.T) {
-			waitFor(t, r.APIURL+"/shop/products.json", 200, 10*time.Second)
+			devcluster.WaitFor(t, r.APIURL+"/shop/products.json", 200, 10*time.Second)
 			status, h, body := get(t, r.APIURL+"/shop/products.json")
 			if status != 200 || len(body["rows"].([]any)) != 2 {
 				t.Fatalf("products: %d %v", status, body)
@@ -157,13 +113,13 @@ func TestCluster_PublicGateOnReplicas(t *testing.T) {
 	t.Run("UnpublishReachesReplicasWithin2s", func(t *testing.T) {
 		mustPost("/shop/products/-/unpublish", map[string]any{})
 		for _, r := range c.Nodes[1:] {
-			took := waitFor(t, r.APIURL+"/shop/products.json", 404, 2*time.Second)
+			took := devcluster.WaitFor(t, r.APIURL+"/shop/products.json", 404, 2*time.Second)
 			t.Logf("%s refuses products %s after unpublish", r.Region, took)
 			assertPrivate(t, r.APIURL, "products")
 		}
 		mustPost("/shop/products/-/publish", map[string]any{})
 		for _, r := range c.Nodes[1:] {
-			waitFor(t, r.APIURL+"/shop/products/1.json", 200, 2*time.Second)
+			devcluster.WaitFor(t, r.APIURL+"/shop/products/1.json", 200, 2*time.Second)
 		}
 	})
 
@@ -171,17 +127,17 @@ func TestCluster_PublicGateOnReplicas(t *testing.T) {
 		r := c.Nodes[1].APIURL
 		q := "/shop/-/query.json?sql=" + url.QueryEscape("select count(*) as n from orders")
 		mustPost("/shop/-/publish", map[string]any{"sql": true})
-		waitFor(t, r+"/shop/orders.json", 200, 2*time.Second)
+		devcluster.WaitFor(t, r+"/shop/orders.json", 200, 2*time.Second)
 		if status, _, body := get(t, r+q); status != 200 || !strings.Contains(fmt.Sprint(body), "n:1") {
 			t.Fatalf("public SQL on a public database: %d %v", status, body)
 		}
 		mustPost("/shop/-/unpublish", map[string]any{})
-		waitFor(t, r+"/shop/orders.json", 404, 2*time.Second)
+		devcluster.WaitFor(t, r+"/shop/orders.json", 404, 2*time.Second)
 		assertPrivate(t, r, "orders")
 		if status, _, body := get(t, r+q); status == 200 {
 			t.Fatalf("public SQL after unpublish: %d %v", status, body)
 		}
-		waitFor(t, r+"/shop/products.json", 200, 2*time.Second) // listed one by one: still public
+		devcluster.WaitFor(t, r+"/shop/products.json", 200, 2*time.Second) // listed one by one: still public
 	})
 	t.Run("WriteOnReplicaForwardedToPrimary", func(t *testing.T) {
 		r := c.Nodes[1]
@@ -195,7 +151,7 @@ func TestCluster_PublicGateOnReplicas(t *testing.T) {
 		if resp.StatusCode != 201 || resp.Header.Get("Tablecast-Served-By") != "primary" {
 			t.Fatalf("status %d served by %q, want 201 from the primary", resp.StatusCode, resp.Header.Get("Tablecast-Served-By"))
 		}
-		waitFor(t, r.APIURL+"/shop/products/3.json", 200, 2*time.Second)
+		devcluster.WaitFor(t, r.APIURL+"/shop/products/3.json", 200, 2*time.Second)
 	})
 }
 

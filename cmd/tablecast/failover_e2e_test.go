@@ -9,10 +9,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // clusterStatus fetches /-/cluster.json with the cluster's token.
-func clusterStatus(tb testing.TB, c *devCluster, base string) map[string]any {
+func clusterStatus(tb testing.TB, c *devcluster.Cluster, base string) map[string]any {
 	tb.Helper()
 	out, err := callJSON(context.Background(), cliClient, http.MethodGet, base+"/-/cluster.json", c.Token, nil)
 	if err != nil {
@@ -21,32 +23,12 @@ func clusterStatus(tb testing.TB, c *devCluster, base string) map[string]any {
 	return out
 }
 
-// waitVoters waits until raft counts n voters that all report ready.
-func waitVoters(tb testing.TB, c *devCluster, base string, n int) {
-	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		voters := 0
-		for _, row := range clusterStatus(tb, c, base)["nodes"].([]any) {
-			r := row.(map[string]any)
-			if r["raft"] == "voter" && r["ready"] == true {
-				voters++
-			}
-		}
-		if voters == n {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	tb.Fatalf("not %d ready voters after 30s: %v", n, clusterStatus(tb, c, base))
-}
-
 func TestCluster_Failover(t *testing.T) {
-	c := MustStartClusterWith(t, func(c *devCluster) {
-		c.Regions, c.Candidates = []string{"lhr", "syd"}, 3
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Regions, o.Candidates = []string{"lhr", "syd"}, 3
 	})
 	lhr1, lhr2, lhr3, syd := c.Nodes[0], c.Nodes[1], c.Nodes[2], c.Nodes[3]
-	waitVoters(t, c, lhr1.APIURL, 3)
+	devcluster.MustWaitVoters(t, c, lhr1.APIURL, 3)
 	if resp, out := send(t, http.DefaultClient, syd.APIURL+"/fo/-/create", c.Token, `{"table":"t","pk":"id","columns":[{"name":"id","type":"integer"},{"name":"v","type":"text"}]}`); resp.StatusCode != 201 {
 		t.Fatalf("create: %d %v", resp.StatusCode, out)
 	}
@@ -63,13 +45,13 @@ func TestCluster_Failover(t *testing.T) {
 
 	// Kill the primary; a candidate must take over and accept writes.
 	killed := time.Now()
-	mustKill(t, lhr1)
+	devcluster.MustKill(t, lhr1)
 	var newPrimary string
 	for newPrimary == "" {
 		if time.Since(killed) > 30*time.Second {
 			t.Fatal("no new primary accepted a write within 30s")
 		}
-		for _, n := range []ClusterNode{lhr2, lhr3} {
+		for _, n := range []devcluster.ClusterNode{lhr2, lhr3} {
 			resp, out := send(t, noRedirect, n.APIURL+"/fo/t/-/insert?_sync=1", c.Token, `{"row":{"id":1000,"v":"after"}}`)
 			if resp.StatusCode == 201 {
 				newPrimary = resp.Header.Get("Tablecast-Node")
@@ -83,9 +65,9 @@ func TestCluster_Failover(t *testing.T) {
 	// Every acknowledged write survived; the replica follows the new primary,
 	// and is ready again (it lost its stream: revocation-bound may have
 	// stopped its reads meanwhile, but not once it streams again).
-	for _, n := range []ClusterNode{lhr2, lhr3, syd} {
-		waitFor(t, n.APIURL+"/fo/t/1000.json", 200, 10*time.Second)
-		waitFor(t, n.APIURL+"/-/readyz", 200, 5*time.Second)
+	for _, n := range []devcluster.ClusterNode{lhr2, lhr3, syd} {
+		devcluster.WaitFor(t, n.APIURL+"/fo/t/1000.json", 200, 10*time.Second)
+		devcluster.WaitFor(t, n.APIURL+"/-/readyz", 200, 5*time.Second)
 		_, _, body := get(t, n.APIURL+"/fo.json")
 		if got := fmt.Sprint(body["tables"]); !strings.Contains(got, fmt.Sprintf("count:%d", acked+1)) {
 			t.Fatalf("%s after failover: %s", n.Name, got)
@@ -105,7 +87,7 @@ func TestCluster_Failover(t *testing.T) {
 		t.Fatal(err)
 	}
 	back := c.Nodes[0]
-	waitFor(t, back.APIURL+"/fo/t/1000.json", 200, 10*time.Second)
+	devcluster.WaitFor(t, back.APIURL+"/fo/t/1000.json", 200, 10*time.Second)
 	st, err := callJSON(ctx, cliClient, http.MethodGet, back.APIURL+"/-/status.json", c.Token, nil)
 	if err != nil || st["role"] != "replica" {
 		t.Fatalf("old primary after restart: %v %v", st, err)
@@ -120,7 +102,7 @@ func TestCluster_Failover(t *testing.T) {
 	}
 
 	t.Run("HandoffBack", func(t *testing.T) {
-		waitVoters(t, c, syd.APIURL, 3)
+		devcluster.MustWaitVoters(t, c, syd.APIURL, 3)
 		start := time.Now()
 		if err := runPrimary(ctx, []string{"handoff", "-url", syd.APIURL, "-token", c.Token, back.Name}); err != nil {
 			t.Fatal(err)
@@ -172,7 +154,7 @@ func TestCluster_Failover(t *testing.T) {
 }
 
 func TestCluster_AddRegion(t *testing.T) {
-	c := MustStartClusterWith(t, func(c *devCluster) { c.Regions = []string{"lhr", "syd"} })
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) { o.Regions = []string{"lhr", "syd"} })
 	p := c.Nodes[0].APIURL
 	send(t, http.DefaultClient, p+"/data/-/create", c.Token, `{"table":"t","pk":"id","columns":[{"name":"id","type":"integer"},{"name":"v","type":"text"}]}`)
 	const rows = 5000
@@ -194,7 +176,7 @@ func TestCluster_AddRegion(t *testing.T) {
 	// Watch the new node's API from before it starts: it may refuse
 	// connections or answer 503 while catching up, and once it answers 200
 	// it must have every row; never a 404 or a partial table.
-	port, err := freePort()
+	port, err := devcluster.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +216,7 @@ func TestCluster_AddRegion(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("gru ready %s after start", time.Since(start))
-	waitFor(t, n.APIURL+"/data/t/4999.json", 200, 5*time.Second)
+	devcluster.WaitFor(t, n.APIURL+"/data/t/4999.json", 200, 5*time.Second)
 	close(stop)
 	<-done
 	t.Logf("answers seen while gru joined: %v", seen)

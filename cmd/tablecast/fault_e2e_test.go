@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // envRounds is how many rounds a fault test runs: def by default (CI),
@@ -103,27 +105,24 @@ func (w *faultWriter) run(ctx context.Context) {
 // no node may have exited on its own.
 func TestFault_SyncWritesSurviveFailover(t *testing.T) {
 	rounds := envRounds(t, "TABLECAST_FAULT_ROUNDS", 3) // 25 found issue 14
-	c := MustStartClusterWith(t, func(c *devCluster) {
-		c.Regions, c.Candidates = []string{"lhr", "syd"}, 3
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Regions, o.Candidates = []string{"lhr", "syd"}, 3
 	})
-	t.Cleanup(func() { // runs before the cluster stops
-		if t.Failed() || os.Getenv("TABLECAST_FAULT_LOGS") != "" {
-			for _, n := range c.Nodes {
-				b, _ := os.ReadFile(n.Log)
-				t.Logf("%s log (tail):\n%s", n.Name, tail(b, 150))
-			}
+	t.Cleanup(func() { // runs before the cluster stops; on failure it logs tails itself
+		if !t.Failed() && os.Getenv("TABLECAST_FAULT_LOGS") != "" {
+			c.LogTails(t, 150)
 		}
 	})
-	waitVoters(t, c, c.Nodes[0].APIURL, 3)
+	devcluster.MustWaitVoters(t, c, c.Nodes[0].APIURL, 3)
 	sendSetup(t, c, c.Nodes[0].APIURL+"/fault/-/create", `{"table":"t","pk":"id","columns":[{"name":"id","type":"integer"},{"name":"v","type":"text"}]}`, 201)
 	sendSetup(t, c, c.Nodes[0].APIURL+"/fault/t/-/publish", `{}`, 200)
 
 	// Writers see the nodes through view: c.Nodes changes on restart, on
 	// the test's goroutine only.
-	var view atomic.Pointer[[]ClusterNode]
+	var view atomic.Pointer[[]devcluster.ClusterNode]
 	publish := func() { nodes := slices.Clone(c.Nodes); view.Store(&nodes) }
 	publish()
-	urls := func(pick func(ClusterNode) bool) func() []string {
+	urls := func(pick func(devcluster.ClusterNode) bool) func() []string {
 		return func() []string {
 			var out []string
 			for _, n := range *view.Load() {
@@ -134,7 +133,7 @@ func TestFault_SyncWritesSurviveFailover(t *testing.T) {
 			return out
 		}
 	}
-	candidates, replicas := urls(func(n ClusterNode) bool { return n.Candidate }), urls(func(n ClusterNode) bool { return !n.Candidate })
+	candidates, replicas := urls(func(n devcluster.ClusterNode) bool { return n.Candidate }), urls(func(n devcluster.ClusterNode) bool { return !n.Candidate })
 	// Synchronous writers wait as long as a client would (a write frozen
 	// with the primary is answered when it resumes: that is where a wrong
 	// confirmation shows). The asynchronous writer gives up after 1 s, so
@@ -199,7 +198,7 @@ func TestFault_SyncWritesSurviveFailover(t *testing.T) {
 		b, _ := os.ReadFile(n.Log)
 		handOns += strings.Count(string(b), "raft leader lacks synced positions")
 		if err := syscall.Kill(n.PID, 0); err != nil {
-			t.Errorf("%s (pid %d) is not running: %v; log tail:\n%s", n.Name, n.PID, err, tail(b, 40))
+			t.Errorf("%s (pid %d) is not running: %v; log tail:\n%s", n.Name, n.PID, err, devcluster.Tail(b, 40))
 		}
 		if strings.Contains(string(b), "fatal error occurred") {
 			t.Errorf("%s hit a LiteFS fatal error (it exits with status 99)", n.Name)
@@ -267,7 +266,7 @@ func TestFault_SyncWritesSurviveFailover(t *testing.T) {
 // sendSetup sends a setup write, again while it answers 503 (nothing
 // written, no primary for now: on two loaded cores raft may change
 // leaders right after the cluster starts), for up to 15 s.
-func sendSetup(tb testing.TB, c *devCluster, url, body string, want int) map[string]any {
+func sendSetup(tb testing.TB, c *devcluster.Cluster, url, body string, want int) map[string]any {
 	tb.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -292,7 +291,7 @@ func pct(ds []time.Duration, p int) time.Duration {
 
 // primaryIndex is the index in c.Nodes of the node that says it is the
 // primary, waiting up to 30 s for one.
-func primaryIndex(tb testing.TB, c *devCluster) int {
+func primaryIndex(tb testing.TB, c *devcluster.Cluster) int {
 	tb.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -311,7 +310,7 @@ func primaryIndex(tb testing.TB, c *devCluster) int {
 }
 
 // followerCandidate is the index of a candidate that is not the primary.
-func followerCandidate(tb testing.TB, c *devCluster) int {
+func followerCandidate(tb testing.TB, c *devcluster.Cluster) int {
 	p := primaryIndex(tb, c)
 	for i, n := range c.Nodes {
 		if n.Candidate && i != p {
@@ -323,7 +322,7 @@ func followerCandidate(tb testing.TB, c *devCluster) int {
 }
 
 // killRestart kills node i with SIGKILL and starts it again.
-func killRestart(tb testing.TB, c *devCluster, i int) {
+func killRestart(tb testing.TB, c *devcluster.Cluster, i int) {
 	tb.Helper()
 	n := c.Nodes[i]
 	var join string
@@ -333,7 +332,7 @@ func killRestart(tb testing.TB, c *devCluster, i int) {
 		}
 	}
 	start := time.Now()
-	mustKill(tb, n)
+	devcluster.MustKill(tb, n)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := c.Restart(ctx, i, join); err != nil {
@@ -369,7 +368,7 @@ func firstWriteAfter(tb testing.TB, writers []*faultWriter, start time.Time) tim
 }
 
 // settle waits until every node has the primary's TXID of the database.
-func settle(tb testing.TB, c *devCluster, nodes []ClusterNode) {
+func settle(tb testing.TB, c *devcluster.Cluster, nodes []devcluster.ClusterNode) {
 	tb.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -423,13 +422,4 @@ func readAllRows(tb testing.TB, base string) map[int64]string {
 		}
 		next = fmt.Sprint(body["next"])
 	}
-}
-
-// tail is the last n lines of b.
-func tail(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

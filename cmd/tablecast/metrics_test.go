@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/deploy/devcluster"
 	"github.com/tablecast/tablecast/routing"
 )
 
@@ -24,7 +25,7 @@ import (
 // what the replica's and the primary's /metrics say, and lints both with
 // promtool.
 func TestMetrics_ScrapeClusterNodes(t *testing.T) {
-	c := MustStartCluster(t)
+	c := devcluster.MustStart(t, binPath, nil)
 	ctx := context.Background()
 	p, r := c.Nodes[0], c.Nodes[1]
 	post := func(base, path string, body any) map[string]any {
@@ -41,7 +42,7 @@ func TestMetrics_ScrapeClusterNodes(t *testing.T) {
 		"rows": []map[string]any{{"id": 1, "email": "secret@example.com"}}})
 	post(p.APIURL, "/shop/products/-/publish", map[string]any{})
 
-	waitFor(t, r.APIURL+"/shop/products.json", 200, 10*time.Second)
+	devcluster.WaitFor(t, r.APIURL+"/shop/products.json", 200, 10*time.Second)
 	for range 3 {
 		expectStatus(t, r.APIURL+"/shop/products.json", 200)
 	}
@@ -58,7 +59,7 @@ func TestMetrics_ScrapeClusterNodes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("insert answer: %v", out)
 	}
-	waitFor(t, r.APIURL+"/shop/products/3.json", 200, 5*time.Second)
+	devcluster.WaitFor(t, r.APIURL+"/shop/products/3.json", 200, 5*time.Second)
 
 	// A bookmark from the future: the replica waits (bookmark-wait, 2 s),
 	// sends the read to the primary, which waits too and refuses it.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	lfshttp "github.com/superfly/litefs/http"
+	"github.com/tablecast/tablecast/deploy/devcluster"
 	"github.com/tablecast/tablecast/fsmount"
 	"github.com/tablecast/tablecast/nodetls"
 	"golang.org/x/net/http2"
@@ -29,7 +30,7 @@ type attacker struct {
 
 // attackers returns the ways in: plaintext, TLS without a client
 // certificate, and a node certificate of another CA.
-func attackers(t *testing.T, c *devCluster) []attacker {
+func attackers(t *testing.T, c *devcluster.Cluster) []attacker {
 	t.Helper()
 	other := t.TempDir()
 	if err := nodetls.NewCA(other, time.Hour); err != nil {
@@ -100,7 +101,7 @@ func got(client *http.Client, method, url string, body []byte) (int, []byte, err
 var sqliteHeader = []byte("SQLite format 3\x00")
 
 // raftTerm is the node's raft term from its status.
-func raftTerm(t *testing.T, c *devCluster, n ClusterNode) string {
+func raftTerm(t *testing.T, c *devcluster.Cluster, n devcluster.ClusterNode) string {
 	t.Helper()
 	st, err := callJSON(context.Background(), cliClient, http.MethodGet, n.APIURL+"/-/status.json", c.Token, nil)
 	if err != nil {
@@ -115,7 +116,7 @@ func raftTerm(t *testing.T, c *devCluster, n ClusterNode) string {
 // without a node certificate of the cluster CA, and LiteFS answers a valid
 // one only its replication stream.
 func TestCluster_NodePortsNeedClusterCert(t *testing.T) {
-	c := MustStartClusterWith(t, func(c *devCluster) { c.Regions = []string{"lhr", "syd"} })
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) { o.Regions = []string{"lhr", "syd"} })
 	prim, syd := c.Nodes[0], c.Nodes[1]
 	for _, u := range []string{prim.LiteFSURL, prim.NodeURL, syd.LiteFSURL, syd.NodeURL} {
 		if !strings.HasPrefix(u, "https://") {
@@ -181,7 +182,7 @@ func TestCluster_NodePortsNeedClusterCert(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer trans.Close()
-			for _, target := range []ClusterNode{prim, syd} {
+			for _, target := range []devcluster.ClusterNode{prim, syd} {
 				var resp raft.AppendEntriesResponse
 				req := &raft.AppendEntriesRequest{
 					RPCHeader: raft.RPCHeader{ID: []byte("evil-1"), Addr: []byte(trans.LocalAddr())},
@@ -197,7 +198,7 @@ func TestCluster_NodePortsNeedClusterCert(t *testing.T) {
 	t.Run("ValidCertOnlyTheStream", func(t *testing.T) {
 		// An insider: a node certificate of the cluster CA. LiteFS still
 		// serves it nothing but the replication stream.
-		insider := loadNodeTLS(t, c.tlsDir, "insider-1").Client()
+		insider := loadNodeTLS(t, c.TLSDir(), "insider-1").Client()
 		for _, client := range []*http.Client{h2Client(insider), h1Client(insider)} {
 			for _, rq := range []struct{ method, path string }{
 				{http.MethodGet, "/export?name=_tablecast.db"}, {http.MethodGet, "/export?name=demo.db"},
@@ -251,14 +252,14 @@ func TestCluster_NodePortsNeedClusterCert(t *testing.T) {
 			t.Fatalf("insert via replica: %d %v", resp.StatusCode, out)
 		}
 		send(t, noRedirect, prim.APIURL+"/m/t/-/publish", c.Token, `{}`)
-		waitFor(t, syd.APIURL+"/m/t/1.json", http.StatusOK, 10*time.Second)
+		devcluster.WaitFor(t, syd.APIURL+"/m/t/1.json", http.StatusOK, 10*time.Second)
 	})
 }
 
 // The raft port of a node accepts a TLS handshake only with a client
 // certificate: a bare TCP connection is closed without a raft answer.
 func TestCluster_RaftPortRefusesPlainTCP(t *testing.T) {
-	c := MustStartClusterWith(t, func(c *devCluster) { c.Regions = []string{"lhr"} })
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) { o.Regions = []string{"lhr"} })
 	conn, err := net.DialTimeout("tcp", c.Nodes[0].RaftAddr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // netnsLink is a network namespace joined to the root namespace by a veth
@@ -141,22 +143,22 @@ func (l *netnsLink) do(url, token, body string) (int, string, error) {
 func TestFault_Partition(t *testing.T) {
 	for _, tc := range []struct {
 		name, tag string
-		cut       func(n ClusterNode) bool // the node put in the namespace
+		cut       func(n devcluster.ClusterNode) bool // the node put in the namespace
 	}{
-		{"replica", "r", func(n ClusterNode) bool { return n.Name == "syd-1" }},
-		{"primary", "p", func(n ClusterNode) bool { return n.Name == "lhr-1" }},
+		{"replica", "r", func(n devcluster.ClusterNode) bool { return n.Name == "syd-1" }},
+		{"primary", "p", func(n devcluster.ClusterNode) bool { return n.Name == "lhr-1" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) { testPartition(t, tc.tag, tc.cut) })
 	}
 }
 
-func testPartition(t *testing.T, tag string, isCut func(ClusterNode) bool) {
+func testPartition(t *testing.T, tag string, isCut func(devcluster.ClusterNode) bool) {
 	const bound = 2 * time.Second
 	rounds := envRounds(t, "TABLECAST_PARTITION_ROUNDS", 1)
 	link := newNetnsLink(t, tag)
-	c := MustStartClusterWith(t, func(c *devCluster) {
-		c.Regions, c.Candidates, c.RevocationBound = []string{"lhr", "syd"}, 3, bound
-		c.Place = func(n *ClusterNode) {
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Regions, o.Candidates, o.RevocationBound = []string{"lhr", "syd"}, 3, bound
+		o.Place = func(n *devcluster.ClusterNode) {
 			n.Host = link.rootIP
 			if isCut(*n) {
 				n.Host, n.Netns = link.nsIP, link.ns
@@ -165,25 +167,22 @@ func testPartition(t *testing.T, tag string, isCut func(ClusterNode) bool) {
 	})
 	t.Cleanup(func() { // runs before the cluster stops
 		link.set(t, true)
-		if t.Failed() || os.Getenv("TABLECAST_FAULT_LOGS") != "" {
-			for _, n := range c.Nodes {
-				b, _ := os.ReadFile(n.Log)
-				t.Logf("%s log (tail):\n%s", n.Name, tail(b, 100))
-			}
+		if !t.Failed() && os.Getenv("TABLECAST_FAULT_LOGS") != "" {
+			c.LogTails(t, 100) // on failure the cluster logs tails itself
 		}
 	})
 	cutIdx := slices.IndexFunc(c.Nodes, isCut)
 	cut := c.Nodes[cutIdx]
-	var rest []ClusterNode
+	var rest []devcluster.ClusterNode
 	for _, n := range c.Nodes {
 		if n.Name != cut.Name {
 			rest = append(rest, n)
 		}
 	}
-	waitVoters(t, c, rest[0].APIURL, 3)
+	devcluster.MustWaitVoters(t, c, rest[0].APIURL, 3)
 	sendSetup(t, c, rest[0].APIURL+"/fault/-/create", `{"table":"t","pk":"id","columns":[{"name":"id","type":"integer"},{"name":"v","type":"text"}]}`, 201)
 	sendSetup(t, c, rest[0].APIURL+"/fault/t/-/publish", `{}`, 200)
-	waitFor(t, cut.APIURL+"/fault/t.json", 200, 15*time.Second)
+	devcluster.WaitFor(t, cut.APIURL+"/fault/t.json", 200, 15*time.Second)
 
 	var restURLs, restCands []string
 	for _, n := range rest {
@@ -305,8 +304,8 @@ func testPartition(t *testing.T, tag string, isCut func(ClusterNode) bool) {
 		}
 		firstWrite := firstWriteAfter(t, writers, start)
 		link.set(t, true)
-		serves := waitFor(t, cut.APIURL+"/fault/t.json?_size=1", 200, 20*time.Second)
-		waitFor(t, cut.APIURL+"/-/readyz", 200, 10*time.Second)
+		serves := devcluster.WaitFor(t, cut.APIURL+"/fault/t.json?_size=1", 200, 20*time.Second)
+		devcluster.WaitFor(t, cut.APIURL+"/-/readyz", 200, 10*time.Second)
 		f := fmt.Sprintf("round %d: %s cut; refused public reads after %s (%s)", round, cut.Name, refused.Round(time.Millisecond), strings.TrimSpace(refusedBody))
 		if wasPrimary {
 			f += fmt.Sprintf("; stepped down after %s, a majority candidate primary after %s", stepDown.Round(time.Millisecond), elected.Round(time.Millisecond))
@@ -321,7 +320,7 @@ func testPartition(t *testing.T, tag string, isCut func(ClusterNode) bool) {
 	for _, n := range c.Nodes {
 		b, _ := os.ReadFile(n.Log)
 		if err := syscall.Kill(n.PID, 0); err != nil {
-			t.Errorf("%s (pid %d) is not running: %v; log tail:\n%s", n.Name, n.PID, err, tail(b, 40))
+			t.Errorf("%s (pid %d) is not running: %v; log tail:\n%s", n.Name, n.PID, err, devcluster.Tail(b, 40))
 		}
 		if strings.Contains(string(b), "fatal error occurred") {
 			t.Errorf("%s hit a LiteFS fatal error (it exits with status 99)", n.Name)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/deploy/devcluster"
 	"github.com/tablecast/tablecast/routing"
 )
 
@@ -19,9 +20,9 @@ import (
 // included: same status, body (but the name), headers (but Date, lag and
 // Content-Length), on the primary and on a replica, GET and HEAD.
 func TestCluster_PrivateDatabaseAsMissing(t *testing.T) {
-	c := MustStartClusterWith(t, func(c *devCluster) {
-		c.Regions = []string{"lhr", "syd"}
-		c.StaleReads = routing.StaleRefuse // a stale read is refused where it was asked
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Regions = []string{"lhr", "syd"}
+		o.StaleReads = routing.StaleRefuse // a stale read is refused where it was asked
 	})
 	ctx := context.Background()
 	p, syd := c.Nodes[0].APIURL, c.Nodes[1].APIURL

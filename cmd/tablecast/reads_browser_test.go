@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // A visitor opens a public table's page on a replica, pages forward to the
 // end seeing every row once, and finds no trace of a private table.
 func TestCluster_PublicPagesBrowser(t *testing.T) {
 	ctx := newBrowser(t)
-	c := MustStartCluster(t)
+	c := devcluster.MustStart(t, binPath, nil)
 	p, syd := c.Nodes[0].APIURL, c.Nodes[1].APIURL
 	rows := make([]map[string]any, 250)
 	for i := range rows {
@@ -31,7 +32,7 @@ func TestCluster_PublicPagesBrowser(t *testing.T) {
 	if resp, out := send(t, http.DefaultClient, p+"/shop/items/-/publish", c.Token, `{}`); resp.StatusCode != 200 {
 		t.Fatalf("publish: %d %v", resp.StatusCode, out)
 	}
-	waitFor(t, syd+"/shop/items.json", 200, 10*time.Second)
+	devcluster.WaitFor(t, syd+"/shop/items.json", 200, 10*time.Second)
 
 	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(syd+"/shop/items?_size=100"))
 	if err != nil || resp.Status != 200 {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // readAs GETs url, with a bearer token unless secret is "", and returns
@@ -42,7 +44,7 @@ func waitTXIDApplied(tb testing.TB, node, admin, db string, txid any) {
 // stops working there once its revocation has replicated; a write-only
 // token gets no private values back from "return": true.
 func TestCluster_ReadScope(t *testing.T) {
-	c := MustStartCluster(t)
+	c := devcluster.MustStart(t, binPath, nil)
 	p, syd := c.Nodes[0].APIURL, c.Nodes[1].APIURL
 	resp, out := send(t, http.DefaultClient, p+"/collab/-/create", c.Token,
 		`{"table":"drafts","pk":"id","rows":[{"id":1,"title":"plan","body":"secret-plan-77"}]}`)

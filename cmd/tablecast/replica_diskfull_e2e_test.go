@@ -13,14 +13,15 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // replicaDiskFull is a two-node cluster whose replica (syd-1) keeps its
 // data folder on a small tmpfs; the primary's has plenty of space.
 type replicaDiskFull struct {
 	t      *testing.T
-	c      *devCluster
-	p, r   ClusterNode
+	c      *devcluster.Cluster
+	p, r   devcluster.ClusterNode
 	data   string // the replica's data.dir, the tmpfs
 	filler string // a file on it that takes the space the test gives back
 }
@@ -33,8 +34,8 @@ const replicaDiskFullRow = 200 << 10 // bytes of text per row written
 func startReplicaDiskFull(t *testing.T, floor int64, spare uint64) *replicaDiskFull {
 	dir := t.TempDir()
 	data := mountNodeTmpfs(t, dir, "syd-1", 128<<20) // 64 MiB of it is the raft log's first segment
-	c := MustStartClusterWith(t, func(c *devCluster) {
-		c.Dir, c.Regions, c.MinFree = dir, []string{"lhr", "syd"}, floor
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Dir, o.Regions, o.MinFree = dir, []string{"lhr", "syd"}, floor
 	})
 	f := &replicaDiskFull{t: t, c: c, p: c.Nodes[0], r: c.Nodes[1], data: data, filler: filepath.Join(data, "filler")}
 	t.Cleanup(func() { // runs before the cluster stops: the log is still there
@@ -49,7 +50,7 @@ func startReplicaDiskFull(t *testing.T, floor int64, spare uint64) *replicaDiskF
 	if status, out := f.post("/fill/t/-/publish", ``); status != 200 {
 		t.Fatalf("publish: %d %v", status, out)
 	}
-	waitFor(t, f.r.APIURL+"/fill/t.json", 200, 10*time.Second)
+	devcluster.WaitFor(t, f.r.APIURL+"/fill/t.json", 200, 10*time.Second)
 	have := f.free()
 	keep := spare
 	if floor > 0 {
@@ -110,7 +111,7 @@ func (f *replicaDiskFull) replicaLog() string {
 // exited returns a node's exit, nil while every node runs.
 func (f *replicaDiskFull) exited() error {
 	select {
-	case err := <-f.c.exited:
+	case err := <-f.c.Exited():
 		return err
 	default:
 		return nil
@@ -141,7 +142,7 @@ func TestCluster_ReplicaDiskFull_NoFloor(t *testing.T) {
 			t.Fatalf("LiteFS's apply failed, but not for space, or without tablecast's line:\n%s", log)
 		}
 		select {
-		case err := <-f.c.exited:
+		case err := <-f.c.Exited():
 			if !strings.Contains(err.Error(), "exit status 99") {
 				t.Fatalf("the replica exited, but not with LiteFS's 99: %v", err)
 			}
@@ -190,7 +191,7 @@ func TestCluster_ReplicaDiskFull(t *testing.T) {
 	}
 	lowest := f.free()
 	// Public reads stop after revocation-bound, with the reason.
-	waitFor(t, f.r.APIURL+"/fill/t/1.json", 503, 10*time.Second)
+	devcluster.WaitFor(t, f.r.APIURL+"/fill/t/1.json", 503, 10*time.Second)
 	t.Logf("public reads refused %s after the pause", time.Since(paused).Round(100*time.Millisecond))
 	status, _, body := get(t, f.r.APIURL+"/fill/t/1.json")
 	if msg := fmt.Sprint(body["error"]); status != 503 || !strings.Contains(msg, "has not heard from the primary") || !strings.Contains(msg, "disk full") {
@@ -220,8 +221,8 @@ func TestCluster_ReplicaDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	resumed := time.Now()
-	waitFor(t, f.r.APIURL+"/-/readyz", 200, 15*time.Second)
-	waitFor(t, f.r.APIURL+fmt.Sprintf("/fill/t/%d.json", id), 200, 10*time.Second)
+	devcluster.WaitFor(t, f.r.APIURL+"/-/readyz", 200, 15*time.Second)
+	devcluster.WaitFor(t, f.r.APIURL+fmt.Sprintf("/fill/t/%d.json", id), 200, 10*time.Second)
 	t.Logf("ready and caught up %s after the filler was removed; lowest free while paused: %s", time.Since(resumed).Round(100*time.Millisecond), tablecast.FormatBytes(lowest))
 	for i := 1; i <= id; i++ {
 		if status, _, body := get(t, f.r.APIURL+fmt.Sprintf("/fill/t/%d.json", i)); status != 200 || len(fmt.Sprint(body)) < replicaDiskFullRow {

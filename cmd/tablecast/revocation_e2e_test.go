@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tablecast/tablecast/deploy/devcluster"
 	"github.com/tablecast/tablecast/routing"
 )
 
@@ -29,12 +30,12 @@ func fetchStatus(tb testing.TB, url string) (int, string, string) {
 // only once it hears from the primary: after the unpublish made meanwhile.
 func TestCluster_RevocationBound(t *testing.T) {
 	const bound = 2 * time.Second
-	c := MustStartClusterWith(t, func(c *devCluster) {
-		c.Lease = "static" // the delay proxies sit on the static primary's URLs
-		c.Regions = []string{"lhr", "syd"}
-		c.Delays = map[string]time.Duration{"syd": time.Millisecond}
-		c.StaleReads = routing.StaleRefuse
-		c.RevocationBound = bound
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Lease = "static" // the delay proxies sit on the static primary's URLs
+		o.Regions = []string{"lhr", "syd"}
+		o.Delays = map[string]time.Duration{"syd": time.Millisecond}
+		o.StaleReads = routing.StaleRefuse
+		o.RevocationBound = bound
 	})
 	ctx := context.Background()
 	p, syd := c.Nodes[0].APIURL, c.Nodes[1].APIURL
@@ -49,14 +50,10 @@ func TestCluster_RevocationBound(t *testing.T) {
 			t.Fatalf("%s: %v", step.path, err)
 		}
 	}
-	waitFor(t, syd+"/rv/items.json", 200, 10*time.Second)
-	waitFor(t, syd+"/-/readyz", 200, 10*time.Second)
+	devcluster.WaitFor(t, syd+"/rv/items.json", 200, 10*time.Second)
+	devcluster.WaitFor(t, syd+"/-/readyz", 200, 10*time.Second)
 
-	partition := func(on bool) {
-		for _, px := range c.proxies {
-			px.Partition(on)
-		}
-	}
+	partition := c.Partition
 	cut := time.Now()
 	partition(true)
 	t.Cleanup(func() { partition(false) })
@@ -123,5 +120,5 @@ func TestCluster_RevocationBound(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("healed replica serves (the unpublish applied) %s after the partition ended", time.Since(healed).Round(time.Millisecond))
-	waitFor(t, syd+"/-/readyz", 200, 5*time.Second)
+	devcluster.WaitFor(t, syd+"/-/readyz", 200, 5*time.Second)
 }

@@ -8,31 +8,11 @@ import (
 	"net/http/cookiejar"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/tablecast/tablecast/fsmount"
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
-
-// mustKill SIGKILLs a node and aborts its FUSE connection, without which
-// the process cannot finish dying (its own threads wait on its own mount).
-func mustKill(tb testing.TB, n ClusterNode) {
-	tb.Helper()
-	if err := syscall.Kill(n.PID, syscall.SIGKILL); err != nil {
-		tb.Fatal(err)
-	}
-	if err := fsmount.AbortFUSE(n.FUSEDir); err != nil {
-		tb.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(n.PID, 0) == nil {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s still alive 10s after SIGKILL", n.Name)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // send posts a JSON body with the cluster's token through client.
 func send(tb testing.TB, client *http.Client, url, token, body string, hdr ...string) (*http.Response, map[string]any) {
@@ -67,9 +47,9 @@ func trySend(client *http.Client, url, token, body string, hdr ...string) (*http
 func TestCluster_ReadYourWrites(t *testing.T) {
 	for _, delay := range []time.Duration{0, 50 * time.Millisecond} {
 		t.Run(fmt.Sprintf("Delay%s", delay), func(t *testing.T) {
-			c := MustStartClusterWith(t, func(c *devCluster) {
-				c.Lease = "static" // delay proxies sit on the static primary's URLs
-				c.Delays = map[string]time.Duration{"syd": delay, "sjc": delay}
+			c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+				o.Lease = "static" // delay proxies sit on the static primary's URLs
+				o.Delays = map[string]time.Duration{"syd": delay, "sjc": delay}
 			})
 			syd, sjc := c.Nodes[1].APIURL, c.Nodes[2].APIURL
 			// Created and published through a replica: forwarded to the primary.
@@ -146,7 +126,7 @@ func TestCluster_ReadYourWrites(t *testing.T) {
 			}
 			t.Run("PrimaryUnreachable503", func(t *testing.T) {
 				killed := time.Now()
-				mustKill(t, c.Nodes[0])
+				devcluster.MustKill(t, c.Nodes[0])
 				// Nothing acknowledged was lost on the replicas (read at
 				// once: they heard from the primary at most a heartbeat,
 				// 1 s, before it died, well within revocation-bound, 3 s).

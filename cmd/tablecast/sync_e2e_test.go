@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // nodePos is a node's position of db from /-/status.json.
-func nodePos(tb testing.TB, c *devCluster, base, db string) tablecast.Pos {
+func nodePos(tb testing.TB, c *devcluster.Cluster, base, db string) tablecast.Pos {
 	tb.Helper()
 	st, err := callJSON(context.Background(), cliClient, http.MethodGet, base+"/-/status.json", c.Token, nil)
 	if err != nil {
@@ -36,7 +37,7 @@ func nodePos(tb testing.TB, c *devCluster, base, db string) tablecast.Pos {
 }
 
 // waitPosStatus asks base to confirm pos of db and returns the status.
-func waitPosStatus(tb testing.TB, c *devCluster, base, db string, pos tablecast.Pos, timeout time.Duration) int {
+func waitPosStatus(tb testing.TB, c *devcluster.Cluster, base, db string, pos tablecast.Pos, timeout time.Duration) int {
 	tb.Helper()
 	u := fmt.Sprintf("%s/-/wait?db=%s&txid=%s&checksum=%016x&timeout=%s", base, db, pos.TXID, pos.Checksum, timeout)
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
@@ -55,10 +56,10 @@ func waitPosStatus(tb testing.TB, c *devCluster, base, db string, pos tablecast.
 // and not yet while it is behind. Also measures what a synchronous write
 // costs over a plain one (confirmation + raft record).
 func TestSync_ConfirmationComparesPositions(t *testing.T) {
-	c := MustStartClusterWith(t, func(c *devCluster) {
-		c.Regions, c.Candidates = []string{"lhr", "syd"}, 2
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) {
+		o.Regions, o.Candidates = []string{"lhr", "syd"}, 2
 	})
-	waitVoters(t, c, c.Nodes[0].APIURL, 2)
+	devcluster.MustWaitVoters(t, c, c.Nodes[0].APIURL, 2)
 	sendSetup(t, c, c.Nodes[0].APIURL+"/pos/-/create", `{"table":"t","pk":"id","columns":[{"name":"id","type":"integer"},{"name":"v","type":"text"}]}`, 201)
 	prim, cand := c.Nodes[0], c.Nodes[1]
 	if primaryIndex(t, c) == 1 {
