@@ -82,10 +82,7 @@ func TestWriter_Scopes(t *testing.T) {
 		t.Run(rt.name, func(t *testing.T) {
 			e := newScopeEnv(t)
 			e.mustPost("/zoo/notes/-/insert", `{"row":{"body":"one"}}`, 201)
-			body := rt.body
-			if strings.Contains(body, "%d") {
-				body = strings.Replace(body, "%d", string(rune('a'+i)), 1)
-			}
+			body := strings.Replace(rt.body, "%d", string(rune('a'+i)), 1)
 			for name, scopes := range scopeTokens {
 				rec := e.request(http.MethodPost, rt.path, body, "Bearer tc_"+name)
 				if scopes[0] == rt.scope {

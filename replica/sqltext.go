@@ -112,9 +112,6 @@ func isIdentByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
 }
 
-// sqlParamNames lists the named parameters of a query.
-func sqlParamNames(text string) []string { return scanSQL(text).params }
-
 // checkSQLText refuses early, with a friendly message, what is plainly
 // not one SELECT. It is not a wall: what the text is, and whether it is
 // one statement, SQLite decides (prepareOne and the program check).

@@ -8,11 +8,7 @@ echo "== gofmt, go vet"
 test -z "$(gofmt -l $(git ls-files '*.go'))" || { gofmt -l $(git ls-files '*.go'); exit 1; }
 go vet ./...
 echo "== staticcheck"
-# Clean packages fail CI on any finding. primary/, replica/ and cmd/ still
-# have a few (issue 15 is moving code there): listed, not yet failing CI.
-# TODO(issue 15): once fixed, one "staticcheck ./..." here.
-staticcheck . ./bench ./fsmount ./nodetls ./routing
-staticcheck ./primary ./replica ./cmd/... || echo "staticcheck: findings above in primary/, replica/ or cmd/ (not failing CI yet)"
+staticcheck ./...
 echo "== go test"
 go test -p 1 -count=1 -timeout 20m ./...
 echo "== go test -race (unit packages)"

@@ -18,7 +18,6 @@ import (
 	"github.com/tablecast/tablecast/deploy/devcluster"
 	"github.com/tablecast/tablecast/fsmount"
 	"github.com/tablecast/tablecast/nodetls"
-	"golang.org/x/net/http2"
 )
 
 // attacker is what someone who reaches the node-to-node ports holds: no
@@ -64,9 +63,9 @@ func h2Client(cfg *tls.Config) *http.Client {
 		c.Timeout = 5 * time.Second
 		return c
 	}
-	cfg = cfg.Clone()
-	cfg.NextProtos = []string{"h2"}
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http2.Transport{TLSClientConfig: cfg}}
+	tr := &http.Transport{TLSClientConfig: cfg.Clone(), Protocols: new(http.Protocols)}
+	tr.Protocols.SetHTTP2(true)
+	return &http.Client{Timeout: 5 * time.Second, Transport: tr}
 }
 
 // h1Client speaks HTTP/1.1, in plaintext or over TLS.
@@ -149,7 +148,7 @@ func TestCluster_NodePortsNeedClusterCert(t *testing.T) {
 		})
 		t.Run("NodeAPI/"+a.name, func(t *testing.T) {
 			base := asScheme(prim.NodeURL, a.tls)
-			join := fmt.Sprintf(`{"node":{"id":"evil-1","role":"candidate","raft-addr":"127.0.0.1:1","node-url":"https://127.0.0.1:1","litefs-url":"https://127.0.0.1:2"},"voter":true}`)
+			join := `{"node":{"id":"evil-1","role":"candidate","raft-addr":"127.0.0.1:1","node-url":"https://127.0.0.1:1","litefs-url":"https://127.0.0.1:2"},"voter":true}`
 			for _, rq := range []struct{ method, path, body string }{
 				{http.MethodGet, "/-/status.json", ""}, {http.MethodPost, "/-/cluster/join", join},
 			} {
