@@ -52,6 +52,20 @@ type ClusterNode struct {
 	*Reported
 }
 
+// ReportedRole is the role the node reported (primary or replica), or ""
+// when it did not answer.
+func (n ClusterNode) ReportedRole() string {
+	if n.Reported == nil {
+		return ""
+	}
+	return n.Role
+}
+
+// ReadyVoter reports whether the node is a raft voter that answered ready.
+func (n ClusterNode) ReadyVoter() bool {
+	return n.Raft == "voter" && n.Reported != nil && n.Ready
+}
+
 // Reported is what a node of /-/cluster.json said of itself: the parts of
 // its NodeStatus the cluster view shows.
 type Reported struct {

@@ -39,3 +39,24 @@ func TestNodeStatus_JSON(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterNode_Reported: a node that did not answer has no role and is
+// no ready voter; one that did reads its own answer.
+func TestClusterNode_Reported(t *testing.T) {
+	var st ClusterStatus
+	body := `{"nodes":[{"name":"a","raft":"voter","reachable":false,"error":"timeout"},
+		{"name":"b","raft":"voter","reachable":true,"ready":true,"role":"primary"},
+		{"name":"c","raft":"nonvoter","reachable":true,"ready":true,"role":"replica"}]}`
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		role  string
+		voter bool
+	}{{"", false}, {"primary", true}, {"replica", false}} {
+		n := st.Nodes[i]
+		if n.ReportedRole() != want.role || n.ReadyVoter() != want.voter {
+			t.Errorf("%s: role %q, ready voter %v; want %q, %v", n.Name, n.ReportedRole(), n.ReadyVoter(), want.role, want.voter)
+		}
+	}
+}

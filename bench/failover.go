@@ -283,8 +283,8 @@ func (b *failoverBench) survivors(ctx context.Context, prim primaryNode) ([]targ
 	}
 	var out []target
 	for _, row := range rows {
-		if row["kind"] == "candidate" && row["name"] != prim.name {
-			out = append(out, target{name: str(row["name"]), url: strings.TrimSuffix(str(row["api_url"]), "/"), nodeURL: strings.TrimSuffix(str(row["node_url"]), "/")})
+		if row.Kind == "candidate" && row.Name != prim.name {
+			out = append(out, target{name: row.Name, url: strings.TrimSuffix(row.APIURL, "/"), nodeURL: strings.TrimSuffix(row.NodeURL, "/")})
 		}
 	}
 	if len(out) != 2 {
@@ -375,11 +375,11 @@ func (b *failoverBench) rejoin(ctx context.Context, prim primaryNode, join strin
 	rejoin := time.Since(start)
 	t.RejoinMs = ms(rejoin)
 	for _, row := range rows {
-		if row["name"] == prim.name {
-			t.RejoinedAs = str(row["role"])
+		if row.Name == prim.name {
+			t.RejoinedAs = row.ReportedRole()
 		}
-		if row["role"] == "primary" && row["name"] != t.NewPrimary {
-			fmt.Printf("  note: the primary moved again, to %s, while %s rejoined\n", row["name"], prim.name)
+		if row.ReportedRole() == "primary" && row.Name != t.NewPrimary {
+			fmt.Printf("  note: the primary moved again, to %s, while %s rejoined\n", row.Name, prim.name)
 		}
 	}
 	fmt.Printf("  %s restarted: ready (addr file) in %.0f ms, 3 ready voters after %.0f ms, back as %s\n",
@@ -737,10 +737,10 @@ func (b *failoverBench) primary(ctx context.Context) (primaryNode, error) {
 		return primaryNode{}, err
 	}
 	for _, row := range rows {
-		if row["role"] != "primary" {
+		if row.ReportedRole() != "primary" {
 			continue
 		}
-		p := primaryNode{name: str(row["name"]), url: strings.TrimSuffix(str(row["api_url"]), "/"), nodeURL: strings.TrimSuffix(str(row["node_url"]), "/")}
+		p := primaryNode{name: row.Name, url: strings.TrimSuffix(row.APIURL, "/"), nodeURL: strings.TrimSuffix(row.NodeURL, "/")}
 		p.index = slices.IndexFunc(b.c.Nodes, func(n devcluster.ClusterNode) bool { return n.Name == p.name })
 		if p.index < 0 {
 			return p, fmt.Errorf("primary %s is not a node of the cluster", p.name)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/tablecast/tablecast"
 )
 
 // client is the harness's client of the nodes' public API: bounded, as
@@ -78,17 +80,14 @@ func (c *Cluster) WaitReplicas(ctx context.Context, path string) error {
 }
 
 // StatusRows asks the first node that answers (skip excepted) for
-// /-/cluster.json and returns its node rows (decoded loosely: the
-// harness reads a few keys).
-func (c *Cluster) StatusRows(ctx context.Context, skip string) ([]map[string]any, error) {
+// /-/cluster.json and returns its node rows.
+func (c *Cluster) StatusRows(ctx context.Context, skip string) ([]tablecast.ClusterNode, error) {
 	var last error
 	for _, n := range c.Nodes {
 		if n.Name == skip {
 			continue
 		}
-		var out struct {
-			Nodes []map[string]any `json:"nodes"`
-		}
+		var out tablecast.ClusterStatus
 		if last = c.GetJSON(ctx, n.APIURL+"/-/cluster.json", &out); last == nil {
 			return out.Nodes, nil
 		}
@@ -98,22 +97,20 @@ func (c *Cluster) StatusRows(ctx context.Context, skip string) ([]map[string]any
 
 // statusRowsAt is /-/cluster.json's node rows from the node at base, or
 // from any node when base is "".
-func (c *Cluster) statusRowsAt(ctx context.Context, base string) ([]map[string]any, error) {
+func (c *Cluster) statusRowsAt(ctx context.Context, base string) ([]tablecast.ClusterNode, error) {
 	if base == "" {
 		return c.StatusRows(ctx, "")
 	}
-	var out struct {
-		Nodes []map[string]any `json:"nodes"`
-	}
+	var out tablecast.ClusterStatus
 	err := c.GetJSON(ctx, base+"/-/cluster.json", &out)
 	return out.Nodes, err
 }
 
 // WaitVoters polls /-/cluster.json on the node at base (any node: "")
 // until it shows want ready raft voters, and returns its node rows then.
-func (c *Cluster) WaitVoters(ctx context.Context, base string, want int, timeout time.Duration) ([]map[string]any, error) {
+func (c *Cluster) WaitVoters(ctx context.Context, base string, want int, timeout time.Duration) ([]tablecast.ClusterNode, error) {
 	deadline := time.Now().Add(timeout)
-	var rows []map[string]any
+	var rows []tablecast.ClusterNode
 	var err error
 	for time.Now().Before(deadline) {
 		if rows, err = c.statusRowsAt(ctx, base); err == nil && readyVoters(rows) == want {
@@ -129,10 +126,10 @@ func (c *Cluster) WaitVoters(ctx context.Context, base string, want int, timeout
 }
 
 // readyVoters counts the rows of raft voters that report ready.
-func readyVoters(rows []map[string]any) int {
+func readyVoters(rows []tablecast.ClusterNode) int {
 	n := 0
 	for _, r := range rows {
-		if r["raft"] == "voter" && r["ready"] == true {
+		if r.ReadyVoter() {
 			n++
 		}
 	}
