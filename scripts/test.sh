@@ -13,7 +13,7 @@ echo "== go test"
 go test -p 1 -count=1 -timeout 20m ./...
 echo "== go test -race (unit packages)"
 # Everything but cmd/tablecast, whose end-to-end tests run below.
-go test -race -p 1 -count=1 -timeout 20m $(go list ./... | grep -v /cmd/tablecast)
+go test -race -p 1 -count=1 -timeout 20m $(go list ./... | grep -v '/cmd/tablecast$')
 echo "== go test -race (end-to-end, nodes built with -race)"
 # Under -race, TestMain builds the node binary with -race too, and a test
 # fails when a node's log holds a race report (deploy/devcluster MustStart).
