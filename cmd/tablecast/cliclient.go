@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
+
+	"github.com/tablecast/tablecast"
 )
 
 // callJSON sends a JSON request with a bearer token to a node's public API
@@ -20,35 +19,7 @@ func callJSON(ctx context.Context, client *http.Client, method, url, token strin
 // callInto is callJSON decoding into out; an error answer is decoded too
 // (when it is JSON), and its status and body make the error.
 func callInto(ctx context.Context, client *http.Client, method, url, token string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	_ = json.Unmarshal(raw, out)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, bytes.TrimSpace(raw))
-	}
-	return nil
+	return tablecast.CallJSON(ctx, client, method, url, token, body, out)
 }
 
 func str(v any) string {
