@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	_ "embed"
-	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -192,12 +191,8 @@ func describeTable(ctx context.Context, tx *sql.Tx, t *tableView) error {
 			return err
 		}
 	}
-	q := "SELECT at, action, token_name FROM " + tablecast.QuoteIdent(tablecast.PublicAuditTable) +
-		" WHERE table_name = ? ORDER BY id DESC LIMIT 1"
-	err := tx.QueryRowContext(ctx, q, t.Name).Scan(&t.LastAt, &t.LastDo, &t.LastBy)
-	if errors.Is(err, sql.ErrNoRows) || isNoSuchTable(err) {
-		return nil
-	}
+	c, _, err := gate.LastChange(ctx, tx, t.Name)
+	t.LastAt, t.LastDo, t.LastBy = c.At, c.Action, c.Token
 	return err
 }
 

@@ -142,6 +142,26 @@ func audit(ctx context.Context, tx *sql.Tx, at, action, name, token string) erro
 	return nil
 }
 
+// Change is one row of _public_audit: when, what and by which token.
+type Change struct {
+	At, Action, Token string
+}
+
+// LastChange is the last visibility change of table recorded in
+// _public_audit; ok is false when there is none (or no audit table yet).
+func LastChange(ctx context.Context, tx *sql.Tx, table string) (c Change, ok bool, err error) {
+	q := "SELECT at, action, token_name FROM " + tablecast.QuoteIdent(tablecast.PublicAuditTable) +
+		" WHERE table_name = ? ORDER BY id DESC LIMIT 1"
+	err = tx.QueryRowContext(ctx, q, table).Scan(&c.At, &c.Action, &c.Token)
+	if errors.Is(err, sql.ErrNoRows) || isNoSuchTable(err) {
+		return Change{}, false, nil
+	}
+	if err != nil {
+		return Change{}, false, fmt.Errorf("read the audit of %s: %w", table, err)
+	}
+	return c, true, nil
+}
+
 // SetDatabase sets the database-wide switches of _public_database (every
 // table and view public; public SQL) on behalf of token, audited (as
 // table "*") and versioned in tx.

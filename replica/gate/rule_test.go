@@ -232,3 +232,48 @@ func TestTablePublic(t *testing.T) {
 		}
 	}
 }
+
+// TestLastChange: the last audited change of a table, none for a table
+// never published, and none (no error) before the audit table exists.
+func TestLastChange(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpen(t, `CREATE TABLE a (id INTEGER PRIMARY KEY)`, `CREATE TABLE b (id INTEGER PRIMARY KEY)`)
+	last := func(table string) (Change, bool) {
+		t.Helper()
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		c, ok, err := LastChange(ctx, tx, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, ok
+	}
+	if _, ok := last("a"); ok {
+		t.Fatal("a change before any audit table")
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []func() error{
+		func() error { return CreateTables(ctx, tx) },
+		func() error { return Publish(ctx, tx, "a", "alice") },
+		func() error { return Unpublish(ctx, tx, "a", "bob") },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := last("a"); !ok || c.Action != ActionUnpublish || c.Token != "bob" || c.At == "" {
+		t.Errorf("a: %+v %v, want bob's unpublish", c, ok)
+	}
+	if c, ok := last("b"); ok {
+		t.Errorf("b: %+v, want none", c)
+	}
+}
