@@ -389,7 +389,7 @@ func ParsePK(key string) ([]string, error) {
 // unescapePK decodes one value of a key segment: "~XX" and "%XX" are the
 // byte XX, "+" is a space, anything else stands for itself.
 func unescapePK(s string) (string, bool) {
-	if strings.IndexAny(s, "~%+") < 0 {
+	if !strings.ContainsAny(s, "~%+") {
 		return s, true
 	}
 	b := make([]byte, 0, len(s))
