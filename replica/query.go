@@ -32,12 +32,12 @@ func keyColumns(t *table) []string {
 
 // orderColumns are the columns a table's rows are ordered and paged by:
 // its key columns, then the rowid for a rowid table with a primary key of
-// its own. SQLite lets such a key hold NULLs (more than one): the rowid
-// keeps the order total, so paging sees every row exactly once. For an
-// INTEGER PRIMARY KEY (the rowid itself) the planner drops it.
+// its own (but an INTEGER PRIMARY KEY, the rowid itself). SQLite lets
+// such a key hold NULLs (more than one): the rowid keeps the order total,
+// so paging sees every row exactly once.
 func orderColumns(t *table) []string {
 	keys := keyColumns(t)
-	if t.Rowid && len(t.PKs) > 0 {
+	if t.Rowid && len(t.PKs) > 0 && !t.RowidAlias {
 		return append(keys[:len(keys):len(keys)], "rowid")
 	}
 	return keys
@@ -159,11 +159,16 @@ func afterKey(keys []string, vals []any) (string, []any) {
 	for i := range keys {
 		var ands []string
 		for j := 0; j <= i; j++ {
-			op := map[bool][2]string{false: {" = ?", " > ?"}, true: {" IS NULL", " IS NOT NULL"}}[vals[j] == nil][b2i(j == i)]
-			ands = append(ands, keys[j]+op)
-			if vals[j] != nil {
-				args = append(args, vals[j])
+			cmp, null := " = ?", " IS NULL" // equal so far
+			if j == i {
+				cmp, null = " > ?", " IS NOT NULL" // then greater
 			}
+			if vals[j] == nil {
+				ands = append(ands, keys[j]+null)
+				continue
+			}
+			ands = append(ands, keys[j]+cmp)
+			args = append(args, vals[j])
 		}
 		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
 	}
@@ -288,16 +293,22 @@ func rowKey(t *table, escaped string) ([]any, error) {
 	}
 	out := make([]any, len(parts))
 	for i, p := range parts {
-		out[i] = p
-		if keys[i] == "rowid" && len(t.PKs) == 0 {
-			n, err := strconv.ParseInt(p, 10, 64)
-			if err != nil {
-				return nil, errRowNotFound
-			}
-			out[i] = n
+		var ok bool
+		if out[i], ok = keyValue(t, keys[i], p); !ok {
+			return nil, errRowNotFound
 		}
 	}
 	return out, nil
+}
+
+// keyValue is a key value from a URL, as bound: a rowid as an integer
+// (ok is false if it is none), any other value as text.
+func keyValue(t *table, col, v string) (any, bool) {
+	if col != "rowid" || len(t.PKs) > 0 {
+		return v, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
 }
 
 // tildeAlphabet is every character of a Datasette _next token: what
@@ -353,24 +364,20 @@ func parseNext(t *table, tq *tableQuery, token string) ([]any, error) {
 	if err != nil || len(parts) != len(keys)+b2i(tq.sort != "") {
 		return nil, errInvalidNext
 	}
-	next := make([]any, len(parts))
-	for i, p := range parts {
-		next[i] = p
-	}
+	next := make([]any, 0, len(parts))
 	if tq.sort != "" {
+		next = append(next, parts[0]) // the sort value, as text
 		if strings.HasPrefix(token, "$null,") {
 			next[0] = nil
 		}
-		keys = append([]string{""}, keys...)
+		parts = parts[1:]
 	}
-	for i, k := range keys {
-		if k == "rowid" && len(t.PKs) == 0 {
-			n, err := strconv.ParseInt(parts[i], 10, 64)
-			if err != nil {
-				return nil, errInvalidNext
-			}
-			next[i] = n
+	for i, p := range parts {
+		v, ok := keyValue(t, keys[i], p)
+		if !ok {
+			return nil, errInvalidNext
 		}
+		next = append(next, v)
 	}
 	return next, nil
 }

@@ -248,6 +248,18 @@ func TestReader_KeyOrder(t *testing.T) {
 			}
 		}
 	})
+	t.Run("TokenKeys", func(t *testing.T) {
+		// An INTEGER PRIMARY KEY is the rowid: no tiebreak after it; any
+		// other key of a rowid table is followed by the rowid.
+		f.MustExec("keys", `CREATE TABLE descpk (id INTEGER PRIMARY KEY DESC, v TEXT)`, `INSERT INTO descpk VALUES (1, 'a'), (2, 'b')`, publish("descpk"))
+		for tbl, want := range map[string]int{"ints": 1, "tpk": 2, "cpk": 3, "wr": 2, "plain": 1, "descpk": 2} {
+			_, body, raw := f.MustGet("/keys/" + tbl + ".json?_size=1")
+			next, err := decodeNext(fmt.Sprint(body["next"]))
+			if err != nil || len(next) != want {
+				t.Errorf("%s: next %v, %v; want %d values: %s", tbl, next, err, want, raw)
+			}
+		}
+	})
 	t.Run("DatasetteTokens", func(t *testing.T) {
 		for _, tc := range []struct {
 			path string
