@@ -84,8 +84,8 @@ type Route struct {
 	DB     string // unescaped
 	Table  string // unescaped
 	// Key is a row's primary key segment, still escaped: its values are
-	// split on ',' before they are unescaped (see PK), so "%2C" stays
-	// inside a value.
+	// split on ',' before they are unescaped (see PK), so "~2C" and "%2C"
+	// stay inside a value.
 	Key    string
 	Action string // write routes: one of the Action constants
 }
@@ -110,7 +110,7 @@ var grammar = []pattern{
 	read(KindRoot, "/", inHTML|inJSON),
 	read(KindDatabase, "/{db}", inHTML|inJSON),
 	read(KindTable, "/{db}/{table}", inHTML|inJSON|inCSV),
-	read(KindRow, "/{db}/{table}/{key}", inHTML|inJSON),
+	read(KindRow, "/{db}/{table}/{key}", inHTML|inJSON|inCSV),
 	read(KindQuery, "/{db}/-/query", inHTML|inJSON|inCSV),
 	write(ActionCreate, "/{db}/-/create"),
 	write(ActionPublish, "/{db}/-/publish"),
@@ -366,17 +366,97 @@ func (rt Route) Label() string {
 	return kindLabels[rt.Kind]
 }
 
-// PK splits the key segment into its unescaped values, in key order.
-func (rt Route) PK() ([]string, error) {
-	parts := strings.Split(rt.Key, ",")
+// PK splits the key segment into its unescaped values, in key order (see
+// ParsePK).
+func (rt Route) PK() ([]string, error) { return ParsePK(rt.Key) }
+
+// ParsePK splits an escaped primary key segment into its values: split on
+// ',', then each value unescaped in one pass, Datasette's tilde encoding
+// ("~2C" is ',', "+" is ' ') and percent encoding ("%2C") alike. A
+// malformed escape is an EINVALID error.
+func ParsePK(key string) ([]string, error) {
+	parts := strings.Split(key, ",")
 	for i, s := range parts {
-		v, err := url.PathUnescape(s)
-		if err != nil {
-			return nil, Errorf(EINVALID, "Malformed primary key %q", rt.Key)
+		v, ok := unescapePK(s)
+		if !ok {
+			return nil, Errorf(EINVALID, "Malformed primary key %q", key)
 		}
 		parts[i] = v
 	}
 	return parts, nil
+}
+
+// unescapePK decodes one value of a key segment: "~XX" and "%XX" are the
+// byte XX, "+" is a space, anything else stands for itself.
+func unescapePK(s string) (string, bool) {
+	if !strings.ContainsAny(s, "~%+") {
+		return s, true
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '~', '%':
+			if i+2 >= len(s) {
+				return "", false
+			}
+			hi, ok1 := unhex(s[i+1])
+			lo, ok2 := unhex(s[i+2])
+			if !ok1 || !ok2 {
+				return "", false
+			}
+			b = append(b, hi<<4|lo)
+			i += 2
+		case '+':
+			b = append(b, ' ')
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b), true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// PKSegment writes primary key values as a row path's key segment, as
+// Datasette does: each value tilde-encoded, joined by ','.
+func PKSegment(values []string) string {
+	var b strings.Builder
+	for i, v := range values {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(TildeEncode(v))
+	}
+	return b.String()
+}
+
+// TildeEncode is Datasette's tilde_encode: letters, digits, '_' and '-'
+// stand for themselves, a space is '+', any other byte is "~XX" (so a
+// value never holds ',', '/', '.', '%' or '~' once encoded).
+func TildeEncode(s string) string {
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-':
+			b = append(b, c)
+		case c == ' ':
+			b = append(b, '+')
+		default:
+			b = append(b, '~', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(b)
 }
 
 // Path renders the route as an escaped path that parses back to it: the

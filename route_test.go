@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -26,6 +27,8 @@ func TestParseRoute(t *testing.T) {
 		{"/d/t/1", Route{Kind: KindRow, DB: "d", Table: "t", Key: "1"}},
 		{"/d/t/1.json", Route{Kind: KindRow, Format: FormatJSON, DB: "d", Table: "t", Key: "1"}},
 		{"/d/t/1,a%2Cb", Route{Kind: KindRow, DB: "d", Table: "t", Key: "1,a%2Cb"}},
+		{"/d/t/1.csv", Route{Kind: KindRow, Format: FormatCSV, DB: "d", Table: "t", Key: "1"}},
+		{"/d/t/a~2Cb,x~2Ejson.json", Route{Kind: KindRow, Format: FormatJSON, DB: "d", Table: "t", Key: "a~2Cb,x~2Ejson"}},
 		{"/d/t/1.5.json", Route{Kind: KindRow, Format: FormatJSON, DB: "d", Table: "t", Key: "1.5"}},
 		{"/d/t/-", Route{Kind: KindRow, DB: "d", Table: "t", Key: "-"}},
 		{"/d/-/query", Route{Kind: KindQuery, DB: "d"}},
@@ -85,7 +88,6 @@ func TestParseRoute_NotFound(t *testing.T) {
 		{"/.csv", Route{Kind: KindRoot, Format: FormatCSV}},
 		{"/metrics.csv", Route{Kind: KindDatabase, Format: FormatCSV, DB: "metrics"}},
 		{"/d.csv", Route{Kind: KindDatabase, Format: FormatCSV, DB: "d"}},
-		{"/d/t/1.csv", Route{Kind: KindRow, Format: FormatCSV, DB: "d", Table: "t", Key: "1"}},
 		{"/d/-/other.json", Route{Kind: KindWrite, Format: FormatJSON, DB: "d"}},
 		{"/d/-/quer%79", Route{Kind: KindWrite, DB: "d"}},
 		{"/d/-/create.json", Route{Kind: KindWrite, Format: FormatJSON, DB: "d", Action: ActionCreate}},
@@ -171,19 +173,70 @@ func TestRoute_Label(t *testing.T) {
 
 func TestRoute_PK(t *testing.T) {
 	for key, want := range map[string][]string{
-		"7":           {"7"},
-		"a,b":         {"a", "b"},
-		"a%2Cb,c%2Fd": {"a,b", "c/d"},
-		",":           {"", ""},
+		"7":            {"7"},
+		"a,b":          {"a", "b"},
+		"a%2Cb,c%2Fd":  {"a,b", "c/d"},
+		",":            {"", ""},
+		"a~2Cb,c~2Fd":  {"a,b", "c/d"},
+		"x~7E~2E+y":    {"x~. y"},
+		"%7E2C,~252C":  {"~2C", "%2C"},
+		"%C3%BC~C3~BC": {"üü"},
 	} {
 		got, err := Route{Key: key}.PK()
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("PK(%q) = %q, %v; want %q", key, got, err, want)
 		}
 	}
-	if _, err := (Route{Key: "a%zz"}).PK(); ErrorCode(err) != EINVALID {
-		t.Errorf("PK(a%%zz): error %v, want %s", err, EINVALID)
+	for _, bad := range []string{"a%zz", "a~zz", "a~2", "~", "a,%"} {
+		if _, err := (Route{Key: bad}).PK(); ErrorCode(err) != EINVALID {
+			t.Errorf("PK(%q): error %v, want %s", bad, err, EINVALID)
+		}
 	}
+}
+
+func TestTildeEncode(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain": "plain", "a,b": "a~2Cb", "c/d": "c~2Fd", "t~x": "t~7Ex", "p.json": "p~2Ejson",
+		"two words": "two+words", "1+1": "1~2B1", "50%": "50~25", "ü": "~C3~BC", "-_": "-_",
+	} {
+		if got := TildeEncode(in); got != want {
+			t.Errorf("TildeEncode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzPKSegment checks that primary key values survive a row path: the
+// segment PKSegment writes is one path segment, never read as an
+// extension, and parses (ParseRoute, then PK) back to the same values.
+// The fuzzer's string is the values joined by NUL.
+func FuzzPKSegment(f *testing.F) {
+	for _, s := range []string{"1", "a,b\x001", "c/d", "t~x.json", "two words", "ünï", "%2C", "~2C", "", "\x00", "+", "x.csv"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, joined string) {
+		values := strings.Split(joined, "\x00")
+		seg := PKSegment(values)
+		for _, ext := range []Format{FormatHTML, FormatJSON, FormatCSV} {
+			path := "/d/t/" + seg + ext.Ext()
+			rt, err := ParseRoute(path)
+			if seg == "" {
+				if err == nil {
+					t.Fatalf("%q: an empty key parsed: %+v", path, rt)
+				}
+				continue
+			}
+			if err != nil || rt.Kind != KindRow || rt.Format != ext || rt.Key != seg {
+				t.Fatalf("%q: %+v, %v", path, rt, err)
+			}
+			got, err := rt.PK()
+			if err != nil || !slices.Equal(got, values) {
+				t.Fatalf("%q: PK() = %q, %v; want %q", path, got, err, values)
+			}
+			if again := rt.Path(); again != path {
+				t.Fatalf("%q renders as %q", path, again)
+			}
+		}
+	})
 }
 
 func TestRoute_Path(t *testing.T) {

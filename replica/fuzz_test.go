@@ -20,6 +20,7 @@ func FuzzParseRoute(f *testing.F) {
 		"/db/t.csv?_stream=on&name__contains=x&_col=a&_nocol=b", "/db/-/query.json?sql=select+:a&a=1",
 		"/db/t.json?a__in=[1,%22x%22]&b__gt=1.5&_next=WzFd&_shape=object&_extra=count,columns",
 		"/%zz.json", "/db/t%2Ejson", "/db/t.json?__=1&a____gt=2&_size=max",
+		"/db/t/a~2Cb,1.json?_shape=object&x=1", "/db/t/1.csv?_dl=1&_header=off", "/db/t.json?_next=a~2C,1&_sort=a",
 	} {
 		f.Add(s)
 	}

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -157,7 +158,7 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 		for j, v := range row {
 			cells[j] = htmlCell(v)
 		}
-		if p.keys != nil && len(cells) > 0 {
+		if p.keys != nil && len(cells) > 0 && !slices.Contains(p.keys[i], any(nil)) {
 			cells[0].Href = rowPath(rt.db, rt.table, p.keys[i])
 		}
 		g.Rows = append(g.Rows, cells)
@@ -301,14 +302,17 @@ func (r *Reader) htmlRow(rt route, t *table, p *pageResult) (*cacheEntry, error)
 	for i, c := range p.columns {
 		fields[i] = field{c, htmlCell(p.rows[0][i])}
 	}
-	key, _ := url.PathUnescape(strings.ReplaceAll(rt.key, ",", ", "))
+	key := keyString(p.keys[0][0])
+	for _, v := range p.keys[0][1:] {
+		key += ", " + keyString(v)
+	}
 	path := tablePath(rt.db, rt.table)
 	return renderPage(http.StatusOK, "row", struct {
 		page
 		Table, Key, JSONHref string
 		Fields               []field
 	}{page{Title: rt.table + " " + key, Crumbs: []crumb{{rt.db, dbPath(rt.db)}, {rt.table, path}}},
-		rt.table, key, path + "/" + rt.key + ".json", fields})
+		rt.table, key, rowPath(rt.db, rt.table, p.keys[0]) + ".json", fields})
 }
 
 // htmlQuery is "/{db}/-/query": the SQL form, and its result or error;

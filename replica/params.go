@@ -75,7 +75,7 @@ func parseTableQuery(t *table, q url.Values, f format) (*tableQuery, error) {
 		return nil, err
 	}
 	if v := q.Get("_next"); v != "" {
-		next, err := decodeNext(v)
+		next, err := parseNext(t, tq, v)
 		if err != nil {
 			return nil, err
 		}

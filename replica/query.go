@@ -7,25 +7,40 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/tablecast/tablecast"
 )
 
-// keyColumns are the columns a table's rows are ordered and found by: the
-// rowid for rowid tables, the primary key for WITHOUT ROWID tables, none
-// for views (views page by offset).
+// keyColumns are the columns a table's rows are found by (row URLs,
+// _shape=object keys): the primary key, or the rowid for rowid tables
+// without one; none for views (views page by offset and have no rows of
+// their own to link to).
 func keyColumns(t *table) []string {
 	switch {
 	case t.View:
 		return nil
+	case len(t.PKs) > 0:
+		return t.PKs
 	case t.Rowid:
 		return []string{"rowid"}
-	default:
-		return t.PKs
 	}
+	return nil
+}
+
+// orderColumns are the columns a table's rows are ordered and paged by:
+// its key columns, then the rowid for a rowid table with a primary key of
+// its own (but an INTEGER PRIMARY KEY, the rowid itself). SQLite lets
+// such a key hold NULLs (more than one): the rowid keeps the order total,
+// so paging sees every row exactly once.
+func orderColumns(t *table) []string {
+	keys := keyColumns(t)
+	if t.Rowid && len(t.PKs) > 0 && !t.RowidAlias {
+		return append(keys[:len(keys):len(keys)], "rowid")
+	}
+	return keys
 }
 
 // selectList selects columns as expressions ("+col") so the driver sees
@@ -70,7 +85,7 @@ func whereFilters(tq *tableQuery) (string, []any) {
 // queryPage reads one page of rows after tq.next: filtered, in sort order
 // with the key as tiebreak, with the position to continue from.
 func queryPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery) (*pageResult, error) {
-	keys := keyColumns(t)
+	keys := orderColumns(t)
 	if keys == nil {
 		return queryViewPage(ctx, tx, t, tq)
 	}
@@ -87,7 +102,7 @@ func queryPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery) (*page
 	}
 	where, args := whereFilters(tq)
 	if tq.next != nil {
-		cond, cargs, err := keysetCondition(tq, quoted)
+		cond, cargs, err := keysetCondition(t, tq, quoted)
 		if err != nil {
 			return nil, err
 		}
@@ -104,20 +119,20 @@ func queryPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery) (*page
 
 // keysetCondition selects the rows after the position (sort value, key)
 // in the order ORDER BY sort [DESC], key: SQLite sorts NULLs first, so
-// they come first ascending and last descending.
-func keysetCondition(tq *tableQuery, keys []string) (string, []any, error) {
-	nkeys := len(keys)
-	if tq.sort == "" {
-		if len(tq.next) != nkeys {
-			return "", nil, errInvalidNext
-		}
-		return "(" + strings.Join(keys, ", ") + ") > (" + placeholders(nkeys) + ")", tq.next, nil
-	}
-	if len(tq.next) != nkeys+1 {
+// they come first ascending and last descending. The key part of the
+// position may be a prefix of the order columns no shorter than the
+// table's key (a Datasette token names no rowid tiebreak).
+func keysetCondition(t *table, tq *tableQuery, keys []string) (string, []any, error) {
+	nsort := b2i(tq.sort != "")
+	n := len(tq.next) - nsort
+	if n < len(keyColumns(t)) || n > len(keys) {
 		return "", nil, errInvalidNext
 	}
-	s, v, k := columnSQL(tq.sort), tq.next[0], tq.next[1:]
-	after := "(" + strings.Join(keys, ", ") + ") > (" + placeholders(nkeys) + ")"
+	after, k := afterKey(keys[:n], tq.next[nsort:])
+	if tq.sort == "" {
+		return after, k, nil
+	}
+	s, v := columnSQL(tq.sort), tq.next[0]
 	switch {
 	case v == nil && !tq.desc: // in the NULLs: later NULLs, then every value
 		return "(" + s + " IS NOT NULL OR " + after + ")", k, nil
@@ -128,6 +143,36 @@ func keysetCondition(tq *tableQuery, keys []string) (string, []any, error) {
 	default:
 		return "(" + s + " < ? OR (" + s + " = ? AND " + after + ") OR " + s + " IS NULL)", append([]any{v, v}, k...), nil
 	}
+}
+
+// afterKey is the condition "(keys) > (vals)" in SQLite's order, NULLs
+// first. Without a NULL it is a row value comparison (the planner seeks
+// the index with it); a NULL in vals makes that comparison NULL, so then
+// it is spelled out column by column: equal so far (IS NULL for a NULL),
+// then greater (IS NOT NULL after a NULL).
+func afterKey(keys []string, vals []any) (string, []any) {
+	if !slices.Contains(vals, any(nil)) {
+		return "(" + strings.Join(keys, ", ") + ") > (" + placeholders(len(keys)) + ")", vals
+	}
+	var ors []string
+	var args []any
+	for i := range keys {
+		var ands []string
+		for j := 0; j <= i; j++ {
+			cmp, null := " = ?", " IS NULL" // equal so far
+			if j == i {
+				cmp, null = " > ?", " IS NOT NULL" // then greater
+			}
+			if vals[j] == nil {
+				ands = append(ands, keys[j]+null)
+				continue
+			}
+			ands = append(ands, keys[j]+cmp)
+			args = append(args, vals[j])
+		}
+		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+	}
+	return "(" + strings.Join(ors, " OR ") + ")", args
 }
 
 func joinConds(a, b string) string {
@@ -176,7 +221,8 @@ func scanPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery, query s
 	}
 	defer rs.Close()
 	p := &pageResult{columns: outputColumns(t, tq.cols)}
-	nkeys := len(keyColumns(t))
+	nkeys := len(orderColumns(t))
+	nident := len(keyColumns(t))
 	nlead := nsort + nkeys
 	var last []any
 	for rs.Next() {
@@ -195,7 +241,7 @@ func scanPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery, query s
 		}
 		p.rows = append(p.rows, row)
 		if nkeys > 0 {
-			p.keys = append(p.keys, key)
+			p.keys = append(p.keys, key[:nident])
 		}
 	}
 	if err := rs.Err(); err != nil {
@@ -235,36 +281,52 @@ func countRows(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery) (int64
 	return n, nil
 }
 
-// rowKey parses the pk segment of a row URL: values joined by ',', each
-// URL-escaped (so "%2C" is a comma inside a value).
+// rowKey parses the pk segment of a row URL (tablecast.ParsePK): as many
+// values as t has key columns, or the row is not found. A rowid is an
+// integer; the other values are bound as text, which SQLite's affinity
+// compares as numbers against numeric columns.
 func rowKey(t *table, escaped string) ([]any, error) {
 	keys := keyColumns(t)
-	parts := strings.Split(escaped, ",")
-	if keys == nil || len(parts) != len(keys) {
+	parts, err := tablecast.ParsePK(escaped)
+	if err != nil || keys == nil || len(parts) != len(keys) {
 		return nil, errRowNotFound
 	}
 	out := make([]any, len(parts))
 	for i, p := range parts {
-		v, err := url.PathUnescape(p)
-		if err != nil {
+		var ok bool
+		if out[i], ok = keyValue(t, keys[i], p); !ok {
 			return nil, errRowNotFound
 		}
-		out[i] = v
 	}
 	return out, nil
 }
 
+// keyValue is a key value from a URL, as bound: a rowid as an integer
+// (ok is false if it is none), any other value as text.
+func keyValue(t *table, col, v string) (any, bool) {
+	if col != "rowid" || len(t.PKs) > 0 {
+		return v, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
+}
+
+// tildeAlphabet is every character of a Datasette _next token: what
+// tilde_encode writes, the ',' between values and "$null".
+const tildeAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-~+,$ "
+
 var errRowNotFound = tablecast.Errorf(tablecast.ENOTFOUND, "Row not found")
 
-// queryRow reads the row with the given key. Key values are bound as text;
-// SQLite's affinity rules compare them as numbers against numeric columns.
+// queryRow reads the row with the given key.
 func queryRow(ctx context.Context, tx *sql.Tx, t *table, key []any) (*pageResult, error) {
-	keys := keyColumns(t)
-	conds := make([]string, len(keys))
+	keys := orderColumns(t)
+	conds := make([]string, len(key))
 	quoted := make([]string, len(keys))
 	for i, k := range keys {
 		quoted[i] = columnSQL(k)
-		conds[i] = quoted[i] + " = ?"
+		if i < len(key) {
+			conds[i] = quoted[i] + " = ?"
+		}
 	}
 	tq := &tableQuery{cols: t.Columns, size: 1}
 	query := "SELECT " + selectList(strings.Join(quoted, ", "), t.Columns) + " FROM " + tablecast.QuoteIdent(t.Name) +
@@ -277,6 +339,47 @@ func queryRow(ctx context.Context, tx *sql.Tx, t *table, key []any) (*pageResult
 		return nil, errRowNotFound
 	}
 	return p, nil
+}
+
+// parseNext reads a _next token: this reader's own (encodeNext), or
+// Datasette's: a view's offset, or the tilde-encoded key values joined by
+// ',' after the sort value ("$null" for NULL) when sorted. Datasette's
+// values are text (a rowid an integer), as Datasette binds them.
+func parseNext(t *table, tq *tableQuery, token string) ([]any, error) {
+	if next, err := decodeNext(token); err == nil {
+		return next, nil
+	}
+	if strings.Trim(token, tildeAlphabet) != "" {
+		return nil, errInvalidNext // no token of Datasette's either
+	}
+	if t.View {
+		n, err := strconv.ParseInt(token, 10, 64)
+		if err != nil || n < 0 {
+			return nil, errInvalidNext
+		}
+		return []any{n}, nil
+	}
+	keys := keyColumns(t)
+	parts, err := tablecast.ParsePK(token)
+	if err != nil || len(parts) != len(keys)+b2i(tq.sort != "") {
+		return nil, errInvalidNext
+	}
+	next := make([]any, 0, len(parts))
+	if tq.sort != "" {
+		next = append(next, parts[0]) // the sort value, as text
+		if strings.HasPrefix(token, "$null,") {
+			next[0] = nil
+		}
+		parts = parts[1:]
+	}
+	for i, p := range parts {
+		v, ok := keyValue(t, keys[i], p)
+		if !ok {
+			return nil, errInvalidNext
+		}
+		next = append(next, v)
+	}
+	return next, nil
 }
 
 func placeholders(n int) string {
@@ -356,7 +459,8 @@ func decodeNextValue(v any) (any, error) {
 	return nil, errInvalidNext
 }
 
-// keyString writes a key value as it appears in a row URL.
+// keyString writes a key value as Datasette does (Python's str): reals
+// as Python writes them.
 func keyString(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -366,8 +470,18 @@ func keyString(v any) string {
 	case []byte:
 		return string(x)
 	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64)
+		return pyFloat(x)
 	default:
 		return fmt.Sprint(x)
 	}
+}
+
+// keySegment writes a row key as in row URLs and _shape=object keys:
+// values tilde-encoded, joined by ',' (tablecast.PKSegment).
+func keySegment(key []any) string {
+	parts := make([]string, len(key))
+	for i, v := range key {
+		parts[i] = keyString(v)
+	}
+	return tablecast.PKSegment(parts)
 }

@@ -49,6 +49,8 @@ var (
 	queryParamsJSON = []string{"_nl", "_shape", "sql"}
 	queryParamsCSV  = []string{"_dl", "_header", "_stream", "sql"}
 	queryParamsHTML = []string{"sql"}
+	rowParamsJSON   = []string{"_extra", "_nl", "_shape"}
+	rowParamsCSV    = []string{"_dl", "_header"}
 )
 
 // multiValued parameters keep every value (sorted: their order does not
@@ -72,8 +74,11 @@ func parseRoute(u *url.URL) (rt route, ok bool) {
 	rt.canonical = path
 	if names := rt.paramNames(); names != nil && u.RawQuery != "" {
 		rt.query = usedParams(u.Query(), names)
-		if rt.kind == routeQuery {
+		switch rt.kind {
+		case routeQuery:
 			keepSQLParams(rt.query)
+		case routeRow:
+			dropFilters(rt.query)
 		}
 		if enc := rt.query.Encode(); enc != "" {
 			rt.canonical += "?" + enc
@@ -89,6 +94,8 @@ func (rt *route) paramNames() []string {
 		return [...][]string{tableParamsHTML, tableParamsJSON, tableParamsCSV}[rt.format]
 	case routeQuery:
 		return [...][]string{queryParamsHTML, queryParamsJSON, queryParamsCSV}[rt.format]
+	case routeRow:
+		return [...][]string{nil, rowParamsJSON, rowParamsCSV}[rt.format]
 	}
 	return nil
 }
@@ -109,6 +116,16 @@ func usedParams(q url.Values, names []string) url.Values {
 		}
 	}
 	return out
+}
+
+// dropFilters drops the parameters without a leading '_': a row page
+// has no filters, and they must not split its cache entry.
+func dropFilters(q url.Values) {
+	for name := range q {
+		if !strings.HasPrefix(name, "_") {
+			delete(q, name)
+		}
+	}
 }
 
 // keepSQLParams drops the parameters a query route got that its SQL
@@ -145,12 +162,8 @@ func pathSegment(s string) string { return tablecast.PathSegment(s) }
 func dbPath(db string) string           { return "/" + pathSegment(db) }
 func tablePath(db, table string) string { return dbPath(db) + "/" + pathSegment(table) }
 
-// rowPath is the path of a row page: key values joined by ',', each
-// escaped (a comma inside a value is "%2C").
+// rowPath is the path of a row page: key values tilde-encoded, joined by
+// ',' (keySegment), as Datasette writes them.
 func rowPath(db, table string, key []any) string {
-	parts := make([]string, len(key))
-	for i, v := range key {
-		parts[i] = url.PathEscape(keyString(v)) // escapes ',' too
-	}
-	return tablePath(db, table) + "/" + tablecast.EscapeExt(strings.Join(parts, ","))
+	return tablePath(db, table) + "/" + keySegment(key)
 }

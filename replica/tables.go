@@ -143,15 +143,6 @@ func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64
 	return jsonEntry(http.StatusOK, body)
 }
 
-// keySegment writes a row key as in row URLs: values escaped, joined by ','.
-func keySegment(key []any) string {
-	parts := make([]string, len(key))
-	for i, v := range key {
-		parts[i] = url.PathEscape(keyString(v))
-	}
-	return strings.Join(parts, ",")
-}
-
 // csvEntry renders a page as CSV, as Datasette does: shown as text, or a
 // download with _dl.
 func csvEntry(name string, tq *tableQuery, page *pageResult) *cacheEntry {
@@ -166,7 +157,8 @@ func csvDisposition(name string) string {
 	return `attachment; filename="` + strings.NewReplacer(`"`, "_", `\`, "_").Replace(name) + `.csv"`
 }
 
-// rowAnswer answers /{db}/{table}/{pk}.
+// rowAnswer answers /{db}/{table}/{pk}: the row with that key, in the
+// shape asked for, as Datasette's row page.
 func (r *Reader) rowAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (*cacheEntry, error) {
 	t, err := s.CheckTable(rt.table)
 	if err != nil {
@@ -176,15 +168,49 @@ func (r *Reader) rowAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt rout
 	if err != nil {
 		return nil, err
 	}
+	tq := &tableQuery{shape: shapeObjects}
+	if err := tq.parseOutput(t, rt.query, rt.format); err != nil {
+		return nil, err
+	}
 	page, err := queryRow(ctx, tx, t, key)
 	if err != nil {
 		return nil, err
 	}
-	if rt.format == formatHTML {
+	switch rt.format {
+	case formatHTML:
 		return r.htmlRow(rt, t, page)
+	case formatCSV:
+		return csvEntry(rt.table, tq, page), nil
 	}
-	rows := []object{rowObject(page.columns, page.rows[0])}
-	return jsonEntry(http.StatusOK, map[string]any{"ok": true, "database": rt.db, "table": rt.table, "rows": rows}), nil
+	return rowJSON(rt, t, tq, page), nil
+}
+
+// rowJSON renders a row page in the shape asked for: Datasette's body
+// (with the key's columns and values), the row alone in an array, keyed
+// by its key, or as an array of values.
+func rowJSON(rt route, t *table, tq *tableQuery, page *pageResult) *cacheEntry {
+	row := page.rows[0]
+	switch tq.shape {
+	case shapeArray:
+		if tq.nl {
+			return &cacheEntry{status: http.StatusOK, contentType: contentNDJSON, body: encodeNDJSON(page.columns, page.rows)}
+		}
+		return jsonEntry(http.StatusOK, []object{rowObject(page.columns, row)})
+	case shapeObject:
+		return jsonEntry(http.StatusOK, object{keys: []string{keySegment(page.keys[0])}, vals: []any{rowObject(page.columns, row)}})
+	}
+	values, _ := tablecast.ParsePK(rt.key) // rowKey parsed it
+	body := map[string]any{"ok": true, "database": rt.db, "table": rt.table,
+		"primary_keys": keyColumns(t), "primary_key_values": values}
+	if tq.shape == shapeArrays {
+		body["rows"] = [][]any{rowArray(row)}
+	} else {
+		body["rows"] = []object{rowObject(page.columns, row)}
+	}
+	if tq.columns {
+		body["columns"] = page.columns
+	}
+	return jsonEntry(http.StatusOK, body)
 }
 
 func nonNil(s []string) []string {

@@ -41,7 +41,7 @@ func TestReader_Infinity(t *testing.T) {
 		publish("nums"))
 	for path, want := range map[string]string{
 		"/demo/nums.json?_shape=array": `[{"id":1,"x":null},{"id":2,"x":null},{"id":3,"x":1.5}]`,
-		"/demo/nums/2.json":            `{"database":"demo","ok":true,"rows":[{"id":2,"x":null}],"table":"nums"}`,
+		"/demo/nums/2.json":            `{"database":"demo","ok":true,"primary_key_values":["2"],"primary_keys":["id"],"rows":[{"id":2,"x":null}],"table":"nums"}`,
 	} {
 		resp, err := http.Get(f.srv.URL + path)
 		if err != nil {

@@ -146,7 +146,10 @@ type Table struct {
 	Columns []string
 	PKs     []string // primary key columns, in key order; empty for views and rowid tables without one
 	Rowid   bool     // has a rowid (rowid tables); pagination uses it
-	DDL     string   // its CREATE statement, as in sqlite_master
+	// RowidAlias: the primary key is the rowid itself (one column declared
+	// INTEGER PRIMARY KEY), so it is unique and never NULL.
+	RowidAlias bool
+	DDL        string // its CREATE statement, as in sqlite_master
 }
 
 // HasColumn reports whether rows of t can be filtered or sorted by c.
@@ -342,26 +345,31 @@ func loadVersions(ctx context.Context, tx *sql.Tx, s *Snapshot) error {
 }
 
 func loadColumns(ctx context.Context, tx *sql.Tx, t *Table) error {
-	rows, err := tx.QueryContext(ctx, `SELECT name, pk FROM pragma_table_info(?) ORDER BY cid`, t.Name)
+	rows, err := tx.QueryContext(ctx, `SELECT name, pk, type FROM pragma_table_info(?) ORDER BY cid`, t.Name)
 	if err != nil {
 		return fmt.Errorf("columns of %s: %w", t.Name, err)
 	}
 	defer rows.Close()
 	pks := map[int]string{}
+	integer := false
 	for rows.Next() {
-		var name string
+		var name, typ string
 		var pk int
-		if err := rows.Scan(&name, &pk); err != nil {
+		if err := rows.Scan(&name, &pk, &typ); err != nil {
 			return fmt.Errorf("columns of %s: %w", t.Name, err)
 		}
 		t.Columns = append(t.Columns, name)
 		if pk > 0 {
 			pks[pk] = name
+			integer = strings.EqualFold(typ, "INTEGER")
 		}
 	}
 	for i := 1; i <= len(pks); i++ {
 		t.PKs = append(t.PKs, pks[i])
 	}
+	// "INTEGER PRIMARY KEY DESC" is SQLite's one exception (no alias): any
+	// DESC in the statement counts as one, which only costs a tiebreak.
+	t.RowidAlias = t.Rowid && len(pks) == 1 && integer && !strings.Contains(strings.ToUpper(t.DDL), "DESC")
 	return rows.Err()
 }
 
