@@ -70,8 +70,21 @@ func parseRoute(u *url.URL) (rt route, ok bool) {
 	}
 	rt.kind, rt.db, rt.table, rt.key = g.Kind, g.DB, g.Table, g.Key
 	rt.canonical = path
+	var q url.Values
+	if rt.kind == routeDB && u.RawQuery != "" {
+		// "/db.json?sql=…" is Datasette 0.64's query URL (dclient's query
+		// uses it): the same answer as "/db/-/query.json?sql=…", through
+		// the same gate and limits. An empty sql is the database page, as
+		// in Datasette.
+		if q = u.Query(); q.Get("sql") != "" {
+			rt.kind = routeQuery
+		}
+	}
 	if names := rt.paramNames(); names != nil && u.RawQuery != "" {
-		rt.query = usedParams(u.Query(), names)
+		if q == nil {
+			q = u.Query()
+		}
+		rt.query = usedParams(q, names)
 		if rt.kind == routeQuery {
 			keepSQLParams(rt.query)
 		}
