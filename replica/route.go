@@ -37,6 +37,10 @@ type route struct {
 	key       string     // escaped primary key segment of a row URL
 	query     url.Values // the parameters that change the answer, and only those
 	canonical string     // path plus those parameters, sorted: the cache's URL part
+	// scheme and base make the absolute URLs of an answer (baseurl.go):
+	// "https" and the request's host, or "" and the configured base URL;
+	// both "" leaves them relative.
+	scheme, base string
 }
 
 // Parameters that change an answer, by route and format. Every other

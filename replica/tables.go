@@ -76,7 +76,7 @@ func (r *Reader) tableAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt ro
 }
 
 // nextURL is the URL of the page after this one: the same parameters
-// with _next set.
+// with _next set, absolute as Datasette's (baseurl.go).
 func nextURL(rt route, token string) string {
 	q := url.Values{}
 	for k, v := range rt.query {
@@ -84,7 +84,7 @@ func nextURL(rt route, token string) string {
 	}
 	q.Set("_next", token)
 	path, _, _ := strings.Cut(rt.canonical, "?")
-	return path + "?" + q.Encode()
+	return rt.absolute(path + "?" + q.Encode())
 }
 
 // tableJSON renders a page in the shape asked for.
@@ -140,7 +140,9 @@ func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64
 	if tq.count {
 		body["count"] = count
 	}
-	return jsonEntry(http.StatusOK, body)
+	e := jsonEntry(http.StatusOK, body)
+	e.link = link // every shape, as Datasette's json_renderer
+	return e
 }
 
 // keySegment writes a row key as in row URLs: values escaped, joined by ','.
