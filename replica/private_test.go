@@ -89,7 +89,7 @@ func TestPrivateAnswersAsMissing(t *testing.T) {
 		{"/ghost/t", "/nodbx/t", "ghost", "nodbx"},               // a private table of a private database
 	}
 	suffixes := []string{".json", "", ".csv", "/1.json", "/1", ".csv?_stream=on", "/-/query.json?sql=select+1", "/-/query.csv?sql=select+1", "/-/query?sql=select+1",
-		".json?sql=select+1", "?sql=select+1", ".json?sql=select+1&_shape=array", "?sql=select+%2A+from+t",
+		".json?sql=select+1", "?sql=select+1", "/1.blob?_blob_column=v", "/1.blob", ".json?sql=select+1&_shape=array", "?sql=select+%2A+from+t",
 		".json?_sort=nope&_size=zz", ".json?id__in=1,2"}
 	variants := []struct {
 		query string

@@ -27,6 +27,7 @@ const (
 	formatHTML = tablecast.FormatHTML // no extension
 	formatJSON = tablecast.FormatJSON // .json
 	formatCSV  = tablecast.FormatCSV  // .csv
+	formatBlob = tablecast.FormatBlob // .blob: a row's value
 )
 
 // route is a parsed public read URL.
@@ -53,6 +54,7 @@ var (
 	queryParamsJSON = []string{"_nl", "_shape", "sql"}
 	queryParamsCSV  = []string{"_dl", "_header", "_stream", "sql"}
 	queryParamsHTML = []string{"sql"}
+	blobParams      = []string{"_blob_column", "_blob_hash"}
 )
 
 // multiValued parameters keep every value (sorted: their order does not
@@ -92,6 +94,13 @@ func parseRoute(u *url.URL) (rt route, ok bool) {
 		if rt.kind == routeQuery {
 			keepSQLParams(rt.query)
 		}
+		if rt.format == formatBlob {
+			for name := range rt.query {
+				if !strings.HasPrefix(name, "_") {
+					delete(rt.query, name) // no filters on a row
+				}
+			}
+		}
 		if enc := rt.query.Encode(); enc != "" {
 			rt.canonical += "?" + enc
 		}
@@ -106,6 +115,10 @@ func (rt *route) paramNames() []string {
 		return [...][]string{tableParamsHTML, tableParamsJSON, tableParamsCSV}[rt.format]
 	case routeQuery:
 		return [...][]string{queryParamsHTML, queryParamsJSON, queryParamsCSV}[rt.format]
+	case routeRow:
+		if rt.format == formatBlob {
+			return blobParams
+		}
 	}
 	return nil
 }

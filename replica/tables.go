@@ -68,6 +68,7 @@ func (r *Reader) tableAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt ro
 	}
 	switch rt.format {
 	case formatCSV:
+		blobURLs(rt, page)
 		return csvEntry(rt.table, tq, page), nil
 	case formatHTML:
 		return r.htmlTable(rt, s, t, tq, page, count)
@@ -182,8 +183,11 @@ func (r *Reader) rowAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt rout
 	if err != nil {
 		return nil, err
 	}
-	if rt.format == formatHTML {
+	switch rt.format {
+	case formatHTML:
 		return r.htmlRow(rt, t, page)
+	case formatBlob:
+		return blobAnswer(rt, page)
 	}
 	rows := []object{rowObject(page.columns, page.rows[0])}
 	return jsonEntry(http.StatusOK, map[string]any{"ok": true, "database": rt.db, "table": rt.table, "rows": rows}), nil
