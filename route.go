@@ -14,7 +14,7 @@ const (
 	KindRoot                 // /  /.json: the databases
 	KindDatabase             // /{db}  /{db}.json: a database's public tables
 	KindTable                // /{db}/{table}  .json  .csv: a page of rows
-	KindRow                  // /{db}/{table}/{key}  .json: one row
+	KindRow                  // /{db}/{table}/{key}  .json  .blob: one row (.blob: a value's bytes)
 	KindQuery                // /{db}/-/query  .json  .csv: public SQL, a read
 	KindWrite                // /{db}/-/create, /{db}/{table}/-/insert, …
 	KindAdmin                // /-/…: the node's status, cluster and admin pages
@@ -53,10 +53,11 @@ const (
 	FormatHTML Format = iota // no extension
 	FormatJSON               // .json
 	FormatCSV                // .csv
+	FormatBlob               // .blob: one value's bytes (Datasette's blob renderer)
 )
 
-// Ext is the format's path extension: "", ".json" or ".csv".
-func (f Format) Ext() string { return [...]string{"", ".json", ".csv"}[f] }
+// Ext is the format's path extension: "", ".json", ".csv" or ".blob".
+func (f Format) Ext() string { return [...]string{"", ".json", ".csv", ".blob"}[f] }
 
 // formats is a set of formats a route may be asked in.
 type formats uint8
@@ -65,6 +66,7 @@ const (
 	inHTML formats = 1 << FormatHTML
 	inJSON formats = 1 << FormatJSON
 	inCSV  formats = 1 << FormatCSV
+	inBlob formats = 1 << FormatBlob
 )
 
 // Write actions, the last segment of each write path.
@@ -110,7 +112,7 @@ var grammar = []pattern{
 	read(KindRoot, "/", inHTML|inJSON),
 	read(KindDatabase, "/{db}", inHTML|inJSON),
 	read(KindTable, "/{db}/{table}", inHTML|inJSON|inCSV),
-	read(KindRow, "/{db}/{table}/{key}", inHTML|inJSON|inCSV),
+	read(KindRow, "/{db}/{table}/{key}", inHTML|inJSON|inCSV|inBlob),
 	read(KindQuery, "/{db}/-/query", inHTML|inJSON|inCSV),
 	write(ActionCreate, "/{db}/-/create"),
 	write(ActionPublish, "/{db}/-/publish"),
@@ -229,8 +231,11 @@ func (p *pattern) matchUnder(rest string) bool {
 	return true
 }
 
-// cutFormat cuts a .json or .csv extension, as written, from path.
+// cutFormat cuts a .json, .csv or .blob extension, as written, from path.
 func cutFormat(path string) (string, Format) {
+	if p, ok := strings.CutSuffix(path, ".blob"); ok {
+		return p, FormatBlob
+	}
 	if p, ok := strings.CutSuffix(path, ".json"); ok {
 		return p, FormatJSON
 	}
@@ -513,14 +518,14 @@ func (p *pattern) render(rt Route) string {
 }
 
 // PathSegment escapes a name for a path: every segment escaped, and a
-// trailing ".json" or ".csv" written with "%2E" so that it never reads as
+// trailing ".json", ".csv" or ".blob" written with "%2E" so that it never reads as
 // an extension.
 func PathSegment(s string) string { return EscapeExt(url.PathEscape(s)) }
 
 // EscapeExt writes the dot of a trailing extension in an escaped segment
 // as "%2E".
 func EscapeExt(e string) string {
-	for _, ext := range []string{".json", ".csv"} {
+	for _, ext := range []string{".json", ".csv", ".blob"} {
 		if strings.HasSuffix(e, ext) {
 			return e[:len(e)-len(ext)] + "%2E" + ext[1:]
 		}

@@ -14,8 +14,11 @@ import (
 // path (primary/), so that a value reads back as it was written.
 //
 //   - NULL is null, integers and booleans as JSON writes them.
-//   - Reals are written as encoding/json writes a float64, except ±Inf
-//     and NaN, which JSON cannot write: they are null. This is Datasette's
+//   - Reals are written as Python's json.dumps writes a float (see
+//     AppendPyFloat: 3.0, -0.0, 1e+16, 1.5e-07), so a real always keeps a
+//     decimal point or an exponent and reads back as a float in Python,
+//     pandas or JavaScript clients alike; ±Inf and NaN, which JSON cannot
+//     write, are null. This is Datasette's
 //     choice: its json_renderer replaces float('inf') and float('-inf') by
 //     None unless _json_infinity=1 asks for Python's invalid-JSON Infinity
 //     (datasette/renderer.py, remove_infinites in datasette/utils; tested by
@@ -57,25 +60,56 @@ func AppendJSONValue(buf []byte, v any) []byte {
 	return append(buf, b...)
 }
 
-// appendJSONFloat writes f as encoding/json does (ES6 number formatting:
-// exponent form below 1e-6 and from 1e21), and non-finite values as null.
+// appendJSONFloat writes a finite f as Python's json.dumps does (the
+// repr of a float, AppendPyFloat), and non-finite values as null.
 func appendJSONFloat(buf []byte, f float64) []byte {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return append(buf, "null"...)
 	}
-	format := byte('f')
-	if a := math.Abs(f); a != 0 && (a < 1e-6 || a >= 1e21) {
-		format = 'e'
+	return AppendPyFloat(buf, f)
+}
+
+// AppendPyFloat appends f as Python's repr(float) writes it, which is
+// also what json.dumps and str write, so what Datasette answers: the
+// shortest digits that read back as f, positional with at least one
+// decimal ("3.0", "-0.0", "0.0001", "1e+16" is not) when the decimal
+// exponent is from -4 to 15, else exponent form with a sign and at least
+// two digits ("1e+16", "1.5e-07", "1e+100"). A real always has a decimal
+// point or an exponent, so a client never takes it for an integer.
+// ±Inf and NaN are "inf", "-inf" and "nan", as Python's str writes them.
+func AppendPyFloat(buf []byte, f float64) []byte {
+	switch {
+	case math.IsInf(f, 1):
+		return append(buf, "inf"...)
+	case math.IsInf(f, -1):
+		return append(buf, "-inf"...)
+	case math.IsNaN(f):
+		return append(buf, "nan"...)
 	}
-	buf = strconv.AppendFloat(buf, f, format, -1, 64)
-	if format == 'e' {
-		// 1e-07 becomes 1e-7, as ES6 writes it.
-		if n := len(buf); n >= 4 && buf[n-4] == 'e' && buf[n-3] == '-' && buf[n-2] == '0' {
-			buf[n-2] = buf[n-1]
-			buf = buf[:n-1]
+	// Python's rule (float_repr_style "short"): exponent form when the
+	// decimal point would sit 4 or more places left of the first digit,
+	// or more than 16 places right of it. strconv's 'e' form already
+	// writes the exponent as Python does (sign, at least two digits).
+	start := len(buf)
+	buf = strconv.AppendFloat(buf, f, 'e', -1, 64)
+	exp := 0
+	i := len(buf) - 1
+	for mul := 1; buf[i] != '+' && buf[i] != '-'; i, mul = i-1, mul*10 {
+		exp += int(buf[i]-'0') * mul
+	}
+	if buf[i] == '-' {
+		exp = -exp
+	}
+	if f != 0 && (exp < -4 || exp >= 16) {
+		return buf
+	}
+	buf = strconv.AppendFloat(buf[:start], f, 'f', -1, 64)
+	for _, c := range buf[start:] {
+		if c == '.' {
+			return buf
 		}
 	}
-	return buf
+	return append(buf, '.', '0')
 }
 
 // appendJSONString writes s as a JSON string, escaping what JSON requires

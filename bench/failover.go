@@ -542,7 +542,11 @@ func (b *failoverBench) ids(ctx context.Context, base string) (map[int64]bool, e
 			} `json:"rows"`
 			NextURL *string `json:"next_url"`
 		}
-		if err := b.c.GetJSON(ctx, base+path, &page); err != nil {
+		u := path // next_url is absolute (the host asked), the first path not
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			u = base + path
+		}
+		if err := b.c.GetJSON(ctx, u, &page); err != nil {
 			return nil, err
 		}
 		for _, r := range page.Rows {

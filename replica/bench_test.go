@@ -45,6 +45,16 @@ func BenchmarkReader_PointRead(b *testing.B) {
 // response cache: what a hot public read costs in this package, apart from
 // net/http. Requests are built once; the writer keeps one header map.
 func BenchmarkReader_CachedHit(b *testing.B) {
+	benchCachedHit(b, func(i int) string { return "/demo/items/" + strconv.Itoa(i+1) + ".json" })
+}
+
+// BenchmarkReader_CachedHitPage: the same for pages of a table, whose
+// cache key holds the base of their absolute next_url (baseurl.go).
+func BenchmarkReader_CachedHitPage(b *testing.B) {
+	benchCachedHit(b, func(i int) string { return "/demo/items.json?_size=10&id__gte=" + strconv.Itoa(i+1) })
+}
+
+func benchCachedHit(b *testing.B, path func(int) string) {
 	f := newFixture(b)
 	f.MustExec("demo", gate.PublicTablesDDL, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)`,
 		`WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 1000) INSERT INTO items SELECT i, 'item ' || i, i / 100.0 FROM c`,
@@ -52,7 +62,7 @@ func BenchmarkReader_CachedHit(b *testing.B) {
 	f.reader.Cache = NewCache(DefaultCacheBytes)
 	reqs := make([]*http.Request, 1000)
 	for i := range reqs {
-		reqs[i] = httptest.NewRequest("GET", "/demo/items/"+strconv.Itoa(i+1)+".json", nil)
+		reqs[i] = httptest.NewRequest("GET", path(i), nil)
 		w := &discardWriter{h: http.Header{}}
 		f.reader.ServeHTTP(w, reqs[i])
 	}

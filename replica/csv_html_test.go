@@ -24,7 +24,8 @@ lines', NULL, NULL), (5, '', 0.0001, NULL)`,
 		publish("t"), publish("n"))
 	t.Run("Quoting", func(t *testing.T) {
 		status, h, raw := f.MustFetch("/demo/t.csv")
-		want := "id,s,r,b\r\n1,plain,1.0,\r\n2,\"a,b\",2.5,AP8=\r\n3,\"say \"\"hi\"\"\",1e+20,\r\n4,\"two\nlines\",,\r\n5,,0.0001,\r\n"
+		// A blob is the URL that downloads it, as in Datasette's CSV.
+		want := "id,s,r,b\r\n1,plain,1.0,\r\n2,\"a,b\",2.5," + f.srv.URL + "/demo/t/2.blob?_blob_column=b\r\n3,\"say \"\"hi\"\"\",1e+20,\r\n4,\"two\nlines\",,\r\n5,,0.0001,\r\n"
 		if status != 200 || raw != want {
 			t.Fatalf("%d\n got %q\nwant %q", status, raw, want)
 		}

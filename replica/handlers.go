@@ -29,6 +29,9 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	rt, ok := parseRoute(req.URL)
+	if ok {
+		r.setBase(&rt, req)
+	}
 	private := false
 	if _, bearer := req.Header["Authorization"]; bearer && r.Tokens != nil {
 		// Reads with a token (token.go); anonymous ones never get here.

@@ -120,6 +120,9 @@ func TestReader_ETagKeyed(t *testing.T) {
 	for _, key := range []string{"k1", "k1", "k2"} {
 		f := newFixture(t)
 		f.reader.ETagKey = []byte(key)
+		// The base is part of the key: nodes agree on ETags when they
+		// agree on it (each fixture has its own port).
+		f.reader.BaseURL = "https://data.example"
 		seedDemo(f)
 		_, h, _ := f.MustFetch("/demo/cities.json")
 		etag := h.Get("ETag")

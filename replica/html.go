@@ -123,7 +123,7 @@ func htmlCell(v any) cell {
 	case int64:
 		return cell{Text: strconv.FormatInt(x, 10), Class: "num"}
 	case float64:
-		return cell{Text: pyFloat(x), Class: "num"}
+		return cell{Text: string(tablecast.AppendPyFloat(nil, x)), Class: "num"}
 	default:
 		return cell{Text: fmt.Sprint(x)}
 	}

@@ -17,7 +17,10 @@ import (
 // MustFetch fetches path and returns its status, headers and raw body.
 func (f *fixture) MustFetch(path string, hdr ...string) (int, http.Header, string) {
 	f.t.Helper()
-	req, err := http.NewRequest("GET", f.srv.URL+path, nil)
+	if !strings.HasPrefix(path, "http") {
+		path = f.srv.URL + path // else an absolute next_url
+	}
+	req, err := http.NewRequest("GET", path, nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -470,7 +470,7 @@ func keyString(v any) string {
 	case []byte:
 		return string(x)
 	case float64:
-		return pyFloat(x)
+		return string(tablecast.AppendPyFloat(nil, x))
 	default:
 		return fmt.Sprint(x)
 	}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"sync"
@@ -66,6 +68,17 @@ type Reader struct {
 	// key of this process.
 	ETagKey     []byte
 	etagKeyOnce sync.Once
+
+	// BaseURL, when set ("https://data.example.com", see CheckBaseURL),
+	// is the base of the absolute URLs answers give (next_url, Link, blob
+	// URLs), whatever the request's Host; else it is the request's own
+	// (baseurl.go).
+	BaseURL string
+	// TrustedProxies are the addresses whose X-Forwarded-Proto and
+	// X-Forwarded-Host name the base; TrustForwarded, when set, trusts a
+	// request's forwarded headers too (a peer node's, over mutual TLS).
+	TrustedProxies []netip.Prefix
+	TrustForwarded func(*http.Request) bool
 
 	// Ungated turns the gate off. Only benchmarks set it, to measure what
 	// the gate costs; no configuration key reaches it.

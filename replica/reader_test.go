@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -89,7 +90,10 @@ func (f *fixture) MustExec(db string, stmts ...string) {
 // MustGet fetches path and decodes its JSON body.
 func (f *fixture) MustGet(path string) (int, map[string]any, string) {
 	f.t.Helper()
-	resp, err := http.Get(f.srv.URL + path)
+	if !strings.HasPrefix(path, "http") {
+		path = f.srv.URL + path // else an absolute next_url
+	}
+	resp, err := http.Get(path)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -6,9 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
-	"math"
 	"strconv"
-	"strings"
 
 	"github.com/tablecast/tablecast"
 )
@@ -161,35 +159,12 @@ func csvValue(v any) string {
 	case int64:
 		return strconv.FormatInt(x, 10)
 	case float64:
-		return pyFloat(x)
+		return string(tablecast.AppendPyFloat(nil, x))
 	case []byte:
 		return base64.StdEncoding.EncodeToString(x)
 	default:
 		return ""
 	}
-}
-
-// pyFloat formats f as Python's repr does: shortest round-trip digits,
-// positional from 1e-4 to 1e16 with at least one decimal, else exponent.
-func pyFloat(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case math.IsNaN(f):
-		return "nan"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64)
-	exp, _ := strconv.Atoi(e[strings.LastIndexByte(e, 'e')+1:])
-	if f != 0 && (exp < -4 || exp >= 16) {
-		return e
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.Contains(s, ".") {
-		s += ".0"
-	}
-	return s
 }
 
 // encodeCSV renders a whole answer as CSV.

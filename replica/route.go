@@ -27,6 +27,7 @@ const (
 	formatHTML = tablecast.FormatHTML // no extension
 	formatJSON = tablecast.FormatJSON // .json
 	formatCSV  = tablecast.FormatCSV  // .csv
+	formatBlob = tablecast.FormatBlob // .blob: a row's value
 )
 
 // route is a parsed public read URL.
@@ -37,6 +38,10 @@ type route struct {
 	key       string     // escaped primary key segment of a row URL
 	query     url.Values // the parameters that change the answer, and only those
 	canonical string     // path plus those parameters, sorted: the cache's URL part
+	// scheme and base make the absolute URLs of an answer (baseurl.go):
+	// "https" and the request's host, or "" and the configured base URL;
+	// both "" leaves them relative.
+	scheme, base string
 }
 
 // Parameters that change an answer, by route and format. Every other
@@ -51,6 +56,7 @@ var (
 	queryParamsHTML = []string{"sql"}
 	rowParamsJSON   = []string{"_extra", "_nl", "_shape"}
 	rowParamsCSV    = []string{"_dl", "_header"}
+	blobParams      = []string{"_blob_column", "_blob_hash"}
 )
 
 // multiValued parameters keep every value (sorted: their order does not
@@ -72,8 +78,21 @@ func parseRoute(u *url.URL) (rt route, ok bool) {
 	}
 	rt.kind, rt.db, rt.table, rt.key = g.Kind, g.DB, g.Table, g.Key
 	rt.canonical = path
+	var q url.Values
+	if rt.kind == routeDB && u.RawQuery != "" {
+		// "/db.json?sql=…" is Datasette 0.64's query URL (dclient's query
+		// uses it): the same answer as "/db/-/query.json?sql=…", through
+		// the same gate and limits. An empty sql is the database page, as
+		// in Datasette.
+		if q = u.Query(); q.Get("sql") != "" {
+			rt.kind = routeQuery
+		}
+	}
 	if names := rt.paramNames(); names != nil && u.RawQuery != "" {
-		rt.query = usedParams(u.Query(), names)
+		if q == nil {
+			q = u.Query()
+		}
+		rt.query = usedParams(q, names)
 		switch rt.kind {
 		case routeQuery:
 			keepSQLParams(rt.query)
@@ -95,6 +114,9 @@ func (rt *route) paramNames() []string {
 	case routeQuery:
 		return [...][]string{queryParamsHTML, queryParamsJSON, queryParamsCSV}[rt.format]
 	case routeRow:
+		if rt.format == formatBlob {
+			return blobParams
+		}
 		return [...][]string{nil, rowParamsJSON, rowParamsCSV}[rt.format]
 	}
 	return nil

@@ -46,12 +46,12 @@ func appendCacheKey(s *snapshot, dst []byte, rt route) []byte {
 	// A view's rows come from other tables: key public views on the TXID.
 	if t, ok := s.Table(rt.table); rt.kind == routeDB || rt.kind == routeQuery || (ok && t.View) {
 		dst = append(append(append(dst, "D\x00"...), rt.canonical...), 0)
-		return strconv.AppendUint(dst, uint64(s.TXID), 10)
+		return rt.appendBase(strconv.AppendUint(dst, uint64(s.TXID), 10))
 	}
 	dst = append(append(append(append(append(dst, "T\x00"...), rt.db...), 0), rt.table...), 0)
 	dst = append(strconv.AppendInt(dst, s.Versions[rt.table], 10), 0)
 	dst = append(strconv.AppendInt(dst, s.Offset, 10), 0)
-	return append(append(dst, switches(s)...), rt.canonical...)
+	return rt.appendBase(append(append(dst, switches(s)...), rt.canonical...))
 }
 
 // switches writes the database-wide switches for cache keys.

@@ -182,6 +182,44 @@ func TestReader_SQLSwitch(t *testing.T) {
 	}
 }
 
+// TestReader_SQLDatabasePath: "/db.json?sql=…" (Datasette 0.64's query
+// URL, which dclient uses) and "/db?sql=…" answer byte for byte as
+// "/db/-/query.json?sql=…" and "/db/-/query?sql=…": results, shapes,
+// errors, limits, a database without SQL and a private-only one. An empty
+// sql is the database page.
+func TestReader_SQLDatabasePath(t *testing.T) {
+	f := newFixture(t)
+	seedSQL(f)
+	f.MustExec("pub", gate.PublicTablesDDL, `CREATE TABLE t (x)`, publish("t"))
+	f.MustExec("priv", gate.PublicTablesDDL, `CREATE TABLE t (x)`)
+	f.reader.SQLMaxRows = 2
+	defer func() { f.reader.SQLMaxRows = DefaultSQLMaxRows }()
+	for _, db := range []string{"demo", "pub", "priv", "nosuchdb"} {
+		for _, q := range []string{
+			"sql=" + url.QueryEscape("select name, 1.0 as r from cities order by id"),
+			"sql=" + url.QueryEscape("select name from cities where pop > :min") + "&min=4&_shape=array",
+			"sql=" + url.QueryEscape("select * from secrets"),
+			"sql=" + url.QueryEscape("delete from cities"),
+			"sql=select+1&_shape=arrays&_nl=on",
+		} {
+			for _, ext := range []string{".json", ""} {
+				s1, h1, b1 := f.MustFetch("/" + db + "/-/query" + ext + "?" + q)
+				s2, h2, b2 := f.MustFetch("/" + db + ext + "?" + q)
+				if s1 != s2 || b1 != b2 || h1.Get("Content-Type") != h2.Get("Content-Type") {
+					t.Errorf("%s%s?%s: %d %q\nquery path: %d %q", db, ext, q, s2, b2, s1, b1)
+				}
+			}
+		}
+	}
+	if status, _, raw := f.MustFetch("/demo.json?sql=select+1+as+one"); status != 200 || !strings.Contains(raw, `"rows":[{"one":1}]`) {
+		t.Fatalf("/demo.json?sql=: %d %s", status, raw)
+	}
+	_, _, page := f.MustFetch("/pub.json")
+	if status, _, raw := f.MustFetch("/pub.json?sql="); status != 200 || raw != page {
+		t.Fatalf("empty sql: %d %s, want the database page %s", status, raw, page)
+	}
+}
+
 // TestReader_SQLAdversarial tries to read a private table every way we
 // know; each must fail, and answer exactly as for a table that does not
 // exist (the name swapped for the missing one's).

@@ -53,6 +53,7 @@ func (r *Reader) serveStream(w http.ResponseWriter, req *http.Request, d *databa
 				_ = cw.header(page.columns)
 			}
 		}
+		blobURLs(rt, page)
 		for _, row := range page.rows {
 			_ = cw.row(row)
 		}

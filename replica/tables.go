@@ -68,6 +68,7 @@ func (r *Reader) tableAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt ro
 	}
 	switch rt.format {
 	case formatCSV:
+		blobURLs(rt, page)
 		return csvEntry(rt.table, tq, page), nil
 	case formatHTML:
 		return r.htmlTable(rt, s, t, tq, page, count)
@@ -76,7 +77,7 @@ func (r *Reader) tableAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt ro
 }
 
 // nextURL is the URL of the page after this one: the same parameters
-// with _next set.
+// with _next set, absolute as Datasette's (baseurl.go).
 func nextURL(rt route, token string) string {
 	q := url.Values{}
 	for k, v := range rt.query {
@@ -84,7 +85,7 @@ func nextURL(rt route, token string) string {
 	}
 	q.Set("_next", token)
 	path, _, _ := strings.Cut(rt.canonical, "?")
-	return path + "?" + q.Encode()
+	return rt.absolute(path + "?" + q.Encode())
 }
 
 // tableJSON renders a page in the shape asked for.
@@ -140,7 +141,9 @@ func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64
 	if tq.count {
 		body["count"] = count
 	}
-	return jsonEntry(http.StatusOK, body)
+	e := jsonEntry(http.StatusOK, body)
+	e.link = link // every shape, as Datasette's json_renderer
+	return e
 }
 
 // csvEntry renders a page as CSV, as Datasette does: shown as text, or a
@@ -181,6 +184,8 @@ func (r *Reader) rowAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt rout
 		return r.htmlRow(rt, t, page)
 	case formatCSV:
 		return csvEntry(rt.table, tq, page), nil
+	case formatBlob:
+		return blobAnswer(rt, page)
 	}
 	return rowJSON(rt, t, tq, page), nil
 }

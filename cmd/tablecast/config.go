@@ -69,6 +69,13 @@ type TablecastConfig struct {
 	LogLevel     string        `yaml:"log-level"`
 	MetricsAddr  string        `yaml:"metrics-addr"` // also serve /metrics here, without a token (private network only)
 
+	// Absolute URLs in answers (next_url, Link, blob URLs in CSV): from
+	// base-url when set (a CDN or load balancer's public URL), else the
+	// request's Host and scheme, or X-Forwarded-Host and -Proto from the
+	// trusted-proxies (CIDRs or addresses).
+	BaseURL        string   `yaml:"base-url"`
+	TrustedProxies []string `yaml:"trusted-proxies"`
+
 	// Routing (see routing.Config).
 	WriteMode    string        `yaml:"write-mode"`    // proxy | redirect | fly-replay
 	StaleReads   string        `yaml:"stale-reads"`   // primary | refuse
@@ -355,6 +362,14 @@ func (c *Config) Validate() error {
 		if err := validateURL(u); err != nil {
 			return fmt.Errorf("%s: %w", key, err)
 		}
+	}
+	if c.Tablecast.BaseURL != "" {
+		if _, err := replica.CheckBaseURL(c.Tablecast.BaseURL); err != nil {
+			return fmt.Errorf("tablecast.base-url: %w", err)
+		}
+	}
+	if _, err := replica.ParseTrustedProxies(c.Tablecast.TrustedProxies); err != nil {
+		return fmt.Errorf("tablecast.trusted-proxies: %w", err)
 	}
 	if _, err := parseLevel(c.Tablecast.LogLevel); err != nil {
 		return fmt.Errorf("tablecast.log-level: %w", err)

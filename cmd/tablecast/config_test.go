@@ -50,6 +50,11 @@ func TestParseConfig(t *testing.T) {
 		{"TLSWithoutKey", base + "tablecast:\n  tls:\n    ca: ca.crt\n    cert: n.crt\n", "tablecast.tls.key"},
 		{"TLSAndPlaintext", base + "tablecast:\n  insecure-plaintext: true\n  tls:\n    ca: ca.crt\n    cert: n.crt\n    key: n.key\n", "tablecast.insecure-plaintext"},
 		{"TLSJoinOverHTTP", base + "tablecast:\n  cluster-token: x\n  join: http://x:8080\n  tls:\n    ca: ca.crt\n    cert: n.crt\n    key: n.key\n", "tablecast.join"},
+		{"BaseURLRelative", base + "tablecast:\n  insecure-plaintext: true\n  base-url: data.example\n", "tablecast.base-url: base URL \"data.example\": must start with http:// or https://"},
+		{"BaseURLQuery", base + "tablecast:\n  insecure-plaintext: true\n  base-url: https://data.example/?x=1\n", "tablecast.base-url: base URL \"https://data.example/?x=1\": must have no query"},
+		{"BaseURLPath", base + "tablecast:\n  insecure-plaintext: true\n  base-url: https://data.example/db\n", "tablecast.base-url: base URL \"https://data.example/db\": must have no path"},
+		{"TrustedProxyBad", base + "tablecast:\n  insecure-plaintext: true\n  trusted-proxies: [10.0.0.0/8, proxy.local]\n", `tablecast.trusted-proxies: trusted proxy "proxy.local"`},
+		{"TrustedProxyNotList", base + "tablecast:\n  insecure-plaintext: true\n  trusted-proxies: 10.0.0.0/8\n", "trusted-proxies"},
 		{"StaticReplicaWithoutNodeURL", base + "lease:\n  type: static\n  candidate: false\n  advertise-url: https://p:20202\ntablecast:\n  primary-url: http://p:8080\n", "tablecast.primary-node-url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,6 +63,22 @@ func TestParseConfig(t *testing.T) {
 				t.Fatalf("got %v, want an error naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// base-url and trusted-proxies reach the node's options, checked.
+func TestParseConfig_BaseURL(t *testing.T) {
+	c, err := ParseConfig([]byte("fuse:\n  dir: /f\ndata:\n  dir: /d\ntablecast:\n  insecure-plaintext: true\n" +
+		"  base-url: https://data.example/\n  trusted-proxies: [10.0.0.0/8, \"fd00::1\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.nodeOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.BaseURL != "https://data.example" || len(o.TrustedProxies) != 2 || o.TrustedProxies[1].String() != "fd00::1/128" {
+		t.Fatalf("options: %q %v", o.BaseURL, o.TrustedProxies)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/cmd/tablecast/internal/node"
+	"github.com/tablecast/tablecast/replica"
 	"github.com/tablecast/tablecast/routing"
 )
 
@@ -80,6 +81,16 @@ func (c *Config) nodeOptions() (node.Options, error) {
 	if err != nil {
 		return node.Options{}, err
 	}
+	base := ""
+	if t.BaseURL != "" {
+		if base, err = replica.CheckBaseURL(t.BaseURL); err != nil {
+			return node.Options{}, fmt.Errorf("tablecast.base-url: %w", err)
+		}
+	}
+	proxies, err := replica.ParseTrustedProxies(t.TrustedProxies)
+	if err != nil {
+		return node.Options{}, fmt.Errorf("tablecast.trusted-proxies: %w", err)
+	}
 	return node.Options{
 		Name: t.Name, Region: t.Region,
 		FUSEDir: c.FUSE.Dir, DataDir: c.Data.Dir, LiteFSAddr: c.HTTP.Addr,
@@ -92,6 +103,7 @@ func (c *Config) nodeOptions() (node.Options, error) {
 		Tokens: tokens, MaxBody: t.MaxBody, MinFree: t.minFree(),
 		ReadPool: t.ReadPool, CacheBytes: t.CacheBytes, MaxAge: t.MaxAge,
 		SQLTimeLimit: t.SQLTimeLimit, SQLMaxRows: t.SQLMaxRows,
+		BaseURL: base, TrustedProxies: proxies,
 		Routing: routing.Config{
 			WriteMode: t.WriteMode, StaleMode: t.StaleReads,
 			BookmarkWait: t.BookmarkWait, MaxLag: t.MaxLag,

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +56,11 @@ type Options struct {
 	MaxAge       time.Duration
 	SQLTimeLimit time.Duration
 	SQLMaxRows   int
-	Routing      routing.Config
+	// BaseURL (tablecast.base-url, checked by replica.CheckBaseURL) and
+	// TrustedProxies (tablecast.trusted-proxies): see replica.Reader.
+	BaseURL        string
+	TrustedProxies []netip.Prefix
+	Routing        routing.Config
 	// The API listener's timeouts (net/http.Server).
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -297,6 +302,10 @@ func (n *Node) openPaths() error {
 		n.reader.SQLMaxRows = o.SQLMaxRows
 	}
 	n.reader.Logger = n.logger
+	n.reader.BaseURL, n.reader.TrustedProxies = o.BaseURL, o.TrustedProxies
+	// A read a peer forwarded (over the node port's mutual TLS) names
+	// the client's host in X-Forwarded-Host (routing.Proxy).
+	n.reader.TrustForwarded = func(r *http.Request) bool { return peerNode(r) != "" }
 	n.reader.Tokens = tk // reads with a read-scope token see private tables
 	n.reader.ETagKey = etagKey(o.ClusterToken)
 	if n.reader.OnCatchUp, err = registerCatchUpMetric(n.registry); err != nil {
