@@ -43,16 +43,16 @@ type route struct {
 // parameter starting with '_' is ignored; on table routes a parameter
 // without '_' is a column filter, on query routes a named SQL parameter.
 var (
-	tableParamsJSON = []string{"_col", "_extra", "_next", "_nl", "_nocol", "_shape", "_size", "_sort", "_sort_desc"}
-	tableParamsCSV  = []string{"_col", "_dl", "_header", "_next", "_nocol", "_size", "_sort", "_sort_desc", "_stream"}
-	tableParamsHTML = []string{"_col", "_next", "_nocol", "_size", "_sort", "_sort_desc"}
+	tableParamsJSON = []string{"_col", "_extra", "_next", "_nl", "_nocol", "_shape", "_size", "_sort", "_sort_by_desc", "_sort_desc"}
+	tableParamsCSV  = []string{"_col", "_dl", "_header", "_next", "_nocol", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_stream"}
+	tableParamsHTML = []string{"_col", "_next", "_nocol", "_size", "_sort", "_sort_by_desc", "_sort_desc"}
 	queryParamsJSON = []string{"_nl", "_shape", "sql"}
 	queryParamsCSV  = []string{"_dl", "_header", "_stream", "sql"}
 	queryParamsHTML = []string{"sql"}
 )
 
-// multiValued parameters keep every value (sorted: their order does not
-// change the answer); the others keep their first value.
+// multiValued parameters keep every value (sorted where their order does
+// not change the answer: not _col's); the others keep their first value.
 func multiValued(name string) bool {
 	return name == "_col" || name == "_nocol" || name == "_extra" || !strings.HasPrefix(name, "_")
 }
@@ -101,7 +101,9 @@ func usedParams(q url.Values, names []string) url.Values {
 		if !strings.HasPrefix(name, "_") || containsString(names, name) {
 			if multiValued(name) {
 				vs = append([]string(nil), vs...)
-				sort.Strings(vs)
+				if name != "_col" {
+					sort.Strings(vs)
+				}
 				out[name] = vs
 			} else {
 				out[name] = vs[:1]

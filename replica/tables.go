@@ -110,6 +110,14 @@ func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64
 		}
 		e.link = link
 		return e
+	case shapeFirst:
+		first := make([]any, len(page.rows))
+		for i, row := range page.rows {
+			first[i] = jsonValue(row[0])
+		}
+		e := jsonEntry(http.StatusOK, first)
+		e.link = link
+		return e
 	case shapeObject:
 		byKey := object{keys: make([]string, len(page.rows)), vals: make([]any, len(page.rows))}
 		for i, row := range page.rows {
