@@ -155,7 +155,8 @@ func TestReader_CachePerTable(t *testing.T) {
 
 func TestParseRoute_Canonical(t *testing.T) {
 	for _, tc := range []struct{ url, want string }{
-		{"/d/t.json?_size=5&_x=1&_next=abc", "/d/t.json?_next=abc&_size=5"},
+		{"/d/t.json?_size=5&_nocount=1&_next=abc", "/d/t.json?_next=abc&_size=5"},
+		{"/d/t.json?_size=5&_x=1&_next=abc", "/d/t.json?_next=abc&_size=5&_x=1"}, // kept to be refused
 		{"/d/t.json?x=2&_txid=9&x=1&_max_lag=1s", "/d/t.json?x=1&x=2"},
 		{"/d/t.json?_sort=a&_col=c&_col=b&_shape=arrays&_stream=on", "/d/t.json?_col=c&_col=b&_shape=arrays&_sort=a"}, // _col keeps its order
 		{"/d/t.csv?_stream=on&_shape=arrays&_dl=1", "/d/t.csv?_dl=1&_stream=on"},

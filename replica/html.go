@@ -134,8 +134,9 @@ type filterOp struct{ Value, Text string }
 var filterChoices = []filterOp{
 	{"exact", "="}, {"not", "!="}, {"contains", "contains"}, {"startswith", "starts with"},
 	{"endswith", "ends with"}, {"gt", ">"}, {"gte", "≥"}, {"lt", "<"}, {"lte", "≤"},
-	{"like", "like"}, {"glob", "glob"}, {"in", "in (a,b,…)"}, {"notin", "not in"},
-	{"isnull", "is null"}, {"notnull", "is not null"},
+	{"like", "like"}, {"notlike", "not like"}, {"glob", "glob"}, {"in", "in (a,b,…)"}, {"notin", "not in"},
+	{"arraycontains", "array contains"}, {"arraynotcontains", "array does not contain"}, {"date", "date"},
+	{"isnull", "is null"}, {"notnull", "is not null"}, {"isblank", "is blank"}, {"notblank", "is not blank"},
 }
 
 // hidden is a hidden form field.

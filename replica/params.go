@@ -36,12 +36,13 @@ type tableQuery struct {
 	size    int
 	next    []any // keyset (or view offset) position, nil for the first page
 	shape   string
-	nl      bool // newline-delimited JSON (with the array shape)
-	count   bool // _extra=count
-	columns bool // _extra=columns
-	stream  bool // CSV: every row, not one page
-	dl      bool // CSV: as a download
-	noHead  bool // CSV: no header row
+	nl      bool     // newline-delimited JSON (with the array shape)
+	count   bool     // _extra=count
+	columns bool     // _extra=columns
+	stream  bool     // CSV: every row, not one page
+	dl      bool     // CSV: as a download
+	noHead  bool     // CSV: no header row
+	where   []string // _where SQL fragments (where.go)
 }
 
 // filter is one column filter: column, operator and bound arguments.
@@ -65,6 +66,9 @@ var filterOps = map[string]bool{
 // only after the gate let t through: its errors name columns.
 func parseTableQuery(t *table, q url.Values, f format) (*tableQuery, error) {
 	tq := &tableQuery{size: DefaultPageSize, shape: shapeObjects}
+	if err := checkParamNames(q, f); err != nil {
+		return nil, err
+	}
 	if err := tq.parseSize(q.Get("_size")); err != nil {
 		return nil, err
 	}
@@ -84,7 +88,35 @@ func parseTableQuery(t *table, q url.Values, f format) (*tableQuery, error) {
 		}
 		tq.next = next
 	}
+	if tq.where = q["_where"]; len(tq.where) > MaxWhereClauses {
+		return nil, tablecast.Errorf(tablecast.EINVALID, "Too many _where: at most %d", MaxWhereClauses)
+	}
 	return tq, tq.parseFilters(t, q)
+}
+
+// checkParamNames refuses the '_' parameters the format does not read.
+// parseRoute kept only those and the ones no table route knows (see
+// tableParamsJSON): every one left over is a 400 naming it.
+func checkParamNames(q url.Values, f format) error {
+	names := [...][]string{tableParamsHTML, tableParamsJSON, tableParamsCSV}[f]
+	var bad []string
+	for name := range q {
+		if strings.HasPrefix(name, "_") && !containsString(names, name) {
+			bad = append(bad, name)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	name := bad[0]
+	if why, ok := unsupportedParams[name]; ok || strings.HasPrefix(name, "_search_") {
+		if !ok {
+			why = "full-text search"
+		}
+		return tablecast.Errorf(tablecast.EINVALID, "Unsupported parameter %s: tablecast has no %s", name, why)
+	}
+	return tablecast.Errorf(tablecast.EINVALID, "Unknown parameter %s", name)
 }
 
 func (tq *tableQuery) parseSize(v string) error {

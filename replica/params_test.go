@@ -179,6 +179,16 @@ func TestReader_SortAndColumns(t *testing.T) {
 			{"_extra=bad", "_extra"},
 			{"_size=1001", "_size"},
 			{"_next=bad!", "_next"},
+			{"_x=1", "Unknown parameter _x"},
+			{"_sort=age&_Sort=age", "Unknown parameter _Sort"},
+			{"_facet=name", "Unsupported parameter _facet: tablecast has no facets"},
+			{"_search=al", "Unsupported parameter _search"},
+			{"_search_name=al", "Unsupported parameter _search_name"},
+			{"_labels=on", "Unsupported parameter _labels"},
+			{"_json=note", "Unsupported parameter _json"},
+			{"_where=1", "_where needs public SQL on this database"},
+			{"_size=-1", "_size"},
+			{"name__nosuchop=1", "name__nosuchop"},
 		} {
 			status, _, raw := f.MustFetch("/demo/people.json?" + tc.query)
 			if status != 400 || !strings.Contains(raw, tc.want) || !strings.Contains(raw, `"ok":false`) {
@@ -485,6 +495,34 @@ func TestReader_DatasetteTableParams(t *testing.T) {
 		status, _, raw := f.MustFetch(tc.path)
 		if status != 200 || !strings.Contains(raw, tc.want) {
 			t.Fatalf("%s: %d %s, want %s", tc.path, status, raw, tc.want)
+		}
+	}
+}
+
+// A '_' parameter is read, ignored on purpose (another format's, or one
+// listed in ignoredParams) or refused: never silently dropped.
+func TestReader_ParamNames(t *testing.T) {
+	f := newFixture(t)
+	seedPeople(f)
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/demo/people.json?_nocount=1&_nofacet=1&_nosuggest=1&_trace=1&_txid=1&_max_lag=1s", 200},
+		{"/demo/people.csv?_shape=array&_nl=on&_extra=count", 200}, // JSON's
+		{"/demo/people?_shape=array&_stream=on&_dl=1&_header=off", 200},
+		{"/demo/people.json?_stream=on&_dl=1&_header=off", 200}, // CSV's
+		{"/demo/people.csv?_bogus=1", 400},
+		{"/demo/people.csv?_stream=on&_facet=name", 400},
+		{"/demo/people?_bogus=1", 400},
+		{"/demo/people.json?_col=name&_bogus=", 400},
+	} {
+		status, _, raw := f.MustFetch(tc.path)
+		if status != tc.status {
+			t.Fatalf("%s: %d %s, want %d", tc.path, status, raw, tc.status)
+		}
+		if status == 400 && !strings.Contains(raw, "_bogus") && !strings.Contains(raw, "_facet") {
+			t.Fatalf("%s: %s does not name the parameter", tc.path, raw)
 		}
 	}
 }

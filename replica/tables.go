@@ -47,12 +47,17 @@ func (r *Reader) databaseAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt
 }
 
 // tableAnswer answers /{db}/{table}: one page of rows, filtered and sorted.
-func (r *Reader) tableAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (*cacheEntry, error) {
+func (r *Reader) tableAnswer(ctx context.Context, rd *readTx, rt route) (*cacheEntry, error) {
+	s := rd.s
 	t, err := s.CheckTable(rt.table)
 	if err != nil {
 		return nil, err
 	}
 	tq, err := parseTableQuery(t, rt.query, rt.format)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := r.tableSource(ctx, rd, rt.db, tq)
 	if err != nil {
 		return nil, err
 	}
