@@ -526,3 +526,14 @@ func TestReader_ParamNames(t *testing.T) {
 		}
 	}
 }
+
+// An HTML page sorted with _sort_by_desc links its column back to the
+// ascending order, and its form keeps the direction.
+func TestReader_SortByDescHTML(t *testing.T) {
+	f := newFixture(t)
+	seedPeople(f)
+	status, _, raw := f.MustFetch("/demo/people?_sort=age&_sort_by_desc=1")
+	if status != 200 || !strings.Contains(raw, `href="/demo/people?_sort=age"`) || !strings.Contains(raw, `name="_sort_by_desc"`) {
+		t.Fatalf("%d %s", status, raw)
+	}
+}

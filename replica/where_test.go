@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // whereGet fetches a table page with each _where fragment, escaped.
@@ -123,5 +125,47 @@ func TestReader_WhereNeedsPublicSQL(t *testing.T) {
 	s2, b2 := f.whereGet("/demo/nosuch.json", "1")
 	if s1 != 404 || strings.ReplaceAll(b1, "secrets", "Y") != strings.ReplaceAll(b2, "nosuch", "Y") {
 		t.Fatalf("private %d %s, missing %d %s", s1, b1, s2, b2)
+	}
+}
+
+// A _where may read another public table: its page is cached on the
+// database's TXID, not on its own table's version.
+func TestReader_WhereCache(t *testing.T) {
+	f := newFixture(t)
+	f.MustExec("c", versionedWrite("a", append([]string{gate.PublicTablesDDL, gate.TableVersionsDDL,
+		`CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT)`, `CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT)`,
+		`INSERT INTO a VALUES (1, 'a1'), (2, 'a2')`, publish("a"), publish("b")}, publicDB(false, true)...)...)...)
+	get := func(want string) {
+		t.Helper()
+		if status, raw := f.whereGet("/c/a.json?_shape=arrayfirst", "id in (select id from b)"); status != 200 || raw != want {
+			t.Fatalf("%d %s, want %s", status, raw, want)
+		}
+	}
+	get("[]\n")
+	get("[]\n")
+	f.MustExec("c", versionedWrite("b", `INSERT INTO b VALUES (2, 'b2')`)...)
+	get("[2]\n")
+}
+
+// With a read token, _where follows that token's SQL: it runs on any
+// database and may read private tables; anonymous visitors still get
+// the 400 and the 404s.
+func TestReader_WhereReadToken(t *testing.T) {
+	f := newFixture(t)
+	seedPeople(f) // public SQL off
+	f.reader.Tokens = &fakeReadTokens{secrets: map[string]bool{"reader": true}}
+	for _, tc := range []struct{ path, where, want string }{
+		{"/demo/people.json?_shape=arrayfirst", "age > 29", "[1,4,5]"},
+		{"/demo/people.json?_shape=arrayfirst", "id in (select id from secrets)", "[1]"},
+		{"/demo/secrets.json?_shape=arrayfirst", "secret like 'hunt%'", "[1]"},
+	} {
+		q := url.Values{"_where": {tc.where}}
+		status, _, raw := f.MustFetch(tc.path+"&"+q.Encode(), "Authorization", "Bearer reader")
+		if status != 200 || raw != tc.want+"\n" {
+			t.Fatalf("%s %s: %d %s, want %s", tc.path, tc.where, status, raw, tc.want)
+		}
+		if status, raw := f.whereGet(tc.path, tc.where); status == 200 {
+			t.Fatalf("%s %s anonymous: %d %s", tc.path, tc.where, status, raw)
+		}
 	}
 }
