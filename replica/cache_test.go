@@ -155,9 +155,10 @@ func TestReader_CachePerTable(t *testing.T) {
 
 func TestParseRoute_Canonical(t *testing.T) {
 	for _, tc := range []struct{ url, want string }{
-		{"/d/t.json?_size=5&_x=1&_next=abc", "/d/t.json?_next=abc&_size=5"},
+		{"/d/t.json?_size=5&_nocount=1&_next=abc", "/d/t.json?_next=abc&_size=5"},
+		{"/d/t.json?_size=5&_x=1&_next=abc", "/d/t.json?_next=abc&_size=5&_x=1"}, // kept to be refused
 		{"/d/t.json?x=2&_txid=9&x=1&_max_lag=1s", "/d/t.json?x=1&x=2"},
-		{"/d/t.json?_sort=a&_col=c&_col=b&_shape=arrays&_stream=on", "/d/t.json?_col=b&_col=c&_shape=arrays&_sort=a"},
+		{"/d/t.json?_sort=a&_col=c&_col=b&_shape=arrays&_stream=on", "/d/t.json?_col=c&_col=b&_shape=arrays&_sort=a"}, // _col keeps its order
 		{"/d/t.csv?_stream=on&_shape=arrays&_dl=1", "/d/t.csv?_dl=1&_stream=on"},
 		{"/d/t?_sort_desc=a&_shape=array&n__gt=1", "/d/t?_sort_desc=a&n__gt=1"},
 		{"/d/-/query.json?sql=select+:a,+@b&a=1&b=2&c=3&_shape=array", "/d/-/query.json?_shape=array&a=1&b=2&sql=select+%3Aa%2C+%40b"},

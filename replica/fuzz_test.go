@@ -21,6 +21,9 @@ func FuzzParseRoute(f *testing.F) {
 		"/db/t.json?a__in=[1,%22x%22]&b__gt=1.5&_next=WzFd&_shape=object&_extra=count,columns",
 		"/%zz.json", "/db/t%2Ejson", "/db/t.json?__=1&a____gt=2&_size=max",
 		"/db/t/a~2Cb,1.json?_shape=object&x=1", "/db/t/1.csv?_dl=1&_header=off", "/db/t.json?_next=a~2C,1&_sort=a",
+		"/db/t.json?_where=a>1&_where=b&_shape=arrayfirst&_size=0&_col=b&_col=a&_sort=a&_sort_by_desc=1",
+		"/db/t.csv?a__notlike=x&b__isblank=1&a__notblank=&b__date=2024-01-01&a__arraycontains=1&b__arraynotcontains=2",
+		"/db/t?_facet=a&_x=1&_nocount=1&_txid=1&_search_a=x&_shape=array",
 	} {
 		f.Add(s)
 	}
@@ -172,6 +175,69 @@ func FuzzPublicSQLPieces(f *testing.F) {
 		}
 		if s1 != s3 || b1 != back.Replace(b3) {
 			t.Fatalf("%q: %d %s\nnames missing: %d %s", q, s1, b1, s3, b3)
+		}
+	})
+}
+
+// FuzzWherePieces builds _where fragments from sqlPieces and reads a
+// public table with them on demo and on twin, as FuzzPublicSQLPieces
+// runs queries: a fragment reaches no private table, view or column, and
+// demo answers as twin and as with every private name swapped for a
+// missing one.
+func FuzzWherePieces(f *testing.F) {
+	for _, seed := range [][]byte{{6, 5, 22, 40}, {4, 5, 0, 1, 2, 41}, {5, 47, 10, 21}, {60, 62}, {4, 0, 2, 57, 36, 5}} {
+		f.Add(seed)
+	}
+	fx := newFixture(f)
+	seedConf(fx)
+	fx.reader.SQLTimeLimit = 50 * time.Millisecond
+	fx.reader.Cache = nil
+	fx.reader.Tokens = &fakeReadTokens{secrets: map[string]bool{"reader": true}}
+	get := func(db, where string, hdr ...string) (int, string) {
+		req := httptest.NewRequest("GET", "/"+db+"/cities.json?_extra=count&_where="+url.QueryEscape(where), nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		w := httptest.NewRecorder()
+		fx.reader.ServeHTTP(w, req)
+		return w.Code, strings.ReplaceAll(w.Body.String(), `"database":"`+db+`"`, `"database":"X"`)
+	}
+	toMissing := strings.NewReplacer("secrets", "nosuchtbl", "privnum", "nosuchnum", "privjson", "nosuchjson", "privrt", "nosuchrt",
+		"privview", "nosuchview", "_public_audit", "_nosuch_audit")
+	back := strings.NewReplacer("nosuchtbl", "secrets", "nosuchnum", "privnum", "nosuchjson", "privjson", "nosuchrt", "privrt",
+		"nosuchview", "privview", "_nosuch_audit", "_public_audit")
+	f.Fuzz(func(t *testing.T, picks []byte) {
+		if len(picks) > 40 {
+			return
+		}
+		parts := make([]string, len(picks))
+		for i, b := range picks {
+			parts[i] = sqlPieces[int(b)%len(sqlPieces)]
+		}
+		where := strings.Join(parts, " ")
+		if status, body := get("demo", where, "Authorization", "Bearer reader"); status == http.StatusInternalServerError ||
+			strings.Contains(body, reservedMarkers[0]) || strings.Contains(body, reservedMarkers[1]) {
+			t.Fatalf("%q with a read token: %d %s", where, status, body)
+		}
+		s1, b1 := get("demo", where)
+		for _, m := range privateMarkers {
+			if strings.Contains(b1, m) {
+				t.Fatalf("%q read private data: %d %s", where, s1, b1)
+			}
+		}
+		if s1 == http.StatusInternalServerError {
+			t.Fatalf("%q: %d %s", where, s1, b1)
+		}
+		s2, b2 := get("twin", where)
+		s3, b3 := get("demo", toMissing.Replace(where))
+		if strings.Contains(b1+b2+b3, "too long") {
+			return
+		}
+		if s1 != s2 || b1 != b2 {
+			t.Fatalf("%q: with private tables %d %s\nwithout %d %s", where, s1, b1, s2, b2)
+		}
+		if s1 != s3 || b1 != back.Replace(b3) {
+			t.Fatalf("%q: %d %s\nnames missing: %d %s", where, s1, b1, s3, b3)
 		}
 	})
 }

@@ -229,11 +229,11 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 	writeEntry(w, req, e)
 }
 
-// readRoute runs fn in the read transaction a route needs: public SQL on
-// a connection of the SQL pool (fn may set its authorizer), anything else
-// on the read pool.
+// readRoute runs fn in the read transaction a route needs: public SQL
+// (and a table read with _where, where.go) on a connection of the SQL
+// pool (fn may set its authorizer), anything else on the read pool.
 func (r *Reader) readRoute(ctx context.Context, d *database, rt route, fn func(*readTx) error) (*snapshot, error) {
-	if rt.kind == routeQuery {
+	if rt.kind == routeQuery || (rt.kind == routeTable && rt.query["_where"] != nil) {
 		return r.readSQL(ctx, d, fn)
 	}
 	return r.read(ctx, d, fn)
@@ -254,7 +254,7 @@ func (r *Reader) answer(ctx context.Context, rd *readTx, rt route) (*cacheEntry,
 	case routeDB:
 		return r.databaseAnswer(ctx, rd.tx, rd.s, rt)
 	case routeTable:
-		return r.tableAnswer(ctx, rd.tx, rd.s, rt)
+		return r.tableAnswer(ctx, rd, rt)
 	case routeRow:
 		return r.rowAnswer(ctx, rd.tx, rd.s, rt)
 	default:

@@ -135,8 +135,9 @@ type filterOp struct{ Value, Text string }
 var filterChoices = []filterOp{
 	{"exact", "="}, {"not", "!="}, {"contains", "contains"}, {"startswith", "starts with"},
 	{"endswith", "ends with"}, {"gt", ">"}, {"gte", "≥"}, {"lt", "<"}, {"lte", "≤"},
-	{"like", "like"}, {"glob", "glob"}, {"in", "in (a,b,…)"}, {"notin", "not in"},
-	{"isnull", "is null"}, {"notnull", "is not null"},
+	{"like", "like"}, {"notlike", "not like"}, {"glob", "glob"}, {"in", "in (a,b,…)"}, {"notin", "not in"},
+	{"arraycontains", "array contains"}, {"arraynotcontains", "array does not contain"}, {"date", "date"},
+	{"isnull", "is null"}, {"notnull", "is not null"}, {"isblank", "is blank"}, {"notblank", "is not blank"},
 }
 
 // hidden is a hidden form field.
@@ -172,7 +173,7 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 		filters = append(filters, describeFilter(f))
 	}
 	var keep []hidden
-	for _, name := range []string{"_sort", "_sort_desc", "_size"} {
+	for _, name := range []string{"_sort", "_sort_desc", "_sort_by_desc", "_size"} {
 		if v := rt.query.Get(name); v != "" {
 			keep = append(keep, hidden{name, v})
 		}
@@ -190,7 +191,7 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 		Grid                                                                      grid
 	}{
 		page:  page{Title: rt.table + " · " + rt.db, Crumbs: []crumb{{rt.db, dbPath(rt.db)}, {rt.table, path}}},
-		Table: rt.table, Path: path, SortText: sortText(tq), ClearHref: path + keepOnly(rt.query, "_sort", "_sort_desc", "_size"),
+		Table: rt.table, Path: path, SortText: sortText(tq), ClearHref: path + keepOnly(rt.query, "_sort", "_sort_desc", "_sort_by_desc", "_size"),
 		NextHref: next, JSONHref: path + ".json" + q, CSVHref: path + ".csv" + q,
 		StreamHref: path + ".csv" + encodeQuery(withParam(rt.query, "_stream", "on"), "_next", "_size"),
 		View:       t.View, Count: count, Filters: filters, FilterColumns: t.Columns, Ops: filterChoices, Keep: keep, Grid: g,
@@ -205,7 +206,7 @@ func sortHref(path string, q url.Values, col string, tq *tableQuery) string {
 		name = "_sort_desc"
 	}
 	q2 := withParam(q, name, col)
-	return path + encodeQuery(q2, "_next", map[string]string{"_sort": "_sort_desc", "_sort_desc": "_sort"}[name])
+	return path + encodeQuery(q2, "_next", "_sort_by_desc", map[string]string{"_sort": "_sort_desc", "_sort_desc": "_sort"}[name])
 }
 
 func sortText(tq *tableQuery) string {

@@ -19,10 +19,11 @@ const (
 
 // Shapes of a JSON answer, as Datasette names them.
 const (
-	shapeObjects = "objects" // {"rows": [{…}]} (the default)
-	shapeArrays  = "arrays"  // {"columns": […], "rows": [[…]]}
-	shapeArray   = "array"   // [{…}]
-	shapeObject  = "object"  // {"pk": {…}}
+	shapeObjects = "objects"    // {"rows": [{…}]} (the default)
+	shapeArrays  = "arrays"     // {"columns": […], "rows": [[…]]}
+	shapeArray   = "array"      // [{…}]
+	shapeObject  = "object"     // {"pk": {…}}
+	shapeFirst   = "arrayfirst" // [first column of each row, …]
 )
 
 // tableQuery is a table page request, checked against the table's
@@ -31,16 +32,17 @@ type tableQuery struct {
 	filters []filter
 	sort    string // sort column, "" for the key order
 	desc    bool
-	cols    []string // data columns to return, in table order
+	cols    []string // data columns to return: the keys, then _col's order or the table's
 	size    int
 	next    []any // keyset (or view offset) position, nil for the first page
 	shape   string
-	nl      bool // newline-delimited JSON (with the array shape)
-	count   bool // _extra=count
-	columns bool // _extra=columns
-	stream  bool // CSV: every row, not one page
-	dl      bool // CSV: as a download
-	noHead  bool // CSV: no header row
+	nl      bool     // newline-delimited JSON (with the array shape)
+	count   bool     // _extra=count
+	columns bool     // _extra=columns
+	stream  bool     // CSV: every row, not one page
+	dl      bool     // CSV: as a download
+	noHead  bool     // CSV: no header row
+	where   []string // _where SQL fragments (where.go)
 }
 
 // filter is one column filter: column, operator and bound arguments.
@@ -56,12 +58,17 @@ var filterOps = map[string]bool{
 	"exact": true, "not": true, "contains": true, "startswith": true, "endswith": true,
 	"gt": true, "gte": true, "lt": true, "lte": true, "in": true, "notin": true,
 	"isnull": true, "notnull": true, "like": true, "glob": true,
+	"notlike": true, "isblank": true, "notblank": true, "date": true,
+	"arraycontains": true, "arraynotcontains": true,
 }
 
 // parseTableQuery checks a table route's parameters against t. Run it
 // only after the gate let t through: its errors name columns.
 func parseTableQuery(t *table, q url.Values, f format) (*tableQuery, error) {
 	tq := &tableQuery{size: DefaultPageSize, shape: shapeObjects}
+	if err := checkParamNames(q, f); err != nil {
+		return nil, err
+	}
 	if err := tq.parseSize(q.Get("_size")); err != nil {
 		return nil, err
 	}
@@ -81,7 +88,35 @@ func parseTableQuery(t *table, q url.Values, f format) (*tableQuery, error) {
 		}
 		tq.next = next
 	}
+	if tq.where = q["_where"]; len(tq.where) > MaxWhereClauses {
+		return nil, tablecast.Errorf(tablecast.EINVALID, "Too many _where: at most %d", MaxWhereClauses)
+	}
 	return tq, tq.parseFilters(t, q)
+}
+
+// checkParamNames refuses the '_' parameters the format does not read.
+// parseRoute kept only those and the ones no table route knows (see
+// tableParamsJSON): every one left over is a 400 naming it.
+func checkParamNames(q url.Values, f format) error {
+	names := [...][]string{tableParamsHTML, tableParamsJSON, tableParamsCSV}[f]
+	var bad []string
+	for name := range q {
+		if strings.HasPrefix(name, "_") && !containsString(names, name) {
+			bad = append(bad, name)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	name := bad[0]
+	if why, ok := unsupportedParams[name]; ok || strings.HasPrefix(name, "_search_") {
+		if !ok {
+			why = "full-text search"
+		}
+		return tablecast.Errorf(tablecast.EINVALID, "Unsupported parameter %s: tablecast has no %s", name, why)
+	}
+	return tablecast.Errorf(tablecast.EINVALID, "Unknown parameter %s", name)
 }
 
 func (tq *tableQuery) parseSize(v string) error {
@@ -90,9 +125,10 @@ func (tq *tableQuery) parseSize(v string) error {
 	case "max":
 		tq.size = MaxPageSize
 	default:
+		// _size=0 is Datasette's "no rows" (the count and columns only).
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxPageSize {
-			return tablecast.Errorf(tablecast.EINVALID, "_size must be an integer from 1 to %d", MaxPageSize)
+		if err != nil || n < 0 || n > MaxPageSize {
+			return tablecast.Errorf(tablecast.EINVALID, "_size must be an integer from 0 to %d", MaxPageSize)
 		}
 		tq.size = n
 	}
@@ -111,12 +147,15 @@ func (tq *tableQuery) parseSort(t *table, q url.Values) error {
 	if !t.HasColumn(col) {
 		return tablecast.Errorf(tablecast.EINVALID, "Cannot sort table by %s: no such column", col)
 	}
-	tq.sort, tq.desc = col, desc != ""
+	// _sort_by_desc (the HTML form's checkbox, any value) turns _sort
+	// descending, as Datasette's redirect to _sort_desc does.
+	_, byDesc := q["_sort_by_desc"]
+	tq.sort, tq.desc = col, desc != "" || byDesc
 	return nil
 }
 
-// parseCols applies _col (only these) and _nocol (all but these); the
-// primary key columns are always returned.
+// parseCols applies _col (only these, in the order asked, as Datasette)
+// and _nocol (all but these); the primary key columns always come first.
 func (tq *tableQuery) parseCols(t *table, only, not []string) error {
 	if n := len(only) + len(not); n > MaxListValues {
 		return tablecast.Errorf(tablecast.EINVALID, "Too many columns in _col and _nocol: at most %d, got %d", MaxListValues, n)
@@ -126,9 +165,13 @@ func (tq *tableQuery) parseCols(t *table, only, not []string) error {
 			return tablecast.Errorf(tablecast.EINVALID, "Invalid column %s in _col or _nocol: no such column", c)
 		}
 	}
-	for _, c := range t.Columns {
+	order := t.Columns
+	if len(only) > 0 {
+		order = append(append([]string(nil), t.PKs...), only...)
+	}
+	for _, c := range order {
 		isPK := containsString(t.PKs, c)
-		if isPK || ((len(only) == 0 || containsString(only, c)) && !containsString(not, c)) {
+		if !containsString(tq.cols, c) && (isPK || !containsString(not, c)) {
 			tq.cols = append(tq.cols, c)
 		}
 	}
@@ -138,7 +181,7 @@ func (tq *tableQuery) parseCols(t *table, only, not []string) error {
 func (tq *tableQuery) parseOutput(t *table, q url.Values, f format) error {
 	switch s := q.Get("_shape"); s {
 	case "", shapeObjects:
-	case shapeArrays, shapeArray:
+	case shapeArrays, shapeArray, shapeFirst:
 		tq.shape = s
 	case shapeObject:
 		if t.View {
@@ -146,7 +189,7 @@ func (tq *tableQuery) parseOutput(t *table, q url.Values, f format) error {
 		}
 		tq.shape = s
 	default:
-		return tablecast.Errorf(tablecast.EINVALID, "Invalid _shape: %s (use objects, arrays, array or object)", s)
+		return tablecast.Errorf(tablecast.EINVALID, "Invalid _shape: %s (use objects, arrays, array, arrayfirst or object)", s)
 	}
 	tq.nl = q.Get("_nl") == "on"
 	if tq.nl {
@@ -200,6 +243,9 @@ func (tq *tableQuery) parseFilters(t *table, q url.Values) error {
 		}
 		for _, v := range q[name] {
 			args := filterArgs(op, v)
+			if (op == "in" || op == "notin") && args == nil {
+				return tablecast.Errorf(tablecast.EINVALID, "Invalid filter %s: a value starting with [ must be a JSON list of strings, numbers or nulls", name)
+			}
 			if (op == "in" || op == "notin") && len(args) > MaxListValues {
 				return tablecast.Errorf(tablecast.EINVALID, "Invalid filter %s: at most %d values, got %d", name, MaxListValues, len(args))
 			}
@@ -216,7 +262,7 @@ func (tq *tableQuery) parseFilters(t *table, q url.Values) error {
 // filterArgs are the values an operator binds.
 func filterArgs(op, v string) []any {
 	switch op {
-	case "isnull", "notnull":
+	case "isnull", "notnull", "isblank", "notblank":
 		return nil
 	case "gt", "gte", "lt", "lte":
 		return []any{numeric(v)}
@@ -251,7 +297,8 @@ func escapeLike(v string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(v)
 }
 
-// inValues reads "a,b,c" or a JSON array of scalars.
+// inValues reads "a,b,c" or a JSON array of scalars; nil when v starts
+// with '[' but is no such array (a 400, where Datasette fails with a 500).
 func inValues(v string) []any {
 	if strings.HasPrefix(v, "[") {
 		dec := json.NewDecoder(bytes.NewReader([]byte(v)))
@@ -274,6 +321,7 @@ func inValues(v string) []any {
 				return out
 			}
 		}
+		return nil
 	}
 	parts := strings.Split(v, ",")
 	out := make([]any, len(parts))
@@ -295,6 +343,18 @@ func (f filter) sql() string {
 		return c + ` LIKE ? ESCAPE '\'`
 	case "like":
 		return c + " LIKE ?"
+	case "notlike":
+		return c + " NOT LIKE ?"
+	case "date":
+		return "date(" + c + ") = ?"
+	case "isblank":
+		return "(" + c + " IS NULL OR " + c + " = '')"
+	case "notblank":
+		return "(" + c + " IS NOT NULL AND " + c + " != '')"
+	case "arraycontains":
+		return "? IN (SELECT value FROM json_each(" + jsonArraySQL(c) + "))"
+	case "arraynotcontains":
+		return "? NOT IN (SELECT value FROM json_each(" + jsonArraySQL(c) + "))"
 	case "glob":
 		return c + " GLOB ?"
 	case "gt":
@@ -322,4 +382,10 @@ func columnSQL(c string) string {
 		return "rowid"
 	}
 	return tablecast.QuoteIdent(c)
+}
+
+// jsonArraySQL is column c for json_each: a value that is not JSON counts
+// as an empty array, where Datasette's query fails on the first such row.
+func jsonArraySQL(c string) string {
+	return "CASE WHEN json_valid(" + c + ") THEN " + c + " ELSE '[]' END"
 }

@@ -182,6 +182,18 @@ func TestReader_SortAndColumns(t *testing.T) {
 			{"_extra=bad", "_extra"},
 			{"_size=1001", "_size"},
 			{"_next=bad!", "_next"},
+			{"_x=1", "Unknown parameter _x"},
+			{"_sort=age&_Sort=age", "Unknown parameter _Sort"},
+			{"_facet=name", "Unsupported parameter _facet: tablecast has no facets"},
+			{"_search=al", "Unsupported parameter _search"},
+			{"_search_name=al", "Unsupported parameter _search_name"},
+			{"_labels=on", "Unsupported parameter _labels"},
+			{"_json=note", "Unsupported parameter _json"},
+			{"_where=1", "_where needs public SQL on this database"},
+			{"_size=-1", "_size"},
+			{"name__nosuchop=1", "name__nosuchop"},
+			{"age__in=[1,", "age__in"},
+			{"age__notin=[{\"a\":1}]", "JSON list"},
 		} {
 			status, _, raw := f.MustFetch("/demo/people.json?" + tc.query)
 			if status != 400 || !strings.Contains(raw, tc.want) || !strings.Contains(raw, `"ok":false`) {
@@ -420,7 +432,113 @@ func TestNextToken_RoundTrip(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if len(keys) != 15 {
+	if len(keys) != 21 {
 		t.Fatalf("filter ops: %v", keys)
+	}
+}
+
+// seedTags makes a table for the JSON-array and date filters.
+func seedTags(f *fixture) {
+	f.MustExec("demo", `CREATE TABLE tags (id INTEGER PRIMARY KEY, tags TEXT, day TEXT, name TEXT)`,
+		`INSERT INTO tags VALUES
+			(1, '["a","b"]', '2024-01-02 10:00:00', 'x'),
+			(2, '["b"]', '2024-01-03', ''),
+			(3, 'not json', '2024-01-02T23:59:59', NULL),
+			(4, NULL, NULL, 'y')`,
+		publish("tags"))
+}
+
+func TestReader_DatasetteFilters(t *testing.T) {
+	f := newFixture(t)
+	seedPeople(f)
+	seedTags(f)
+	for _, tc := range []struct {
+		path string
+		want []int
+	}{
+		{"/demo/people.json?name__notlike=A%25", []int{2, 4, 5}},
+		{"/demo/people.json?note__isblank=1", []int{2, 3}},
+		{"/demo/people.json?note__notblank=1", []int{1, 4, 5}},
+		{"/demo/tags.json?name__isblank=1", []int{2, 3}},
+		{"/demo/tags.json?tags__arraycontains=b", []int{1, 2}},
+		{"/demo/tags.json?tags__arraycontains=a", []int{1}},
+		{"/demo/tags.json?tags__arraynotcontains=a", []int{2, 3, 4}},
+		{"/demo/tags.json?day__date=2024-01-02", []int{1, 3}},
+		{"/demo/tags.json?day__date=2024-01-03", []int{2}},
+	} {
+		status, _, raw := f.MustFetch(tc.path)
+		if status != 200 {
+			t.Fatalf("%s: status %d: %s", tc.path, status, raw)
+		}
+		if got := ids(t, raw); !reflect.DeepEqual(got, tc.want) {
+			t.Fatalf("%s: got %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}
+
+func TestReader_DatasetteTableParams(t *testing.T) {
+	f := newFixture(t)
+	seedPeople(f)
+	for _, tc := range []struct{ path, want string }{
+		// The first column of each row.
+		{"/demo/people.json?_shape=arrayfirst", `[1,2,3,4,5]`},
+		{"/demo/people.json?_shape=arrayfirst&_col=name&_nocol=id", `[1,2,3,4,5]`},
+		{"/demo/people.json?_shape=arrayfirst&_size=2&_sort_desc=id", `[5,4]`},
+		// _col in the order asked, the key first, no column twice.
+		{"/demo/people.json?_col=score&_col=name&_col=id&_col=score&_size=1",
+			`"rows":[{"id":1,"score":1.5,"name":"Alice"}]`},
+		{"/demo/people.json?_col=score&_col=name&_shape=arrays&_size=1", `"columns":["id","score","name"]`},
+		// _size=0: no rows and no next page, the count still there.
+		{"/demo/people.json?_size=0&_extra=count", `"count":5`},
+		{"/demo/people.json?_size=0&_extra=count", `"next":null`},
+		{"/demo/people.json?_size=0&_extra=count", `"rows":[]`},
+		// _sort_by_desc turns _sort descending.
+		{"/demo/people.json?_sort=age&_sort_by_desc=1&_shape=arrayfirst", `[4,1,5,2,3]`},
+		{"/demo/people.json?_sort=age&_sort_by_desc=&_shape=arrayfirst", `[4,1,5,2,3]`},
+		{"/demo/people.json?_sort_by_desc=1&_shape=arrayfirst", `[1,2,3,4,5]`},
+	} {
+		status, _, raw := f.MustFetch(tc.path)
+		if status != 200 || !strings.Contains(raw, tc.want) {
+			t.Fatalf("%s: %d %s, want %s", tc.path, status, raw, tc.want)
+		}
+	}
+}
+
+// A '_' parameter is read, ignored on purpose (another format's, or one
+// listed in ignoredParams) or refused: never silently dropped.
+func TestReader_ParamNames(t *testing.T) {
+	f := newFixture(t)
+	seedPeople(f)
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/demo/people.json?_nocount=1&_nofacet=1&_nosuggest=1&_trace=1&_txid=1&_max_lag=1s", 200},
+		{"/demo/people.csv?_shape=array&_nl=on&_extra=count", 200}, // JSON's
+		{"/demo/people?_shape=array&_stream=on&_dl=1&_header=off", 200},
+		{"/demo/people.json?_stream=on&_dl=1&_header=off", 200}, // CSV's
+		{"/demo/people.csv?_bogus=1", 400},
+		{"/demo/people.csv?_stream=on&_facet=name", 400},
+		{"/demo/people?_bogus=1", 400},
+		{"/demo/people.json?_col=name&_bogus=", 400},
+	} {
+		status, _, raw := f.MustFetch(tc.path)
+		if status != tc.status {
+			t.Fatalf("%s: %d %s, want %d", tc.path, status, raw, tc.status)
+		}
+		if status == 400 && !strings.Contains(raw, "_bogus") && !strings.Contains(raw, "_facet") {
+			t.Fatalf("%s: %s does not name the parameter", tc.path, raw)
+		}
+	}
+}
+
+// An HTML page sorted with _sort_by_desc links its column back to the
+// ascending order, and its form keeps the direction.
+func TestReader_SortByDescHTML(t *testing.T) {
+	f := newFixture(t)
+	seedPeople(f)
+	status, _, raw := f.MustFetch("/demo/people?_sort=age&_sort_by_desc=1")
+	if status != 200 || !strings.Contains(raw, `href="/demo/people?_sort=age"`) || !strings.Contains(raw, `name="_sort_by_desc"`) {
+		t.Fatalf("%d %s", status, raw)
 	}
 }

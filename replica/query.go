@@ -71,7 +71,8 @@ type pageResult struct {
 	next    []any    // position after the page, nil on the last page
 }
 
-// whereFilters renders tq's filters as a WHERE condition ("" for none).
+// whereFilters renders tq's filters, then its _where fragments, as a
+// WHERE condition ("" for none).
 func whereFilters(tq *tableQuery) (string, []any) {
 	var conds []string
 	var args []any
@@ -79,12 +80,15 @@ func whereFilters(tq *tableQuery) (string, []any) {
 		conds = append(conds, f.sql())
 		args = append(args, f.args...)
 	}
+	if len(tq.where) > 0 {
+		conds = append(conds, whereSQL(tq.where))
+	}
 	return strings.Join(conds, " AND "), args
 }
 
 // queryPage reads one page of rows after tq.next: filtered, in sort order
 // with the key as tiebreak, with the position to continue from.
-func queryPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery) (*pageResult, error) {
+func queryPage(ctx context.Context, tx tableSource, t *table, tq *tableQuery) (*pageResult, error) {
 	keys := orderColumns(t)
 	if keys == nil {
 		return queryViewPage(ctx, tx, t, tq)
@@ -183,7 +187,7 @@ func joinConds(a, b string) string {
 }
 
 // queryViewPage pages a view by offset; its _next is [offset].
-func queryViewPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery) (*pageResult, error) {
+func queryViewPage(ctx context.Context, tx tableSource, t *table, tq *tableQuery) (*pageResult, error) {
 	var offset int64
 	if tq.next != nil {
 		n, ok := tq.next[0].(int64)
@@ -214,25 +218,16 @@ func queryViewPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery) (*
 // scanPage runs a page query whose first columns are the row's position:
 // nsort sort values (0 or 1) then the key. It asks for size+1 rows: the
 // extra one says whether a next page exists.
-func scanPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery, query string, args []any, nsort int) (*pageResult, error) {
-	rs, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", t.Name, err)
-	}
-	defer rs.Close()
+func scanPage(ctx context.Context, tx tableSource, t *table, tq *tableQuery, query string, args []any, nsort int) (*pageResult, error) {
 	p := &pageResult{columns: outputColumns(t, tq.cols)}
 	nkeys := len(orderColumns(t))
 	nident := len(keyColumns(t))
 	nlead := nsort + nkeys
 	var last []any
-	for rs.Next() {
+	err := tx.eachRow(ctx, query, args, nlead+len(tq.cols), func(vals []any) bool {
 		if len(p.rows) == tq.size {
 			p.next = last
-			break
-		}
-		vals := make([]any, nlead+len(tq.cols))
-		if err := rs.Scan(scanTargets(vals)...); err != nil {
-			return nil, fmt.Errorf("scan %s: %w", t.Name, err)
+			return false
 		}
 		last = vals[:nlead]
 		key, row := vals[nsort:nlead], vals[nlead:]
@@ -243,9 +238,10 @@ func scanPage(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery, query s
 		if nkeys > 0 {
 			p.keys = append(p.keys, key[:nident])
 		}
-	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", t.Name, err)
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", t.Name, err)
 	}
 	return p, nil
 }
@@ -268,14 +264,18 @@ func outputColumns(t *table, cols []string) []string {
 }
 
 // countRows counts the rows that match tq's filters.
-func countRows(ctx context.Context, tx *sql.Tx, t *table, tq *tableQuery) (int64, error) {
+func countRows(ctx context.Context, tx tableSource, t *table, tq *tableQuery) (int64, error) {
 	where, args := whereFilters(tq)
 	query := "SELECT count(*) FROM " + tablecast.QuoteIdent(t.Name)
 	if where != "" {
 		query += " WHERE " + where
 	}
 	var n int64
-	if err := tx.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+	err := tx.eachRow(ctx, query, args, 1, func(vals []any) bool {
+		n, _ = vals[0].(int64)
+		return false
+	})
+	if err != nil {
 		return 0, fmt.Errorf("count %s: %w", t.Name, err)
 	}
 	return n, nil
@@ -331,7 +331,7 @@ func queryRow(ctx context.Context, tx *sql.Tx, t *table, key []any) (*pageResult
 	tq := &tableQuery{cols: t.Columns, size: 1}
 	query := "SELECT " + selectList(strings.Join(quoted, ", "), t.Columns) + " FROM " + tablecast.QuoteIdent(t.Name) +
 		" WHERE " + strings.Join(conds, " AND ") + " LIMIT 1"
-	p, err := scanPage(ctx, tx, t, tq, query, key, 0)
+	p, err := scanPage(ctx, txSource{tx}, t, tq, query, key, 0)
 	if err != nil {
 		return nil, err
 	}

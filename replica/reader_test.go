@@ -265,7 +265,7 @@ func TestReader_Pagination(t *testing.T) {
 			t.Fatalf("%s: saw %d rows, want %d", tc.table, got, tc.want)
 		}
 	}
-	for _, bad := range []string{"_size=0", "_size=1001", "_size=x", "_next=%21%21", "_next=WzEsMl0", "_next=WzEsMiwzXQ"} {
+	for _, bad := range []string{"_size=-1", "_size=1001", "_size=x", "_next=%21%21", "_next=WzEsMl0", "_next=WzEsMiwzXQ"} {
 		if status, _, raw := f.MustGet("/big/n.json?" + bad); status != 400 {
 			t.Fatalf("%s: status %d, want 400: %s", bad, status, raw)
 		}

@@ -44,25 +44,54 @@ type route struct {
 	scheme, base string
 }
 
-// Parameters that change an answer, by route and format. Every other
-// parameter starting with '_' is ignored; on table routes a parameter
-// without '_' is a column filter, on query routes a named SQL parameter.
+// Parameters that change an answer, by route and format. On table routes
+// a parameter without '_' is a column filter, on query routes a named SQL
+// parameter. A table route's '_' parameter is one of four kinds, all
+// listed here: read by its format (tableParams*); read by another format
+// of the table (ignored, as Datasette's pages ignore _shape); ignored on
+// purpose everywhere (ignoredParams); or refused with a 400 that names it
+// (anything else, unsupportedParams with a reason): never dropped unread.
 var (
-	tableParamsJSON = []string{"_col", "_extra", "_next", "_nl", "_nocol", "_shape", "_size", "_sort", "_sort_desc"}
-	tableParamsCSV  = []string{"_col", "_dl", "_header", "_next", "_nocol", "_size", "_sort", "_sort_desc", "_stream"}
-	tableParamsHTML = []string{"_col", "_next", "_nocol", "_size", "_sort", "_sort_desc"}
+	tableParamsJSON = []string{"_col", "_extra", "_next", "_nl", "_nocol", "_shape", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_where"}
+	tableParamsCSV  = []string{"_col", "_dl", "_header", "_next", "_nocol", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_stream", "_where"}
+	tableParamsHTML = []string{"_col", "_next", "_nocol", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_where"}
 	queryParamsJSON = []string{"_nl", "_shape", "sql"}
 	queryParamsCSV  = []string{"_dl", "_header", "_stream", "sql"}
 	queryParamsHTML = []string{"sql"}
 	rowParamsJSON   = []string{"_extra", "_nl", "_shape"}
 	rowParamsCSV    = []string{"_dl", "_header"}
 	blobParams      = []string{"_blob_column", "_blob_hash"}
+
+	// ignoredParams change no answer of tablecast's: routing reads the
+	// bookmark ones (routing/bookmark.go, routing.go) before the reader;
+	// Datasette's _no* skip work (counts, facets, suggestions) that
+	// tablecast does only when asked; _trace is Datasette's debug output,
+	// off unless its trace_debug setting is on.
+	ignoredParams = []string{"_max_lag", "_nocount", "_nofacet", "_nosuggest", "_trace", "_txid"}
+
+	// unsupportedParams are Datasette table parameters tablecast does not
+	// implement (yet: facets and search come with a later issue): a 400
+	// that says so, not an answer that silently differs from Datasette's.
+	unsupportedParams = map[string]string{
+		"_facet": "facets", "_facet_array": "facets", "_facet_date": "facets", "_facet_size": "facets",
+		"_search": "full-text search", "_searchmode": "full-text search",
+		"_json": "decoding JSON columns", "_json_infinity": "Infinity in JSON (±Inf is null)",
+		"_labels": "foreign key labels", "_label": "foreign key labels",
+		"_through": "many-to-many filters", "_timelimit": "per-request time limits", "_ttl": "per-request cache lifetimes",
+	}
 )
 
-// multiValued parameters keep every value (sorted: their order does not
-// change the answer); the others keep their first value.
+// knownTableParam reports whether name is read by some format of a table
+// route or ignored on purpose: not an error on any table route.
+func knownTableParam(name string) bool {
+	return containsString(tableParamsJSON, name) || containsString(tableParamsCSV, name) ||
+		containsString(tableParamsHTML, name) || containsString(ignoredParams, name)
+}
+
+// multiValued parameters keep every value (sorted where their order does
+// not change the answer: not _col's); the others keep their first value.
 func multiValued(name string) bool {
-	return name == "_col" || name == "_nocol" || name == "_extra" || !strings.HasPrefix(name, "_")
+	return name == "_col" || name == "_nocol" || name == "_extra" || name == "_where" || !strings.HasPrefix(name, "_")
 }
 
 // parseRoute parses a public read URL: a read route of the URL grammar
@@ -92,7 +121,7 @@ func parseRoute(u *url.URL) (rt route, ok bool) {
 		if q == nil {
 			q = u.Query()
 		}
-		rt.query = usedParams(q, names)
+		rt.query = usedParams(q, names, rt.kind == routeTable)
 		switch rt.kind {
 		case routeQuery:
 			keepSQLParams(rt.query)
@@ -123,14 +152,17 @@ func (rt *route) paramNames() []string {
 }
 
 // usedParams keeps the named parameters and every parameter without a
-// leading '_'.
-func usedParams(q url.Values, names []string) url.Values {
+// leading '_'; with unknown, also every '_' parameter no table route
+// knows (parseTableQuery refuses them).
+func usedParams(q url.Values, names []string, unknown bool) url.Values {
 	out := url.Values{}
 	for name, vs := range q {
-		if !strings.HasPrefix(name, "_") || containsString(names, name) {
+		if !strings.HasPrefix(name, "_") || containsString(names, name) || (unknown && !knownTableParam(name)) {
 			if multiValued(name) {
 				vs = append([]string(nil), vs...)
-				sort.Strings(vs)
+				if name != "_col" {
+					sort.Strings(vs)
+				}
 				out[name] = vs
 			} else {
 				out[name] = vs[:1]

@@ -152,12 +152,13 @@ func TestReader_RowShapes(t *testing.T) {
 		{"/keys/cpk/" + seg + ".json?_shape=array", `[{"k":"a,b","n":1,"v":"a,b#1"}]`},
 		{"/keys/cpk/" + seg + ".json?_shape=object", `{"a~2Cb,1":{"k":"a,b","n":1,"v":"a,b#1"}}`},
 		{"/keys/cpk/" + seg + ".json?_shape=arrays", `{"database":"keys","ok":true,"primary_key_values":["a,b","1"],"primary_keys":["k","n"],"rows":[["a,b",1,"a,b#1"]],"table":"cpk"}`},
+		{"/keys/cpk/" + seg + ".json?_shape=arrayfirst", `["a,b"]`},
 		{"/keys/cpk/" + seg + ".json?_shape=array&_nl=on", `{"k":"a,b","n":1,"v":"a,b#1"}`},
 		{"/keys/cpk/" + seg + ".json?_shape=objects&_extra=columns", `{"columns":["k","n","v"],"database":"keys","ok":true,"primary_key_values":["a,b","1"],"primary_keys":["k","n"],"rows":[{"k":"a,b","n":1,"v":"a,b#1"}],"table":"cpk"}`},
 		{"/keys/plain/3.json?_shape=object", `{"3":{"rowid":3,"v":"%2C"}}`},
 		{"/keys/cpk/" + seg + ".csv", "k,n,v\r\n\"a,b\",1,\"a,b#1\"\r\n"},
 		{"/keys/cpk/" + seg + ".csv?_header=off", "\"a,b\",1,\"a,b#1\"\r\n"},
-		{"/keys/cpk/" + seg + ".json?_shape=nope", `{"error":"Invalid _shape: nope (use objects, arrays, array or object)","ok":false,"status":400}`},
+		{"/keys/cpk/" + seg + ".json?_shape=nope", `{"error":"Invalid _shape: nope (use objects, arrays, array, arrayfirst or object)","ok":false,"status":400}`},
 	} {
 		_, raw := getRaw(t, f, tc.path)
 		if raw != tc.want && strings.TrimSuffix(raw, "\n") != tc.want {

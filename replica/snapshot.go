@@ -33,8 +33,8 @@ func routeHidden(s *snapshot, rt route) error {
 // cacheKey names the data a response on route was rendered from. Table and
 // row answers depend on one table (its rows and whether it is public):
 // they key on its version, the offset and the database-wide switches, and
-// so survive writes to other tables. Database and query answers and
-// public views key on the TXID.
+// so survive writes to other tables. Database and query answers, public
+// views and pages with _where key on the TXID.
 func cacheKey(s *snapshot, rt route) string {
 	var buf [192]byte
 	return string(appendCacheKey(s, buf[:0], rt))
@@ -43,8 +43,10 @@ func cacheKey(s *snapshot, rt route) string {
 // appendCacheKey appends cacheKey(s, rt) to dst: a hit looks up a key
 // built on the stack, with no allocation.
 func appendCacheKey(s *snapshot, dst []byte, rt route) []byte {
-	// A view's rows come from other tables: key public views on the TXID.
-	if t, ok := s.Table(rt.table); rt.kind == routeDB || rt.kind == routeQuery || (ok && t.View) {
+	// A view's rows come from other tables, and so may a page with
+	// _where (a subquery): key them on the TXID.
+	if t, ok := s.Table(rt.table); rt.kind == routeDB || rt.kind == routeQuery || (ok && t.View) ||
+		(rt.kind == routeTable && rt.query["_where"] != nil) {
 		dst = append(append(append(dst, "D\x00"...), rt.canonical...), 0)
 		return rt.appendBase(strconv.AppendUint(dst, uint64(s.TXID), 10))
 	}

@@ -24,7 +24,7 @@ func (r *Reader) serveStream(w http.ResponseWriter, req *http.Request, d *databa
 	var cw *csvWriter
 	for {
 		var page *pageResult
-		s, err := r.read(req.Context(), d, func(rd *readTx) (err error) {
+		s, err := r.readRoute(req.Context(), d, rt, func(rd *readTx) (err error) {
 			t, err := rd.s.CheckTable(rt.table)
 			if err != nil {
 				return err
@@ -35,7 +35,11 @@ func (r *Reader) serveStream(w http.ResponseWriter, req *http.Request, d *databa
 				}
 				tq.size = streamChunk
 			}
-			page, err = queryPage(req.Context(), rd.tx, t, tq)
+			src, err := r.tableSource(req.Context(), rd, rt.db, tq)
+			if err != nil {
+				return err
+			}
+			page, err = queryPage(req.Context(), src, t, tq)
 			return err
 		})
 		switch {

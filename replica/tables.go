@@ -47,12 +47,17 @@ func (r *Reader) databaseAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt
 }
 
 // tableAnswer answers /{db}/{table}: one page of rows, filtered and sorted.
-func (r *Reader) tableAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (*cacheEntry, error) {
+func (r *Reader) tableAnswer(ctx context.Context, rd *readTx, rt route) (*cacheEntry, error) {
+	s := rd.s
 	t, err := s.CheckTable(rt.table)
 	if err != nil {
 		return nil, err
 	}
 	tq, err := parseTableQuery(t, rt.query, rt.format)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := r.tableSource(ctx, rd, rt.db, tq)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +114,14 @@ func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64
 			}
 			e = jsonEntry(http.StatusOK, rows)
 		}
+		e.link = link
+		return e
+	case shapeFirst:
+		first := make([]any, len(page.rows))
+		for i, row := range page.rows {
+			first[i] = jsonValue(row[0])
+		}
+		e := jsonEntry(http.StatusOK, first)
 		e.link = link
 		return e
 	case shapeObject:
@@ -201,6 +214,8 @@ func rowJSON(rt route, t *table, tq *tableQuery, page *pageResult) *cacheEntry {
 			return &cacheEntry{status: http.StatusOK, contentType: contentNDJSON, body: encodeNDJSON(page.columns, page.rows)}
 		}
 		return jsonEntry(http.StatusOK, []object{rowObject(page.columns, row)})
+	case shapeFirst:
+		return jsonEntry(http.StatusOK, []any{jsonValue(row[0])})
 	case shapeObject:
 		return jsonEntry(http.StatusOK, object{keys: []string{keySegment(page.keys[0])}, vals: []any{rowObject(page.columns, row)}})
 	}
