@@ -183,8 +183,9 @@ func TestReader_SQLSwitch(t *testing.T) {
 }
 
 // TestReader_SQLDatabasePath: "/db.json?sql=…" (Datasette 0.64's query
-// URL, which dclient uses) and "/db?sql=…" answer byte for byte as
-// "/db/-/query.json?sql=…" and "/db/-/query?sql=…": results, shapes,
+// URL, which dclient uses), "/db?sql=…" and "/db.csv?sql=…" answer byte
+// for byte as "/db/-/query.json?sql=…", "/db/-/query?sql=…" and
+// "/db/-/query.csv?sql=…": results, shapes,
 // errors, limits, a database without SQL and a private-only one. An empty
 // sql is the database page.
 func TestReader_SQLDatabasePath(t *testing.T) {
@@ -202,7 +203,7 @@ func TestReader_SQLDatabasePath(t *testing.T) {
 			"sql=" + url.QueryEscape("delete from cities"),
 			"sql=select+1&_shape=arrays&_nl=on",
 		} {
-			for _, ext := range []string{".json", ""} {
+			for _, ext := range []string{".json", "", ".csv"} {
 				s1, h1, b1 := f.MustFetch("/" + db + "/-/query" + ext + "?" + q)
 				s2, h2, b2 := f.MustFetch("/" + db + ext + "?" + q)
 				if s1 != s2 || b1 != b2 || h1.Get("Content-Type") != h2.Get("Content-Type") {
@@ -213,6 +214,11 @@ func TestReader_SQLDatabasePath(t *testing.T) {
 	}
 	if status, _, raw := f.MustFetch("/demo.json?sql=select+1+as+one"); status != 200 || !strings.Contains(raw, `"rows":[{"one":1}]`) {
 		t.Fatalf("/demo.json?sql=: %d %s", status, raw)
+	}
+	s1, _, b1 := f.MustFetch("/pub.csv")
+	s2, _, b2 := f.MustFetch("/nosuchdb.csv")
+	if s1 != 404 || s1 != s2 || b1 != b2 {
+		t.Fatalf("/pub.csv without sql: %d %s, want the 404 of a path that is no route: %d %s", s1, b1, s2, b2)
 	}
 	_, _, page := f.MustFetch("/pub.json")
 	if status, _, raw := f.MustFetch("/pub.json?sql="); status != 200 || raw != page {
