@@ -163,8 +163,12 @@ func TestParseRoute_Canonical(t *testing.T) {
 		{"/d/t?_sort_desc=a&_shape=array&n__gt=1", "/d/t?_sort_desc=a&n__gt=1"},
 		{"/d/-/query.json?sql=select+:a,+@b&a=1&b=2&c=3&_shape=array", "/d/-/query.json?_shape=array&a=1&b=2&sql=select+%3Aa%2C+%40b"},
 		{"/d/t.json?_size=5&_size=6", "/d/t.json?_size=5"},
-		{"/d/t/1.json?_size=5", "/d/t/1.json"},
+		{"/d/t/1.json?_size=5", "/d/t/1.json?_size=5"}, // kept: refused after the gate
+		{"/d/t/1.json?x=1&_txid=1", "/d/t/1.json"},
+		{"/d/t/1.csv?_shape=array", "/d/t/1.csv"}, // read by the JSON row page
 		{"/d.json?x=1", "/d.json"},
+		{"/d.json?_bogus=1&_max_lag=1s", "/d.json?_bogus=1"},
+		{"/d/-/query.json?sql=select+1&_stream=on&_zz=1", "/d/-/query.json?_zz=1&sql=select+1"},
 	} {
 		req, _ := http.NewRequest("GET", tc.url, nil)
 		rt, ok := parseRoute(req.URL)

@@ -66,7 +66,7 @@ var filterOps = map[string]bool{
 // only after the gate let t through: its errors name columns.
 func parseTableQuery(t *table, q url.Values, f format) (*tableQuery, error) {
 	tq := &tableQuery{size: DefaultPageSize, shape: shapeObjects}
-	if err := checkParamNames(q, f); err != nil {
+	if err := checkParamNames(q, [...][]string{tableParamsHTML, tableParamsJSON, tableParamsCSV}[f]); err != nil {
 		return nil, err
 	}
 	if err := tq.parseSize(q.Get("_size")); err != nil {
@@ -94,11 +94,11 @@ func parseTableQuery(t *table, q url.Values, f format) (*tableQuery, error) {
 	return tq, tq.parseFilters(t, q)
 }
 
-// checkParamNames refuses the '_' parameters the format does not read.
-// parseRoute kept only those and the ones no table route knows (see
-// tableParamsJSON): every one left over is a 400 naming it.
-func checkParamNames(q url.Values, f format) error {
-	names := [...][]string{tableParamsHTML, tableParamsJSON, tableParamsCSV}[f]
+// checkParamNames refuses the '_' parameters of q not in names (the ones
+// the format reads). parseRoute kept only those and the ones no route of
+// the kind knows (route.knownParam): every one left over is a 400 naming
+// it.
+func checkParamNames(q url.Values, names []string) error {
 	var bad []string
 	for name := range q {
 		if strings.HasPrefix(name, "_") && !containsString(names, name) {

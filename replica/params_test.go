@@ -542,3 +542,36 @@ func TestReader_SortByDescHTML(t *testing.T) {
 		t.Fatalf("%d %s", status, raw)
 	}
 }
+
+// TestReader_ParamNamesEveryRoute: database, row and query routes refuse
+// a '_' parameter no format of theirs reads, naming it, as table routes
+// do; one another format reads, or routing's, is ignored.
+func TestReader_ParamNamesEveryRoute(t *testing.T) {
+	f := newFixture(t)
+	seedSQL(f)
+	for _, tc := range []struct {
+		path   string
+		status int
+		name   string
+	}{
+		{"/demo.json?_txid=1&_max_lag=1s&x=1", 200, ""},
+		{"/demo.json?_bogus=1", 400, "_bogus"},
+		{"/demo?_size=1", 400, "_size"},
+		{"/demo/cities/1.json?_shape=array&_txid=1", 200, ""},
+		{"/demo/cities/1.csv?_shape=array", 200, ""}, // the JSON row page's
+		{"/demo/cities/1?_dl=1", 200, ""},
+		{"/demo/cities/1.json?_bogus=1", 400, "_bogus"},
+		{"/demo/cities/1.json?_size=1", 400, "_size"},
+		{"/demo/cities/1.json?_facet=name", 400, "Unsupported parameter _facet"},
+		{"/demo/-/query.json?sql=select+1&_nl=on&_txid=1", 200, ""},
+		{"/demo/-/query.csv?sql=select+1&_shape=array", 200, ""},
+		{"/demo/-/query.json?sql=select+1&_bogus=1", 400, "_bogus"},
+		{"/demo.json?sql=select+1&_size=1", 400, "_size"},
+		{"/demo/-/query?_bogus=1", 400, "_bogus"},
+	} {
+		status, _, raw := f.MustFetch(tc.path)
+		if status != tc.status || !strings.Contains(raw, tc.name) {
+			t.Errorf("%s: %d %s, want %d naming %q", tc.path, status, raw, tc.status, tc.name)
+		}
+	}
+}

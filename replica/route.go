@@ -81,11 +81,27 @@ var (
 	}
 )
 
-// knownTableParam reports whether name is read by some format of a table
-// route or ignored on purpose: not an error on any table route.
-func knownTableParam(name string) bool {
-	return containsString(tableParamsJSON, name) || containsString(tableParamsCSV, name) ||
-		containsString(tableParamsHTML, name) || containsString(ignoredParams, name)
+// knownParam reports whether name is read by some format of the route's
+// kind or ignored on purpose: not an error on any route of that kind (a
+// CSV page ignores _shape, as Datasette's does). The other '_'
+// parameters are kept in the route's query, so that they are in its
+// cache key, and refused with a 400 after the gate (paramError).
+func (rt *route) knownParam(name string) bool {
+	var lists [][]string
+	switch rt.kind {
+	case routeTable:
+		lists = [][]string{tableParamsJSON, tableParamsCSV, tableParamsHTML}
+	case routeQuery:
+		lists = [][]string{queryParamsJSON, queryParamsCSV, queryParamsHTML}
+	case routeRow:
+		lists = [][]string{rowParamsJSON, rowParamsCSV, blobParams}
+	}
+	for _, l := range append(lists, ignoredParams) {
+		if containsString(l, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // multiValued parameters keep every value (sorted where their order does
@@ -127,11 +143,11 @@ func parseRoute(u *url.URL) (rt route, ok bool) {
 		if q == nil {
 			q = u.Query()
 		}
-		rt.query = usedParams(q, names, rt.kind == routeTable)
+		rt.query = usedParams(q, names, rt.knownParam)
 		switch rt.kind {
 		case routeQuery:
 			keepSQLParams(rt.query)
-		case routeRow:
+		case routeRow, routeDB:
 			dropFilters(rt.query)
 		}
 		if enc := rt.query.Encode(); enc != "" {
@@ -152,18 +168,28 @@ func (rt *route) paramNames() []string {
 		if rt.format == formatBlob {
 			return blobParams
 		}
-		return [...][]string{nil, rowParamsJSON, rowParamsCSV}[rt.format]
+		return [...][]string{{}, rowParamsJSON, rowParamsCSV}[rt.format]
+	case routeDB:
+		return []string{} // none: any '_' parameter is kept, to be refused
 	}
 	return nil
 }
 
-// usedParams keeps the named parameters and every parameter without a
-// leading '_'; with unknown, also every '_' parameter no table route
-// knows (parseTableQuery refuses them).
-func usedParams(q url.Values, names []string, unknown bool) url.Values {
+// paramError is the 400 for the route's first '_' parameter (by name)
+// that its format does not read and no route ignores on purpose; nil if
+// there is none. Answers call it after the gate: for a private thing the
+// 404 of a missing one comes first.
+func (rt *route) paramError() error {
+	return checkParamNames(rt.query, rt.paramNames())
+}
+
+// usedParams keeps the named parameters, every parameter without a
+// leading '_', and every '_' parameter that known says no route of the
+// kind reads (they are refused: paramError).
+func usedParams(q url.Values, names []string, known func(string) bool) url.Values {
 	out := url.Values{}
 	for name, vs := range q {
-		if !strings.HasPrefix(name, "_") || containsString(names, name) || (unknown && !knownTableParam(name)) {
+		if !strings.HasPrefix(name, "_") || containsString(names, name) || !known(name) {
 			if multiValued(name) {
 				vs = append([]string(nil), vs...)
 				if name != "_col" {

@@ -180,6 +180,12 @@ func valueSize(v any) int {
 
 // queryAnswer answers /{db}/-/query: the query form (HTML) or its rows.
 func (r *Reader) queryAnswer(ctx context.Context, rd *readTx, rt route) (*cacheEntry, error) {
+	if err := rt.paramError(); err != nil {
+		if err := rd.s.CheckSQL(rt.db); err != nil {
+			return nil, err // a database without public SQL: as missing
+		}
+		return nil, err
+	}
 	if rt.format == formatHTML && rt.query.Get("sql") == "" {
 		if err := rd.s.CheckSQL(rt.db); err != nil {
 			return nil, err

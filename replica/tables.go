@@ -25,6 +25,9 @@ func (r *Reader) databaseAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt
 	if !s.DatabaseVisible() {
 		return nil, gate.NotFound(rt.db, "")
 	}
+	if err := rt.paramError(); err != nil {
+		return nil, err
+	}
 	tables := []dbTable{}
 	for _, t := range s.Tables() {
 		name := t.Name
@@ -178,6 +181,9 @@ func csvDisposition(name string) string {
 func (r *Reader) rowAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt route) (*cacheEntry, error) {
 	t, err := s.CheckTable(rt.table)
 	if err != nil {
+		return nil, err
+	}
+	if err := rt.paramError(); err != nil {
 		return nil, err
 	}
 	key, err := rowKey(t, rt.key)
