@@ -154,6 +154,13 @@ func (t *Tokens) Authenticate(r *http.Request) (name string, err error) {
 	return p.Name, err
 }
 
+// Identify returns the principal of the request's bearer token, whatever
+// its scopes: EUNAUTHORIZED for a missing, unknown, expired or revoked
+// token.
+func (t *Tokens) Identify(r *http.Request) (Principal, error) {
+	return t.principal(r)
+}
+
 // Authorize authenticates the request's bearer token and checks that it
 // holds scope: EUNAUTHORIZED for a missing, unknown, expired or revoked
 // token, EFORBIDDEN for one without the scope.

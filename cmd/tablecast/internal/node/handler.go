@@ -28,6 +28,7 @@ func (n *Node) adminHandler() http.Handler {
 		_, err := n.tokens.Authorize(r, primary.ScopeAdmin)
 		tablecast.WriteJSON(w, http.StatusOK, n.status(err == nil))
 	})
+	mux.HandleFunc("GET /-/actor.json", n.actor)
 	n.clusterRoutes(mux)
 	n.adminRoutes(mux)
 	// Series carry database names (ours and LiteFS's), private ones too:
@@ -37,6 +38,30 @@ func (n *Node) adminHandler() http.Handler {
 		tablecast.WriteError(w, r, n.logger, tablecast.Errorf(tablecast.ENOTFOUND, "Not found"))
 	})
 	return mux
+}
+
+// actor answers Datasette's /-/actor.json, which clients such as
+// dclient's actor command read: {"actor": null} without a token, the
+// token's name and scopes with a usable one, and 401 for a token that is
+// not (unknown, expired, revoked), where Datasette would answer null.
+func (n *Node) actor(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") == "" {
+		tablecast.WriteJSON(w, http.StatusOK, map[string]any{"actor": nil})
+		return
+	}
+	p, err := n.tokens.Identify(r)
+	if err != nil {
+		if tablecast.ErrorCode(err) == tablecast.EUNAUTHORIZED {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+		}
+		tablecast.WriteError(w, r, n.logger, err)
+		return
+	}
+	scopes := p.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	tablecast.WriteJSON(w, http.StatusOK, map[string]any{"actor": map[string]any{"id": p.Name, "token": "tablecast", "scopes": scopes}})
 }
 
 // notReady says why the node should get no traffic, "" when it should.
