@@ -6,6 +6,9 @@
 #   bash scripts/dclient-check.sh              # builds tablecast, runs a one-node
 #                                              # dev cluster (FUSE) in a temp folder,
 #                                              # checks, stops it
+#   DCLIENT05_PYPATH=DIR bash scripts/dclient-check.sh
+#                                              # also dclient 0.5's databases, tables and
+#                                              # rows --all (DIR holds dclient/ of 0.5a3)
 #   DCLIENT_URL=http://127.0.0.1:8080 DCLIENT_TOKEN=secret bash scripts/dclient-check.sh
 #                                              # checks a running node with the dev
 #                                              # cluster's demo database
@@ -84,4 +87,15 @@ check "actor (GET /-/actor.json): an actor for the token" 'true' bash -c '
 	a=$("$0" -m dclient actor "$1/demo" --token "$2") || exit 1
 	echo "$a" | "$0" -c "import json,sys; print(json.dumps(bool(json.load(sys.stdin).get(\"actor\"))))"' \
 	"$DS_PY" "$url" "$token"
+# dclient 0.5 (alpha) adds databases, tables and rows (rows --all follows
+# next_url page by page). With DCLIENT05_PYPATH pointing at its sources
+# (dclient/ of simonw/dclient 0.5a3), check those too.
+if [ -n "${DCLIENT05_PYPATH:-}" ]; then
+	check "dclient 0.5 databases (GET /.json)" '"demo"' bash -c '"$0" -c "import json,sys; print(json.dumps(sys.stdin.read().split()[0]))" < <(PYTHONPATH=$1:${PYTHONPATH:-} "$0" -m dclient databases -i "$2")' "$DS_PY" "$DCLIENT05_PYPATH" "$url"
+	check "dclient 0.5 tables -d demo (GET /demo.json): the public table only" '"cities"' bash -c '"$0" -c "import json,sys; print(json.dumps(\" \".join(l.split()[0] for l in sys.stdin)))" < <(PYTHONPATH=$1:${PYTHONPATH:-} "$0" -m dclient tables -i "$2" -d demo)' "$DS_PY" "$DCLIENT05_PYPATH" "$url"
+	want=$(curl -fsS "$url/demo/cities.json?_size=max&_shape=array&_col=name" | "$DS_PY" -c 'import json,sys; print(json.dumps([r["name"] for r in json.load(sys.stdin)]))')
+	check "dclient 0.5 rows --all --size 2 (follows the absolute next_url to the last page)" "$want" bash -c '
+		PYTHONPATH=$1:${PYTHONPATH:-} "$0" -m dclient rows -i "$2" demo cities --all --size 2 --nl |
+		"$0" -c "import json,sys; print(json.dumps([json.loads(l)[\"name\"] for l in sys.stdin if l.strip()]))"' "$DS_PY" "$DCLIENT05_PYPATH" "$url"
+fi
 exit $failed
