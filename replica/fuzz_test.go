@@ -142,17 +142,10 @@ func FuzzPublicSQLPieces(f *testing.F) {
 	fx.reader.SQLTimeLimit = 50 * time.Millisecond
 	fx.reader.Cache = nil
 	get := fuzzSQLGetter(fx)
-	toMissing := strings.NewReplacer("secrets", "nosuchtbl", "privnum", "nosuchnum", "privjson", "nosuchjson", "privrt", "nosuchrt",
-		"privview", "nosuchview", "_public_audit", "_nosuch_audit")
-	back := strings.NewReplacer("nosuchtbl", "secrets", "nosuchnum", "privnum", "nosuchjson", "privjson", "nosuchrt", "privrt",
-		"nosuchview", "privview", "_nosuch_audit", "_public_audit")
 	f.Fuzz(func(t *testing.T, picks []byte) {
-		if len(picks) > 40 {
+		parts, ok := pickPieces(picks)
+		if !ok {
 			return
-		}
-		parts := make([]string, len(picks))
-		for i, b := range picks {
-			parts[i] = sqlPieces[int(b)%len(sqlPieces)]
 		}
 		q := strings.Join(parts, " ")
 		if len(parts) == 0 || (parts[0] != "select" && !strings.HasPrefix(parts[0], "with") && !strings.HasPrefix(parts[0], "values")) {
@@ -202,17 +195,10 @@ func FuzzWherePieces(f *testing.F) {
 		fx.reader.ServeHTTP(w, req)
 		return w.Code, strings.ReplaceAll(w.Body.String(), `"database":"`+db+`"`, `"database":"X"`)
 	}
-	toMissing := strings.NewReplacer("secrets", "nosuchtbl", "privnum", "nosuchnum", "privjson", "nosuchjson", "privrt", "nosuchrt",
-		"privview", "nosuchview", "_public_audit", "_nosuch_audit")
-	back := strings.NewReplacer("nosuchtbl", "secrets", "nosuchnum", "privnum", "nosuchjson", "privjson", "nosuchrt", "privrt",
-		"nosuchview", "privview", "_nosuch_audit", "_public_audit")
 	f.Fuzz(func(t *testing.T, picks []byte) {
-		if len(picks) > 40 {
+		parts, ok := pickPieces(picks)
+		if !ok {
 			return
-		}
-		parts := make([]string, len(picks))
-		for i, b := range picks {
-			parts[i] = sqlPieces[int(b)%len(sqlPieces)]
 		}
 		where := strings.Join(parts, " ")
 		if status, body := get("demo", where, "Authorization", "Bearer reader"); status == http.StatusInternalServerError ||
@@ -275,4 +261,26 @@ func checkTokenSQL(t *testing.T, get func(db, q string, hdr ...string) (int, str
 	if status == http.StatusInternalServerError {
 		t.Fatalf("%q with a read token: %d %s", q, status, body)
 	}
+}
+
+// toMissing renames the private names of seedConf's database to names
+// that exist nowhere, and back undoes it: a fuzzed query's answer for the
+// private names must equal its answer for the missing ones.
+var (
+	toMissing = strings.NewReplacer("secrets", "nosuchtbl", "privnum", "nosuchnum", "privjson", "nosuchjson", "privrt", "nosuchrt",
+		"privview", "nosuchview", "_public_audit", "_nosuch_audit")
+	back = strings.NewReplacer("nosuchtbl", "secrets", "nosuchnum", "privnum", "nosuchjson", "privjson", "nosuchrt", "privrt",
+		"nosuchview", "privview", "_nosuch_audit", "_public_audit")
+)
+
+// pickPieces turns fuzz bytes into SQL pieces (sqlPieces), at most 40.
+func pickPieces(picks []byte) ([]string, bool) {
+	if len(picks) > 40 {
+		return nil, false
+	}
+	parts := make([]string, len(picks))
+	for i, b := range picks {
+		parts[i] = sqlPieces[int(b)%len(sqlPieces)]
+	}
+	return parts, true
 }
