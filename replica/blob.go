@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/tablecast/tablecast"
@@ -27,7 +28,7 @@ func blobAnswer(rt route, page *pageResult) (*cacheEntry, error) {
 		return nil, tablecast.Errorf(tablecast.EINVALID, "?_blob_column= is required")
 	}
 	col := cols[0]
-	i := indexString(page.columns, col)
+	i := slices.Index(page.columns, col)
 	if i < 0 {
 		return nil, tablecast.Errorf(tablecast.EINVALID, "%s is not a valid column", col)
 	}
@@ -68,15 +69,6 @@ func blobURLs(rt route, page *pageResult) {
 			}
 		}
 	}
-}
-
-func indexString(list []string, s string) int {
-	for i, x := range list {
-		if x == s {
-			return i
-		}
-	}
-	return -1
 }
 
 var (

@@ -119,33 +119,40 @@ func (r *Reader) runSQL(ctx context.Context, rd *readTx, sh *gate.Shadow, text s
 }
 
 // readRows runs the checked statement with the query string's values and
-// hands each row to each.
+// hands each row to each; when the rows run out (not when each stopped),
+// each gets a nil row, to name the columns of an empty answer.
 func readRows(qctx context.Context, stmt *sqlite3.SQLiteStmt, q map[string][]string, each func(cols []string, row []any) bool) error {
-	rows, err := stmt.QueryContext(qctx, gate.BindArgs(stmt.NumInput(), q))
+	cols, done, err := eachStmtRow(qctx, stmt, gate.BindArgs(stmt.NumInput(), q), each)
+	if err == nil && done && len(cols) > 0 {
+		each(cols, nil)
+	}
+	return err
+}
+
+// eachStmtRow runs stmt with args and hands fn each row until fn returns
+// false; done reports that the rows ran out.
+func eachStmtRow(qctx context.Context, stmt *sqlite3.SQLiteStmt, args []driver.NamedValue, fn func(cols []string, row []any) bool) (cols []string, done bool, err error) {
+	rows, err := stmt.QueryContext(qctx, args)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	defer rows.Close()
-	cols := rows.Columns()
+	cols = rows.Columns()
+	dest := make([]driver.Value, len(cols))
 	for {
-		dest := make([]driver.Value, len(cols))
 		if err := rows.Next(dest); errors.Is(err, io.EOF) {
-			break
+			return cols, true, nil
 		} else if err != nil {
-			return err
+			return cols, false, err
 		}
 		row := make([]any, len(dest))
 		for i, v := range dest {
 			row[i] = v
 		}
-		if !each(cols, row) {
-			return nil
+		if !fn(cols, row) {
+			return cols, false, nil
 		}
 	}
-	if len(cols) > 0 {
-		each(cols, nil) // no more rows: still name the columns
-	}
-	return nil
 }
 
 // collect gathers up to the row limit and the byte budget.

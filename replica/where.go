@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"io"
 	"strings"
 
 	"github.com/mattn/go-sqlite3"
@@ -109,25 +108,7 @@ func (s *shadowSource) eachRow(ctx context.Context, query string, args []any, n 
 			}
 			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 		}
-		rows, err := stmt.QueryContext(qctx, named)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		dest := make([]driver.Value, n)
-		for {
-			if err := rows.Next(dest); errors.Is(err, io.EOF) {
-				return nil
-			} else if err != nil {
-				return err
-			}
-			vals := make([]any, n)
-			for i, v := range dest {
-				vals[i] = v
-			}
-			if !fn(vals) {
-				return nil
-			}
-		}
+		_, _, err := eachStmtRow(qctx, stmt, named, func(_ []string, row []any) bool { return fn(row) })
+		return err
 	})
 }
