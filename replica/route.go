@@ -87,16 +87,19 @@ var (
 // parameters are kept in the route's query, so that they are in its
 // cache key, and refused with a 400 after the gate (paramError).
 func (rt *route) knownParam(name string) bool {
-	var lists [][]string
+	if containsString(ignoredParams, name) {
+		return true
+	}
+	var lists [3][]string // no allocation: _txid comes with many reads
 	switch rt.kind {
 	case routeTable:
-		lists = [][]string{tableParamsJSON, tableParamsCSV, tableParamsHTML}
+		lists = [3][]string{tableParamsJSON, tableParamsCSV, tableParamsHTML}
 	case routeQuery:
-		lists = [][]string{queryParamsJSON, queryParamsCSV, queryParamsHTML}
+		lists = [3][]string{queryParamsJSON, queryParamsCSV, queryParamsHTML}
 	case routeRow:
-		lists = [][]string{rowParamsJSON, rowParamsCSV, blobParams}
+		lists = [3][]string{rowParamsJSON, rowParamsCSV, blobParams}
 	}
-	for _, l := range append(lists, ignoredParams) {
+	for _, l := range lists {
 		if containsString(l, name) {
 			return true
 		}
