@@ -2,8 +2,6 @@ package routing
 
 import (
 	"time"
-
-	"github.com/tablecast/tablecast"
 )
 
 // Metrics receives what routing decides, for counting (Prometheus in
@@ -61,19 +59,3 @@ func (rt *Router) metrics() Metrics {
 	}
 	return rt.Metrics
 }
-
-// Route kinds: the metrics labels of the URL grammar (see
-// tablecast.Route.Label), kept here for the counters of cmd/tablecast.
-const (
-	RouteRoot     = tablecast.RouteRoot
-	RouteDatabase = tablecast.RouteDatabase
-	RouteTable    = tablecast.RouteTable
-	RouteRow      = tablecast.RouteRow
-	RouteQuery    = tablecast.RouteQuery
-	RouteWrite    = tablecast.RouteWrite
-	RouteAdmin    = tablecast.RouteAdmin
-	RouteOther    = tablecast.RouteOther
-)
-
-// RouteKinds lists every route label.
-var RouteKinds = tablecast.RouteLabels

@@ -17,7 +17,6 @@ import (
 
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/deploy/devcluster"
-	"github.com/tablecast/tablecast/routing"
 )
 
 // TestMetrics_ScrapeClusterNodes drives reads, a private 404, a forwarded
@@ -327,7 +326,7 @@ func (m scraped) boundedLabels(t *testing.T) {
 		if !strings.HasPrefix(s.name, "tablecast_") {
 			continue
 		}
-		if k, ok := s.labels["route"]; ok && !slices.Contains(routing.RouteKinds, k) {
+		if k, ok := s.labels["route"]; ok && !slices.Contains(tablecast.RouteLabels, k) {
 			t.Errorf("%s: route label %q", s.name, k)
 		}
 		if st, ok := s.labels["status"]; ok {

@@ -189,10 +189,10 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 	// Every series that can be known in advance starts at 0, so that
 	// rate() and dashboards see it before the first event.
 	m.byKind = map[string]*kindMetrics{}
-	for _, kind := range routing.RouteKinds {
+	for _, kind := range tablecast.RouteLabels {
 		m.byKind[kind] = &kindMetrics{duration: m.duration.WithLabelValues(kind, region)}
 	}
-	for _, kind := range []string{routing.RouteTable, routing.RouteRow} {
+	for _, kind := range []string{tablecast.RouteTable, tablecast.RouteRow} {
 		m.notFound.WithLabelValues(kind, region)
 	}
 	for _, mode := range []string{routing.WriteProxy, routing.WriteRedirect, routing.WriteFlyReplay} {
@@ -264,7 +264,7 @@ func (m *nodeMetrics) instrument(next http.Handler) http.Handler {
 			}
 			m.countRequest(kind, status)
 			m.observeDuration(kind, time.Since(metricsEpoch)-start)
-			if status == http.StatusNotFound && (kind == routing.RouteTable || kind == routing.RouteRow) {
+			if status == http.StatusNotFound && (kind == tablecast.RouteTable || kind == tablecast.RouteRow) {
 				m.notFound.WithLabelValues(kind, m.region).Inc()
 			}
 		}()

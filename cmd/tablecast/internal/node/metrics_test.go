@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/replica"
-	"github.com/tablecast/tablecast/routing"
 )
 
 // BenchmarkInstrument measures what counting and timing add to every
@@ -53,15 +53,15 @@ func TestInstrument_CountsByStatus(t *testing.T) {
 	for _, c := range []struct {
 		kind, status string
 		want         float64
-	}{{routing.RouteTable, "200", 2}, {routing.RouteRow, "404", 3}, {routing.RouteTable, "799", 1}, {routing.RouteAdmin, "204", 1}, {routing.RouteRow, "200", 0}} {
+	}{{tablecast.RouteTable, "200", 2}, {tablecast.RouteRow, "404", 3}, {tablecast.RouteTable, "799", 1}, {tablecast.RouteAdmin, "204", 1}, {tablecast.RouteRow, "200", 0}} {
 		if got := testutil.ToFloat64(m.requests.WithLabelValues(c.kind, c.status, "syd")); got != c.want {
 			t.Errorf("requests{route=%s,status=%s} = %v, want %v", c.kind, c.status, got, c.want)
 		}
 	}
-	if got := testutil.CollectAndCount(m.duration); got != len(routing.RouteKinds) {
-		t.Errorf("%d duration series, want one per route kind (%d)", got, len(routing.RouteKinds))
+	if got := testutil.CollectAndCount(m.duration); got != len(tablecast.RouteLabels) {
+		t.Errorf("%d duration series, want one per route kind (%d)", got, len(tablecast.RouteLabels))
 	}
-	if got := testutil.ToFloat64(m.notFound.WithLabelValues(routing.RouteRow, "syd")); got != 3 {
+	if got := testutil.ToFloat64(m.notFound.WithLabelValues(tablecast.RouteRow, "syd")); got != 3 {
 		t.Errorf("not found rows = %v, want 3", got)
 	}
 }
@@ -92,7 +92,7 @@ func TestInstrument_ClientClosed(t *testing.T) {
 	}))
 	timedOut.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/-/wait?db=x", nil))
 	for status, want := range map[string]float64{"499": 2, "504": 1, "200": 0} {
-		if got := testutil.ToFloat64(m.requests.WithLabelValues(routing.RouteAdmin, status, "syd")); got != want {
+		if got := testutil.ToFloat64(m.requests.WithLabelValues(tablecast.RouteAdmin, status, "syd")); got != want {
 			t.Errorf("requests{route=admin,status=%s} = %v, want %v", status, got, want)
 		}
 	}
