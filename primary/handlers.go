@@ -167,14 +167,14 @@ func bindTarget(ctx context.Context, tx *sql.Tx, req *request, ir *insertRequest
 	if err != nil {
 		return nil, nil, err
 	}
-	if req.action == actionUpsert && len(t.pks) == 0 {
+	if req.action == tablecast.ActionUpsert && len(t.pks) == 0 {
 		return nil, nil, tablecast.Errorf(tablecast.EINVALID, "Table has no primary key, cannot upsert: %s", t.name)
 	}
 	bound, err := bindRows(ir.rows, t.writable())
 	if err != nil {
 		return nil, nil, err
 	}
-	if req.action == actionUpsert {
+	if req.action == tablecast.ActionUpsert {
 		err = checkPKs(bound, t.pks)
 	}
 	return t, bound, err

@@ -58,9 +58,9 @@ func (w *Writer) SetPublic(ctx context.Context, db, table string, public bool, t
 // auditVisibility appends a publish or unpublish, with its TXID, to the
 // admin audit log. The change is committed already: a failure is logged.
 func (w *Writer) auditVisibility(ctx context.Context, db, table string, public bool, token string, txid tablecast.TXID) {
-	action := actionUnpublish
+	action := tablecast.ActionUnpublish
 	if public {
-		action = actionPublish
+		action = tablecast.ActionPublish
 	}
 	e := AuditEntry{Token: token, Action: action, DB: db, Target: table, TXID: txid.String()}
 	ctx = context.WithoutCancel(ctx) // a client that leaves now must not skip the audit
@@ -89,9 +89,9 @@ func publishTarget(ctx context.Context, tx *sql.Tx, name string, public bool) (s
 // setPublic lists or unlists a table in _public_tables (gate.Publish,
 // gate.Unpublish), audited and versioned.
 func setPublic(ctx context.Context, tx *sql.Tx, name string, public bool, token string) error {
-	set, action := gate.Unpublish, actionUnpublish
+	set, action := gate.Unpublish, tablecast.ActionUnpublish
 	if public {
-		set, action = gate.Publish, actionPublish
+		set, action = gate.Publish, tablecast.ActionPublish
 	}
 	if err := set(ctx, tx, name, token); err != nil {
 		return sqliteError(action, err)

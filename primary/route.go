@@ -6,16 +6,6 @@ import (
 	"github.com/tablecast/tablecast"
 )
 
-// Write actions, the last segment of each write path (the URL grammar's).
-const (
-	actionCreate    = tablecast.ActionCreate
-	actionInsert    = tablecast.ActionInsert
-	actionUpsert    = tablecast.ActionUpsert
-	actionDelete    = tablecast.ActionDelete
-	actionPublish   = tablecast.ActionPublish
-	actionUnpublish = tablecast.ActionUnpublish
-)
-
 // route is a write route of the URL grammar (tablecast.ParseRoute):
 //
 //	/{db}/-/create
@@ -36,7 +26,7 @@ func parseRoute(u *url.URL) (route, bool) {
 		return route{}, false
 	}
 	rt := route{action: g.Action, db: g.DB, table: g.Table}
-	if g.Action == actionDelete {
+	if g.Action == tablecast.ActionDelete {
 		if rt.pk, err = g.PK(); err != nil {
 			return route{}, false
 		}
@@ -46,7 +36,7 @@ func parseRoute(u *url.URL) (route, bool) {
 
 // scope is the token scope the route needs.
 func (rt route) scope() string {
-	if rt.action == actionPublish || rt.action == actionUnpublish {
+	if rt.action == tablecast.ActionPublish || rt.action == tablecast.ActionUnpublish {
 		return ScopePublish
 	}
 	return ScopeWrite
@@ -57,7 +47,7 @@ func (rt route) validate() error {
 	if err := tablecast.ValidateDBName(rt.db); err != nil {
 		return err
 	}
-	if rt.action == actionCreate || rt.table == "" {
+	if rt.action == tablecast.ActionCreate || rt.table == "" {
 		return nil
 	}
 	return tablecast.ValidateTableName(rt.table)

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"reflect"
 	"testing"
+
+	"github.com/tablecast/tablecast"
 )
 
 func TestParseRoute(t *testing.T) {
@@ -12,16 +14,16 @@ func TestParseRoute(t *testing.T) {
 		want route
 		ok   bool
 	}{
-		{"/db/-/create", route{action: actionCreate, db: "db"}, true},
-		{"/db/t/-/insert", route{action: actionInsert, db: "db", table: "t"}, true},
-		{"/db/t/-/upsert", route{action: actionUpsert, db: "db", table: "t"}, true},
-		{"/db/t/-/publish", route{action: actionPublish, db: "db", table: "t"}, true},
-		{"/db/t/-/unpublish", route{action: actionUnpublish, db: "db", table: "t"}, true},
-		{"/db/t/7/-/delete", route{action: actionDelete, db: "db", table: "t", pk: []string{"7"}}, true},
-		{"/db/t/a,b/-/delete", route{action: actionDelete, db: "db", table: "t", pk: []string{"a", "b"}}, true},
-		{"/db/t/a%2Cb,c%2Fd/-/delete", route{action: actionDelete, db: "db", table: "t", pk: []string{"a,b", "c/d"}}, true},
-		{"/db/a%2Fb/-/insert", route{action: actionInsert, db: "db", table: "a/b"}, true},
-		{"/db/t%20x/-/insert", route{action: actionInsert, db: "db", table: "t x"}, true},
+		{"/db/-/create", route{action: tablecast.ActionCreate, db: "db"}, true},
+		{"/db/t/-/insert", route{action: tablecast.ActionInsert, db: "db", table: "t"}, true},
+		{"/db/t/-/upsert", route{action: tablecast.ActionUpsert, db: "db", table: "t"}, true},
+		{"/db/t/-/publish", route{action: tablecast.ActionPublish, db: "db", table: "t"}, true},
+		{"/db/t/-/unpublish", route{action: tablecast.ActionUnpublish, db: "db", table: "t"}, true},
+		{"/db/t/7/-/delete", route{action: tablecast.ActionDelete, db: "db", table: "t", pk: []string{"7"}}, true},
+		{"/db/t/a,b/-/delete", route{action: tablecast.ActionDelete, db: "db", table: "t", pk: []string{"a", "b"}}, true},
+		{"/db/t/a%2Cb,c%2Fd/-/delete", route{action: tablecast.ActionDelete, db: "db", table: "t", pk: []string{"a,b", "c/d"}}, true},
+		{"/db/a%2Fb/-/insert", route{action: tablecast.ActionInsert, db: "db", table: "a/b"}, true},
+		{"/db/t%20x/-/insert", route{action: tablecast.ActionInsert, db: "db", table: "t x"}, true},
 		{"/db/t/-/drop", route{}, false},
 		{"/db/t/-/insert/", route{}, false},
 		{"/db/t/insert", route{}, false},
@@ -50,13 +52,13 @@ func TestRoute_Validate(t *testing.T) {
 		rt   route
 		ok   bool
 	}{
-		{"OK", route{action: actionInsert, db: "db", table: "t"}, true},
-		{"CreateNoTable", route{action: actionCreate, db: "db-1"}, true},
-		{"BadDB", route{action: actionInsert, db: "../x", table: "t"}, false},
-		{"EmptyDB", route{action: actionCreate, db: ""}, false},
-		{"ReservedTable", route{action: actionPublish, db: "db", table: "_public_tables"}, false},
-		{"SQLiteTable", route{action: actionPublish, db: "db", table: "sqlite_master"}, false},
-		{"SlashInTable", route{action: actionInsert, db: "db", table: "a/b"}, false},
+		{"OK", route{action: tablecast.ActionInsert, db: "db", table: "t"}, true},
+		{"CreateNoTable", route{action: tablecast.ActionCreate, db: "db-1"}, true},
+		{"BadDB", route{action: tablecast.ActionInsert, db: "../x", table: "t"}, false},
+		{"EmptyDB", route{action: tablecast.ActionCreate, db: ""}, false},
+		{"ReservedTable", route{action: tablecast.ActionPublish, db: "db", table: "_public_tables"}, false},
+		{"SQLiteTable", route{action: tablecast.ActionPublish, db: "db", table: "sqlite_master"}, false},
+		{"SlashInTable", route{action: tablecast.ActionInsert, db: "db", table: "a/b"}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := tt.rt.validate(); (err == nil) != tt.ok {

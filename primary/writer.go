@@ -157,7 +157,7 @@ func (w *Writer) serve(rw http.ResponseWriter, r *http.Request, rt route) (*resu
 		return nil, err
 	}
 	if w.Space != nil {
-		if err := w.Space.Check(rt.action == actionDelete || rt.action == actionUnpublish); err != nil {
+		if err := w.Space.Check(rt.action == tablecast.ActionDelete || rt.action == tablecast.ActionUnpublish); err != nil {
 			return nil, err
 		}
 	}
@@ -209,17 +209,17 @@ func (w *Writer) sync(ctx context.Context, db string, txid tablecast.TXID) error
 
 func (w *Writer) run(ctx context.Context, req *request) (*result, error) {
 	switch req.action {
-	case actionCreate:
+	case tablecast.ActionCreate:
 		return w.create(ctx, req)
-	case actionInsert:
+	case tablecast.ActionInsert:
 		return w.insert(ctx, req)
-	case actionUpsert:
+	case tablecast.ActionUpsert:
 		return w.upsert(ctx, req)
-	case actionDelete:
+	case tablecast.ActionDelete:
 		return w.delete(ctx, req)
-	case actionPublish:
+	case tablecast.ActionPublish:
 		return w.publish(ctx, req, true)
-	case actionUnpublish:
+	case tablecast.ActionUnpublish:
 		return w.publish(ctx, req, false)
 	}
 	return nil, tablecast.Errorf(tablecast.ENOTFOUND, "Not found")
