@@ -110,7 +110,7 @@ var grammar = []pattern{
 	node(KindAdmin, "/-/..."),
 	node(KindMetrics, "/metrics"),
 	read(KindRoot, "/", inHTML|inJSON),
-	read(KindDatabase, "/{db}", inHTML|inJSON),
+	read(KindDatabase, "/{db}", inHTML|inJSON|inCSV), // CSV: only Datasette's "/db.csv?sql=" (replica)
 	read(KindTable, "/{db}/{table}", inHTML|inJSON|inCSV),
 	read(KindRow, "/{db}/{table}/{key}", inHTML|inJSON|inCSV|inBlob),
 	read(KindQuery, "/{db}/-/query", inHTML|inJSON|inCSV),

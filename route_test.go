@@ -19,6 +19,8 @@ func TestParseRoute(t *testing.T) {
 		{"/.json", Route{Kind: KindRoot, Format: FormatJSON}},
 		{"/d", Route{Kind: KindDatabase, DB: "d"}},
 		{"/d.json", Route{Kind: KindDatabase, Format: FormatJSON, DB: "d"}},
+		{"/d.csv", Route{Kind: KindDatabase, Format: FormatCSV, DB: "d"}},
+		{"/metrics.csv", Route{Kind: KindDatabase, Format: FormatCSV, DB: "metrics"}},
 		{"/d/t", Route{Kind: KindTable, DB: "d", Table: "t"}},
 		{"/d/t.json", Route{Kind: KindTable, Format: FormatJSON, DB: "d", Table: "t"}},
 		{"/d/t.csv", Route{Kind: KindTable, Format: FormatCSV, DB: "d", Table: "t"}},
@@ -88,8 +90,6 @@ func TestParseRoute_NotFound(t *testing.T) {
 		want Route
 	}{
 		{"/.csv", Route{Kind: KindRoot, Format: FormatCSV}},
-		{"/metrics.csv", Route{Kind: KindDatabase, Format: FormatCSV, DB: "metrics"}},
-		{"/d.csv", Route{Kind: KindDatabase, Format: FormatCSV, DB: "d"}},
 		{"/d/t.blob", Route{Kind: KindTable, Format: FormatBlob, DB: "d", Table: "t"}},
 		{"/d.blob", Route{Kind: KindDatabase, Format: FormatBlob, DB: "d"}},
 		{"/d/-/query.blob", Route{Kind: KindQuery, Format: FormatBlob, DB: "d"}},

@@ -121,10 +121,7 @@ func parseRoute(u *url.URL) (rt route, ok bool) {
 	path := u.EscapedPath()
 	g, err := tablecast.ParseRoute(path)
 	rt.format = g.Format
-	// The grammar has no database CSV: "/db.csv" is only Datasette's
-	// query URL in CSV, "/db.csv?sql=…", below.
-	dbCSV := err != nil && g.Kind == tablecast.KindDatabase && g.Format == tablecast.FormatCSV && g.DB != ""
-	if (err != nil && !dbCSV) || !g.Kind.IsRead() {
+	if err != nil || !g.Kind.IsRead() {
 		return rt, false
 	}
 	rt.kind, rt.db, rt.table, rt.key = g.Kind, g.DB, g.Table, g.Key
@@ -132,15 +129,15 @@ func parseRoute(u *url.URL) (rt route, ok bool) {
 	var q url.Values
 	if rt.kind == routeDB && u.RawQuery != "" {
 		// "/db.json?sql=…" (and .csv, and the HTML page) is Datasette
-		// 0.64's query URL (dclient's query uses it): the same answer as "/db/-/query.json?sql=…", through
-		// the same gate and limits. An empty sql is the database page, as
-		// in Datasette.
+		// 0.64's query URL (dclient's query uses it): the same answer as
+		// "/db/-/query.json?sql=…", through the same gate and limits. An
+		// empty sql is the database page, as in Datasette.
 		if q = u.Query(); q.Get("sql") != "" {
 			rt.kind = routeQuery
 		}
 	}
-	if dbCSV && rt.kind != routeQuery {
-		return rt, false
+	if rt.kind == routeDB && rt.format == formatCSV {
+		return rt, false // a database has no CSV, only "/db.csv?sql=…" (above)
 	}
 	if names := rt.paramNames(); names != nil && u.RawQuery != "" {
 		if q == nil {
