@@ -25,11 +25,12 @@ const (
 	ScopeRead    = "read"    // private tables on every node (JSON, CSV, HTML); implied by admin
 	ScopeWrite   = "write"   // create, insert, upsert, delete
 	ScopePublish = "publish" // publish, unpublish
-	ScopeAdmin   = "admin"   // admin pages, token management, cluster routes
+	ScopeSchema  = "schema"  // schema changes: drop, alter, views, indexes, full-text, execute
+	ScopeAdmin   = "admin"   // admin pages, token management, cluster routes, import
 )
 
 // AllScopes lists every scope, in the order they are shown.
-var AllScopes = []string{ScopeRead, ScopeWrite, ScopePublish, ScopeAdmin}
+var AllScopes = []string{ScopeRead, ScopeWrite, ScopePublish, ScopeSchema, ScopeAdmin}
 
 // ParseScopes checks a list of scope names and returns it without
 // duplicates, in AllScopes order. An empty list is refused.
@@ -45,11 +46,11 @@ func ParseScopes(list []string) ([]string, error) {
 	}
 	for _, got := range list {
 		if !slices.Contains(AllScopes, strings.TrimSpace(got)) {
-			return nil, tablecast.Errorf(tablecast.EINVALID, "Unknown scope %q: want read, write, publish or admin", got)
+			return nil, tablecast.Errorf(tablecast.EINVALID, "Unknown scope %q: want read, write, publish, schema or admin", got)
 		}
 	}
 	if len(out) == 0 {
-		return nil, tablecast.Errorf(tablecast.EINVALID, "A token needs at least one scope: read, write, publish or admin")
+		return nil, tablecast.Errorf(tablecast.EINVALID, "A token needs at least one scope: read, write, publish, schema or admin")
 	}
 	return out, nil
 }

@@ -43,7 +43,7 @@ func TestParseScopes(t *testing.T) {
 	}{
 		{[]string{"admin", "write"}, "write,admin"},
 		{[]string{"admin", "read", "write"}, "read,write,admin"},
-		{[]string{"reads"}, `Unknown scope "reads": want read, write, publish or admin`},
+		{[]string{"reads"}, `Unknown scope "reads": want read, write, publish, schema or admin`},
 		{[]string{"publish", "publish"}, "publish"},
 		{[]string{" write "}, "write"},
 		{[]string{"write", "root"}, `Unknown scope "root"`},

@@ -25,7 +25,7 @@ func runTokenCreate(args []string) error {
 		return createOffline(*name, *scopes)
 	}
 	if *scopes == "" {
-		return fmt.Errorf("token create: -scope is required with -url (read, write, publish, admin, comma-separated)")
+		return fmt.Errorf("token create: -scope is required with -url (read, write, publish, schema, admin, comma-separated)")
 	}
 	body := map[string]any{"name": *name, "scopes": strings.Split(*scopes, ","), "expires": *expires}
 	out, err := callAdmin(http.MethodPost, *u, tokenOr(*tok), "/-/admin/api/tokens", body)
@@ -45,7 +45,7 @@ func runTokenCreate(args []string) error {
 func tokenFlags() (fs *flag.FlagSet, name, scopes, expires, u, tok *string) {
 	fs = flag.NewFlagSet("token create", flag.ContinueOnError)
 	name = fs.String("name", "", "token name, recorded in the audit log for what it does (offline default: writer)")
-	scopes = fs.String("scope", "", "comma-separated scopes: read, write, publish, admin (offline default: all; required with -url)")
+	scopes = fs.String("scope", "", "comma-separated scopes: read, write, publish, schema, admin (offline default: all; required with -url)")
 	expires = fs.String("expires", "", "with -url: lifetime, like 30d or 12h (default: never)")
 	u = fs.String("url", "", "API URL of any node: make the token through the primary's admin API; without it, print a config entry")
 	tok = fs.String("token", "", "with -url: a token secret with the admin scope (env TABLECAST_TOKEN)")

@@ -118,7 +118,7 @@ func (t TLSConfig) enabled() bool { return t.CA != "" || t.Cert != "" || t.Key !
 
 // TokenConfig is one token: its secret (hashed at load, for dev
 // clusters) or only its SHA-256 (from `tablecast token create`), and its
-// scopes (read, write, publish, admin); without a scopes list it has them all.
+// scopes (read, write, publish, schema, admin); without a scopes list it has them all.
 type TokenConfig struct {
 	Name   string   `yaml:"name"`
 	Token  string   `yaml:"token"`

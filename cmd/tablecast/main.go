@@ -19,7 +19,7 @@ const usage = `tablecast publishes SQLite tables worldwide over LiteFS.
 Usage:
   tablecast serve -config litefs.yml   run a node
   tablecast dev [-dir DIR]             run a local cluster (primary + 2 replicas) with sample data
-  tablecast token create [-name NAME] [-scope read,write,publish,admin]
+  tablecast token create [-name NAME] [-scope read,write,publish,schema,admin]
                                       make a config token offline: prints the secret and its config entry
   tablecast token create -scope S [-expires 30d] [-name N] -url URL -token ADMIN
                                       make a token through the primary's admin API (prints the secret once)
