@@ -77,6 +77,13 @@ const (
 	ActionDelete    = "delete"
 	ActionPublish   = "publish"
 	ActionUnpublish = "unpublish"
+
+	// Canned queries and metadata (issue 18).
+	ActionDefineQuery    = "define-query"
+	ActionDropQuery      = "drop-query"
+	ActionPublishQuery   = "publish-query"
+	ActionUnpublishQuery = "unpublish-query"
+	ActionMetadata       = "metadata"
 )
 
 // Route is a parsed request path.
@@ -117,6 +124,11 @@ var grammar = []pattern{
 	write(ActionCreate, "/{db}/-/create"),
 	write(ActionPublish, "/{db}/-/publish"),
 	write(ActionUnpublish, "/{db}/-/unpublish"),
+	write(ActionDefineQuery, "/{db}/-/define-query"),
+	write(ActionDropQuery, "/{db}/-/drop-query"),
+	write(ActionPublishQuery, "/{db}/-/publish-query"),
+	write(ActionUnpublishQuery, "/{db}/-/unpublish-query"),
+	write(ActionMetadata, "/{db}/-/metadata"),
 	write(ActionInsert, "/{db}/{table}/-/insert"),
 	write(ActionUpsert, "/{db}/{table}/-/upsert"),
 	write(ActionPublish, "/{db}/{table}/-/publish"),

@@ -10,6 +10,7 @@ import (
 //
 //	/{db}/-/create
 //	/{db}/-/publish|unpublish               the whole database
+//	/{db}/-/define-query|drop-query|publish-query|unpublish-query|metadata
 //	/{db}/{table}/-/insert|upsert|publish|unpublish
 //	/{db}/{table}/{pk}/-/delete
 type route struct {
@@ -36,8 +37,12 @@ func parseRoute(u *url.URL) (route, bool) {
 
 // scope is the token scope the route needs.
 func (rt route) scope() string {
-	if rt.action == tablecast.ActionPublish || rt.action == tablecast.ActionUnpublish {
+	switch rt.action {
+	case tablecast.ActionPublish, tablecast.ActionUnpublish,
+		tablecast.ActionPublishQuery, tablecast.ActionUnpublishQuery, tablecast.ActionMetadata:
 		return ScopePublish
+	case tablecast.ActionDefineQuery, tablecast.ActionDropQuery:
+		return ScopeSchema
 	}
 	return ScopeWrite
 }

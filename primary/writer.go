@@ -221,6 +221,9 @@ func (w *Writer) run(ctx context.Context, req *request) (*result, error) {
 		return w.publish(ctx, req, true)
 	case tablecast.ActionUnpublish:
 		return w.publish(ctx, req, false)
+	case tablecast.ActionDefineQuery, tablecast.ActionDropQuery, tablecast.ActionPublishQuery,
+		tablecast.ActionUnpublishQuery, tablecast.ActionMetadata:
+		return w.canned(ctx, req)
 	}
 	return nil, tablecast.Errorf(tablecast.ENOTFOUND, "Not found")
 }

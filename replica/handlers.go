@@ -67,7 +67,7 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	if rt.format == formatCSV && rt.query.Get("_stream") == "on" {
+	if rt.format == formatCSV && rt.query.Get("_stream") == "on" && (s == nil || !s.QueryVisible(rt.table)) {
 		r.serveStream(w, req, d, rt)
 		return
 	}
@@ -254,6 +254,9 @@ func (r *Reader) answer(ctx context.Context, rd *readTx, rt route) (*cacheEntry,
 	case routeDB:
 		return r.databaseAnswer(ctx, rd.tx, rd.s, rt)
 	case routeTable:
+		if q, ok := cannedQuery(rd.s, rt); ok {
+			return r.cannedAnswer(ctx, rd, rt, q)
+		}
 		return r.tableAnswer(ctx, rd, rt)
 	case routeRow:
 		return r.rowAnswer(ctx, rd.tx, rd.s, rt)

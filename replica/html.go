@@ -2,6 +2,7 @@ package replica
 
 import (
 	"bytes"
+	"cmp"
 	"embed"
 	"fmt"
 	"html/template"
@@ -21,7 +22,7 @@ var templateFS embed.FS
 // template. They are rendered on the server; no script runs in the page.
 var pages = func() map[string]*template.Template {
 	funcs := template.FuncMap{"join": strings.Join}
-	base := template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/base.html", "templates/rows.html"))
+	base := template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/base.html", "templates/rows.html", "templates/metadata.html"))
 	out := map[string]*template.Template{}
 	for _, name := range []string{"error", "index", "database", "table", "row", "query"} {
 		out[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
@@ -85,16 +86,20 @@ func (r *Reader) htmlIndex(dbs []dbSummary) *cacheEntry {
 }
 
 // htmlDatabase is "/{db}": its public tables and views.
-func (r *Reader) htmlDatabase(db string, tables []dbTable, allowSQL bool) (*cacheEntry, error) {
+func (r *Reader) htmlDatabase(db string, tables []dbTable, s *snapshot) (*cacheEntry, error) {
 	sqlHref := ""
-	if allowSQL {
+	if s.AllowSQL {
 		sqlHref = dbPath(db) + "/-/query"
 	}
+	dm := s.DatabaseMeta()
 	return renderPage(http.StatusOK, "database", struct {
 		page
-		DB, SQLHref, JSONHref string
-		Tables                []dbTable
-	}{page{Title: db, Crumbs: []crumb{{db, dbPath(db)}}}, db, sqlHref, dbPath(db) + ".json", tables})
+		DB, Heading, SQLHref, JSONHref string
+		Tables                         []dbTable
+		Queries                        []cannedLink
+		Meta                           *metaView
+	}{page{Title: db, Crumbs: []crumb{{db, dbPath(db)}}}, db, cmp.Or(dm["title"], db), sqlHref, dbPath(db) + ".json", tables,
+		cannedLinks(db, s), metaViewOf(dm, nil, nil)})
 }
 
 // cell is one rendered value of a grid.
@@ -179,8 +184,11 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 		}
 	}
 	q := encodeQuery(rt.query, "_next")
+	meta, heading := tableMetaView(s, t)
 	return renderPage(http.StatusOK, "table", struct {
 		page
+		Meta                                                                      *metaView
+		Heading                                                                   string
 		Table, Path, SortText, ClearHref, NextHref, JSONHref, CSVHref, StreamHref string
 		View                                                                      bool
 		Count                                                                     int64
@@ -190,7 +198,8 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 		Keep                                                                      []hidden
 		Grid                                                                      grid
 	}{
-		page:  page{Title: rt.table + " · " + rt.db, Crumbs: []crumb{{rt.db, dbPath(rt.db)}, {rt.table, path}}},
+		page: page{Title: rt.table + " · " + rt.db, Crumbs: []crumb{{rt.db, dbPath(rt.db)}, {rt.table, path}}},
+		Meta: meta, Heading: cmp.Or(heading, rt.table),
 		Table: rt.table, Path: path, SortText: sortText(tq), ClearHref: path + keepOnly(rt.query, "_sort", "_sort_desc", "_sort_by_desc", "_size"),
 		NextHref: next, JSONHref: path + ".json" + q, CSVHref: path + ".csv" + q,
 		StreamHref: path + ".csv" + encodeQuery(withParam(rt.query, "_stream", "on"), "_next", "_size"),

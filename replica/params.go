@@ -43,6 +43,9 @@ type tableQuery struct {
 	dl      bool     // CSV: as a download
 	noHead  bool     // CSV: no header row
 	where   []string // _where SQL fragments (where.go)
+
+	metadata bool   // _extra=metadata
+	meta     object // the table's metadata, set by tableAnswer
 }
 
 // filter is one column filter: column, operator and bound arguments.
@@ -202,9 +205,11 @@ func (tq *tableQuery) parseOutput(t *table, q url.Values, f format) error {
 				tq.count = true
 			case "columns":
 				tq.columns = true
+			case "metadata":
+				tq.metadata = true
 			case "":
 			default:
-				return tablecast.Errorf(tablecast.EINVALID, "Invalid _extra: %s (use count or columns)", e)
+				return tablecast.Errorf(tablecast.EINVALID, "Invalid _extra: %s (use count, columns or metadata)", e)
 			}
 		}
 	}

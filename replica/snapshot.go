@@ -23,7 +23,8 @@ func routeHidden(s *snapshot, rt route) error {
 			return gate.NotFound(rt.db, "")
 		}
 	case routeTable, routeRow:
-		if !s.Visible(rt.table) {
+		// A canned query the visitor may run is served at a table's URL.
+		if !s.Visible(rt.table) && !(rt.kind == routeTable && s.QueryVisible(rt.table)) {
 			return gate.NotFound(rt.db, rt.table)
 		}
 	}
@@ -34,7 +35,7 @@ func routeHidden(s *snapshot, rt route) error {
 // row answers depend on one table (its rows and whether it is public):
 // they key on its version, the offset and the database-wide switches, and
 // so survive writes to other tables. Database and query answers, public
-// views and pages with _where key on the TXID.
+// views, pages with _where and canned queries key on the TXID.
 func cacheKey(s *snapshot, rt route) string {
 	var buf [192]byte
 	return string(appendCacheKey(s, buf[:0], rt))
@@ -46,7 +47,7 @@ func appendCacheKey(s *snapshot, dst []byte, rt route) []byte {
 	// A view's rows come from other tables, and so may a page with
 	// _where (a subquery): key them on the TXID.
 	if t, ok := s.Table(rt.table); rt.kind == routeDB || rt.kind == routeQuery || (ok && t.View) ||
-		(rt.kind == routeTable && rt.query["_where"] != nil) {
+		(rt.kind == routeTable && (rt.query["_where"] != nil || s.QueryVisible(rt.table))) {
 		dst = append(append(append(dst, "D\x00"...), rt.canonical...), 0)
 		return rt.appendBase(strconv.AppendUint(dst, uint64(s.TXID), 10))
 	}

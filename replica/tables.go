@@ -39,14 +39,15 @@ func (r *Reader) databaseAnswer(ctx context.Context, tx *sql.Tx, s *snapshot, rt
 			PrimaryKeys: nonNil(t.PKs), Count: count, View: t.View})
 	}
 	if rt.format == formatHTML {
-		return r.htmlDatabase(rt.db, tables, s.AllowSQL)
+		return r.htmlDatabase(rt.db, tables, s)
 	}
 	list := make([]map[string]any, len(tables))
 	for i, t := range tables {
 		list[i] = map[string]any{"name": t.Name, "columns": t.Columns, "primary_keys": t.PrimaryKeys,
 			"count": t.Count, "view": t.View, "path": t.Path + ".json"}
 	}
-	return jsonEntry(http.StatusOK, map[string]any{"ok": true, "database": rt.db, "tables": list, "public_sql": s.AllowSQL}), nil
+	return jsonEntry(http.StatusOK, map[string]any{"ok": true, "database": rt.db, "tables": list, "public_sql": s.AllowSQL,
+		"queries": queriesJSON(rt.db, s), "metadata": metaObject(s.DatabaseMeta())}), nil
 }
 
 // tableAnswer answers /{db}/{table}: one page of rows, filtered and sorted.
@@ -80,6 +81,9 @@ func (r *Reader) tableAnswer(ctx context.Context, rd *readTx, rt route) (*cacheE
 		return csvEntry(rt.table, tq, page), nil
 	case formatHTML:
 		return r.htmlTable(rt, s, t, tq, page, count)
+	}
+	if tq.metadata {
+		tq.meta = tableMetaObject(t, s.TableMeta(t.Name))
 	}
 	return tableJSON(rt, t, tq, page, count), nil
 }
@@ -156,6 +160,9 @@ func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64
 	}
 	if tq.count {
 		body["count"] = count
+	}
+	if tq.metadata {
+		body["metadata"] = tq.meta
 	}
 	e := jsonEntry(http.StatusOK, body)
 	e.link = link // every shape, as Datasette's json_renderer

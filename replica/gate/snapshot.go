@@ -51,6 +51,10 @@ type Snapshot struct {
 	// tables, so nothing public (the response cache, public SQL's shadow,
 	// verdicts and root pages) may be keyed on or built from it.
 	isPrivate bool
+
+	// extras are the canned queries and metadata (canned.go), nil when
+	// the database has neither.
+	extras *extras
 }
 
 // NewSnapshot is a snapshot at txid whose public tables and views are
@@ -86,7 +90,9 @@ func (s *Snapshot) sameGate(prev *Snapshot) bool {
 // DatabaseVisible reports whether a visitor may know the database exists:
 // it has a public table or view, or public SQL. A database that is not
 // answers as a missing one (NotFound).
-func (s *Snapshot) DatabaseVisible() bool { return len(s.tables) > 0 || s.AllowSQL }
+func (s *Snapshot) DatabaseVisible() bool {
+	return len(s.tables) > 0 || s.AllowSQL || (s.extras != nil && s.extras.public > 0)
+}
 
 // Visible reports whether a visitor may read the table or view name (its
 // exact name, as spelled in the schema): it is listed in _public_tables,
@@ -213,8 +219,11 @@ func Load(ctx context.Context, tx *sql.Tx, txid tablecast.TXID, prev *Snapshot) 
 	}
 	s.HasVersions = versions
 	if s.sameGate(prev) {
-		s.tables, s.AllTables, s.AllowSQL = prev.tables, prev.AllTables, prev.AllowSQL
+		s.tables, s.AllTables, s.AllowSQL, s.extras = prev.tables, prev.AllTables, prev.AllowSQL, prev.extras
 		return s, nil
+	}
+	if err := loadExtras(ctx, tx, s); err != nil {
+		return nil, err
 	}
 	if whole {
 		if err := loadDatabaseFlags(ctx, tx, s); err != nil {
@@ -407,7 +416,7 @@ func (s *Snapshot) PrivateView(ctx context.Context, tx *sql.Tx) (*Snapshot, erro
 		tables[t.Name] = t
 	}
 	p := &Snapshot{TXID: s.TXID, tables: tables, txidHeader: s.txidHeader, Versions: s.Versions, Offset: s.Offset,
-		AllTables: s.AllTables, AllowSQL: s.AllowSQL, SchemaVersion: s.SchemaVersion, HasVersions: s.HasVersions, isPrivate: true}
+		AllTables: s.AllTables, AllowSQL: s.AllowSQL, SchemaVersion: s.SchemaVersion, HasVersions: s.HasVersions, isPrivate: true, extras: s.extras}
 	s.private.CompareAndSwap(nil, p)
 	return s.private.Load(), nil
 }

@@ -29,6 +29,7 @@ func (n *Node) adminHandler() http.Handler {
 		tablecast.WriteJSON(w, http.StatusOK, n.status(err == nil))
 	})
 	mux.HandleFunc("GET /-/actor.json", n.actor)
+	mux.HandleFunc("GET /-/metadata.json", n.reader.ServeMetadata)
 	n.clusterRoutes(mux)
 	n.adminRoutes(mux)
 	// Series carry database names (ours and LiteFS's), private ones too:
