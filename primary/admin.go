@@ -29,6 +29,7 @@ const DefaultSessionTTL = 12 * time.Hour
 //	POST /-/admin/logout
 //	POST /-/admin/toggle                make a table or view public or private
 //	POST /-/admin/toggle-db             make a whole database public (with or without SQL) or not
+//	POST /-/admin/toggle-query          make a canned query public or private
 //	GET  /-/admin/applied               which nodes have applied a toggle (refreshes until all)
 //	GET  /-/admin/audit                 the admin audit log, paginated
 //	GET  /-/admin/tokens, POST          list, make tokens
@@ -83,6 +84,7 @@ func (a *Admin) routes() *http.ServeMux {
 	mux.HandleFunc("POST /-/admin/logout", a.form(a.logout))
 	mux.HandleFunc("POST /-/admin/toggle", a.form(a.toggle))
 	mux.HandleFunc("POST /-/admin/toggle-db", a.form(a.toggleDB))
+	mux.HandleFunc("POST /-/admin/toggle-query", a.form(a.toggleQuery))
 	mux.HandleFunc("POST /-/admin/tokens", a.form(a.createToken))
 	mux.HandleFunc("POST /-/admin/tokens/revoke", a.form(a.revokeToken))
 	mux.HandleFunc("GET /-/admin/applied.json", a.api(a.apiApplied))

@@ -68,6 +68,7 @@ type dbView struct {
 	AllTables bool // the whole database is public
 	AllowSQL  bool // public SQL is on
 	Error     string
+	Queries   []*gate.Query // canned queries (admin_canned.go)
 }
 
 // tableView is a table or view: its visibility, rows and last change.
@@ -95,6 +96,8 @@ func (a *Admin) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		if err != nil {
 			a.logger().Warn("describe database", "db", name, "err", err)
 			dbs[i].Error = "Cannot read this database: " + err.Error()
+		} else if dbs[i].Queries, err = a.Writer.cannedQueries(r.Context(), name); err != nil {
+			dbs[i].Error = "Cannot read the canned queries: " + err.Error()
 		}
 	}
 	a.render(w, r, http.StatusOK, "overview", &pageData{Title: "Databases", Session: s, Body: dbs})

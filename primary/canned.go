@@ -61,7 +61,11 @@ func (w *Writer) canned(ctx context.Context, req *request) (*result, error) {
 	default:
 		public := req.action == tablecast.ActionPublishQuery
 		body["public"] = public
-		fn = func(tx *sql.Tx) error { return gate.SetQueryPublic(ctx, tx, name, public, req.token) }
+		txid, err := w.SetQueryPublic(ctx, req.db, name, public, req.token)
+		if err != nil {
+			return nil, err
+		}
+		return &result{status: http.StatusOK, txid: txid, body: body}, nil
 	}
 	txid, err := w.write(ctx, req.db, h, fn)
 	if err != nil {
