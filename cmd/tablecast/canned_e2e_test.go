@@ -58,9 +58,16 @@ func TestCanned_DefinePublishRunOnReplica(t *testing.T) {
 		if fmt.Sprint(body["rows"]) != "[map[n:0]]" {
 			t.Fatalf("%s: injected parameter: %v", r.Region, body)
 		}
-		assertPrivate(t, r.APIURL, "orders")
+		// The query reads orders; orders itself stays private.
+		for _, suffix := range []string{".json", "/1.json"} {
+			s1, _, b1 := get(t, r.APIURL+"/shop/orders"+suffix)
+			s2, _, b2 := get(t, r.APIURL+"/shop/nosuch"+suffix)
+			if s1 != 404 || strings.ReplaceAll(fmt.Sprint(b1), "orders", "X") != strings.ReplaceAll(fmt.Sprint(b2), "nosuch", "X") {
+				t.Fatalf("%s: orders%s: %d %v; missing: %d %v", r.Region, suffix, s1, b1, s2, b2)
+			}
+		}
 		_, _, md := get(t, r.APIURL+"/-/metadata.json")
-		if got := fmt.Sprint(md); !strings.Contains(got, "The shop") || !strings.Contains(got, "big_orders") || strings.Contains(got, "orders:map") {
+		if got := fmt.Sprint(md); !strings.Contains(got, "The shop") || !strings.Contains(got, "big_orders") || strings.Contains(got, "tables:") {
 			t.Fatalf("%s: /-/metadata.json: %s", r.Region, got)
 		}
 		t.Logf("%s runs the published query %s after publish", r.Region, took)
