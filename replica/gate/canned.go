@@ -13,51 +13,6 @@ import (
 	"github.com/tablecast/tablecast"
 )
 
-// Canned queries and metadata: two more tables of the storage contract,
-// reserved like the others (their names start with '_'), read by the gate
-// with the public tables, so that a snapshot knows which queries a visitor
-// may run and which metadata it may read.
-const (
-	CannedQueriesTable = "_canned_queries"
-	MetadataTable      = "_metadata"
-)
-
-var (
-	// CannedQueriesDDL creates _canned_queries: one row per named query;
-	// params and tables are JSON arrays found when it was defined (its
-	// named parameters, the tables it reads); public is 0 or 1.
-	CannedQueriesDDL = `CREATE TABLE IF NOT EXISTS ` + tablecast.QuoteIdent(CannedQueriesTable) + ` (
-	name TEXT PRIMARY KEY,
-	sql TEXT NOT NULL,
-	title TEXT NOT NULL DEFAULT '',
-	description TEXT NOT NULL DEFAULT '',
-	description_html TEXT NOT NULL DEFAULT '',
-	params TEXT NOT NULL DEFAULT '[]',
-	tables TEXT NOT NULL DEFAULT '[]',
-	public INTEGER NOT NULL DEFAULT 0,
-	updated_at TEXT NOT NULL,
-	updated_by TEXT NOT NULL
-)`
-
-	// MetadataDDL creates _metadata: one row per key of the database
-	// (table_name ''), a table or view (column_name '') or a column.
-	MetadataDDL = `CREATE TABLE IF NOT EXISTS ` + tablecast.QuoteIdent(MetadataTable) + ` (
-	table_name TEXT NOT NULL,
-	column_name TEXT NOT NULL,
-	key TEXT NOT NULL,
-	value TEXT NOT NULL,
-	PRIMARY KEY (table_name, column_name, key)
-)`
-)
-
-// Audit actions of canned queries and metadata (in _public_audit, the
-// target named "query:NAME" or "metadata:TABLE.COLUMN").
-const (
-	ActionDefineQuery = "define-query"
-	ActionDropQuery   = "drop-query"
-	ActionSetMetadata = "set-metadata"
-)
-
 // Query is one canned query.
 type Query struct {
 	Name, SQL, Title, Description, DescriptionHTML string
@@ -246,73 +201,6 @@ func loadMetadata(ctx context.Context, tx *sql.Tx) (*metadata, error) {
 	return m, rows.Err()
 }
 
-// CannedQuery is what DefineQuery stores.
-type CannedQuery struct {
-	Name, SQL, Title, Description, DescriptionHTML string
-	Params, Tables                                 []string
-}
-
-// DefineQuery creates or replaces the canned query q (keeping whether it
-// is public) on behalf of token, audited and versioned in tx.
-func DefineQuery(ctx context.Context, tx *sql.Tx, q CannedQuery, token string) error {
-	if _, err := tx.ExecContext(ctx, CannedQueriesDDL); err != nil {
-		return fmt.Errorf("define query: %w", err)
-	}
-	params, _ := json.Marshal(nonNil(q.Params))
-	tables, _ := json.Marshal(nonNil(q.Tables))
-	now := timestamp()
-	_, err := tx.ExecContext(ctx, `INSERT INTO `+tablecast.QuoteIdent(CannedQueriesTable)+`
-		(name, sql, title, description, description_html, params, tables, public, updated_at, updated_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (name) DO UPDATE SET
-		sql = excluded.sql, title = excluded.title, description = excluded.description,
-		description_html = excluded.description_html, params = excluded.params, tables = excluded.tables,
-		updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-		q.Name, q.SQL, q.Title, q.Description, q.DescriptionHTML, string(params), string(tables), now, token)
-	if err != nil {
-		return fmt.Errorf("define query: %w", err)
-	}
-	return extrasChanged(ctx, tx, now, ActionDefineQuery, "query:"+q.Name, token)
-}
-
-// ErrNoQuery answers a change of a canned query that does not exist.
-func ErrNoQuery(name string) error {
-	return tablecast.Errorf(tablecast.ENOTFOUND, "Canned query not found: %s", name)
-}
-
-// DropQuery removes the canned query name, audited and versioned in tx.
-func DropQuery(ctx context.Context, tx *sql.Tx, name, token string) error {
-	res, err := tx.ExecContext(ctx, `DELETE FROM `+tablecast.QuoteIdent(CannedQueriesTable)+` WHERE name = ?`, name)
-	if isNoSuchTable(err) {
-		return ErrNoQuery(name)
-	} else if err != nil {
-		return fmt.Errorf("drop query: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNoQuery(name)
-	}
-	return extrasChanged(ctx, tx, timestamp(), ActionDropQuery, "query:"+name, token)
-}
-
-// SetQueryPublic makes the canned query name public or private, audited
-// (publish, unpublish) and versioned in tx.
-func SetQueryPublic(ctx context.Context, tx *sql.Tx, name string, public bool, token string) error {
-	res, err := tx.ExecContext(ctx, `UPDATE `+tablecast.QuoteIdent(CannedQueriesTable)+
-		` SET public = ?, updated_at = ?, updated_by = ? WHERE name = ?`, boolInt(public), timestamp(), token, name)
-	if isNoSuchTable(err) {
-		return ErrNoQuery(name)
-	} else if err != nil {
-		return fmt.Errorf("publish query: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNoQuery(name)
-	}
-	action := ActionUnpublish
-	if public {
-		action = ActionPublish
-	}
-	return extrasChanged(ctx, tx, timestamp(), action, "query:"+name, token)
-}
-
 // ListQueries reads every canned query in tx (for the admin pages), in
 // name order.
 func ListQueries(ctx context.Context, tx *sql.Tx) ([]*Query, error) {
@@ -328,72 +216,6 @@ func ListQueries(ctx context.Context, tx *sql.Tx) ([]*Query, error) {
 	}
 	slices.SortFunc(out, func(a, b *Query) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
-}
-
-// SetMetadata sets (value != nil) or removes (nil) keys of the metadata
-// of the database (table ""), a table or view (column ""), or a column,
-// audited and versioned in tx: the table's version moves, so its cached
-// pages do.
-func SetMetadata(ctx context.Context, tx *sql.Tx, table, column string, keys map[string]*string, token string) error {
-	if _, err := tx.ExecContext(ctx, MetadataDDL); err != nil {
-		return fmt.Errorf("set metadata: %w", err)
-	}
-	names := make([]string, 0, len(keys))
-	for k := range keys {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for _, k := range names {
-		v := keys[k]
-		var err error
-		if v == nil {
-			_, err = tx.ExecContext(ctx, `DELETE FROM `+tablecast.QuoteIdent(MetadataTable)+
-				` WHERE table_name = ? AND column_name = ? AND key = ?`, table, column, k)
-		} else {
-			_, err = tx.ExecContext(ctx, `INSERT INTO `+tablecast.QuoteIdent(MetadataTable)+
-				` VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET value = excluded.value`, table, column, k, *v)
-		}
-		if err != nil {
-			return fmt.Errorf("set metadata: %w", err)
-		}
-	}
-	target := "metadata:" + table
-	if column != "" {
-		target += "." + column
-	}
-	if err := extrasChanged(ctx, tx, timestamp(), ActionSetMetadata, target, token); err != nil {
-		return err
-	}
-	if table != "" {
-		// The table's pages (and their cache keys) move with it.
-		if _, err := tx.ExecContext(ctx, bumpSQL, table); err != nil {
-			return fmt.Errorf("bump table version: %w", err)
-		}
-	}
-	return nil
-}
-
-// extrasChanged audits a change of the canned queries or metadata and
-// moves the gate's version (readers reload them with the gate) and the
-// global counter (BumpVersions) of the transaction.
-func extrasChanged(ctx context.Context, tx *sql.Tx, now, action, target, token string) error {
-	if _, err := tx.ExecContext(ctx, PublicAuditDDL); err != nil {
-		return fmt.Errorf("audit %s: %w", action, err)
-	}
-	if err := audit(ctx, tx, now, action, target, token); err != nil {
-		return err
-	}
-	if err := bumpGate(ctx, tx); err != nil {
-		return err
-	}
-	return BumpVersions(ctx, tx, tablecast.PublicTablesTable)
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // InspectQuery checks the SQL of a canned query on conn (any connection
