@@ -330,3 +330,25 @@ func TestCanned_Metadata(t *testing.T) {
 		}
 	})
 }
+
+// A read token runs private canned queries too (and sees them listed);
+// its answers never reach anonymous visitors.
+func TestCanned_ReadToken(t *testing.T) {
+	f := newFixture(t)
+	seedCanned(f)
+	f.reader.Tokens = &fakeReadTokens{secrets: map[string]bool{"reader": true, "writer": false}}
+	status, _, body := f.MustFetch("/demo/secretq.json", "Authorization", "Bearer reader")
+	if status != 200 || !strings.Contains(body, "hunter2") {
+		t.Fatalf("read token, private query: %d %s", status, body)
+	}
+	if status, _, body := f.MustFetch("/demo/secretq", "Authorization", "Bearer reader"); status != 200 || !strings.Contains(body, "(private query)") {
+		t.Fatalf("read token, private query page: %d %s", status, body)
+	}
+	if _, _, body := f.MustFetch("/demo.json", "Authorization", "Bearer reader"); !strings.Contains(body, `"name":"secretq"`) {
+		t.Fatalf("read token, /demo.json: %s", body)
+	}
+	sameAnswer(t, f, "/demo/secretq.json", "/demo/missing.json", "secretq", "missing")
+	if status, _, _ := f.MustFetch("/demo/secretq.json", "Authorization", "Bearer writer"); status != 404 {
+		t.Fatalf("token without read scope: %d", status)
+	}
+}

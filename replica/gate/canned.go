@@ -235,6 +235,11 @@ func InspectQuery(ctx context.Context, conn *sql.Conn, text string) (params, tab
 	case keyword != "SELECT" && keyword != "WITH" && keyword != "VALUES":
 		return nil, nil, ErrNotSelect
 	}
+	for _, p := range params {
+		if c := p[0]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') || len(p) > tablecast.MaxNameLen {
+			return nil, nil, tablecast.Errorf(tablecast.EINVALID, "Invalid parameter name %q: a letter, then letters, digits or '_'", p)
+		}
+	}
 	read := map[string]bool{}
 	reserved := ""
 	err = conn.Raw(func(dc any) error {
@@ -260,6 +265,11 @@ func InspectQuery(ctx context.Context, conn *sql.Conn, text string) (params, tab
 		defer st.Close()
 		if s, ok := st.(*sqlite3.SQLiteStmt); !ok || !s.Readonly() {
 			return tablecast.Errorf(tablecast.EINVALID, "A canned query must only read: SQLite reports that it writes")
+		}
+		// Every parameter is named, each name spelled one way (":a" and
+		// "@a" are two parameters to SQLite, one to visitors).
+		if st.NumInput() != len(params) {
+			return tablecast.Errorf(tablecast.EINVALID, "A canned query's parameters must be named (:name), each written one way")
 		}
 		return nil
 	})
