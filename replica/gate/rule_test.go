@@ -36,6 +36,16 @@ var ruleSetups = map[string][]string{
 	"none": {},
 	// Public SQL on, no public table.
 	"sqlonly": publicDB(false, true),
+	// Canned queries: one public (over a private table), one private of
+	// a public table's name; metadata of public and private tables.
+	"queries": {publish("pub"), CannedQueriesDDL, MetadataDDL,
+		cannedRow("pubq", "SELECT secret FROM priv", true), cannedRow("pub", "SELECT 'shadow'", false),
+		cannedRow("privq", "SELECT 1", false), cannedRow("_resq", "SELECT 1", true),
+		`INSERT INTO _metadata VALUES ('pub', '', 'title', 'Public'), ('priv', '', 'title', 'hunter-meta')`},
+	// No public table: a public query makes the database visible, a
+	// private one does not.
+	"query-public-only":  {CannedQueriesDDL, cannedRow("pubq", "SELECT 1", true)},
+	"query-private-only": {CannedQueriesDDL, cannedRow("privq", "SELECT 1", false)},
 	// Switches off after being on: the listings alone count.
 	"switched-off": append(publicDB(true, true), publish("pub"), `UPDATE _public_database SET all_tables = 0, allow_sql = 0`),
 }
@@ -46,6 +56,9 @@ const (
 	askTable      = "table"       // may a visitor read this table or view
 	askTokenTable = "token table" // may a read token read it
 	askSQL        = "sql"         // may an anonymous query run, and what it reads
+	askQuery      = "query"       // may a visitor run this canned query
+	askTokenQuery = "token query" // may a read token run it
+	askMeta       = "meta"        // may a visitor read this table's metadata
 )
 
 // Answers.
@@ -136,6 +149,24 @@ func TestGate_Rule(t *testing.T) {
 		{"switched-off", askTable, "priv", missing, ""},
 		{"switched-off", askSQL, "select 1", forbidden, ""},
 
+		{"queries", askQuery, "pubq", visible, ""}, // a public query over a private table
+		{"queries", askQuery, "privq", missing, ""},
+		{"queries", askQuery, "pub", missing, ""}, // private: does not shadow the public table
+		{"queries", askTable, "pub", visible, ""},
+		{"queries", askQuery, "_resq", missing, ""}, // reserved name, written outside tablecast
+		{"queries", askQuery, "nosuch", missing, ""},
+		{"queries", askTokenQuery, "privq", visible, ""},
+		{"queries", askTokenQuery, "_resq", missing, ""},
+		{"queries", askMeta, "pub", visible, ""},
+		{"queries", askMeta, "priv", missing, ""},
+		{"queries", askTable, "_canned_queries", missing, ""},
+		{"queries", askTable, "_metadata", missing, ""},
+		{"query-public-only", askDB, "", visible, ""},
+		{"query-public-only", askQuery, "pubq", visible, ""},
+		{"query-private-only", askDB, "", missing, ""},
+		{"query-private-only", askQuery, "privq", missing, ""},
+		{"all", askSQL, "select * from _canned_queries", missing, "no such table: _canned_queries"},
+
 		{"nogate", askDB, "", missing, ""},
 		{"nogate", askTable, "pub", missing, ""},
 		{"nogate", askSQL, "select 1", missing, "Database not found: db"},
@@ -160,6 +191,28 @@ func ruleAnswer(t *testing.T, r *reader, ask, thing, wantErr string) string {
 	switch ask {
 	case askDB:
 		if r.snapshot().DatabaseVisible() {
+			return visible
+		}
+		return missing
+	case askQuery, askTokenQuery, askMeta:
+		ok := false
+		_ = r.read(ask == askTokenQuery, func(_ *sql.Conn, _ *sql.Tx, s *Snapshot) error {
+			if ask == askMeta {
+				ok = s.TableMeta(thing) != nil
+				return nil
+			}
+			q, found := s.Query(thing)
+			if ok = found; found != s.QueryVisible(thing) || (found && q.Name != thing) {
+				t.Fatalf("Query %v %t, QueryVisible %t", q, found, s.QueryVisible(thing))
+			}
+			for _, q := range s.Queries() {
+				if q.Name == thing && !found {
+					t.Fatalf("Queries lists %s", thing)
+				}
+			}
+			return nil
+		})
+		if ok {
 			return visible
 		}
 		return missing
@@ -276,4 +329,14 @@ func TestLastChange(t *testing.T) {
 	if c, ok := last("b"); ok {
 		t.Errorf("b: %+v, want none", c)
 	}
+}
+
+// cannedRow inserts a canned query into _canned_queries.
+func cannedRow(name, text string, public bool) string {
+	p := "0"
+	if public {
+		p = "1"
+	}
+	return "INSERT INTO _canned_queries (name, sql, public, updated_at, updated_by) VALUES ('" + name + "', '" +
+		strings.ReplaceAll(text, "'", "''") + "', " + p + ", 'now', 'test')"
 }
