@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tablecast/tablecast/replica/gate"
@@ -153,4 +154,25 @@ func TestCanned_Metadata(t *testing.T) {
 	} {
 		assertError(t, e.post("/zoo/-/metadata", c.body), c.status, c.msg)
 	}
+}
+
+// Below the free-space floor a canned query can still be made private or
+// dropped (down to the reserve), not defined, published or described.
+func TestCanned_SpaceFloor(t *testing.T) {
+	e := newZooEnv(t)
+	e.mustPost("/zoo/-/define-query", `{"name": "q", "sql": "SELECT 1"}`, 200)
+	e.mustPost("/zoo/-/publish-query", `{"name": "q"}`, 200)
+	var free atomic.Uint64
+	free.Store(64<<20 - 1)
+	e.w.Space = &SpaceFloor{Dirs: []string{"/data"}, MinFree: 64 << 20, Logger: e.w.Logger,
+		Statfs: func(string) (uint64, error) { return free.Load(), nil }}
+	for _, w := range []struct{ path, body string }{
+		{"/zoo/-/define-query", `{"name": "r", "sql": "SELECT 1"}`},
+		{"/zoo/-/publish-query", `{"name": "q"}`},
+		{"/zoo/-/metadata", `{"title": "Zoo"}`},
+	} {
+		assertError(t, e.post(w.path, w.body), http.StatusInsufficientStorage, "Writes need 64.0 MiB free")
+	}
+	e.mustPost("/zoo/-/unpublish-query", `{"name": "q"}`, 200)
+	e.mustPost("/zoo/-/drop-query", `{"name": "q"}`, 200)
 }

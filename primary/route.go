@@ -57,3 +57,14 @@ func (rt route) validate() error {
 	}
 	return tablecast.ValidateTableName(rt.table)
 }
+
+// shrinks reports whether the route removes data or publicity: allowed
+// down to the free-space reserve (SpaceFloor.Check), so that an owner can
+// always make something private again.
+func (rt route) shrinks() bool {
+	switch rt.action {
+	case tablecast.ActionDelete, tablecast.ActionUnpublish, tablecast.ActionUnpublishQuery, tablecast.ActionDropQuery:
+		return true
+	}
+	return false
+}

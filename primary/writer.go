@@ -157,7 +157,7 @@ func (w *Writer) serve(rw http.ResponseWriter, r *http.Request, rt route) (*resu
 		return nil, err
 	}
 	if w.Space != nil {
-		if err := w.Space.Check(rt.action == tablecast.ActionDelete || rt.action == tablecast.ActionUnpublish); err != nil {
+		if err := w.Space.Check(rt.shrinks()); err != nil {
 			return nil, err
 		}
 	}
