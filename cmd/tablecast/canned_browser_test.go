@@ -81,4 +81,29 @@ func TestCanned_PagesBrowser(t *testing.T) {
 		t.Fatalf("table page: %q %v", text, err)
 	}
 	saveScreenshot(t, ctx, "canned-table.png")
+
+	// The admin page lists the query, the tables it reads, and makes it
+	// private; the replica then answers it as a missing one.
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(syd+"/-/admin"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), c.Token),
+		chromedp.Click(chromedp.CSS("#login button")),
+		chromedp.WaitVisible(chromedp.CSS("#toggle-query-shop-big_orders button")),
+	)
+	if err != nil {
+		t.Fatalf("admin: %v", err)
+	}
+	row, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("query-shop-big_orders")))
+	if err != nil || !strings.Contains(row, "orders") || !strings.Contains(row, ":min") || !strings.Contains(row, "public") {
+		t.Fatalf("admin query row: %q %v", row, err)
+	}
+	saveScreenshot(t, ctx, "canned-admin.png")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#toggle-query-shop-big_orders button"))); err != nil {
+		t.Fatal(err)
+	}
+	waitElement(t, ctx, "done", 20*time.Second)
+	if status, _, body := get(t, syd+"/shop/big_orders.json"); status != 404 {
+		t.Fatalf("private query on the replica after the page said applied: %d %v", status, body)
+	}
 }
