@@ -1,0 +1,283 @@
+package replica
+
+import (
+	"database/sql"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tablecast/tablecast/replica/gate"
+)
+
+// ftsSchema is sqlite-utils' enable_fts (and tablecast's enable-fts):
+// "{table}_fts" over the table's columns, content=table, with the
+// triggers that keep it in step.
+func ftsSchema(module, table string, cols ...string) []string {
+	fts := table + "_fts"
+	var news, olds []string
+	for _, c := range cols {
+		news = append(news, "new."+c)
+		olds = append(olds, "old."+c)
+	}
+	list := strings.Join(cols, ", ")
+	del := fmt.Sprintf(`INSERT INTO %s (%s, rowid, %s) VALUES('delete', old.rowid, %s);`, fts, fts, list, strings.Join(olds, ", "))
+	if module == "FTS4" {
+		// FTS4 deletes a row of an external-content index by its docid.
+		del = fmt.Sprintf(`DELETE FROM %s WHERE docid = old.rowid;`, fts)
+	}
+	return []string{
+		fmt.Sprintf("CREATE VIRTUAL TABLE [%s] USING %s (\n    %s,\n    content=[%s]\n)", fts, module, list, table),
+		fmt.Sprintf(`INSERT INTO %s (rowid, %s) SELECT rowid, %s FROM %s`, fts, list, list, table),
+		fmt.Sprintf(`CREATE TRIGGER %s_ai AFTER INSERT ON %s BEGIN INSERT INTO %s (rowid, %s) VALUES (new.rowid, %s); END`, table, table, fts, list, strings.Join(news, ", ")),
+		fmt.Sprintf(`CREATE TRIGGER %s_ad AFTER DELETE ON %s BEGIN %s END`, table, table, del),
+	}
+}
+
+// haveFTS5 reports whether this build has FTS5 (go test -tags sqlite_fts5).
+func haveFTS5(t *testing.T) bool {
+	t.Helper()
+	db, err := sql.Open("sqlite3", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_module_list WHERE name = 'fts5'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// seedSearch makes "docs": articles (public, FTS4 index articles_fts),
+// secrets (private, with its own index), notes (public, no index of its
+// own but an index that claims it over the secrets' text), a_b (public)
+// and aXb (private, indexed: Datasette's LIKE would take aXb's index for
+// a_b), plain (public, no index).
+func seedSearch(f *fixture, module string) {
+	stmts := []string{gate.PublicTablesDDL,
+		`CREATE TABLE articles (id INTEGER PRIMARY KEY, title TEXT, body TEXT, n INTEGER)`,
+		`CREATE TABLE secrets (id INTEGER PRIMARY KEY, secret TEXT)`,
+		`INSERT INTO secrets VALUES (1, 'hunter2 zebra'), (2, 'swordfish')`,
+		`CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)`,
+		`INSERT INTO notes VALUES (1, 'nothing here'), (2, 'nor here')`,
+		`CREATE TABLE plain (id INTEGER PRIMARY KEY, text TEXT)`,
+		`INSERT INTO plain VALUES (1, 'nothing here'), (2, 'nor here')`,
+		`CREATE TABLE a_b (id INTEGER PRIMARY KEY, secret TEXT)`,
+		`INSERT INTO a_b VALUES (1, 'public'), (2, 'public too')`,
+		`CREATE TABLE aXb (id INTEGER PRIMARY KEY, secret TEXT)`,
+		`INSERT INTO aXb VALUES (1, 'hunter2'), (2, 'other')`,
+		// An index that names notes but holds the secrets' text.
+		`CREATE VIRTUAL TABLE notes_fts USING ` + module + `(secret, content="notes")`,
+		`INSERT INTO notes_fts (rowid, secret) SELECT id, secret FROM secrets`,
+		publish("articles"), publish("notes"), publish("plain"), publish("a_b"),
+	}
+	for i := 1; i <= 25; i++ {
+		title := fmt.Sprintf("article %d", i)
+		body := "filler text"
+		switch {
+		case i%5 == 0:
+			body = "zebra zebra zebra crossing"
+		case i%2 == 0:
+			body = "a zebra among many other words in a long body of text"
+		}
+		stmts = append(stmts, fmt.Sprintf(`INSERT INTO articles VALUES (%d, '%s', '%s', %d)`, i, title, body, i%3))
+	}
+	stmts = append(stmts, ftsSchema(module, "articles", "title", "body")...)
+	stmts = append(stmts, ftsSchema(module, "secrets", "secret")...)
+	stmts = append(stmts, ftsSchema(module, "aXb", "secret")...)
+	f.MustExec("docs", stmts...)
+}
+
+// rowIDs are the id fields of a JSON page's rows.
+func rowIDs(t *testing.T, body map[string]any) []int {
+	t.Helper()
+	var out []int
+	rows, _ := body["rows"].([]any)
+	for _, r := range rows {
+		out = append(out, int(r.(map[string]any)["id"].(float64)))
+	}
+	return out
+}
+
+func TestEscapeFTS(t *testing.T) {
+	// Datasette's test_escape_fts cases.
+	for in, want := range map[string]string{
+		"dog": `"dog"`, "cat,": `"cat,"`, "cat dog": `"cat" "dog"`, `"cat dog"`: `"cat dog"`,
+		`"cat dog" fish`: `"cat dog" "fish"`, `cat"`: `"cat"`, `"cat dog" "fish`: `"cat dog" "fish"`,
+		"  a   OR  b ": `"a" "OR" "b"`, "": "",
+	} {
+		if got := escapeFTS(in); got != want {
+			t.Errorf("escapeFTS(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseFTS(t *testing.T) {
+	for _, c := range []struct {
+		ddl, content, key string
+		fts5              bool
+		cols              []string
+	}{
+		{"CREATE VIRTUAL TABLE [t_fts] USING FTS5 (\n    [a], [b c],\n    content=[t]\n)", "t", "rowid", true, []string{"a", "b c"}},
+		{`CREATE VIRTUAL TABLE "t_fts" USING fts4(a TEXT, "b""x", content="t")`, "t", "rowid", false, []string{"a", `b"x`}},
+		{`create virtual table x using fts5(a, content='t', content_rowid='id', tokenize='porter ascii')`, "t", "id", true, []string{"a"}},
+		{`CREATE VIRTUAL TABLE x USING fts5(a, content='')`, "", "rowid", true, []string{"a"}},
+		{`CREATE VIRTUAL TABLE x USING fts3(a, b)`, "", "rowid", false, []string{"a", "b"}},
+	} {
+		idx := parseFTS("x", c.ddl)
+		if idx == nil || idx.content != c.content || idx.key != c.key || idx.fts5 != c.fts5 || !slices.Equal(idx.columns, c.cols) {
+			t.Errorf("parseFTS(%q) = %+v", c.ddl, idx)
+		}
+	}
+	for _, ddl := range []string{`CREATE VIRTUAL TABLE x USING rtree(id, a, b)`, `CREATE VIRTUAL TABLE x USING fts5vocab(t_fts, 'row')`, `CREATE TABLE x (a)`} {
+		if idx := parseFTS("x", ddl); idx != nil {
+			t.Errorf("parseFTS(%q) = %+v, want nil", ddl, idx)
+		}
+	}
+}
+
+func TestReader_Search(t *testing.T) {
+	modules := []string{"FTS4"}
+	if haveFTS5(t) {
+		modules = append(modules, "FTS5")
+	} else {
+		t.Log("no FTS5 in this build (go test -tags sqlite_fts5): FTS4 only")
+	}
+	for _, module := range modules {
+		t.Run(module, func(t *testing.T) { testSearch(t, module) })
+	}
+}
+
+func testSearch(t *testing.T, module string) {
+	f := newFixture(t)
+	seedSearch(f, module)
+	get := func(path string) []int {
+		t.Helper()
+		status, body, raw := f.MustGet(path)
+		if status != 200 {
+			t.Fatalf("GET %s: %d %s", path, status, raw)
+		}
+		return rowIDs(t, body)
+	}
+	zebras := []int{2, 4, 5, 6, 8, 10, 12, 14, 15, 16, 18, 20, 22, 24, 25}
+
+	t.Run("Search", func(t *testing.T) {
+		got := get("/docs/articles.json?_search=zebra&_size=max")
+		want := zebras
+		if module == "FTS5" {
+			// Relevance: the short bodies that say zebra three times first.
+			want = []int{5, 10, 15, 20, 25, 2, 4, 6, 8, 12, 14, 16, 18, 22, 24}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+		if got := get("/docs/articles.json?_search=zebra&_sort=id&_size=max"); !slices.Equal(got, zebras) {
+			t.Fatalf("_sort=id: got %v", got)
+		}
+		if got := get("/docs/articles.json?_search=ZEBRA+crossing&_sort=id"); !slices.Equal(got, []int{5, 10, 15, 20, 25}) {
+			t.Fatalf("two words: got %v", got)
+		}
+	})
+	t.Run("Escaped", func(t *testing.T) {
+		// Escaped, OR is a word no row has; raw, it is the operator.
+		if got := get("/docs/articles.json?_search=crossing+OR+among"); len(got) != 0 {
+			t.Fatalf("escaped: got %v", got)
+		}
+		if got := get("/docs/articles.json?_search=crossing+OR+among&_searchmode=raw&_sort=id&_size=max"); !slices.Equal(got, zebras) {
+			t.Fatalf("raw: got %v", got)
+		}
+		// Characters that are FTS syntax are searched as text.
+		for _, q := range []string{`zebra"`, `zebra*`, `(zebra`, `title:zebra`, `-zebra`, `NEAR(zebra)`} {
+			status, _, raw := f.MustGet("/docs/articles.json?_search=" + url.QueryEscape(q))
+			if status != 200 {
+				t.Errorf("_search=%s: %d %s", q, status, raw)
+			}
+		}
+		status, _, raw := f.MustGet("/docs/articles.json?_search=" + url.QueryEscape(`zebra AND (`) + "&_searchmode=raw")
+		if status != 400 || !strings.Contains(raw, "Invalid full-text search") {
+			t.Fatalf("bad raw query: %d %s", status, raw)
+		}
+		status, _, raw = f.MustGet("/docs/articles.json?_search=zebra&_searchmode=fuzzy")
+		if status != 400 || !strings.Contains(raw, "_searchmode") {
+			t.Fatalf("bad mode: %d %s", status, raw)
+		}
+	})
+	t.Run("Column", func(t *testing.T) {
+		if got := get("/docs/articles.json?_search_title=zebra"); len(got) != 0 {
+			t.Fatalf("title: got %v", got)
+		}
+		if got := get("/docs/articles.json?_search_body=crossing&_search_title=article&_sort=id"); !slices.Equal(got, []int{5, 10, 15, 20, 25}) {
+			t.Fatalf("body and title: got %v", got)
+		}
+		// _search wins over _search_COL, as in Datasette.
+		if got := get("/docs/articles.json?_search=crossing&_search_title=nothing&_sort=id"); !slices.Equal(got, []int{5, 10, 15, 20, 25}) {
+			t.Fatalf("both: got %v", got)
+		}
+		status, _, raw := f.MustGet("/docs/articles.json?_search_n=1")
+		if status != 400 || !strings.Contains(raw, "Cannot search by column n") {
+			t.Fatalf("unindexed column: %d %s", status, raw)
+		}
+		status, _, raw = f.MustGet("/docs/articles/1.json?_search_body=x")
+		if status != 400 || !strings.Contains(raw, "Unknown parameter _search_body") {
+			t.Fatalf("row page: %d %s", status, raw)
+		}
+	})
+	t.Run("FiltersCountPages", func(t *testing.T) {
+		status, body, raw := f.MustGet("/docs/articles.json?_search=zebra&n=1&_extra=count&_size=2")
+		if status != 200 || body["count"] != float64(5) {
+			t.Fatalf("count: %d %s", status, raw)
+		}
+		// Every page of the chain, each row once, in one order.
+		all := get("/docs/articles.json?_search=zebra&_size=max")
+		var seen []int
+		next := "/docs/articles.json?_search=zebra&_size=4"
+		for next != "" {
+			_, body, raw := f.MustGet(next)
+			seen = append(seen, rowIDs(t, body)...)
+			next, _ = body["next_url"].(string)
+			if len(seen) > 30 {
+				t.Fatalf("no end: %s", raw)
+			}
+		}
+		if !slices.Equal(seen, all) {
+			t.Fatalf("pages %v, want %v", seen, all)
+		}
+	})
+	t.Run("EmptySearchIsNoSearch", func(t *testing.T) {
+		if got := get("/docs/articles.json?_search=&_size=max"); len(got) != 25 {
+			t.Fatalf("got %d rows", len(got))
+		}
+	})
+	t.Run("FollowsWrites", func(t *testing.T) {
+		f.MustExec("docs", `INSERT INTO articles VALUES (26, 'okapi', 'an okapi', 0)`)
+		if got := get("/docs/articles.json?_search=okapi"); !slices.Equal(got, []int{26}) {
+			t.Fatalf("after insert: %v", got)
+		}
+		f.MustExec("docs", `DELETE FROM articles WHERE id = 26`)
+		if got := get("/docs/articles.json?_search=okapi"); len(got) != 0 {
+			t.Fatalf("after delete: %v", got)
+		}
+	})
+	t.Run("NoIndex", func(t *testing.T) {
+		status, _, raw := f.MustGet("/docs/plain.json?_search=here")
+		if status != 400 || !strings.Contains(raw, "Table plain has no full-text search index") {
+			t.Fatalf("%d %s", status, raw)
+		}
+	})
+}
+
+// CSV pages and streams search too.
+func TestReader_SearchCSV(t *testing.T) {
+	f := newFixture(t)
+	seedSearch(f, "FTS4")
+	for _, path := range []string{"/docs/articles.csv?_search=crossing&_sort=id", "/docs/articles.csv?_search=crossing&_sort=id&_stream=on"} {
+		status, _, body := f.MustFetch(path)
+		want := "id,title,body,n\r\n5,article 5,zebra zebra zebra crossing,2\r\n10,article 10,zebra zebra zebra crossing,1\r\n" +
+			"15,article 15,zebra zebra zebra crossing,0\r\n20,article 20,zebra zebra zebra crossing,2\r\n25,article 25,zebra zebra zebra crossing,1\r\n"
+		if status != 200 || body != want {
+			t.Fatalf("%s: %d %q", path, status, body)
+		}
+	}
+}
