@@ -281,3 +281,202 @@ func TestReader_SearchCSV(t *testing.T) {
 		}
 	}
 }
+
+// ftsShadows are the shadow tables of an external-content index.
+var ftsShadows = map[string][]string{
+	"FTS4": {"_segments", "_segdir", "_docsize", "_stat"},
+	"FTS5": {"_data", "_idx", "_docsize", "_config"},
+}
+
+// searchModules are the FTS modules of this build.
+func searchModules(t *testing.T) []string {
+	if haveFTS5(t) {
+		return []string{"FTS4", "FTS5"}
+	}
+	t.Log("no FTS5 in this build (go test -tags sqlite_fts5): FTS4 only")
+	return []string{"FTS4"}
+}
+
+// A search of a private table, its index, the index's shadow tables, and
+// an index that claims a public table over other text all answer as a
+// missing table (or a table without an index) does, byte for byte:
+// table pages in every format, and public SQL.
+func TestSearch_PrivateAnswersAsMissing(t *testing.T) {
+	for _, module := range searchModules(t) {
+		t.Run(module, func(t *testing.T) {
+			f := newFixture(t)
+			seedSearch(f, module)
+			f.MustExec("docs", publicDB(false, true)...)
+			compare := func(a, b, nameA, nameB string) {
+				t.Helper()
+				x := observe(t, f.reader, "GET", a, nameA)
+				y := observe(t, f.reader, "GET", b, nameB)
+				if x.status != y.status || x.body != y.body || !sameHeaders(x.header, y.header) {
+					t.Errorf("%s vs %s:\n  %d %v %q\n  %d %v %q", a, b, x.status, x.header, x.body, y.status, y.header, y.body)
+				}
+				if x.status == 200 {
+					t.Errorf("%s: 200 %q", a, x.body)
+				}
+			}
+			suffixes := []string{".json?_search=hunter2", "?_search=hunter2", ".csv?_search=hunter2", ".csv?_search=hunter2&_stream=on",
+				".json?_search_secret=hunter2", ".json?_search=hunter2&_searchmode=raw", ".json?_searchmode=raw",
+				".json?_search=hunter2&_where=1", ".json?_search=" + url.QueryEscape("hunter2 OR (") + "&_searchmode=raw",
+				".json?_search_nope=x", ".json?_search=hunter2&_extra=count&_sort=id", "?_search=zebra&_next=1"}
+			private := []string{"secrets", "secrets_fts", "articles_fts", "notes_fts", "aXb", "aXb_fts"}
+			for _, name := range slices.Clone(private) {
+				if strings.HasSuffix(name, "_fts") {
+					for _, sh := range ftsShadows[module] {
+						private = append(private, name+sh)
+					}
+				}
+			}
+			for _, name := range private {
+				for _, suf := range append(suffixes, ".json", "", ".csv", "/1.json") {
+					compare("/docs/"+name+suf, "/docs/missingtable"+suf, name, "missingtable")
+				}
+				for _, sql := range []string{"select * from NAME", "select count(*) from NAME", "select rowid from NAME where NAME match 'hunter2'"} {
+					q := "/docs.json?sql=" + url.QueryEscape(strings.ReplaceAll(sql, "NAME", name))
+					compare(q, strings.ReplaceAll(q, name, "missingtable"), name, "missingtable")
+				}
+			}
+			// An index that claims notes (content="notes") but holds other
+			// text, and one of aXb that Datasette's LIKE would take for a_b:
+			// notes and a_b have no index, as plain has none.
+			for _, name := range []string{"notes", "a_b"} {
+				for _, suf := range []string{".json?_search=hunter2", ".json?_search_secret=hunter2", "?_search=hunter2", ".csv?_search=hunter2"} {
+					compare("/docs/"+name+suf, "/docs/plain"+suf, name, "plain")
+				}
+				_, _, page := f.MustFetch("/docs/" + name)
+				if strings.Contains(page, `name="_search"`) {
+					t.Errorf("%s: a search box on a table without an index", name)
+				}
+			}
+		})
+	}
+}
+
+// Creating or dropping a private index changes nothing a visitor sees of
+// a public table without one.
+func TestSearch_PrivateIndexChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	seedSearch(f, "FTS4")
+	paths := []string{"/docs/plain.json?_search=here", "/docs/plain", "/docs/plain.json", "/docs/notes.json?_search=hunter2", "/docs/notes"}
+	before := map[string]answer{}
+	for _, p := range paths {
+		before[p] = observe(t, f.reader, "GET", p, "")
+	}
+	f.MustExec("docs", `CREATE VIRTUAL TABLE plain_fts USING fts4(text, content="secrets")`,
+		`CREATE VIRTUAL TABLE plain_fts2 USING fts4(text)`, `INSERT INTO plain_fts2 (rowid, text) SELECT id, secret FROM secrets`,
+		`CREATE VIRTUAL TABLE x_fts USING fts4(text, content="PLAIN_")`)
+	for _, p := range paths {
+		a, b := before[p], observe(t, f.reader, "GET", p, "")
+		a.header.Del("Etag")
+		b.header.Del("Etag")
+		a.header.Del("Tablecast-Txid")
+		b.header.Del("Tablecast-Txid")
+		if a.status != b.status || a.body != b.body || !sameHeaders(a.header, b.header) {
+			t.Errorf("%s changed:\n  %d %q\n  %d %q", p, a.status, a.body, b.status, b.body)
+		}
+	}
+}
+
+// Public SQL reaches an index only when its owner publishes it: then a
+// MATCH query on it runs; unpublished again, it is a missing table.
+func TestSearch_PublishedIndexInPublicSQL(t *testing.T) {
+	for _, module := range searchModules(t) {
+		t.Run(module, func(t *testing.T) {
+			f := newFixture(t)
+			seedSearch(f, module)
+			f.MustExec("docs", publicDB(false, true)...)
+			q := "/docs.json?_shape=array&sql=" + url.QueryEscape("select rowid from articles_fts where articles_fts match 'crossing' order by rowid")
+			status, _, body := f.MustFetch(q)
+			if status != 400 || !strings.Contains(body, "no such table: articles_fts") {
+				t.Fatalf("unpublished: %d %s", status, body)
+			}
+			f.MustExec("docs", publish("articles_fts"))
+			status, _, body = f.MustFetch(q)
+			if want := `[{"rowid":5},{"rowid":10},{"rowid":15},{"rowid":20},{"rowid":25}]`; status != 200 || strings.TrimSpace(body) != want {
+				t.Fatalf("published: %d %s, want %s", status, body, want)
+			}
+			// Its own table page searches it.
+			status, _, body = f.MustFetch("/docs/articles_fts.json?_search=crossing&_shape=arrays&_col=title&_sort=rowid")
+			if status != 200 || !strings.Contains(body, `"article 5"`) {
+				t.Fatalf("table page: %d %s", status, body)
+			}
+			// Publishing one index opens none other: secrets' stays missing.
+			for _, name := range append([]string{"secrets_fts"}, ftsShadows[module]...) {
+				if strings.HasPrefix(name, "_") {
+					name = "secrets_fts" + name
+				}
+				sq := "/docs.json?sql=" + url.QueryEscape("select * from "+name)
+				x := observe(t, f.reader, "GET", sq, name)
+				y := observe(t, f.reader, "GET", strings.ReplaceAll(sq, name, "missingtable"), "missingtable")
+				if x.status != y.status || x.body != y.body || !sameHeaders(x.header, y.header) {
+					t.Errorf("%s: %d %s vs %d %s", name, x.status, x.body, y.status, y.body)
+				}
+			}
+			// The published index's own shadow tables, read directly, are
+			// still refused: the module reads them, the query may not.
+			for _, sh := range ftsShadows[module] {
+				status, _, body := f.MustFetch("/docs.json?sql=" + url.QueryEscape("select * from articles_fts"+sh))
+				if status != 400 {
+					t.Errorf("articles_fts%s read directly: %d %s", sh, status, body)
+				}
+			}
+			f.MustExec("docs", `DELETE FROM _public_tables WHERE table_name = 'articles_fts'`)
+			status, _, body = f.MustFetch(q)
+			if status != 400 || !strings.Contains(body, "no such table: articles_fts") {
+				t.Fatalf("unpublished again: %d %s", status, body)
+			}
+		})
+	}
+}
+
+// _search with _where (public SQL on): the index is not published, yet
+// the page searches, in the same order as without _where.
+func TestSearch_WithWhere(t *testing.T) {
+	for _, module := range searchModules(t) {
+		t.Run(module, func(t *testing.T) {
+			f := newFixture(t)
+			seedSearch(f, module)
+			f.MustExec("docs", publicDB(false, true)...)
+			_, plain, _ := f.MustGet("/docs/articles.json?_search=zebra&_size=max&n=1")
+			status, body, raw := f.MustGet("/docs/articles.json?_search=zebra&_size=max&_where=" + url.QueryEscape("n = 1") + "&_extra=count")
+			if status != 200 || body["count"] != float64(5) || !slices.Equal(rowIDs(t, body), rowIDs(t, plain)) {
+				t.Fatalf("%d %s, want the rows of %v", status, raw, rowIDs(t, plain))
+			}
+			var seen []int
+			next := "/docs/articles.json?_search=zebra&_size=2&_where=" + url.QueryEscape("id > 3")
+			for next != "" && len(seen) < 30 {
+				_, body, _ := f.MustGet(next)
+				seen = append(seen, rowIDs(t, body)...)
+				next, _ = body["next_url"].(string)
+			}
+			_, all, _ := f.MustGet("/docs/articles.json?_search=zebra&_size=max&id__gt=3")
+			if !slices.Equal(seen, rowIDs(t, all)) {
+				t.Fatalf("pages with _where %v, want %v", seen, rowIDs(t, all))
+			}
+		})
+	}
+}
+
+// The table page of a searchable table has a search box that keeps the
+// search, the order and the filters; the next page keeps the search.
+func TestSearch_HTML(t *testing.T) {
+	f := newFixture(t)
+	seedSearch(f, "FTS4")
+	_, _, page := f.MustFetch("/docs/articles?_search=zebra&n=1&_size=2&_sort=id")
+	for _, want := range []string{`<form class="search"`, `name="_search" value="zebra"`, `<input type="hidden" name="n" value="1">`,
+		`<input type="hidden" name="_size" value="2">`, `search matches &#34;zebra&#34;`, `_search=zebra`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+	if !strings.Contains(page, `id="next"`) || !strings.Contains(page[strings.Index(page, `id="next"`):], "_search=zebra") {
+		t.Errorf("next link without the search:\n%s", page)
+	}
+	_, _, page = f.MustFetch("/docs/plain")
+	if strings.Contains(page, `class="search"`) {
+		t.Errorf("search box on a table without an index")
+	}
+}
