@@ -9,7 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/tablecast/tablecast"
@@ -326,20 +326,23 @@ func (idx *ftsIndex) indexes(t *table) bool {
 	return true
 }
 
-var (
-	fts5Once sync.Once
-	fts5Have bool
-	fts5Err  error
-)
+// fts5State caches whether this build has FTS5: 0 not known yet, 1 no,
+// 2 yes (a failed look is not kept).
+var fts5State atomic.Int32
 
 // hasFTS5 reports whether this build of SQLite has FTS5 (mattn/go-sqlite3
 // needs the sqlite_fts5 build tag): without it an FTS5 index cannot be
 // read, and its table is not searchable.
 func hasFTS5(ctx context.Context, tx *sql.Tx) (bool, error) {
-	fts5Once.Do(func() {
-		fts5Err = tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM pragma_module_list WHERE name = 'fts5'`).Scan(&fts5Have)
-	})
-	return fts5Have, fts5Err
+	if st := fts5State.Load(); st != 0 {
+		return st == 2, nil
+	}
+	var have bool
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM pragma_module_list WHERE name = 'fts5'`).Scan(&have); err != nil {
+		return false, fmt.Errorf("find FTS5: %w", err)
+	}
+	fts5State.Store(int32(1 + b2i(have)))
+	return have, nil
 }
 
 // parseFTS reads "CREATE VIRTUAL TABLE name USING fts3|fts4|fts5(args)":

@@ -398,7 +398,11 @@ func TestSearch_PublishedIndexInPublicSQL(t *testing.T) {
 			if want := `[{"rowid":5},{"rowid":10},{"rowid":15},{"rowid":20},{"rowid":25}]`; status != 200 || strings.TrimSpace(body) != want {
 				t.Fatalf("published: %d %s, want %s", status, body, want)
 			}
-			// Its own table page searches it.
+			// Its own table page searches it, ranked with FTS5.
+			_, own, _ := f.MustGet("/docs/articles_fts.json?_search=zebra&_size=max&_col=title")
+			if rows, _ := own["rows"].([]any); len(rows) != 15 {
+				t.Fatalf("own search: %v", own)
+			}
 			status, _, body = f.MustFetch("/docs/articles_fts.json?_search=crossing&_shape=arrays&_col=title&_sort=rowid")
 			if status != 200 || !strings.Contains(body, `"article 5"`) {
 				t.Fatalf("table page: %d %s", status, body)
@@ -478,5 +482,12 @@ func TestSearch_HTML(t *testing.T) {
 	_, _, page = f.MustFetch("/docs/plain")
 	if strings.Contains(page, `class="search"`) {
 		t.Errorf("search box on a table without an index")
+	}
+	// The page was cached; an index made since (a schema change, no write
+	// to plain) brings the box.
+	f.MustExec("docs", `CREATE VIRTUAL TABLE plain_fts USING fts4(text, content="plain")`)
+	_, _, page = f.MustFetch("/docs/plain")
+	if !strings.Contains(page, `class="search"`) {
+		t.Errorf("no search box after the index was made")
 	}
 }
