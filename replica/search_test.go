@@ -491,3 +491,18 @@ func TestSearch_HTML(t *testing.T) {
 		t.Errorf("no search box after the index was made")
 	}
 }
+
+// A read token searches a private table with its index; anonymous, the
+// same URL answers as a missing table.
+func TestSearch_ReadToken(t *testing.T) {
+	f := newFixture(t)
+	seedSearch(f, "FTS4")
+	f.reader.Tokens = &fakeReadTokens{secrets: map[string]bool{"reader": true}}
+	status, _, body := f.MustFetch("/docs/secrets.json?_search=hunter2&_shape=array", "Authorization", "Bearer reader")
+	if status != 200 || !strings.Contains(body, `"secret":"hunter2 zebra"`) {
+		t.Fatalf("with a read token: %d %s", status, body)
+	}
+	if status, _, body := f.MustFetch("/docs/secrets.json?_search=hunter2&_shape=array"); status != 404 {
+		t.Fatalf("anonymous: %d %s", status, body)
+	}
+}
