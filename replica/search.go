@@ -144,12 +144,17 @@ func errNoFTS(t *table) error {
 }
 
 // match is the MATCH argument of a term: as typed with _searchmode=raw,
-// else escaped as Datasette's escape_fts (every word a phrase).
+// else escaped as Datasette's escape_fts (every word a phrase). Escaped,
+// a search of no word (spaces, a lone '"') is the empty phrase, which
+// matches nothing: FTS5 would call the empty query a syntax error.
 func (s *search) match(text string) string {
 	if s.raw {
 		return text
 	}
-	return escapeFTS(text)
+	if q := escapeFTS(text); q != "" {
+		return q
+	}
+	return `""`
 }
 
 // ftsSplit is Datasette's _escape_fts_re: runs of spaces, and "phrases"

@@ -188,8 +188,9 @@ func testSearch(t *testing.T, module string) {
 		if got := get("/docs/articles.json?_search=crossing+OR+among&_searchmode=raw&_sort=id&_size=max"); !slices.Equal(got, zebras) {
 			t.Fatalf("raw: got %v", got)
 		}
-		// Characters that are FTS syntax are searched as text.
-		for _, q := range []string{`zebra"`, `zebra*`, `(zebra`, `title:zebra`, `-zebra`, `NEAR(zebra)`} {
+		// Characters that are FTS syntax are searched as text; no word
+		// (spaces, a lone quote) matches nothing.
+		for _, q := range []string{`zebra"`, `zebra*`, `(zebra`, `title:zebra`, `-zebra`, `NEAR(zebra)`, "   ", `"`, `""`, `*`} {
 			status, _, raw := f.MustGet("/docs/articles.json?_search=" + url.QueryEscape(q))
 			if status != 200 {
 				t.Errorf("_search=%s: %d %s", q, status, raw)
