@@ -3,6 +3,8 @@ package replica
 import (
 	"database/sql"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -55,7 +57,10 @@ func haveFTS5(t *testing.T) bool {
 // own but an index that claims it over the secrets' text), a_b (public)
 // and aXb (private, indexed: Datasette's LIKE would take aXb's index for
 // a_b), plain (public, no index).
-func seedSearch(f *fixture, module string) {
+func seedSearch(f *fixture, module string) { seedSearchInto(f, "docs", module) }
+
+// seedSearchInto is seedSearch into database db.
+func seedSearchInto(f *fixture, db, module string) {
 	stmts := []string{gate.PublicTablesDDL,
 		`CREATE TABLE articles (id INTEGER PRIMARY KEY, title TEXT, body TEXT, n INTEGER)`,
 		`CREATE TABLE secrets (id INTEGER PRIMARY KEY, secret TEXT)`,
@@ -87,7 +92,7 @@ func seedSearch(f *fixture, module string) {
 	stmts = append(stmts, ftsSchema(module, "articles", "title", "body")...)
 	stmts = append(stmts, ftsSchema(module, "secrets", "secret")...)
 	stmts = append(stmts, ftsSchema(module, "aXb", "secret")...)
-	f.MustExec("docs", stmts...)
+	f.MustExec(db, stmts...)
 }
 
 // rowIDs are the id fields of a JSON page's rows.
@@ -506,4 +511,53 @@ func TestSearch_ReadToken(t *testing.T) {
 	if status, _, body := f.MustFetch("/docs/secrets.json?_search=hunter2&_shape=array"); status != 404 {
 		t.Fatalf("anonymous: %d %s", status, body)
 	}
+}
+
+// FuzzSearch searches the tables of a database with private tables and
+// private indexes (one over the private text that claims a public table)
+// and of its twin without them: every answer is the same, whatever the
+// search, its mode and column. A private index answers no public search,
+// and a private table's search is a missing table's.
+func FuzzSearch(f *testing.F) {
+	for _, q := range []string{"zebra", "hunter2", `"zebra crossing"`, "zebra OR hunter2", "NEAR(hunter2 zebra)", "*",
+		"secret:hunter2", `"`, "hunter*", "swordfish", "title:article AND body:zebra", "{secret}: hunter2"} {
+		f.Add(q, false, uint8(0), uint8(0))
+		f.Add(q, true, uint8(3), uint8(1))
+		f.Add(q, false, uint8(1), uint8(3))
+	}
+	fx := newFixture(f)
+	seedSearch(fx, "FTS4")
+	seedSearchTwin(fx)
+	tables := []string{"articles", "notes", "a_b", "plain", "secrets", "aXb", "articles_fts", "notes_fts", "secrets_fts"}
+	params := []string{"_search", "_search_title", "_search_body", "_search_secret", "_search_text"}
+	f.Fuzz(func(t *testing.T, q string, raw bool, table, param uint8) {
+		v := url.Values{params[int(param)%len(params)]: {q}, "_shape": {"array"}}
+		if raw {
+			v.Set("_searchmode", "raw")
+		}
+		name := tables[int(table)%len(tables)]
+		path := "/NAME/" + name + ".json?" + v.Encode()
+		s1, b1 := serveRecorded(fx.reader, strings.ReplaceAll(path, "NAME", "docs"))
+		s2, b2 := serveRecorded(fx.reader, strings.ReplaceAll(path, "NAME", "twin"))
+		if s1 != s2 || strings.ReplaceAll(b1, "docs", "twin") != b2 {
+			t.Fatalf("%s:\n  docs %d %s\n  twin %d %s", path, s1, b1, s2, b2)
+		}
+		if strings.Contains(b1, "swordfish") || strings.Contains(b1, "hunter2 zebra") {
+			t.Fatalf("%s: a secret in %s", path, b1)
+		}
+	})
+}
+
+// serveRecorded is h's status and body for a GET of path.
+func serveRecorded(h http.Handler, path string) (int, string) {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+	return w.Code, w.Body.String()
+}
+
+// seedSearchTwin makes "twin": docs's public tables and index, none of
+// its private tables or indexes.
+func seedSearchTwin(f *fixture) {
+	seedSearchInto(f, "twin", "FTS4")
+	f.MustExec("twin", `DROP TABLE secrets`, `DROP TABLE secrets_fts`, `DROP TABLE notes_fts`, `DROP TABLE aXb`, `DROP TABLE aXb_fts`)
 }
