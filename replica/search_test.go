@@ -561,3 +561,30 @@ func seedSearchTwin(f *fixture) {
 	seedSearchInto(f, "twin", "FTS4")
 	f.MustExec("twin", `DROP TABLE secrets`, `DROP TABLE secrets_fts`, `DROP TABLE notes_fts`, `DROP TABLE aXb`, `DROP TABLE aXb_fts`)
 }
+
+// An index made by a tablecast write that bumps another table's version
+// (the schema changes, the table's version and the offset stay) brings
+// the search box of the table's cached page, and its searches.
+func TestSearch_IndexBehindCache(t *testing.T) {
+	f := newFixture(t)
+	f.MustExec("c", versionedWrite("a", gate.PublicTablesDDL, gate.TableVersionsDDL,
+		`CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT)`, `INSERT INTO a VALUES (1, 'zebra'), (2, 'okapi')`, publish("a"))...)
+	_, _, page := f.MustFetch("/c/a")
+	if strings.Contains(page, `class="search"`) {
+		t.Fatal("a search box before the index")
+	}
+	status, _, body := f.MustFetch("/c/a.json?_search=zebra")
+	if status != 400 {
+		t.Fatalf("search before the index: %d %s", status, body)
+	}
+	f.MustExec("c", versionedWrite("other", `CREATE VIRTUAL TABLE a_fts USING fts4(v, content="a")`,
+		`INSERT INTO a_fts (rowid, v) SELECT id, v FROM a`)...)
+	_, _, page = f.MustFetch("/c/a")
+	if !strings.Contains(page, `class="search"`) {
+		t.Error("no search box after the index was made (a stale cached page)")
+	}
+	status, _, body = f.MustFetch("/c/a.json?_search=zebra&_shape=array")
+	if status != 200 || strings.TrimSpace(body) != `[{"id":1,"v":"zebra"}]` {
+		t.Errorf("search after the index: %d %s", status, body)
+	}
+}
