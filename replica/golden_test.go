@@ -121,7 +121,7 @@ func seedGolden(t *testing.T, f *fixture) {
 	stmts := []string{gate.PublicTablesDDL, string(fixtures),
 		`CREATE TABLE private_notes (id INTEGER PRIMARY KEY, secret TEXT)`,
 		`INSERT INTO private_notes VALUES (1, 'hunter2')`}
-	for _, name := range []string{"ints", "texts", "pairs", "plain", "wr", "adults", "many"} {
+	for _, name := range []string{"ints", "texts", "pairs", "plain", "wr", "adults", "many", "docs"} {
 		stmts = append(stmts, publish(name))
 	}
 	f.MustExec("fixtures", append(stmts, publicDB(false, true)...)...)

@@ -150,7 +150,7 @@ type hidden struct{ Name, Value string }
 
 // htmlTable is "/{db}/{table}": a page of rows with filters, sort links
 // and a link to the next page.
-func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *pageResult, count int64) (*cacheEntry, error) {
+func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *pageResult, count int64, searchable bool) (*cacheEntry, error) {
 	path := tablePath(rt.db, rt.table)
 	g := grid{Head: make([]headCell, len(p.columns))}
 	for i, c := range p.columns {
@@ -177,8 +177,9 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 	for _, f := range tq.filters {
 		filters = append(filters, describeFilter(f))
 	}
+	filters = append(filters, tq.search.describe()...)
 	var keep []hidden
-	for _, name := range []string{"_sort", "_sort_desc", "_sort_by_desc", "_size"} {
+	for _, name := range []string{"_sort", "_sort_desc", "_sort_by_desc", "_size", "_search", "_searchmode"} {
 		if v := rt.query.Get(name); v != "" {
 			keep = append(keep, hidden{name, v})
 		}
@@ -197,6 +198,7 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 		Ops                                                                       []filterOp
 		Keep                                                                      []hidden
 		Grid                                                                      grid
+		Search                                                                    *searchBox
 	}{
 		page: page{Title: rt.table + " · " + rt.db, Crumbs: []crumb{{rt.db, dbPath(rt.db)}, {rt.table, path}}},
 		Meta: meta, Heading: cmp.Or(heading, rt.table),
@@ -204,6 +206,7 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 		NextHref: next, JSONHref: path + ".json" + q, CSVHref: path + ".csv" + q,
 		StreamHref: path + ".csv" + encodeQuery(withParam(rt.query, "_stream", "on"), "_next", "_size"),
 		View:       t.View, Count: count, Filters: filters, FilterColumns: t.Columns, Ops: filterChoices, Keep: keep, Grid: g,
+		Search: newSearchBox(searchable, rt.query),
 	})
 }
 

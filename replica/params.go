@@ -43,9 +43,19 @@ type tableQuery struct {
 	dl      bool     // CSV: as a download
 	noHead  bool     // CSV: no header row
 	where   []string // _where SQL fragments (where.go)
+	search  *search  // _search, _search_COL (search.go); nil for none
 
 	metadata bool   // _extra=metadata
 	meta     object // the table's metadata, set by tableAnswer
+}
+
+// sortColumn is the column rows are sorted by before their key: _sort's,
+// or a ranked search's relevance; "" for the key order.
+func (tq *tableQuery) sortColumn() string {
+	if tq.sort == "" && tq.search != nil && tq.search.rank {
+		return rankColumn
+	}
+	return tq.sort
 }
 
 // filter is one column filter: column, operator and bound arguments.
@@ -104,7 +114,9 @@ func parseTableQuery(t *table, q url.Values, f format) (*tableQuery, error) {
 func checkParamNames(q url.Values, names []string) error {
 	var bad []string
 	for name := range q {
-		if strings.HasPrefix(name, "_") && !containsString(names, name) {
+		// _search_COL: any COL, on the routes that read _search.
+		search := strings.HasPrefix(name, "_search_") && containsString(names, "_search")
+		if strings.HasPrefix(name, "_") && !containsString(names, name) && !search {
 			bad = append(bad, name)
 		}
 	}
@@ -113,10 +125,7 @@ func checkParamNames(q url.Values, names []string) error {
 	}
 	sort.Strings(bad)
 	name := bad[0]
-	if why, ok := unsupportedParams[name]; ok || strings.HasPrefix(name, "_search_") {
-		if !ok {
-			why = "full-text search"
-		}
+	if why, ok := unsupportedParams[name]; ok {
 		return tablecast.Errorf(tablecast.EINVALID, "Unsupported parameter %s: tablecast has no %s", name, why)
 	}
 	return tablecast.Errorf(tablecast.EINVALID, "Unknown parameter %s", name)

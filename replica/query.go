@@ -80,6 +80,8 @@ func whereFilters(tq *tableQuery) (string, []any) {
 		conds = append(conds, f.sql())
 		args = append(args, f.args...)
 	}
+	scond, sargs := tq.search.whereSQL()
+	conds, args = append(conds, scond...), append(args, sargs...)
 	if len(tq.where) > 0 {
 		conds = append(conds, whereSQL(tq.where))
 	}
@@ -100,11 +102,14 @@ func queryPage(ctx context.Context, tx tableSource, t *table, tq *tableQuery) (*
 	// Rows start with their position: the sort value (if any), then the key.
 	sel := strings.Join(quoted, ", ")
 	order := sel
-	if tq.sort != "" {
-		sel = "+" + columnSQL(tq.sort) + ", " + sel
-		order = columnSQL(tq.sort) + map[bool]string{false: " ASC, ", true: " DESC, "}[tq.desc] + order
+	sort := tq.sortColumn()
+	if sort != "" {
+		sel = "+" + columnSQL(sort) + ", " + sel
+		order = columnSQL(sort) + map[bool]string{false: " ASC, ", true: " DESC, "}[tq.desc] + order
 	}
-	where, args := whereFilters(tq)
+	from, args := tq.search.fromSQL(t)
+	where, wargs := whereFilters(tq)
+	args = append(args, wargs...)
 	if tq.next != nil {
 		cond, cargs, err := keysetCondition(t, tq, quoted)
 		if err != nil {
@@ -113,12 +118,12 @@ func queryPage(ctx context.Context, tx tableSource, t *table, tq *tableQuery) (*
 		where = joinConds(where, cond)
 		args = append(args, cargs...)
 	}
-	query := "SELECT " + selectList(sel, tq.cols) + " FROM " + tablecast.QuoteIdent(t.Name)
+	query := "SELECT " + selectList(sel, tq.cols) + " FROM " + from
 	if where != "" {
 		query += " WHERE " + where
 	}
 	query += " ORDER BY " + order + " LIMIT ?"
-	return scanPage(ctx, tx, t, tq, query, append(args, tq.size+1), b2i(tq.sort != ""))
+	return scanPage(ctx, tx, t, tq, query, append(args, tq.size+1), b2i(sort != ""))
 }
 
 // keysetCondition selects the rows after the position (sort value, key)
@@ -127,16 +132,17 @@ func queryPage(ctx context.Context, tx tableSource, t *table, tq *tableQuery) (*
 // position may be a prefix of the order columns no shorter than the
 // table's key (a Datasette token names no rowid tiebreak).
 func keysetCondition(t *table, tq *tableQuery, keys []string) (string, []any, error) {
-	nsort := b2i(tq.sort != "")
+	sort := tq.sortColumn()
+	nsort := b2i(sort != "")
 	n := len(tq.next) - nsort
 	if n < len(keyColumns(t)) || n > len(keys) {
 		return "", nil, errInvalidNext
 	}
 	after, k := afterKey(keys[:n], tq.next[nsort:])
-	if tq.sort == "" {
+	if sort == "" {
 		return after, k, nil
 	}
-	s, v := columnSQL(tq.sort), tq.next[0]
+	s, v := columnSQL(sort), tq.next[0]
 	switch {
 	case v == nil && !tq.desc: // in the NULLs: later NULLs, then every value
 		return "(" + s + " IS NOT NULL OR " + after + ")", k, nil
@@ -265,8 +271,10 @@ func outputColumns(t *table, cols []string) []string {
 
 // countRows counts the rows that match tq's filters.
 func countRows(ctx context.Context, tx tableSource, t *table, tq *tableQuery) (int64, error) {
-	where, args := whereFilters(tq)
-	query := "SELECT count(*) FROM " + tablecast.QuoteIdent(t.Name)
+	from, args := tq.search.fromSQL(t)
+	where, wargs := whereFilters(tq)
+	args = append(args, wargs...)
+	query := "SELECT count(*) FROM " + from
 	if where != "" {
 		query += " WHERE " + where
 	}

@@ -52,9 +52,9 @@ type route struct {
 // purpose everywhere (ignoredParams); or refused with a 400 that names it
 // (anything else, unsupportedParams with a reason): never dropped unread.
 var (
-	tableParamsJSON = []string{"_col", "_extra", "_next", "_nl", "_nocol", "_shape", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_where"}
-	tableParamsCSV  = []string{"_col", "_dl", "_header", "_next", "_nocol", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_stream", "_where"}
-	tableParamsHTML = []string{"_col", "_next", "_nocol", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_where"}
+	tableParamsJSON = []string{"_col", "_extra", "_next", "_nl", "_nocol", "_shape", "_search", "_searchmode", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_where"}
+	tableParamsCSV  = []string{"_col", "_dl", "_header", "_next", "_nocol", "_search", "_searchmode", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_stream", "_where"}
+	tableParamsHTML = []string{"_col", "_next", "_nocol", "_search", "_searchmode", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_where"}
 	queryParamsJSON = []string{"_nl", "_shape", "sql"}
 	queryParamsCSV  = []string{"_dl", "_header", "_stream", "sql"}
 	queryParamsHTML = []string{"sql"}
@@ -70,11 +70,10 @@ var (
 	ignoredParams = []string{"_max_lag", "_nocount", "_nofacet", "_nosuggest", "_trace", "_txid"}
 
 	// unsupportedParams are Datasette table parameters tablecast does not
-	// implement (yet: facets and search come with a later issue): a 400
+	// implement (yet: facets come with a later issue): a 400
 	// that says so, not an answer that silently differs from Datasette's.
 	unsupportedParams = map[string]string{
 		"_facet": "facets", "_facet_array": "facets", "_facet_date": "facets", "_facet_size": "facets",
-		"_search": "full-text search", "_searchmode": "full-text search",
 		"_json": "decoding JSON columns", "_json_infinity": "Infinity in JSON (±Inf is null)",
 		"_labels": "foreign key labels", "_label": "foreign key labels",
 		"_through": "many-to-many filters", "_timelimit": "per-request time limits", "_ttl": "per-request cache lifetimes",

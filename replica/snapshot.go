@@ -46,14 +46,19 @@ func cacheKey(s *snapshot, rt route) string {
 func appendCacheKey(s *snapshot, dst []byte, rt route) []byte {
 	// A view's rows come from other tables, and so may a page with
 	// _where (a subquery): key them on the TXID.
+	// So may a search (search.go): its index is another table.
 	if t, ok := s.Table(rt.table); rt.kind == routeDB || rt.kind == routeQuery || (ok && t.View) ||
-		(rt.kind == routeTable && (rt.query["_where"] != nil || s.QueryVisible(rt.table))) {
+		(rt.kind == routeTable && (rt.query["_where"] != nil || s.QueryVisible(rt.table) || len(rt.query) > 0 && hasSearchParam(rt.query))) {
 		dst = append(append(append(dst, "D\x00"...), rt.canonical...), 0)
 		return rt.appendBase(strconv.AppendUint(dst, uint64(s.TXID), 10))
 	}
 	dst = append(append(append(append(append(dst, "T\x00"...), rt.db...), 0), rt.table...), 0)
 	dst = append(strconv.AppendInt(dst, s.Versions[rt.table], 10), 0)
 	dst = append(strconv.AppendInt(dst, s.Offset, 10), 0)
+	if rt.kind == routeTable && rt.format == formatHTML {
+		// A table page shows a search box when the table has an index.
+		dst = append(strconv.AppendInt(dst, s.SchemaVersion, 10), 0)
+	}
 	return rt.appendBase(append(append(dst, switches(s)...), rt.canonical...))
 }
 

@@ -33,6 +33,9 @@ func (r *Reader) serveStream(w http.ResponseWriter, req *http.Request, d *databa
 				if tq, err = parseTableQuery(t, rt.query, formatCSV); err != nil {
 					return err
 				}
+				if _, err = prepareSearch(req.Context(), rd.tx, t, tq, rt.query, false); err != nil {
+					return err
+				}
 				tq.size = streamChunk
 			}
 			src, err := r.tableSource(req.Context(), rd, rt.db, tq)
@@ -40,7 +43,7 @@ func (r *Reader) serveStream(w http.ResponseWriter, req *http.Request, d *databa
 				return err
 			}
 			page, err = queryPage(req.Context(), src, t, tq)
-			return err
+			return ftsError(err)
 		})
 		switch {
 		case err != nil && cw == nil:

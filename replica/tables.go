@@ -61,18 +61,22 @@ func (r *Reader) tableAnswer(ctx context.Context, rd *readTx, rt route) (*cacheE
 	if err != nil {
 		return nil, err
 	}
+	fts, err := prepareSearch(ctx, rd.tx, t, tq, rt.query, rt.format == formatHTML)
+	if err != nil {
+		return nil, err
+	}
 	tx, err := r.tableSource(ctx, rd, rt.db, tq)
 	if err != nil {
 		return nil, err
 	}
 	page, err := queryPage(ctx, tx, t, tq)
 	if err != nil {
-		return nil, err
+		return nil, ftsError(err)
 	}
 	var count int64 = -1
 	if tq.count || rt.format == formatHTML {
 		if count, err = countRows(ctx, tx, t, tq); err != nil {
-			return nil, err
+			return nil, ftsError(err)
 		}
 	}
 	switch rt.format {
@@ -80,7 +84,7 @@ func (r *Reader) tableAnswer(ctx context.Context, rd *readTx, rt route) (*cacheE
 		blobURLs(rt, page)
 		return csvEntry(rt.table, tq, page), nil
 	case formatHTML:
-		return r.htmlTable(rt, s, t, tq, page, count)
+		return r.htmlTable(rt, s, t, tq, page, count, fts != nil)
 	}
 	if tq.metadata {
 		tq.meta = tableMetaObject(t, s.TableMeta(t.Name))

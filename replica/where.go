@@ -82,6 +82,12 @@ func (r *Reader) tableSource(ctx context.Context, rd *readTx, db string, tq *tab
 	if err != nil {
 		return nil, err
 	}
+	if tq.search != nil {
+		// The index stays out of public SQL: its matches go in as JSON.
+		if err := tq.search.materialize(ctx, rd.tx); err != nil {
+			return nil, err
+		}
+	}
 	return &shadowSource{r: r, rd: rd, sh: sh}, nil
 }
 

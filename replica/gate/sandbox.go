@@ -138,6 +138,9 @@ func (a *authorizer) check(op int, arg1, arg2, db string) int {
 		if _, ok := a.s.tables[arg1]; ok && db == "main" {
 			return sqlite3.SQLITE_OK
 		}
+		if db == "main" && a.s.ftsShadow(arg1) {
+			return sqlite3.SQLITE_OK // a published FTS table reads its own (fts.go)
+		}
 		// A read of no column (count(*) FROM x) names no database, and x
 		// may be a table or a common table expression: SQLite cannot tell
 		// here. The shadow has already resolved every name the query uses
@@ -157,8 +160,18 @@ func (a *authorizer) check(op int, arg1, arg2, db string) int {
 		}
 		// The words SQLite uses for a table that does not exist.
 		return a.deny("no such table: " + arg1)
+	case sqlite3.SQLITE_PRAGMA:
+		// FTS3/4 reads the page size, FTS5 the data version (fts.go);
+		// setting a pragma stays refused.
+		if ftsPragmas[strings.ToLower(arg1)] && arg2 == "" && a.s.hasPublicFTS() {
+			return sqlite3.SQLITE_OK
+		}
 	case sqlite3.SQLITE_FUNCTION:
-		if !allowedFunctions[strings.ToLower(arg2)] {
+		name := strings.ToLower(arg2)
+		if name == "match" && a.s.hasPublicFTS() {
+			return sqlite3.SQLITE_OK // FTS3/4's MATCH (fts.go)
+		}
+		if !allowedFunctions[name] {
 			return a.deny("no such function: " + arg2)
 		}
 		return sqlite3.SQLITE_OK

@@ -42,3 +42,12 @@ CREATE VIEW adults AS SELECT id, name, n FROM ints WHERE n >= 18;
 CREATE TABLE many (id INTEGER PRIMARY KEY, grp TEXT, x INTEGER);
 WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 45)
 INSERT INTO many SELECT i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'g' || (i % 4) END, (i * 7) % 10 FROM c;
+
+-- Full-text search: docs and its FTS4 index docs_fts (content=docs, as
+-- sqlite-utils' enable_fts makes it; FTS4: relevance order is FTS5's only).
+CREATE TABLE docs (id INTEGER PRIMARY KEY, title TEXT, body TEXT);
+INSERT INTO docs VALUES (1, 'note one', 'a zebra crossing'), (2, 'note two', 'crossing the road'),
+  (3, 'zebra facts', 'stripes and more stripes'), (4, 'okapi', 'a relative of the giraffe'),
+  (5, 'note five', 'zebra zebra zebra'), (6, 'OR', 'the word or'), (7, 'note seven', 'crossing zebra');
+CREATE VIRTUAL TABLE docs_fts USING fts4(title, body, content="docs");
+INSERT INTO docs_fts (rowid, title, body) SELECT id, title, body FROM docs;

@@ -1,0 +1,68 @@
+package gate
+
+import "strings"
+
+// Full-text indexes in public SQL. An FTS table (FTS3/4, FTS5) reads its
+// shadow tables ({name}_data, _idx, _segments, …) with statements of its
+// own, on the connection that runs the query, under the authorizer. When
+// the owner published the FTS table, those reads are reads of it: the
+// authorizer lets them through (ftsShadow), with the MATCH function and
+// FTS3/4's page_size pragma that the module needs. Only then: the shadow
+// tables of an unpublished index, or read directly, stay missing (the
+// program check of sqlcheck.go opens public root pages only, and a shadow
+// table is no public table).
+
+// ftsShadowSuffixes are the shadow tables of each FTS module.
+var ftsShadowSuffixes = map[string][]string{
+	"fts3": {"_content", "_segments", "_segdir", "_docsize", "_stat"},
+	"fts4": {"_content", "_segments", "_segdir", "_docsize", "_stat"},
+	"fts5": {"_data", "_idx", "_content", "_docsize", "_config"},
+}
+
+// ftsPragmas are the pragmas the FTS modules read (never set).
+var ftsPragmas = map[string]bool{"page_size": true, "data_version": true}
+
+// ftsModule is the FTS module of a public virtual table ("" for none).
+func ftsModule(t *Table) string {
+	ddl := strings.ToLower(t.DDL)
+	if t.View || !strings.HasPrefix(ddl, "create virtual table") {
+		return ""
+	}
+	_, rest, ok := strings.Cut(ddl, " using ")
+	if !ok {
+		return ""
+	}
+	module, _, _ := strings.Cut(strings.TrimSpace(rest), "(")
+	module = strings.TrimSpace(module)
+	if _, ok := ftsShadowSuffixes[module]; !ok {
+		return ""
+	}
+	return module
+}
+
+// hasPublicFTS reports whether s has a public FTS table.
+func (s *Snapshot) hasPublicFTS() bool {
+	for _, t := range s.tables {
+		if ftsModule(t) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// ftsShadow reports whether name is a shadow table of a public FTS table.
+func (s *Snapshot) ftsShadow(name string) bool {
+	lower := strings.ToLower(name)
+	for _, t := range s.tables {
+		module := ftsModule(t)
+		if module == "" || !strings.HasPrefix(lower, strings.ToLower(t.Name)) {
+			continue
+		}
+		for _, suffix := range ftsShadowSuffixes[module] {
+			if lower == strings.ToLower(t.Name)+suffix {
+				return true
+			}
+		}
+	}
+	return false
+}
