@@ -106,11 +106,15 @@ func (w *Writer) upsert(ctx context.Context, req *request) (*result, error) {
 }
 
 // writeRows checks rows against the target table and writes them with the
-// statements sqlFor builds, all in one transaction. With "return": true
+// statements sqlFor builds, all in one transaction (with "alter": true,
+// after adding the columns the table lacks). With "return": true
 // the rows come back whole only to a token that may read the table (read
 // or admin scope, or the table is public in this transaction, so at its
 // TXID); any other token gets each row's primary key (or rowid) alone.
 func (w *Writer) writeRows(ctx context.Context, req *request, ir *insertRequest, status int, sqlFor func(*table, []string, returning) string) (*result, error) {
+	if err := req.requireAlter(ir.alter); err != nil {
+		return nil, err
+	}
 	h, err := w.open(req.db, false)
 	if err != nil {
 		return nil, err
@@ -121,7 +125,7 @@ func (w *Writer) writeRows(ctx context.Context, req *request, ir *insertRequest,
 		if err != nil {
 			return err
 		}
-		ret, err := returnOf(ctx, tx, req, ir, t)
+		ret, err := returnOf(ctx, tx, req, ir.ret, t)
 		if err != nil {
 			return err
 		}
@@ -144,8 +148,8 @@ func (w *Writer) writeRows(ctx context.Context, req *request, ir *insertRequest,
 
 // returnOf is what a write sends back of its rows: none without "return",
 // whole rows when the token may read the table, else keys only.
-func returnOf(ctx context.Context, tx *sql.Tx, req *request, ir *insertRequest, t *table) (returning, error) {
-	if !ir.ret {
+func returnOf(ctx context.Context, tx *sql.Tx, req *request, ret bool, t *table) (returning, error) {
+	if !ret {
 		return returnNone, nil
 	}
 	if req.canRead {
@@ -169,6 +173,11 @@ func bindTarget(ctx context.Context, tx *sql.Tx, req *request, ir *insertRequest
 	}
 	if req.action == tablecast.ActionUpsert && len(t.pks) == 0 {
 		return nil, nil, tablecast.Errorf(tablecast.EINVALID, "Table has no primary key, cannot upsert: %s", t.name)
+	}
+	if ir.alter {
+		if t, err = addMissingColumns(ctx, tx, t, ir.rows); err != nil {
+			return nil, nil, err
+		}
 	}
 	bound, err := bindRows(ir.rows, t.writable())
 	if err != nil {

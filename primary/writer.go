@@ -97,7 +97,9 @@ type request struct {
 	// canRead: the token may read private tables (read or admin scope);
 	// without it, "return": true gives back only what is public.
 	canRead bool
-	body    []byte
+	// canAlter: the token holds the schema scope ("alter": true).
+	canAlter bool
+	body     []byte
 }
 
 // result is a committed write: status, TXID and the rest of the JSON body.
@@ -161,7 +163,7 @@ func (w *Writer) serve(rw http.ResponseWriter, r *http.Request, rt route) (*resu
 			return nil, err
 		}
 	}
-	req := &request{route: rt, token: token, canRead: p.Has(ScopeRead), body: body}
+	req := &request{route: rt, token: token, canRead: p.Has(ScopeRead), canAlter: p.Has(ScopeSchema), body: body}
 	res, err := w.run(r.Context(), req)
 	if err != nil {
 		return nil, err
