@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // create serves POST /{db}/-/create. A create that made the database file
@@ -18,6 +19,7 @@ func (w *Writer) create(ctx context.Context, req *request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	spec.by = req.token
 	w.createMu.Lock()
 	defer w.createMu.Unlock()
 	existed, err := w.fileExists(req.db)
@@ -68,6 +70,11 @@ func createIn(ctx context.Context, tx *sql.Tx, spec *createRequest) error {
 	}
 	if _, err := tx.ExecContext(ctx, createTableSQL(spec.table, spec.cols, spec.pks)); err != nil {
 		return sqliteError("create table", err)
+	}
+	// A listing that outlived a drop made outside tablecast must not make
+	// the new table public.
+	if err := gate.Drop(ctx, tx, spec.table, spec.by); err != nil {
+		return sqliteError("drop a stale listing", err)
 	}
 	t := &table{name: spec.table, cols: spec.cols, pks: spec.pks}
 	sqlFor := func(cols []string) string { return insertSQL(t, "INSERT", cols, returnNone) }

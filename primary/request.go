@@ -186,6 +186,7 @@ type createRequest struct {
 	cols  []column
 	pks   []string
 	rows  []boundRow
+	by    string // the token's name, for the audit
 }
 
 // decodeCreate parses and checks the body of /-/create, rows included, so

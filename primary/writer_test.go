@@ -15,7 +15,7 @@ import (
 func TestWriter_ServeHTTP(t *testing.T) {
 	t.Run("UnknownPath", func(t *testing.T) {
 		e := newZooEnv(t)
-		for _, path := range []string{"/", "/zoo", "/zoo/dogs", "/zoo/dogs/-/drop", "/zoo/dogs/-/insert/x"} {
+		for _, path := range []string{"/", "/zoo", "/zoo/dogs", "/zoo/dogs/-/alter", "/zoo/dogs/-/insert/x"} {
 			before := e.snapshot("zoo")
 			assertError(t, e.post(path, `{"row": {"id": 9}}`), http.StatusNotFound, "Not found")
 			if e.snapshot("zoo") != before {
