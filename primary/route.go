@@ -27,7 +27,7 @@ func parseRoute(u *url.URL) (route, bool) {
 		return route{}, false
 	}
 	rt := route{action: g.Action, db: g.DB, table: g.Table}
-	if g.Key != "" {
+	if g.Action == tablecast.ActionDelete || g.Action == tablecast.ActionUpdate {
 		if rt.pk, err = g.PK(); err != nil {
 			return route{}, false
 		}
