@@ -7,6 +7,7 @@
 //	go run ./bench -scenario cache
 //	go run ./bench -scenario failover
 //	go run -tags sqlite_fts5 ./bench -scenario search   # _search over 100,000 rows (FTS5)
+//	go run ./bench -scenario writes   # single-row write transactions/s through the API
 //	go run ./bench -scenario all   # one report: regions, lag, unpublish, failover, plots
 //	go run ./bench -scenario soak [-duration 10m] [-cgroup-mb 512]
 //	go run ./bench -pool bench/results/*-cache.json   # cache runs' rounds pooled
@@ -52,7 +53,7 @@ type Options struct {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, search, all, soak (-duration: 10m unless set)")
+	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, search, writes, all, soak (-duration: 10m unless set)")
 	var o Options
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target (scenario all: 5s unless set)")
 	fs.IntVar(&o.Connections, "connections", 16, "concurrent connections (wrk -c)")
@@ -129,6 +130,8 @@ func scenarioReport(ctx context.Context, scenario string, o Options) error {
 		report, err = runReadYourWrites(ctx, o)
 	case "search":
 		report, err = runSearch(ctx, o)
+	case "writes":
+		report, err = runWrites(ctx, o)
 	default:
 		return fmt.Errorf("unknown scenario %q", scenario)
 	}

@@ -23,7 +23,7 @@ const SecretPrefix = "tc_"
 // reads need none, but read lets a token read private tables too.
 const (
 	ScopeRead    = "read"    // private tables on every node (JSON, CSV, HTML); implied by admin
-	ScopeWrite   = "write"   // create, insert, upsert, delete
+	ScopeWrite   = "write"   // create, insert, upsert, update, delete
 	ScopePublish = "publish" // publish, unpublish
 	ScopeSchema  = "schema"  // schema changes: drop, alter, views, indexes, full-text, execute
 	ScopeAdmin   = "admin"   // admin pages, token management, cluster routes, import

@@ -12,12 +12,13 @@ import (
 //	/{db}/-/publish|unpublish               the whole database
 //	/{db}/-/define-query|drop-query|publish-query|unpublish-query|metadata
 //	/{db}/{table}/-/insert|upsert|publish|unpublish
-//	/{db}/{table}/{pk}/-/delete
+//	/{db}/{table}/-/drop
+//	/{db}/{table}/{pk}/-/delete|update
 type route struct {
 	action string
 	db     string
 	table  string
-	pk     []string // delete only: the primary key values, in key order
+	pk     []string // delete and update: the primary key values, in key order
 }
 
 // parseRoute matches a request path against the write routes.
@@ -27,7 +28,7 @@ func parseRoute(u *url.URL) (route, bool) {
 		return route{}, false
 	}
 	rt := route{action: g.Action, db: g.DB, table: g.Table}
-	if g.Action == tablecast.ActionDelete {
+	if g.Action == tablecast.ActionDelete || g.Action == tablecast.ActionUpdate {
 		if rt.pk, err = g.PK(); err != nil {
 			return route{}, false
 		}
@@ -41,7 +42,7 @@ func (rt route) scope() string {
 	case tablecast.ActionPublish, tablecast.ActionUnpublish,
 		tablecast.ActionPublishQuery, tablecast.ActionUnpublishQuery, tablecast.ActionMetadata:
 		return ScopePublish
-	case tablecast.ActionDefineQuery, tablecast.ActionDropQuery:
+	case tablecast.ActionDefineQuery, tablecast.ActionDropQuery, tablecast.ActionDrop:
 		return ScopeSchema
 	}
 	return ScopeWrite
@@ -63,7 +64,7 @@ func (rt route) validate() error {
 // always make something private again.
 func (rt route) shrinks() bool {
 	switch rt.action {
-	case tablecast.ActionDelete, tablecast.ActionUnpublish, tablecast.ActionUnpublishQuery, tablecast.ActionDropQuery:
+	case tablecast.ActionDelete, tablecast.ActionUnpublish, tablecast.ActionUnpublishQuery, tablecast.ActionDropQuery, tablecast.ActionDrop:
 		return true
 	}
 	return false

@@ -97,7 +97,9 @@ type request struct {
 	// canRead: the token may read private tables (read or admin scope);
 	// without it, "return": true gives back only what is public.
 	canRead bool
-	body    []byte
+	// canAlter: the token holds the schema scope ("alter": true).
+	canAlter bool
+	body     []byte
 }
 
 // result is a committed write: status, TXID and the rest of the JSON body.
@@ -105,6 +107,9 @@ type result struct {
 	status int
 	txid   tablecast.TXID
 	body   map[string]any
+	// preview: nothing was written (a drop without "confirm"); txid is
+	// the position read, and there is nothing to sync.
+	preview bool
 }
 
 // ServeHTTP serves the write routes; see route for the paths.
@@ -161,12 +166,12 @@ func (w *Writer) serve(rw http.ResponseWriter, r *http.Request, rt route) (*resu
 			return nil, err
 		}
 	}
-	req := &request{route: rt, token: token, canRead: p.Has(ScopeRead), body: body}
+	req := &request{route: rt, token: token, canRead: p.Has(ScopeRead), canAlter: p.Has(ScopeSchema), body: body}
 	res, err := w.run(r.Context(), req)
 	if err != nil {
 		return nil, err
 	}
-	if wantsSync(r) {
+	if wantsSync(r) && !res.preview {
 		if err := w.sync(r.Context(), rt.db, res.txid); err != nil {
 			return nil, err
 		}
@@ -224,6 +229,10 @@ func (w *Writer) run(ctx context.Context, req *request) (*result, error) {
 	case tablecast.ActionDefineQuery, tablecast.ActionDropQuery, tablecast.ActionPublishQuery,
 		tablecast.ActionUnpublishQuery, tablecast.ActionMetadata:
 		return w.canned(ctx, req)
+	case tablecast.ActionUpdate:
+		return w.update(ctx, req)
+	case tablecast.ActionDrop:
+		return w.drop(ctx, req)
 	}
 	return nil, tablecast.Errorf(tablecast.ENOTFOUND, "Not found")
 }
