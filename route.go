@@ -77,6 +77,7 @@ const (
 	ActionDelete    = "delete"
 	ActionPublish   = "publish"
 	ActionUnpublish = "unpublish"
+	ActionImport    = "import" // a whole SQLite file (primary/import.go)
 )
 
 // Route is a parsed request path.
@@ -117,6 +118,7 @@ var grammar = []pattern{
 	write(ActionCreate, "/{db}/-/create"),
 	write(ActionPublish, "/{db}/-/publish"),
 	write(ActionUnpublish, "/{db}/-/unpublish"),
+	write(ActionImport, "/{db}/-/import"),
 	write(ActionInsert, "/{db}/{table}/-/insert"),
 	write(ActionUpsert, "/{db}/{table}/-/upsert"),
 	write(ActionPublish, "/{db}/{table}/-/publish"),

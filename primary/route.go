@@ -10,6 +10,7 @@ import (
 //
 //	/{db}/-/create
 //	/{db}/-/publish|unpublish               the whole database
+//	/{db}/-/import                          a whole SQLite file (import.go)
 //	/{db}/{table}/-/insert|upsert|publish|unpublish
 //	/{db}/{table}/{pk}/-/delete
 type route struct {
@@ -36,6 +37,9 @@ func parseRoute(u *url.URL) (route, bool) {
 
 // scope is the token scope the route needs.
 func (rt route) scope() string {
+	if rt.action == tablecast.ActionImport {
+		return ScopeAdmin
+	}
 	if rt.action == tablecast.ActionPublish || rt.action == tablecast.ActionUnpublish {
 		return ScopePublish
 	}

@@ -59,6 +59,10 @@ type TablecastConfig struct {
 	PrimaryURL   string        `yaml:"primary-url"`
 	Tokens       []TokenConfig `yaml:"tokens"`
 	MaxBody      int64         `yaml:"max-body"`
+	// Imports (POST /{db}/-/import, tablecast import): the largest file,
+	// and how long the answer waits for every node to apply it.
+	MaxImportBytes int64         `yaml:"max-import-bytes"` // default 4 GiB
+	ImportWait     time.Duration `yaml:"import-wait"`      // default 30s
 	MinFreeBytes int64         `yaml:"min-free-bytes"` // free-space floor under data.dir: writes on the primary, the stream on a replica (-1: none)
 	ReadPool     int           `yaml:"read-pool"`
 	CacheBytes   int64         `yaml:"cache-bytes"`    // response cache budget; -1 turns the cache off
@@ -261,6 +265,12 @@ func (c *Config) setDefaults() {
 	if t.MaxBody == 0 {
 		t.MaxBody = primary.DefaultMaxBody
 	}
+	if t.MaxImportBytes == 0 {
+		t.MaxImportBytes = primary.DefaultMaxImport
+	}
+	if t.ImportWait == 0 {
+		t.ImportWait = primary.DefaultImportWait
+	}
 	if t.MinFreeBytes == 0 {
 		t.MinFreeBytes = primary.DefaultMinFree
 	}
@@ -327,6 +337,10 @@ func (c *Config) Validate() error {
 		return errors.New("tablecast.primary-node-url: required on a static replica (the primary's node API URL)")
 	case c.Tablecast.MaxBody < 0:
 		return errors.New("tablecast.max-body: must be positive")
+	case c.Tablecast.MaxImportBytes < 0:
+		return errors.New("tablecast.max-import-bytes: must be positive")
+	case c.Tablecast.ImportWait < 0:
+		return errors.New("tablecast.import-wait: must not be negative")
 	case !slices.Contains([]string{routing.WriteProxy, routing.WriteRedirect, routing.WriteFlyReplay}, c.Tablecast.WriteMode):
 		return fmt.Errorf("tablecast.write-mode: %q is not one of proxy, redirect, fly-replay", c.Tablecast.WriteMode)
 	case c.Tablecast.StaleReads != routing.StalePrimary && c.Tablecast.StaleReads != routing.StaleRefuse:
