@@ -63,15 +63,15 @@ type TablecastConfig struct {
 	// and how long the answer waits for every node to apply it.
 	MaxImportBytes int64         `yaml:"max-import-bytes"` // default 4 GiB
 	ImportWait     time.Duration `yaml:"import-wait"`      // default 30s
-	MinFreeBytes int64         `yaml:"min-free-bytes"` // free-space floor under data.dir: writes on the primary, the stream on a replica (-1: none)
-	ReadPool     int           `yaml:"read-pool"`
-	CacheBytes   int64         `yaml:"cache-bytes"`    // response cache budget; -1 turns the cache off
-	MemoryLimit  int64         `yaml:"memory-limit"`   // Go memory limit, bytes; 0: from cache-bytes (tablecast.PlannedMemory); -1: 3/4 of the machine
-	MaxAge       time.Duration `yaml:"max-age"`        // Cache-Control max-age of public answers (0: none)
-	SQLTimeLimit time.Duration `yaml:"sql-time-limit"` // public SQL: longest query (default 1s)
-	SQLMaxRows   int           `yaml:"sql-max-rows"`   // public SQL: most rows (default 1000)
-	LogLevel     string        `yaml:"log-level"`
-	MetricsAddr  string        `yaml:"metrics-addr"` // also serve /metrics here, without a token (private network only)
+	MinFreeBytes   int64         `yaml:"min-free-bytes"`   // free-space floor under data.dir: writes on the primary, the stream on a replica (-1: none)
+	ReadPool       int           `yaml:"read-pool"`
+	CacheBytes     int64         `yaml:"cache-bytes"`    // response cache budget; -1 turns the cache off
+	MemoryLimit    int64         `yaml:"memory-limit"`   // Go memory limit, bytes; 0: from cache-bytes (tablecast.PlannedMemory); -1: 3/4 of the machine
+	MaxAge         time.Duration `yaml:"max-age"`        // Cache-Control max-age of public answers (0: none)
+	SQLTimeLimit   time.Duration `yaml:"sql-time-limit"` // public SQL: longest query (default 1s)
+	SQLMaxRows     int           `yaml:"sql-max-rows"`   // public SQL: most rows (default 1000)
+	LogLevel       string        `yaml:"log-level"`
+	MetricsAddr    string        `yaml:"metrics-addr"` // also serve /metrics here, without a token (private network only)
 
 	// Absolute URLs in answers (next_url, Link, blob URLs in CSV): from
 	// base-url when set (a CDN or load balancer's public URL), else the

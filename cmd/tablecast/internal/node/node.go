@@ -52,7 +52,7 @@ type Options struct {
 	MaxBody      int64
 	MaxImport    int64         // tablecast.max-import-bytes
 	ImportWait   time.Duration // tablecast.import-wait
-	MinFree      uint64 // free-space floor under data.dir, 0 for none
+	MinFree      uint64        // free-space floor under data.dir, 0 for none
 	ReadPool     int
 	CacheBytes   int64 // response cache budget; 0 or less: no cache
 	MaxAge       time.Duration
