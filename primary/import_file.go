@@ -225,6 +225,7 @@ func readImportSchema(ctx context.Context, tx *sql.Tx) (*importPrep, map[string]
 		}
 		kinds[name] = typ
 		switch {
+		case strings.HasPrefix(strings.ToLower(name), "sqlite_"): // SQLite's own (autoindexes, sequences, stats)
 		case typ == "index":
 			prep.Indexes++
 		case typ == "trigger":
