@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tablecast/tablecast"
@@ -136,7 +137,9 @@ func (w *Writer) importDB(rw http.ResponseWriter, r *http.Request, rt route) (in
 	// small write bodies): this request alone reads without a deadline;
 	// the size limit and the client's connection bound it.
 	_ = http.NewResponseController(rw).SetReadDeadline(time.Time{})
+	phases := importPhases{last: time.Now()}
 	path, size, err := w.receive(r.Body, limit)
+	phases.mark("receive")
 	if path != "" {
 		defer removeSQLiteFiles(path)
 	}
@@ -147,24 +150,28 @@ func (w *Writer) importDB(rw http.ResponseWriter, r *http.Request, rt route) (in
 	if err := checkSQLiteFile(ctx, path, size); err != nil {
 		return 0, nil, err
 	}
+	phases.mark("check")
 	prep, err := prepareImport(ctx, path, opts.keepPublic, p.Name)
 	if err != nil {
 		return 0, nil, err
 	}
+	phases.mark("prepare")
 	txid, existed, err := w.bringIn(ctx, rt.db, path, opts)
 	if err != nil {
 		return 0, nil, err
 	}
+	phases.mark("litefs")
 	w.auditImport(ctx, p.Name, rt.db, txid)
 	nodes, done, err := w.waitImported(ctx, rt.db, txid)
 	if err != nil {
 		return 0, nil, err
 	}
+	phases.mark("replicas")
 	status := http.StatusCreated
 	if existed {
 		status = http.StatusOK
 	}
-	w.logger().Info("import", "db", rt.db, "bytes", size, "replaced", existed, "public", len(prep.Public), "txid", txid, "applied_everywhere", done)
+	w.logger().Info("import", "db", rt.db, "bytes", size, "replaced", existed, "public", len(prep.Public), "txid", txid, "applied_everywhere", done, "took", phases.String())
 	return status, map[string]any{
 		"database":       rt.db,
 		"txid":           txid.String(),
@@ -454,3 +461,19 @@ func (w *Writer) waitImported(ctx context.Context, db string, txid tablecast.TXI
 		}
 	}
 }
+
+// importPhases times the steps of an import, for its log line.
+type importPhases struct {
+	last  time.Time
+	steps []string
+}
+
+func (p *importPhases) mark(step string) {
+	now := time.Now()
+	if !p.last.IsZero() {
+		p.steps = append(p.steps, fmt.Sprintf("%s %s", step, now.Sub(p.last).Round(time.Millisecond)))
+	}
+	p.last = now
+}
+
+func (p *importPhases) String() string { return strings.Join(p.steps, ", ") }
