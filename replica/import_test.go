@@ -88,4 +88,3 @@ func TestReader_ImportedTwice(t *testing.T) {
 		t.Fatalf("second file: %s", raw)
 	}
 }
-
