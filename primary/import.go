@@ -367,12 +367,16 @@ func (w *Writer) bringIn(ctx context.Context, db, path string, opts importOption
 		}
 		return 0, false, w.diskError(fmt.Errorf("litefs import: %w", err))
 	}
-	if t, err := w.bumpSchema(ctx, db, cookie); err != nil {
-		w.logger().Error("import: move the schema cookie", "db", db, "err", err)
-	} else {
-		txid = t
+	// The import counts once this write is in: one that fails (the lease
+	// lost meanwhile, say) leaves it unknown whether the cluster has it.
+	t, err := w.bumpSchema(ctx, db, cookie)
+	if err != nil {
+		w.logger().Error("import: the write after LiteFS's import failed", "db", db, "txid", txid, "err", err)
+		return 0, false, tablecast.Errorf(tablecast.EUNKNOWN,
+			"LiteFS imported the file at TXID %s here, but the write that completes the import failed (%s): the cluster may or may not have it; read the database, and import again with replace if needed",
+			txid, tablecast.ErrorMessage(err))
 	}
-	return txid, existed, nil
+	return t, existed, nil
 }
 
 // settleCookie returns the schema cookie of an existing database, moving

@@ -262,6 +262,16 @@ func TestWriter_Import_Limits(t *testing.T) {
 		e.w.ServeHTTP(rec, r)
 		assertError(t, rec, http.StatusForbidden, "admin")
 	})
+	t.Run("lease lost during the import", func(t *testing.T) {
+		e, calls := newImportEnv(t)
+		e.w.CanCommit = func() error {
+			if calls.Load() > 0 {
+				return tablecast.Errorf(tablecast.EUNAVAILABLE, "not the primary")
+			}
+			return nil
+		}
+		assertError(t, e.postFile("/zoo/-/import", zooFile(t)), http.StatusBadGateway, "may or may not")
+	})
 	t.Run("import failed", func(t *testing.T) {
 		e, _ := newImportEnv(t)
 		e.w.Imports.Import = func(context.Context, string, string) (tablecast.TXID, error) {
