@@ -55,6 +55,10 @@ func runImport(ctx context.Context, args []string) error {
 	if err := tablecast.ValidateDBName(*name); err != nil {
 		return fmt.Errorf("import: %s (choose one with -db)", tablecast.ErrorMessage(err))
 	}
+	if st, err := os.Stat(file + "-wal"); err == nil && st.Size() > 0 {
+		// Those changes are not in FILE: the import would lose them.
+		return fmt.Errorf("import: %s-wal holds changes not yet in %s: close the programs using it, or checkpoint it (sqlite3 %s 'PRAGMA wal_checkpoint(TRUNCATE)'), then import", file, file, file)
+	}
 	ans, err := importFile(ctx, *u, *tok, file, *name, *replace, *keep, os.Stdout)
 	if err != nil {
 		return err
