@@ -162,16 +162,14 @@ func (w *Writer) importDB(rw http.ResponseWriter, r *http.Request, rt route) (in
 	}
 	phases.mark("litefs")
 	w.auditImport(ctx, p.Name, rt.db, txid)
-	nodes, done, err := w.waitImported(ctx, rt.db, txid)
-	if err != nil {
-		return 0, nil, err
-	}
+	// Committed: from here on the answer is a success, whatever the wait says.
+	replicas := w.waitImported(ctx, rt.db, txid)
 	phases.mark("replicas")
 	status := http.StatusCreated
 	if existed {
 		status = http.StatusOK
 	}
-	w.logger().Info("import", "db", rt.db, "bytes", size, "replaced", existed, "public", len(prep.Public), "txid", txid, "applied_everywhere", done, "took", phases.String())
+	w.logger().Info("import", "db", rt.db, "bytes", size, "replaced", existed, "public", len(prep.Public), "txid", txid, "applied_everywhere", replicas["applied"], "took", phases.String())
 	return status, map[string]any{
 		"database":       rt.db,
 		"txid":           txid.String(),
@@ -186,7 +184,7 @@ func (w *Writer) importDB(rw http.ResponseWriter, r *http.Request, rt route) (in
 		"public_database": map[string]bool{
 			"all_tables": prep.AllTables, "allow_sql": prep.AllowSQL,
 		},
-		"replicas": map[string]any{"applied": done, "nodes": nodes},
+		"replicas": replicas,
 	}, nil
 }
 
@@ -435,8 +433,22 @@ func (w *Writer) auditImport(ctx context.Context, token, db string, txid tableca
 }
 
 // waitImported waits, up to Imports.Wait, until every node has applied
-// txid of db, and says which have.
-func (w *Writer) waitImported(ctx context.Context, db string, txid tablecast.TXID) ([]AppliedNode, bool, error) {
+// txid of db, and says which have: {"applied": bool, "nodes": [...]}, with
+// "error" when the nodes' positions could not be read.
+func (w *Writer) waitImported(ctx context.Context, db string, txid tablecast.TXID) map[string]any {
+	nodes, done, err := w.waitApplied(ctx, db, txid)
+	out := map[string]any{"applied": done, "nodes": nodes}
+	if nodes == nil {
+		out["nodes"] = []AppliedNode{}
+	}
+	if err != nil {
+		w.logger().Warn("import: read the nodes' positions", "db", db, "err", err)
+		out["error"] = "Cannot tell which nodes have applied the import: " + err.Error()
+	}
+	return out
+}
+
+func (w *Writer) waitApplied(ctx context.Context, db string, txid tablecast.TXID) ([]AppliedNode, bool, error) {
 	nodes := w.Imports.Nodes
 	if nodes == nil {
 		nodes = (&Admin{Writer: w}).nodes

@@ -36,6 +36,7 @@ type importAnswer struct {
 	Replicas struct {
 		Applied bool                  `json:"applied"`
 		Nodes   []primary.AppliedNode `json:"nodes"`
+		Error   string                `json:"error"`
 	} `json:"replicas"`
 }
 
@@ -169,7 +170,7 @@ func printImport(w io.Writer, a *importAnswer) {
 	if a.Replicas.Applied {
 		fmt.Fprintf(w, "applied on every node (%d)\n", len(a.Replicas.Nodes))
 	} else {
-		fmt.Fprintln(w, "NOT yet applied on every node within tablecast.import-wait:")
+		fmt.Fprintln(w, "NOT yet applied on every node within tablecast.import-wait:", a.Replicas.Error)
 	}
 	for _, n := range a.Replicas.Nodes {
 		if !a.Replicas.Applied || n.State != "applied" {
