@@ -71,7 +71,7 @@ func runImport(ctx context.Context, o Options) (*Report, error) {
 		r.Notes = append(r.Notes, fmt.Sprintf("via the %s: the answer said every node applied it: %t", via.name, applied))
 	}
 	r.Notes = append(r.Notes,
-		fmt.Sprintf("file: %.0f MB, one table of %d-byte random blobs, WAL mode; 3 nodes (lhr primary, syd, sjc) on this machine, loopback with mutual TLS", mbytes, importRowBytes),
+		fmt.Sprintf("file: %.0f MB, one table of %d-byte random blobs, WAL mode; 5 nodes (3 candidates in lhr, replicas in syd and sjc; every one gets the file) on this machine, loopback with mutual TLS", mbytes, importRowBytes),
 		"import time: from the first byte sent to the primary's answer (upload to a temp file, header and PRAGMA integrity_check, tablecast's tables, LiteFS's import, the schema cookie's write, the wait for every node)",
 		"every replica serves it: from the first byte sent until each replica answers the file's public table to an anonymous GET (polled every 10 ms)")
 	return r, nil
