@@ -64,6 +64,7 @@ func runImport(ctx context.Context, o Options) (*Report, error) {
 		r.Ratios["seconds until the answer, sent to the "+via.name] = took.Seconds()
 		r.Ratios["seconds until every replica serves it, sent to the "+via.name] = everywhere.Seconds()
 		if everywhere < 0 {
+			r.Ratios["seconds until every replica serves it, sent to the "+via.name] = -1
 			r.Notes = append(r.Notes, fmt.Sprintf("via the %s: some replica did not serve it within %s of the answer (-1 above)", via.name, importServeWait))
 		}
 		fmt.Printf("  via %-8s %6.1f MB/s, answer after %.1f s (every node applied: %t), every replica serves it after %.1f s\n",
