@@ -86,6 +86,7 @@ const (
 	ActionPublishQuery   = "publish-query"
 	ActionUnpublishQuery = "unpublish-query"
 	ActionMetadata       = "metadata"
+	ActionImport         = "import" // a whole SQLite file (primary/import.go)
 )
 
 // Route is a parsed request path.
@@ -131,6 +132,7 @@ var grammar = []pattern{
 	write(ActionPublishQuery, "/{db}/-/publish-query"),
 	write(ActionUnpublishQuery, "/{db}/-/unpublish-query"),
 	write(ActionMetadata, "/{db}/-/metadata"),
+	write(ActionImport, "/{db}/-/import"),
 	write(ActionInsert, "/{db}/{table}/-/insert"),
 	write(ActionUpsert, "/{db}/{table}/-/upsert"),
 	write(ActionPublish, "/{db}/{table}/-/publish"),

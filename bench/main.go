@@ -10,6 +10,7 @@
 //	go run ./bench -scenario writes   # single-row write transactions/s through the API
 //	go run ./bench -scenario all   # one report: regions, lag, unpublish, failover, plots
 //	go run ./bench -scenario soak [-duration 10m] [-cgroup-mb 512]
+//	go run ./bench -scenario import [-big-mb 1024]   # import of a SQLite file
 //	go run ./bench -pool bench/results/*-cache.json   # cache runs' rounds pooled
 package main
 
@@ -53,14 +54,14 @@ type Options struct {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, search, writes, all, soak (-duration: 10m unless set)")
+	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, search, writes, import, all, soak (-duration: 10m unless set)")
 	var o Options
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target (scenario all: 5s unless set)")
 	fs.IntVar(&o.Connections, "connections", 16, "concurrent connections (wrk -c)")
 	fs.IntVar(&o.Threads, "threads", 2, "load threads (wrk -t)")
 	fs.StringVar(&o.OutDir, "out", "bench/results", "results folder")
 	fs.IntVar(&o.Trials, "trials", 10, "failover: how many times the primary is killed (scenario all: 3 unless set)")
-	fs.IntVar(&o.BigMB, "big-mb", 100, "failover: MB loaded before a new replica starts")
+	fs.IntVar(&o.BigMB, "big-mb", 100, "failover: MB loaded before a new replica starts; import: MB of the file (1024 unless set)")
 	fs.BoolVar(&o.Keep, "keep", false, "failover: keep the cluster's folder (nodes' logs and data) after the run")
 	fs.IntVar(&o.CgroupMB, "cgroup-mb", 512, "soak: run one replica in a cgroup v1 memory cgroup of this many MiB (0: off)")
 	pool := fs.Bool("pool", false, "pool the rounds of earlier cache runs: go run ./bench -pool bench/results/*-cache.json")
@@ -84,6 +85,10 @@ func run(ctx context.Context, args []string) error {
 			o.Duration = 10 * time.Minute
 		}
 		return soak(ctx, o)
+	case "import":
+		if !set["big-mb"] {
+			o.BigMB = 1024
+		}
 	case "all":
 		// Shorter defaults keep the whole run within a few minutes.
 		if !set["duration"] {
@@ -132,6 +137,8 @@ func scenarioReport(ctx context.Context, scenario string, o Options) error {
 		report, err = runSearch(ctx, o)
 	case "writes":
 		report, err = runWrites(ctx, o)
+	case "import":
+		report, err = runImport(ctx, o)
 	default:
 		return fmt.Errorf("unknown scenario %q", scenario)
 	}

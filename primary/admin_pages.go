@@ -281,6 +281,13 @@ func (a *Admin) applied(ctx context.Context, db string, txid tablecast.TXID) ([]
 	if err != nil {
 		return nil, false, err
 	}
+	out, done := appliedOn(nodes, db, txid)
+	return out, done, nil
+}
+
+// appliedOn compares txid with each node's TXID of db; done when every
+// node has applied it.
+func appliedOn(nodes []NodeState, db string, txid tablecast.TXID) ([]AppliedNode, bool) {
 	out := make([]AppliedNode, len(nodes))
 	done := true
 	for i, n := range nodes {
@@ -297,7 +304,7 @@ func (a *Admin) applied(ctx context.Context, db string, txid tablecast.TXID) ([]
 		}
 		done = done && out[i].State == appliedYes
 	}
-	return out, done, nil
+	return out, done
 }
 
 // nodes is Nodes, or this node alone.

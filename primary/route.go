@@ -11,6 +11,7 @@ import (
 //	/{db}/-/create
 //	/{db}/-/publish|unpublish               the whole database
 //	/{db}/-/define-query|drop-query|publish-query|unpublish-query|metadata
+//	/{db}/-/import                          a whole SQLite file (import.go)
 //	/{db}/{table}/-/insert|upsert|publish|unpublish
 //	/{db}/{table}/-/drop
 //	/{db}/{table}/{pk}/-/delete|update
@@ -39,6 +40,8 @@ func parseRoute(u *url.URL) (route, bool) {
 // scope is the token scope the route needs.
 func (rt route) scope() string {
 	switch rt.action {
+	case tablecast.ActionImport:
+		return ScopeAdmin
 	case tablecast.ActionPublish, tablecast.ActionUnpublish,
 		tablecast.ActionPublishQuery, tablecast.ActionUnpublishQuery, tablecast.ActionMetadata:
 		return ScopePublish

@@ -48,6 +48,9 @@ type Writer struct {
 	// databases is short of space; see SpaceFloor.
 	Space *SpaceFloor
 
+	// Imports, when set, serves POST /{db}/-/import (import.go).
+	Imports *Imports
+
 	mu        sync.Mutex
 	dbs       map[string]*handle
 	committed committedPositions // recent commits' positions, for Sync
@@ -123,6 +126,10 @@ func (w *Writer) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Allow", http.MethodPost)
 		status := http.StatusMethodNotAllowed
 		tablecast.WriteJSON(rw, status, map[string]any{"ok": false, "error": "Method not allowed: " + r.Method, "status": status})
+		return
+	}
+	if rt.action == tablecast.ActionImport {
+		w.serveImport(rw, r, rt) // a streamed file, not a JSON body
 		return
 	}
 	res, err := w.serve(rw, r, rt)

@@ -86,6 +86,9 @@ type Reader struct {
 
 	mu  sync.Mutex                           // held while a database is opened or all are closed
 	dbs atomic.Pointer[map[string]*database] // copied on change: every read looks up without a lock
+	// retired are handles dropped after an imported file (import.go):
+	// they close their connections as reads return them, and at Close.
+	retired []*database
 }
 
 // NewReader returns a Reader with default settings.
@@ -114,6 +117,9 @@ type database struct {
 	sqlOnce sync.Once
 	sqlDB   *sql.DB       // public SQL's connections, opened on first use
 	shadows *gate.Shadows // public SQL's: anonymous (public set) and read tokens' (private view)
+
+	retired atomic.Bool            // dropped after an import (import.go)
+	sqlOpen atomic.Pointer[sql.DB] // sqlDB once open, for retire
 }
 
 // Close closes every read connection.
@@ -128,6 +134,12 @@ func (r *Reader) Close() error {
 			}
 		}
 	}
+	for _, d := range r.retired {
+		if err := d.close(); err != nil && first == nil {
+			first = fmt.Errorf("close %s: %w", d.name, err)
+		}
+	}
+	r.retired = nil
 	return first
 }
 
@@ -227,6 +239,7 @@ func (r *Reader) readOn(ctx context.Context, d *database, b beginner, conn *sql.
 		}
 		err = fn(&readTx{tx: tx, conn: conn, s: s})
 		_ = tx.Rollback()
+		r.afterImport(d, s)
 		return s, err
 	}
 	return nil, tablecast.Errorf(tablecast.EUNAVAILABLE, "Database %s is changing too fast to read, try again", d.name)

@@ -46,6 +46,12 @@ func (r *Reader) sqlPool(d *database) (*sql.DB, error) {
 	var err error
 	d.sqlOnce.Do(func() {
 		d.sqlDB, err = openReadOnly(sqlDriver, d.path, r.SQLPoolSize, "&_query_only=1")
+		if err == nil {
+			d.sqlOpen.Store(d.sqlDB)
+			if d.retired.Load() {
+				d.sqlDB.SetMaxIdleConns(0) // retired meanwhile (import.go)
+			}
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s for sql: %w", d.name, err)

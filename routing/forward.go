@@ -105,6 +105,7 @@ type forwarder struct {
 	rt    *Router
 	once  sync.Once
 	proxy *Proxy
+	imp   importProxy // forward_import.go
 }
 
 func newForwarder(rt *Router) *forwarder {

@@ -82,6 +82,7 @@ type Config struct {
 	MaxLag       time.Duration // default staleness bound; 0: none
 	PrimaryWait  time.Duration // longest wait for a primary to be known
 	MaxBody      int64         // largest forwarded write body
+	MaxImport    int64         // largest forwarded import (streamed, forward_import.go)
 	// RevocationBound: a replica that has not heard from the primary for
 	// longer answers public reads 503 (0: no bound). It bounds how long an
 	// unpublish can take to reach a node that still serves.
@@ -108,6 +109,7 @@ const (
 	DefaultBookmarkWait = 2 * time.Second
 	DefaultPrimaryWait  = 5 * time.Second
 	DefaultMaxBody      = 1 << 20
+	DefaultMaxImport    = 4 << 30
 )
 
 // Router is the HTTP entry point of a node.
@@ -180,6 +182,9 @@ func New(node Node, cfg Config) *Router {
 	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxImport == 0 {
+		cfg.MaxImport = DefaultMaxImport
 	}
 	rt := &Router{Node: node, Config: cfg, Logger: slog.Default()}
 	rt.proxy = newForwarder(rt)
@@ -286,6 +291,10 @@ func (rt *Router) write(w http.ResponseWriter, r *http.Request) {
 	if rt.Config.WriteMode == WriteRedirect {
 		// 307 keeps the method and body: the client resends the write there.
 		http.Redirect(w, r, primary+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+		return
+	}
+	if isImport(r) {
+		rt.proxy.forwardImport(w, r, primary) // streamed, not buffered
 		return
 	}
 	rt.proxy.forward(w, r, primary)

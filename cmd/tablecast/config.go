@@ -59,15 +59,19 @@ type TablecastConfig struct {
 	PrimaryURL   string        `yaml:"primary-url"`
 	Tokens       []TokenConfig `yaml:"tokens"`
 	MaxBody      int64         `yaml:"max-body"`
-	MinFreeBytes int64         `yaml:"min-free-bytes"` // free-space floor under data.dir: writes on the primary, the stream on a replica (-1: none)
-	ReadPool     int           `yaml:"read-pool"`
-	CacheBytes   int64         `yaml:"cache-bytes"`    // response cache budget; -1 turns the cache off
-	MemoryLimit  int64         `yaml:"memory-limit"`   // Go memory limit, bytes; 0: from cache-bytes (tablecast.PlannedMemory); -1: 3/4 of the machine
-	MaxAge       time.Duration `yaml:"max-age"`        // Cache-Control max-age of public answers (0: none)
-	SQLTimeLimit time.Duration `yaml:"sql-time-limit"` // public SQL: longest query (default 1s)
-	SQLMaxRows   int           `yaml:"sql-max-rows"`   // public SQL: most rows (default 1000)
-	LogLevel     string        `yaml:"log-level"`
-	MetricsAddr  string        `yaml:"metrics-addr"` // also serve /metrics here, without a token (private network only)
+	// Imports (POST /{db}/-/import, tablecast import): the largest file,
+	// and how long the answer waits for every node to apply it.
+	MaxImportBytes int64         `yaml:"max-import-bytes"` // default 4 GiB
+	ImportWait     time.Duration `yaml:"import-wait"`      // default 30s
+	MinFreeBytes   int64         `yaml:"min-free-bytes"`   // free-space floor under data.dir: writes on the primary, the stream on a replica (-1: none)
+	ReadPool       int           `yaml:"read-pool"`
+	CacheBytes     int64         `yaml:"cache-bytes"`    // response cache budget; -1 turns the cache off
+	MemoryLimit    int64         `yaml:"memory-limit"`   // Go memory limit, bytes; 0: from cache-bytes (tablecast.PlannedMemory); -1: 3/4 of the machine
+	MaxAge         time.Duration `yaml:"max-age"`        // Cache-Control max-age of public answers (0: none)
+	SQLTimeLimit   time.Duration `yaml:"sql-time-limit"` // public SQL: longest query (default 1s)
+	SQLMaxRows     int           `yaml:"sql-max-rows"`   // public SQL: most rows (default 1000)
+	LogLevel       string        `yaml:"log-level"`
+	MetricsAddr    string        `yaml:"metrics-addr"` // also serve /metrics here, without a token (private network only)
 
 	// Absolute URLs in answers (next_url, Link, blob URLs in CSV): from
 	// base-url when set (a CDN or load balancer's public URL), else the
@@ -261,6 +265,12 @@ func (c *Config) setDefaults() {
 	if t.MaxBody == 0 {
 		t.MaxBody = primary.DefaultMaxBody
 	}
+	if t.MaxImportBytes == 0 {
+		t.MaxImportBytes = primary.DefaultMaxImport
+	}
+	if t.ImportWait == 0 {
+		t.ImportWait = primary.DefaultImportWait
+	}
 	if t.MinFreeBytes == 0 {
 		t.MinFreeBytes = primary.DefaultMinFree
 	}
@@ -327,6 +337,10 @@ func (c *Config) Validate() error {
 		return errors.New("tablecast.primary-node-url: required on a static replica (the primary's node API URL)")
 	case c.Tablecast.MaxBody < 0:
 		return errors.New("tablecast.max-body: must be positive")
+	case c.Tablecast.MaxImportBytes < 0:
+		return errors.New("tablecast.max-import-bytes: must be positive")
+	case c.Tablecast.ImportWait < 0:
+		return errors.New("tablecast.import-wait: must not be negative")
 	case !slices.Contains([]string{routing.WriteProxy, routing.WriteRedirect, routing.WriteFlyReplay}, c.Tablecast.WriteMode):
 		return fmt.Errorf("tablecast.write-mode: %q is not one of proxy, redirect, fly-replay", c.Tablecast.WriteMode)
 	case c.Tablecast.StaleReads != routing.StalePrimary && c.Tablecast.StaleReads != routing.StaleRefuse:

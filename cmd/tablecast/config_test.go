@@ -21,6 +21,9 @@ func TestParseConfig(t *testing.T) {
 			tc.ReadTimeout != DefaultReadTimeout || tc.IdleTimeout != DefaultIdleTimeout {
 			t.Fatalf("bounds and timeouts not defaulted: %+v", tc)
 		}
+		if tc := c.Tablecast; tc.MaxImportBytes != 4<<30 || tc.ImportWait != 30*time.Second {
+			t.Fatalf("import limits not defaulted: %d %s", tc.MaxImportBytes, tc.ImportWait)
+		}
 		toks, err := c.Tablecast.tokens()
 		if err != nil || len(toks) != 1 || strings.Contains(toks[0].Hash, "s3cret") || len(toks[0].Hash) != 64 {
 			t.Fatalf("tokens: %v %v", toks, err)
@@ -43,6 +46,8 @@ func TestParseConfig(t *testing.T) {
 		{"RevocationBoundAtHeartbeat", base + "tablecast:\n  revocation-bound: 1s\n", "tablecast.revocation-bound"},
 		{"RevocationBoundNegative", base + "tablecast:\n  revocation-bound: -5s\n", "tablecast.revocation-bound"},
 		{"MaxLagBelowFloor", base + "tablecast:\n  max-lag: 20ms\n", "tablecast.max-lag"},
+		{"MaxImportNegative", base + "tablecast:\n  max-import-bytes: -1\n", "tablecast.max-import-bytes"},
+		{"ImportWaitNegative", base + "tablecast:\n  import-wait: -1s\n", "tablecast.import-wait"},
 		{"NegativeTimeout", base + "tablecast:\n  idle-timeout: -1s\n", "idle-timeout"},
 		{"ReadTimeoutBelowHeader", base + "tablecast:\n  read-timeout: 1s\n  read-header-timeout: 2s\n", "tablecast.read-timeout"},
 		{"NoTLS", base, "tablecast cert ca"},

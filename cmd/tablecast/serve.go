@@ -101,13 +101,14 @@ func (c *Config) nodeOptions() (node.Options, error) {
 
 		Addr: t.Addr, AdvertiseURL: t.AdvertiseURL, PrimaryURL: t.PrimaryURL,
 		Tokens: tokens, MaxBody: t.MaxBody, MinFree: t.minFree(),
+		MaxImport: t.MaxImportBytes, ImportWait: t.ImportWait,
 		ReadPool: t.ReadPool, CacheBytes: t.CacheBytes, MaxAge: t.MaxAge,
 		SQLTimeLimit: t.SQLTimeLimit, SQLMaxRows: t.SQLMaxRows,
 		BaseURL: base, TrustedProxies: proxies,
 		Routing: routing.Config{
 			WriteMode: t.WriteMode, StaleMode: t.StaleReads,
 			BookmarkWait: t.BookmarkWait, MaxLag: t.MaxLag,
-			PrimaryWait: t.PrimaryWait, MaxBody: t.MaxBody,
+			PrimaryWait: t.PrimaryWait, MaxBody: t.MaxBody, MaxImport: t.MaxImportBytes,
 			RevocationBound: t.RevocationBound,
 		},
 		ReadHeaderTimeout: t.ReadHeaderTimeout, ReadTimeout: t.ReadTimeout, IdleTimeout: t.IdleTimeout,

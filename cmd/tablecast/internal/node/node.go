@@ -50,7 +50,9 @@ type Options struct {
 	PrimaryURL   string // static replica: the primary's API URL
 	Tokens       []primary.Token
 	MaxBody      int64
-	MinFree      uint64 // free-space floor under data.dir, 0 for none
+	MaxImport    int64         // tablecast.max-import-bytes
+	ImportWait   time.Duration // tablecast.import-wait
+	MinFree      uint64        // free-space floor under data.dir, 0 for none
 	ReadPool     int
 	CacheBytes   int64 // response cache budget; 0 or less: no cache
 	MaxAge       time.Duration
@@ -323,6 +325,7 @@ func (n *Node) openPaths() error {
 	n.writer.Logger = n.logger
 	n.writer.CanCommit = n.canCommit
 	n.writer.Space = n.spaceFloor()
+	n.writer.Imports = n.imports()
 	tk.Store = n.writer.Control() // tokens made through the admin API, in _tablecast.db
 	if !o.StaticLease {
 		n.writer.Sync = n.syncToCandidate
