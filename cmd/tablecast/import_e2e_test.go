@@ -45,7 +45,7 @@ func runImportCLI(t *testing.T, base, token string, args ...string) (string, err
 }
 
 // getRaw fetches url (with token when not "") and returns status and body.
-func getRaw(t *testing.T, u, token string) (int, []byte) {
+func getRawToken(t *testing.T, u, token string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	if token != "" {
@@ -66,16 +66,16 @@ func getRaw(t *testing.T, u, token string) (int, []byte) {
 func assertMissing(t *testing.T, base, db, table string, wholeDB bool) {
 	t.Helper()
 	for _, suffix := range []string{".json", "/1.json", ".csv", ""} {
-		s1, b1 := getRaw(t, base+"/"+db+"/"+table+suffix, "")
-		s2, b2 := getRaw(t, base+"/"+db+"/nosuchtable"+suffix, "")
+		s1, b1 := getRawToken(t, base+"/"+db+"/"+table+suffix, "")
+		s2, b2 := getRawToken(t, base+"/"+db+"/nosuchtable"+suffix, "")
 		if s1 != s2 || !bytes.Equal(bytes.ReplaceAll(b1, []byte(table), []byte("X")), bytes.ReplaceAll(b2, []byte("nosuchtable"), []byte("X"))) {
 			t.Fatalf("%s/%s%s: %d %q; missing table: %d %q", db, table, suffix, s1, b1, s2, b2)
 		}
 	}
 	if wholeDB {
 		for _, suffix := range []string{".json", ""} {
-			s1, b1 := getRaw(t, base+"/"+db+suffix, "")
-			s2, b2 := getRaw(t, base+"/nosuchdb"+suffix, "")
+			s1, b1 := getRawToken(t, base+"/"+db+suffix, "")
+			s2, b2 := getRawToken(t, base+"/nosuchdb"+suffix, "")
 			if s1 != 404 || !bytes.Equal(bytes.ReplaceAll(b1, []byte(db), []byte("X")), bytes.ReplaceAll(b2, []byte("nosuchdb"), []byte("X"))) {
 				t.Fatalf("%s%s: %d %q; missing database: %d %q", db, suffix, s1, b1, s2, b2)
 			}
@@ -118,14 +118,14 @@ func TestImport_Cluster(t *testing.T) {
 			"/shop/product_names.json?_shape=array": `[{"name":"kettle"},{"name":"teapot"}]`,
 			"/shop/orders.json?_shape=array":        `[{"id":1,"email":"secret@example.com"}]`,
 		} {
-			if s, b := getRaw(t, prim+path, c.Token); s != 200 || strings.TrimSpace(string(b)) != want {
+			if s, b := getRawToken(t, prim+path, c.Token); s != 200 || strings.TrimSpace(string(b)) != want {
 				t.Fatalf("%s on the primary: %d %s", path, s, b)
 			}
 		}
 		if _, err := c.PostTo(ctx, prim+"/shop/products/-/insert", map[string]any{"row": map[string]any{"id": 3, "name": "cup"}}, 201); err != nil {
 			t.Fatal(err)
 		}
-		if s, b := getRaw(t, prim+"/shop/log.json?_shape=array", c.Token); s != 200 || strings.TrimSpace(string(b)) != `[{"rowid":1,"msg":"cup"}]` {
+		if s, b := getRawToken(t, prim+"/shop/log.json?_shape=array", c.Token); s != 200 || strings.TrimSpace(string(b)) != `[{"rowid":1,"msg":"cup"}]` {
 			t.Fatalf("the trigger's log: %d %s", s, b)
 		}
 		// On every replica, at once (the command waited): as missing.
@@ -161,7 +161,7 @@ func TestImport_Cluster(t *testing.T) {
 		)
 		// Warm the replicas' caches and statements on the old file.
 		for _, r := range c.Nodes[1:] {
-			getRaw(t, r.APIURL+"/shop/products.json", "")
+			getRawToken(t, r.APIURL+"/shop/products.json", "")
 		}
 		out, err := runImportCLI(t, repl, c.Token, v2, "-db", "shop", "-replace", "-keep-public")
 		if err != nil {
@@ -172,11 +172,11 @@ func TestImport_Cluster(t *testing.T) {
 		}
 		// The command returned: every replica serves the new file whole.
 		for _, r := range c.Nodes[1:] {
-			s, b := getRaw(t, r.APIURL+"/shop/products.json?_shape=array", "")
+			s, b := getRawToken(t, r.APIURL+"/shop/products.json?_shape=array", "")
 			if s != 200 || strings.TrimSpace(string(b)) != `[{"id":10,"name":"v2 cup","price":1.5},{"id":11,"name":"v2 mug","price":2.5},{"id":12,"name":"v2 jar","price":3.0}]` {
 				t.Fatalf("%s after replace: %d %s", r.Region, s, b)
 			}
-			if s, b := getRaw(t, r.APIURL+"/shop/products/2.json", ""); s != 404 {
+			if s, b := getRawToken(t, r.APIURL+"/shop/products/2.json", ""); s != 404 {
 				t.Fatalf("%s: an old row after replace: %d %s", r.Region, s, b)
 			}
 			assertMissing(t, r.APIURL, "shop", "orders", false)
@@ -200,17 +200,17 @@ func TestImport_Cluster(t *testing.T) {
 		if err := os.WriteFile(corrupt, raw, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, before := getRaw(t, repl+"/shop/products.json", "")
+		_, before := getRawToken(t, repl+"/shop/products.json", "")
 		for _, f := range []struct{ path, msg string }{{notSQLite, "not a SQLite database"}, {corrupt, "integrity_check"}} {
 			out, err := runImportCLI(t, repl, c.Token, f.path, "-db", "shop", "-replace")
 			if err == nil || !strings.Contains(out, "400") || !strings.Contains(out, f.msg) {
 				t.Fatalf("%s: %v\n%s", f.path, err, out)
 			}
 		}
-		if _, after := getRaw(t, repl+"/shop/products.json", ""); !bytes.Equal(before, after) {
+		if _, after := getRawToken(t, repl+"/shop/products.json", ""); !bytes.Equal(before, after) {
 			t.Fatalf("a refused import changed the table:\n%s\n%s", before, after)
 		}
-		if s, _ := getRaw(t, prim+"/data.json", c.Token); s != 404 {
+		if s, _ := getRawToken(t, prim+"/data.json", c.Token); s != 404 {
 			t.Fatalf("a refused import made a database: %d", s)
 		}
 	})
