@@ -48,6 +48,7 @@ type cacheEntry struct {
 	disposition string // Content-Disposition header (downloads), if any
 	etag        string // ETag header (successful answers), if any
 	body        []byte
+	noStore     bool // never cached (a facet ran out of time)
 
 	// hdr holds the header values, built once by prepare: set before the
 	// entry is shared, read-only after.

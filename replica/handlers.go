@@ -222,7 +222,7 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 	e.key = key // the key of the snapshot fn read at (s)
 	e.etag = r.etagOf(key)
 	e.prepare()
-	if r.Cache != nil && !r.Ungated {
+	if r.Cache != nil && !r.Ungated && !e.noStore {
 		r.Cache.Put(e)
 	}
 	r.setReadHeaders(w, e, s)

@@ -97,9 +97,10 @@ func (r *Reader) htmlDatabase(db string, tables []dbTable, allowSQL bool) (*cach
 	}{page{Title: db, Crumbs: []crumb{{db, dbPath(db)}}}, db, sqlHref, dbPath(db) + ".json", tables})
 }
 
-// cell is one rendered value of a grid.
+// cell is one rendered value of a grid; Note follows its text (the key
+// after a foreign key's label).
 type cell struct {
-	Text, Href, Class string
+	Text, Href, Class, Note string
 }
 
 // headCell is one column heading, a sort link on table pages.
@@ -116,6 +117,8 @@ type grid struct {
 // htmlCell renders a SQLite value for a page.
 func htmlCell(v any) cell {
 	switch x := v.(type) {
+	case labeledValue:
+		return labelCell(x)
 	case nil:
 		return cell{Text: "NULL", Class: "null"}
 	case []byte:
@@ -145,7 +148,7 @@ type hidden struct{ Name, Value string }
 
 // htmlTable is "/{db}/{table}": a page of rows with filters, sort links
 // and a link to the next page.
-func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *pageResult, count int64) (*cacheEntry, error) {
+func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *pageResult, count int64, ext *pageExtras) (*cacheEntry, error) {
 	path := tablePath(rt.db, rt.table)
 	g := grid{Head: make([]headCell, len(p.columns))}
 	for i, c := range p.columns {
@@ -178,6 +181,7 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 			keep = append(keep, hidden{name, v})
 		}
 	}
+	keep = append(keep, facetHidden(rt.query)...)
 	q := encodeQuery(rt.query, "_next")
 	return renderPage(http.StatusOK, "table", struct {
 		page
@@ -189,12 +193,15 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 		Ops                                                                       []filterOp
 		Keep                                                                      []hidden
 		Grid                                                                      grid
+		Facets                                                                    []facetBox
+		Suggested                                                                 []suggestedFacet
 	}{
 		page:  page{Title: rt.table + " · " + rt.db, Crumbs: []crumb{{rt.db, dbPath(rt.db)}, {rt.table, path}}},
 		Table: rt.table, Path: path, SortText: sortText(tq), ClearHref: path + keepOnly(rt.query, "_sort", "_sort_desc", "_sort_by_desc", "_size"),
 		NextHref: next, JSONHref: path + ".json" + q, CSVHref: path + ".csv" + q,
 		StreamHref: path + ".csv" + encodeQuery(withParam(rt.query, "_stream", "on"), "_next", "_size"),
 		View:       t.View, Count: count, Filters: filters, FilterColumns: t.Columns, Ops: filterChoices, Keep: keep, Grid: g,
+		Facets: facetBoxes(rt, ext.facets), Suggested: ext.suggestedFacets(),
 	})
 }
 

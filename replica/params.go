@@ -43,6 +43,7 @@ type tableQuery struct {
 	dl      bool     // CSV: as a download
 	noHead  bool     // CSV: no header row
 	where   []string // _where SQL fragments (where.go)
+	page    bool     // a table page (not a row): facets.go's _extra too
 }
 
 // filter is one column filter: column, operator and bound arguments.
@@ -65,7 +66,7 @@ var filterOps = map[string]bool{
 // parseTableQuery checks a table route's parameters against t. Run it
 // only after the gate let t through: its errors name columns.
 func parseTableQuery(t *table, q url.Values, f format) (*tableQuery, error) {
-	tq := &tableQuery{size: DefaultPageSize, shape: shapeObjects}
+	tq := &tableQuery{size: DefaultPageSize, shape: shapeObjects, page: true}
 	if err := checkParamNames(q, [...][]string{tableParamsHTML, tableParamsJSON, tableParamsCSV}[f]); err != nil {
 		return nil, err
 	}
@@ -203,8 +204,12 @@ func (tq *tableQuery) parseOutput(t *table, q url.Values, f format) error {
 			case "columns":
 				tq.columns = true
 			case "":
+			case "facet_results", "facets_timed_out", "suggested_facets", "expandable_columns", "expanded_columns":
+				if !tq.page {
+					return tablecast.Errorf(tablecast.EINVALID, "Invalid _extra: %s (use count or columns)", e)
+				} // facets.go reads them
 			default:
-				return tablecast.Errorf(tablecast.EINVALID, "Invalid _extra: %s (use count or columns)", e)
+				return tablecast.Errorf(tablecast.EINVALID, "Invalid _extra: %s (use %s)", e, extrasList(tq.page))
 			}
 		}
 	}

@@ -46,7 +46,7 @@ func appendCacheKey(s *snapshot, dst []byte, rt route) []byte {
 	// A view's rows come from other tables, and so may a page with
 	// _where (a subquery): key them on the TXID.
 	if t, ok := s.Table(rt.table); rt.kind == routeDB || rt.kind == routeQuery || (ok && t.View) ||
-		(rt.kind == routeTable && rt.query["_where"] != nil) {
+		(rt.kind == routeTable && rt.query["_where"] != nil) || crossTable(&rt) {
 		dst = append(append(append(dst, "D\x00"...), rt.canonical...), 0)
 		return rt.appendBase(strconv.AppendUint(dst, uint64(s.TXID), 10))
 	}

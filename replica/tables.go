@@ -60,6 +60,10 @@ func (r *Reader) tableAnswer(ctx context.Context, rd *readTx, rt route) (*cacheE
 	if err != nil {
 		return nil, err
 	}
+	ext, err := parsePageExtras(t, rt.query, rt.format)
+	if err != nil {
+		return nil, err
+	}
 	tx, err := r.tableSource(ctx, rd, rt.db, tq)
 	if err != nil {
 		return nil, err
@@ -74,14 +78,23 @@ func (r *Reader) tableAnswer(ctx context.Context, rd *readTx, rt route) (*cacheE
 			return nil, err
 		}
 	}
+	if err := ext.run(ctx, r, tx, rd, rt, t, tq, page, count); err != nil {
+		return nil, err
+	}
+	var e *cacheEntry
 	switch rt.format {
 	case formatCSV:
 		blobURLs(rt, page)
-		return csvEntry(rt.table, tq, page), nil
+		e = csvEntry(rt.table, tq, csvLabels(page, ext.expanded))
 	case formatHTML:
-		return r.htmlTable(rt, s, t, tq, page, count)
+		e, err = r.htmlTable(rt, s, t, tq, page, count, ext)
+	default:
+		e = tableJSON(rt, t, tq, page, count, ext)
 	}
-	return tableJSON(rt, t, tq, page, count), nil
+	if e != nil {
+		e.noStore = ext.timedOut()
+	}
+	return e, err
 }
 
 // nextURL is the URL of the page after this one: the same parameters
@@ -97,7 +110,7 @@ func nextURL(rt route, token string) string {
 }
 
 // tableJSON renders a page in the shape asked for.
-func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64) *cacheEntry {
+func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64, ext *pageExtras) *cacheEntry {
 	var token, next any
 	link := ""
 	if page.next != nil {
@@ -157,6 +170,7 @@ func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64
 	if tq.count {
 		body["count"] = count
 	}
+	ext.addJSON(body)
 	e := jsonEntry(http.StatusOK, body)
 	e.link = link // every shape, as Datasette's json_renderer
 	return e
