@@ -251,7 +251,7 @@ func (r *Reader) finishFacet(ctx context.Context, src tableSource, rd *readTx, r
 		labels = r.columnLabels(ctx, src, rd, rt.db, t, spec.col, vals)
 	}
 	param := map[string]string{"column": "_facet", "array": "_facet_array", "date": "_facet_date"}[spec.kind]
-	res.ToggleURL = rt.absolute(toggledPath(rt, param, spec.col, false))
+	res.ToggleURL = toggledPath(rt, param, spec.col, false) // a path, as Datasette's
 	filter := spec.col
 	switch {
 	case spec.kind == "array":

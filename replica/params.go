@@ -102,7 +102,7 @@ func parseTableQuery(t *table, q url.Values, f format) (*tableQuery, error) {
 func checkParamNames(q url.Values, names []string) error {
 	var bad []string
 	for name := range q {
-		if strings.HasPrefix(name, "_") && !containsString(names, name) {
+		if strings.HasPrefix(name, "_") && !containsString(names, name) && !isColumnFilter(name) {
 			bad = append(bad, name)
 		}
 	}
@@ -232,7 +232,7 @@ const MaxListValues = 1000
 func (tq *tableQuery) parseFilters(t *table, q url.Values) error {
 	names := make([]string, 0, len(q))
 	for name := range q {
-		if !strings.HasPrefix(name, "_") {
+		if !strings.HasPrefix(name, "_") || isColumnFilter(name) {
 			names = append(names, name)
 		}
 	}
@@ -262,6 +262,14 @@ func (tq *tableQuery) parseFilters(t *table, q url.Values) error {
 		}
 	}
 	return nil
+}
+
+// isColumnFilter reports whether a '_' parameter is a filter on a column
+// whose name starts with '_': "_col__op" with an operator (a facet on
+// such a column toggles "_col__exact", as Datasette's does).
+func isColumnFilter(name string) bool {
+	i := strings.LastIndex(name, "__")
+	return strings.HasPrefix(name, "_") && i > 1 && filterOps[name[i+2:]]
 }
 
 // filterArgs are the values an operator binds.
