@@ -44,6 +44,7 @@ func TestParseConfig(t *testing.T) {
 		{"RevocationBoundNegative", base + "tablecast:\n  revocation-bound: -5s\n", "tablecast.revocation-bound"},
 		{"MaxLagBelowFloor", base + "tablecast:\n  max-lag: 20ms\n", "tablecast.max-lag"},
 		{"NegativeTimeout", base + "tablecast:\n  idle-timeout: -1s\n", "idle-timeout"},
+		{"NegativeFacetTimeLimit", base + "tablecast:\n  facet-time-limit: -1s\n", "tablecast.facet-time-limit"},
 		{"ReadTimeoutBelowHeader", base + "tablecast:\n  read-timeout: 1s\n  read-header-timeout: 2s\n", "tablecast.read-timeout"},
 		{"NoTLS", base, "tablecast cert ca"},
 		{"NoTLSNamesFlag", base, "tablecast.insecure-plaintext: true"},

@@ -102,7 +102,7 @@ func (c *Config) nodeOptions() (node.Options, error) {
 		Addr: t.Addr, AdvertiseURL: t.AdvertiseURL, PrimaryURL: t.PrimaryURL,
 		Tokens: tokens, MaxBody: t.MaxBody, MinFree: t.minFree(),
 		ReadPool: t.ReadPool, CacheBytes: t.CacheBytes, MaxAge: t.MaxAge,
-		SQLTimeLimit: t.SQLTimeLimit, SQLMaxRows: t.SQLMaxRows,
+		SQLTimeLimit: t.SQLTimeLimit, SQLMaxRows: t.SQLMaxRows, FacetTimeLimit: t.FacetTimeLimit,
 		BaseURL: base, TrustedProxies: proxies,
 		Routing: routing.Config{
 			WriteMode: t.WriteMode, StaleMode: t.StaleReads,
