@@ -6,6 +6,7 @@
 //	go run ./bench -scenario reads
 //	go run ./bench -scenario cache
 //	go run ./bench -scenario failover
+//	go run ./bench -scenario facets  # DATASETTE_PYPATH=… adds Datasette 0.65
 //	go run ./bench -scenario all   # one report: regions, lag, unpublish, failover, plots
 //	go run ./bench -scenario soak [-duration 10m] [-cgroup-mb 512]
 //	go run ./bench -pool bench/results/*-cache.json   # cache runs' rounds pooled
@@ -51,7 +52,7 @@ type Options struct {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, all, soak (-duration: 10m unless set)")
+	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, facets, all, soak (-duration: 10m unless set)")
 	var o Options
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target (scenario all: 5s unless set)")
 	fs.IntVar(&o.Connections, "connections", 16, "concurrent connections (wrk -c)")
@@ -126,6 +127,8 @@ func scenarioReport(ctx context.Context, scenario string, o Options) error {
 		report, err = runPages(ctx, o)
 	case "ryw":
 		report, err = runReadYourWrites(ctx, o)
+	case "facets":
+		report, err = runFacets(ctx, o)
 	default:
 		return fmt.Errorf("unknown scenario %q", scenario)
 	}

@@ -42,3 +42,10 @@ CREATE VIEW adults AS SELECT id, name, n FROM ints WHERE n >= 18;
 CREATE TABLE many (id INTEGER PRIMARY KEY, grp TEXT, x INTEGER);
 WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 45)
 INSERT INTO many SELECT i, CASE WHEN i % 3 = 0 THEN NULL ELSE 'g' || (i % 4) END, (i * 7) % 10 FROM c;
+
+-- Foreign keys, for labels: pets.owner_id refers to owners; pets.vault_id to
+-- vaults, which only tablecast's copy has, private (Datasette's lacks it).
+CREATE TABLE owners (id INTEGER PRIMARY KEY, name TEXT);
+INSERT INTO owners VALUES (1, 'Ann'), (2, 'Ben'), (3, 'Cy');
+CREATE TABLE pets (id INTEGER PRIMARY KEY, kind TEXT, owner_id INTEGER REFERENCES owners(id), vault_id INTEGER REFERENCES vaults(id));
+INSERT INTO pets VALUES (1, 'cat', 1, 1), (2, 'cat', 2, 1), (3, 'dog', 2, NULL), (4, 'fish', NULL, 2), (5, 'cat', 9, 1);
