@@ -179,12 +179,12 @@ func (f *fixture) goldenCase(c string, pages []goldenAnswer, origin string) (got
 
 // normalized is the part of an answer that must agree with Datasette's.
 type normalized struct {
-	Status  int    `json:"status"`
-	Type    string `json:"type,omitempty"` // media type of a success
-	Rows    any    `json:"rows,omitempty"` // JSON rows as objects, values typed
-	Next    string `json:"next,omitempty"` // next_url: abs/rel, path, query with _next=*
-	Text    string `json:"text,omitempty"` // CSV and other text, exactly
-	Blob    string `json:"blob,omitempty"` // base64 of a binary body
+	Status int    `json:"status"`
+	Type   string `json:"type,omitempty"` // media type of a success
+	Rows   any    `json:"rows,omitempty"` // JSON rows as objects, values typed
+	Next   string `json:"next,omitempty"` // next_url: abs/rel, path, query with _next=*
+	Text   string `json:"text,omitempty"` // CSV and other text, exactly
+	Blob   string `json:"blob,omitempty"` // base64 of a binary body
 	// Facets are a JSON answer's facet_results (facets_golden_test.go):
 	// Datasette 0.65's top-level map and 1.0's "results" alike.
 	Facets  any `json:"facets,omitempty"`
