@@ -28,6 +28,9 @@ const (
 	// facet_suggest_time_limit_ms), suggestConsider the rows it reads.
 	suggestTimeLimit = 50 * time.Millisecond
 	suggestConsider  = 1000
+	// suggestTotalLimit bounds all of a page's suggestion queries: a wide
+	// table's last columns are then not suggested.
+	suggestTotalLimit = 250 * time.Millisecond
 	// maxFacets bounds the facets of one request.
 	maxFacets = 20
 )
@@ -333,13 +336,18 @@ func suggestFacets(ctx context.Context, src tableSource, rt route, t *table, tq 
 			rows = n
 		}
 	}
+	actx, cancel := context.WithTimeout(ctx, suggestTotalLimit)
+	defer cancel()
 	for _, c := range t.Columns {
+		if actx.Err() != nil {
+			break
+		}
 		if fr.faceted(c) {
 			continue
 		}
 		q := "SELECT count(*), max(n) FROM (SELECT count(*) AS n FROM (" + limited + ") WHERE " + tablecast.QuoteIdent(c) +
 			" IS NOT NULL GROUP BY " + tablecast.QuoteIdent(c) + " LIMIT ?)"
-		sctx, cancel := context.WithTimeout(ctx, suggestTimeLimit)
+		sctx, cancel := context.WithTimeout(actx, suggestTimeLimit)
 		var distinct, most int64
 		err := src.eachRow(sctx, q, append(append([]any(nil), args...), fr.size+1), 2, func(vals []any) bool {
 			distinct, _ = vals[0].(int64)

@@ -216,3 +216,24 @@ func TestReader_FacetWherePrivate(t *testing.T) {
 		}
 	}
 }
+
+// Columns named like the facet query's own names (value, count, key) facet
+// as any other, in every facet type.
+func TestReader_FacetColumnNames(t *testing.T) {
+	f := newFixture(t)
+	f.MustExec("demo", gate.PublicTablesDDL,
+		`CREATE TABLE t ("value" TEXT, "count" INTEGER, "key" TEXT, "a""b" TEXT)`,
+		`INSERT INTO t VALUES ('["x","y"]', 1, '2020-01-01', 'q'), ('["x"]', 1, '2020-01-01 10:00', 'q'), (NULL, 2, NULL, NULL)`,
+		publish("t"))
+	for _, tc := range []struct{ path, facet, want string }{
+		{"/demo/t.json?_facet=count&value__isnull=1", "count", "2:1"},
+		{"/demo/t.json?_facet=count&count=1", "count", "1:2*"},
+		{"/demo/t.json?_facet_array=value&count=1", "value", "x:2,y:1"},
+		{"/demo/t.json?_facet_date=key&key__notnull=1", "key", "2020-01-01:2"},
+		{`/demo/t.json?_facet=a"b`, `a"b`, "q:2"},
+	} {
+		if got := f.facets(tc.path).counts(tc.facet); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.path, got, tc.want)
+		}
+	}
+}

@@ -22,6 +22,7 @@ func TestReader_Labels(t *testing.T) {
 			`"expandable_columns":[[{"column":"owner_id","other_table":"owners","other_column":"id"},"name"]]`},
 		{"/demo/pets.json?_size=0&_labels=on&_extra=expanded_columns", `"expanded_columns":["owner_id"]`},
 		{"/demo/pets.csv?_labels=on&_col=owner_id&id=3", "id,owner_id,owner_id_label\r\n3,2,Ben <b>\r\n"},
+		{"/demo/pets.csv?_labels=on&_col=owner_id&id__lt=3&_stream=on", "id,owner_id,owner_id_label\r\n1,1,Ann\r\n2,1,Ann\r\n"},
 		{"/demo/pets?_col=owner_id&id=3", `<a href="/demo/owners/2">Ben &lt;b&gt;</a>&nbsp;<em>2</em>`},
 	} {
 		status, _, raw := f.MustFetch(tc.path)
@@ -65,7 +66,7 @@ func TestReader_LabelsPrivateAsMissing(t *testing.T) {
 	}
 	for _, path := range []string{
 		"/demo/pets.json?_labels=on", "/demo/pets.json?_label=owner_id", "/demo/pets.json?_extra=expandable_columns,expanded_columns&_labels=on",
-		"/demo/pets.json?_facet=owner_id", "/demo/pets.json?_facet=owner_id&_labels=on&_shape=array", "/demo/pets.csv?_labels=on",
+		"/demo/pets.json?_facet=owner_id", "/demo/pets.json?_facet=owner_id&_labels=on&_shape=array", "/demo/pets.csv?_labels=on", "/demo/pets.csv?_labels=on&_stream=on",
 		"/demo/pets", "/demo/pets?_facet=owner_id", "/demo/pets.json?_extra=suggested_facets", "/demo/pets/1.json",
 		"/demo/pets.json?_facet=secret", "/demo/pets.json?_label=secret", "/demo/pets.json?owner_id__in=1,2&_facet=kind&_labels=on",
 		"/demo/owners.json?_facet=name", "/demo/owners?_labels=on",
