@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
@@ -124,11 +125,30 @@ func loadPets(ctx context.Context, c *cluster) error {
 			rows = append(rows, map[string]any{"id": i, "name": fmt.Sprintf("pet %06d", i), "kind": kinds[(i*7)%len(kinds)],
 				"region": regions[(i*3)%len(regions)], "status": statuses[(i/7)%len(statuses)], "age": i % 20})
 		}
-		if err := c.Post(ctx, "/bench/pets/-/insert", map[string]any{"rows": rows}); err != nil {
+		if err := postRetry(ctx, c, "/bench/pets/-/insert", map[string]any{"rows": rows}); err != nil {
 			return err
 		}
 	}
 	return c.Post(ctx, "/bench/pets/-/publish", map[string]any{})
+}
+
+// postRetry posts a write, again while the cluster answers 503 (a
+// primary that lost its lease on these loaded shared cores wrote nothing,
+// and says to retry), for at most a minute.
+func postRetry(ctx context.Context, c *cluster, path string, body any) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := c.Post(ctx, path, body)
+		if err == nil || !strings.Contains(err.Error(), "503") || time.Now().After(deadline) {
+			return err
+		}
+		fmt.Printf("  %v: retrying\n", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // startDatasette serves a copy of the bench database with Datasette 0.65

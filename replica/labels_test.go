@@ -82,3 +82,47 @@ func TestReader_LabelsPrivateAsMissing(t *testing.T) {
 		}
 	}
 }
+
+// Pages with labels or facets read other tables than their own: a write
+// to the referenced table (or its unpublishing) shows at once, though the
+// labelled table's own version did not move; a repeated read is a cache
+// hit.
+func TestReader_LabelsCacheFollowsReferencedTable(t *testing.T) {
+	f := newFixture(t)
+	f.MustExec("c", versionedWrite("owners", gate.PublicTablesDDL, gate.TableVersionsDDL,
+		`CREATE TABLE owners (id INTEGER PRIMARY KEY, name TEXT)`, `INSERT INTO owners VALUES (1, 'Ann')`,
+		`CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER REFERENCES owners(id))`, `INSERT INTO pets VALUES (1, 1)`,
+		publish("owners"), publish("pets"))...)
+	paths := []string{"/c/pets.json?_labels=on", "/c/pets.json?_facet=owner_id", "/c/pets", "/c/pets.csv?_label=owner_id",
+		"/c/pets.json?_extra=expandable_columns"}
+	fetch := func(path string) string {
+		t.Helper()
+		status, _, raw := f.MustFetch(path)
+		if status != 200 {
+			t.Fatalf("%s: %d %s", path, status, raw)
+		}
+		return raw
+	}
+	for _, p := range paths {
+		if raw := fetch(p); !strings.Contains(raw, "Ann") && !strings.Contains(raw, `"name"`) {
+			t.Fatalf("%s: no label: %s", p, raw)
+		}
+		h := f.reader.Cache.Stats().Hits
+		fetch(p)
+		if f.reader.Cache.Stats().Hits != h+1 {
+			t.Errorf("%s: the second read was not a cache hit", p)
+		}
+	}
+	f.MustExec("c", versionedWrite("owners", `UPDATE owners SET name = 'Anna'`)...)
+	for _, p := range paths[:4] {
+		if raw := fetch(p); !strings.Contains(raw, "Anna") {
+			t.Errorf("%s after owners changed: %s", p, raw)
+		}
+	}
+	f.MustExec("c", versionedWrite("owners", `DELETE FROM _public_tables WHERE table_name = 'owners'`)...)
+	for _, p := range paths {
+		if raw := fetch(p); strings.Contains(raw, "Ann") || strings.Contains(raw, "owners") {
+			t.Errorf("%s after owners went private: %s", p, raw)
+		}
+	}
+}
