@@ -197,7 +197,7 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 		Suggested                                                                 []suggestedFacet
 	}{
 		page:  page{Title: rt.table + " · " + rt.db, Crumbs: []crumb{{rt.db, dbPath(rt.db)}, {rt.table, path}}},
-		Table: rt.table, Path: path, SortText: sortText(tq), ClearHref: path + keepOnly(rt.query, "_sort", "_sort_desc", "_sort_by_desc", "_size"),
+		Table: rt.table, Path: path, SortText: sortText(tq), ClearHref: path + keepOnly(rt.query, "_sort", "_sort_desc", "_sort_by_desc", "_size", "_facet", "_facet_array", "_facet_date", "_facet_size", "_labels"),
 		NextHref: next, JSONHref: path + ".json" + q, CSVHref: path + ".csv" + q,
 		StreamHref: path + ".csv" + encodeQuery(withParam(rt.query, "_stream", "on"), "_next", "_size"),
 		View:       t.View, Count: count, Filters: filters, FilterColumns: t.Columns, Ops: filterChoices, Keep: keep, Grid: g,
