@@ -18,7 +18,8 @@ import (
 // page's filters and _where, in the page's read transaction (the same
 // snapshot as its rows). Each facet runs under its own time limit
 // (Reader.FacetTimeLimit): one that runs out is named in "timed_out"
-// instead of failing the page, and the page is then not cached.
+// instead of failing the page, which is then cached for a few seconds
+// only (timedOutLifetime).
 
 // Facet defaults, as Datasette's settings.
 const (
@@ -34,6 +35,12 @@ const (
 	// maxFacets bounds the facets of one request.
 	maxFacets = 20
 )
+
+// timedOutLifetime is how long an answer whose facet ran out of time is
+// served from the cache before it is read again: under load every miss
+// would otherwise count again (and likely run out of time again), and
+// once the load passes, the full answer follows. A variable for tests.
+var timedOutLifetime = 5 * time.Second
 
 // Facet types, as Datasette names them, with their parameters.
 var facetParams = [...]struct{ param, kind string }{
@@ -436,7 +443,7 @@ type pageExtras struct {
 }
 
 // timedOut reports whether a facet ran out of time: such an answer is
-// not cached (the next visitor's may count in time).
+// cached for timedOutLifetime only.
 func (x *pageExtras) timedOut() bool {
 	return x != nil && x.facets != nil && len(x.facets.timedOut) > 0
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/replica/gate"
@@ -91,8 +92,8 @@ func (r *Reader) tableAnswer(ctx context.Context, rd *readTx, rt route) (*cacheE
 	default:
 		e = tableJSON(rt, t, tq, page, count, ext)
 	}
-	if e != nil {
-		e.noStore = ext.timedOut()
+	if e != nil && ext.timedOut() {
+		e.retryAt = time.Now().Add(timedOutLifetime).UnixNano()
 	}
 	return e, err
 }
