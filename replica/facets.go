@@ -394,7 +394,7 @@ func (fr *facetRequest) faceted(col string) bool {
 	return false
 }
 
-// json is the facets in Datasette 1.0's shape: facet_results (results by
+// addJSON adds the facets in Datasette 1.0's shape: facet_results (results by
 // name, a repeated name as name_2, …, and timed_out), and the extras
 // asked for.
 func (fr *facetRequest) addJSON(body map[string]any, res *facetResults) {
