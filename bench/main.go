@@ -48,6 +48,9 @@ type Options struct {
 	BigMB       int  // failover: size of the database a new replica starts on
 	Keep        bool // failover: keep the cluster's folder (logs, data)
 	CgroupMB    int  // soak: run one replica under a cgroup v1 memory limit of this many MiB (0: off)
+	// WrkTimeout, when set, is wrk's --timeout (its default is 2 s: a
+	// slower answer counts as an error).
+	WrkTimeout time.Duration
 }
 
 func run(ctx context.Context, args []string) error {
