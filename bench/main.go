@@ -8,6 +8,7 @@
 //	go run ./bench -scenario failover
 //	go run -tags sqlite_fts5 ./bench -scenario search   # _search over 100,000 rows (FTS5)
 //	go run ./bench -scenario writes   # single-row write transactions/s through the API
+//	go run ./bench -scenario facets  # DATASETTE_PYPATH=… adds Datasette 0.65
 //	go run ./bench -scenario all   # one report: regions, lag, unpublish, failover, plots
 //	go run ./bench -scenario soak [-duration 10m] [-cgroup-mb 512]
 //	go run ./bench -scenario import [-big-mb 1024]   # import of a SQLite file
@@ -50,11 +51,14 @@ type Options struct {
 	BigMB       int  // failover: size of the database a new replica starts on
 	Keep        bool // failover: keep the cluster's folder (logs, data)
 	CgroupMB    int  // soak: run one replica under a cgroup v1 memory limit of this many MiB (0: off)
+	// WrkTimeout, when set, is wrk's --timeout (its default is 2 s: a
+	// slower answer counts as an error).
+	WrkTimeout time.Duration
 }
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, search, writes, import, all, soak (-duration: 10m unless set)")
+	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, search, writes, import, facets, all, soak (-duration: 10m unless set)")
 	var o Options
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target (scenario all: 5s unless set)")
 	fs.IntVar(&o.Connections, "connections", 16, "concurrent connections (wrk -c)")
@@ -139,6 +143,8 @@ func scenarioReport(ctx context.Context, scenario string, o Options) error {
 		report, err = runWrites(ctx, o)
 	case "import":
 		report, err = runImport(ctx, o)
+	case "facets":
+		report, err = runFacets(ctx, o)
 	default:
 		return fmt.Errorf("unknown scenario %q", scenario)
 	}

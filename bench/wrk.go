@@ -38,6 +38,9 @@ func wrkRun(ctx context.Context, o Options, name, base, prefix, suffix string, k
 	}
 	args := []string{"-t", strconv.Itoa(o.Threads), "-c", strconv.Itoa(o.Connections),
 		"-d", fmt.Sprintf("%ds", int(o.Duration.Seconds())), "--latency"}
+	if o.WrkTimeout > 0 {
+		args = append(args, "--timeout", fmt.Sprintf("%ds", int(o.WrkTimeout.Seconds())))
+	}
 	script := filepath.Join(os.TempDir(), fmt.Sprintf("tablecast-bench-%d.lua", os.Getpid()))
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(randomPathScript, prefix, keys, suffix)), 0o644); err != nil {
 		return Result{}, err

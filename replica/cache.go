@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultCacheBytes is the response cache's default budget.
@@ -48,6 +49,10 @@ type cacheEntry struct {
 	disposition string // Content-Disposition header (downloads), if any
 	etag        string // ETag header (successful answers), if any
 	body        []byte
+	// retryAt, when not 0, is when the entry stops being served (unix
+	// nanoseconds): an answer whose facet ran out of time is served for a
+	// while (facets.go), then read again.
+	retryAt int64
 
 	// hdr holds the header values, built once by prepare: set before the
 	// entry is shared, read-only after.
@@ -55,6 +60,12 @@ type cacheEntry struct {
 
 	slot int         // the entry's slot in its shard's ring
 	used atomic.Bool // read since the clock last passed
+}
+
+// fresh reports whether the entry may be served: always, but for an
+// answer with a facet that timed out, whose time is up.
+func (e *cacheEntry) fresh() bool {
+	return e.retryAt == 0 || time.Now().UnixNano() < e.retryAt
 }
 
 // entryHeaders are an entry's header values, each a slice with len == cap

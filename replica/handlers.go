@@ -79,7 +79,7 @@ func (r *Reader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if s != nil && r.Cache != nil {
 		var buf [192]byte
 		key := appendCacheKey(s, buf[:0], rt)
-		if e, ok := r.Cache.GetBytes(key); ok {
+		if e, ok := r.Cache.GetBytes(key); ok && e.fresh() {
 			r.serveEntry(w, req, e, s)
 			return
 		}
@@ -195,7 +195,7 @@ func (r *Reader) serveFresh(w http.ResponseWriter, req *http.Request, d *databas
 	var key string
 	fn := func(rd *readTx) (err error) {
 		if key = cacheKey(rd.s, rt); key != missed && r.Cache != nil && !r.Ungated {
-			if cached, _ = r.Cache.Get(key); cached != nil {
+			if cached, _ = r.Cache.Get(key); cached != nil && cached.fresh() {
 				return nil
 			}
 		}

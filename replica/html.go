@@ -102,9 +102,10 @@ func (r *Reader) htmlDatabase(db string, tables []dbTable, s *snapshot) (*cacheE
 		cannedLinks(db, s), metaViewOf(dm, nil, nil)})
 }
 
-// cell is one rendered value of a grid.
+// cell is one rendered value of a grid; Note follows its text (the key
+// after a foreign key's label).
 type cell struct {
-	Text, Href, Class string
+	Text, Href, Class, Note string
 }
 
 // headCell is one column heading, a sort link on table pages.
@@ -121,6 +122,8 @@ type grid struct {
 // htmlCell renders a SQLite value for a page.
 func htmlCell(v any) cell {
 	switch x := v.(type) {
+	case labeledValue:
+		return labelCell(x)
 	case nil:
 		return cell{Text: "NULL", Class: "null"}
 	case []byte:
@@ -150,7 +153,7 @@ type hidden struct{ Name, Value string }
 
 // htmlTable is "/{db}/{table}": a page of rows with filters, sort links
 // and a link to the next page.
-func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *pageResult, count int64, searchable bool) (*cacheEntry, error) {
+func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *pageResult, count int64, searchable bool, ext *pageExtras) (*cacheEntry, error) {
 	path := tablePath(rt.db, rt.table)
 	g := grid{Head: make([]headCell, len(p.columns))}
 	for i, c := range p.columns {
@@ -184,6 +187,7 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 			keep = append(keep, hidden{name, v})
 		}
 	}
+	keep = append(keep, facetHidden(rt.query)...)
 	q := encodeQuery(rt.query, "_next")
 	meta, heading := tableMetaView(s, t)
 	return renderPage(http.StatusOK, "table", struct {
@@ -199,14 +203,17 @@ func (r *Reader) htmlTable(rt route, s *snapshot, t *table, tq *tableQuery, p *p
 		Keep                                                                      []hidden
 		Grid                                                                      grid
 		Search                                                                    *searchBox
+		Facets                                                                    []facetBox
+		Suggested                                                                 []suggestedFacet
 	}{
 		page: page{Title: rt.table + " · " + rt.db, Crumbs: []crumb{{rt.db, dbPath(rt.db)}, {rt.table, path}}},
 		Meta: meta, Heading: cmp.Or(heading, rt.table),
-		Table: rt.table, Path: path, SortText: sortText(tq), ClearHref: path + keepOnly(rt.query, "_sort", "_sort_desc", "_sort_by_desc", "_size"),
+		Table: rt.table, Path: path, SortText: sortText(tq), ClearHref: path + keepOnly(rt.query, "_sort", "_sort_desc", "_sort_by_desc", "_size", "_facet", "_facet_array", "_facet_date", "_facet_size", "_labels"),
 		NextHref: next, JSONHref: path + ".json" + q, CSVHref: path + ".csv" + q,
 		StreamHref: path + ".csv" + encodeQuery(withParam(rt.query, "_stream", "on"), "_next", "_size"),
 		View:       t.View, Count: count, Filters: filters, FilterColumns: t.Columns, Ops: filterChoices, Keep: keep, Grid: g,
 		Search: newSearchBox(searchable, rt.query),
+		Facets: facetBoxes(rt, ext.facets), Suggested: ext.suggestedFacets(),
 	})
 }
 

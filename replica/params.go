@@ -44,6 +44,7 @@ type tableQuery struct {
 	noHead  bool     // CSV: no header row
 	where   []string // _where SQL fragments (where.go)
 	search  *search  // _search, _search_COL (search.go); nil for none
+	page    bool     // a table page (not a row): facets.go's _extra too
 
 	metadata bool   // _extra=metadata
 	meta     object // the table's metadata, set by tableAnswer
@@ -78,7 +79,7 @@ var filterOps = map[string]bool{
 // parseTableQuery checks a table route's parameters against t. Run it
 // only after the gate let t through: its errors name columns.
 func parseTableQuery(t *table, q url.Values, f format) (*tableQuery, error) {
-	tq := &tableQuery{size: DefaultPageSize, shape: shapeObjects}
+	tq := &tableQuery{size: DefaultPageSize, shape: shapeObjects, page: true}
 	if err := checkParamNames(q, [...][]string{tableParamsHTML, tableParamsJSON, tableParamsCSV}[f]); err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func checkParamNames(q url.Values, names []string) error {
 	for name := range q {
 		// _search_COL: any COL, on the routes that read _search.
 		search := strings.HasPrefix(name, "_search_") && containsString(names, "_search")
-		if strings.HasPrefix(name, "_") && !containsString(names, name) && !search {
+		if strings.HasPrefix(name, "_") && !containsString(names, name) && !search && !isColumnFilter(name) {
 			bad = append(bad, name)
 		}
 	}
@@ -217,8 +218,12 @@ func (tq *tableQuery) parseOutput(t *table, q url.Values, f format) error {
 			case "metadata":
 				tq.metadata = true
 			case "":
+			case "facet_results", "facets_timed_out", "suggested_facets", "expandable_columns", "expanded_columns":
+				if !tq.page {
+					return tablecast.Errorf(tablecast.EINVALID, "Invalid _extra: %s (use count or columns)", e)
+				} // facets.go reads them
 			default:
-				return tablecast.Errorf(tablecast.EINVALID, "Invalid _extra: %s (use count, columns or metadata)", e)
+				return tablecast.Errorf(tablecast.EINVALID, "Invalid _extra: %s (use %s)", e, extrasList(tq.page))
 			}
 		}
 	}
@@ -241,7 +246,7 @@ const MaxListValues = 1000
 func (tq *tableQuery) parseFilters(t *table, q url.Values) error {
 	names := make([]string, 0, len(q))
 	for name := range q {
-		if !strings.HasPrefix(name, "_") {
+		if !strings.HasPrefix(name, "_") || isColumnFilter(name) {
 			names = append(names, name)
 		}
 	}
@@ -271,6 +276,14 @@ func (tq *tableQuery) parseFilters(t *table, q url.Values) error {
 		}
 	}
 	return nil
+}
+
+// isColumnFilter reports whether a '_' parameter is a filter on a column
+// whose name starts with '_': "_col__op" with an operator (a facet on
+// such a column toggles "_col__exact", as Datasette's does).
+func isColumnFilter(name string) bool {
+	i := strings.LastIndex(name, "__")
+	return strings.HasPrefix(name, "_") && i > 1 && filterOps[name[i+2:]]
 }
 
 // filterArgs are the values an operator binds.

@@ -184,10 +184,15 @@ func TestReader_SortAndColumns(t *testing.T) {
 			{"_next=bad!", "_next"},
 			{"_x=1", "Unknown parameter _x"},
 			{"_sort=age&_Sort=age", "Unknown parameter _Sort"},
-			{"_facet=name", "Unsupported parameter _facet: tablecast has no facets"},
 			{"_search=al", "Table people has no full-text search index"},
 			{"_search_name=al", "Table people has no full-text search index"},
-			{"_labels=on", "Unsupported parameter _labels"},
+			{"_facet=nope", "Invalid _facet: no such column: nope"},
+			{"_facet_date=nope", "Invalid _facet_date: no such column: nope"},
+			{"_facet=name&_facet_size=x", "_facet_size must be"},
+			{"_facet={", "Invalid _facet: a value starting with {"},
+			{"_labels=maybe", "Invalid _labels: maybe"},
+			{"_label=nope", "Invalid _label: no such column: nope"},
+			{"_extra=facet_resultz", "Invalid _extra: facet_resultz"},
 			{"_json=note", "Unsupported parameter _json"},
 			{"_where=1", "_where needs public SQL on this database"},
 			{"_size=-1", "_size"},
@@ -518,7 +523,8 @@ func TestReader_ParamNames(t *testing.T) {
 		{"/demo/people?_shape=array&_stream=on&_dl=1&_header=off", 200},
 		{"/demo/people.json?_stream=on&_dl=1&_header=off", 200}, // CSV's
 		{"/demo/people.csv?_bogus=1", 400},
-		{"/demo/people.csv?_stream=on&_facet=name", 400},
+		{"/demo/people.csv?_stream=on&_through=name", 400},
+		{"/demo/people.csv?_facet=name", 200}, // the JSON page's
 		{"/demo/people?_bogus=1", 400},
 		{"/demo/people.json?_col=name&_bogus=", 400},
 	} {
@@ -526,7 +532,7 @@ func TestReader_ParamNames(t *testing.T) {
 		if status != tc.status {
 			t.Fatalf("%s: %d %s, want %d", tc.path, status, raw, tc.status)
 		}
-		if status == 400 && !strings.Contains(raw, "_bogus") && !strings.Contains(raw, "_facet") {
+		if status == 400 && !strings.Contains(raw, "_bogus") && !strings.Contains(raw, "_through") {
 			t.Fatalf("%s: %s does not name the parameter", tc.path, raw)
 		}
 	}
@@ -562,7 +568,8 @@ func TestReader_ParamNamesEveryRoute(t *testing.T) {
 		{"/demo/cities/1?_dl=1", 200, ""},
 		{"/demo/cities/1.json?_bogus=1", 400, "_bogus"},
 		{"/demo/cities/1.json?_size=1", 400, "_size"},
-		{"/demo/cities/1.json?_facet=name", 400, "Unsupported parameter _facet"},
+		{"/demo/cities/1.json?_facet=name", 400, "Unknown parameter _facet"},
+		{"/demo/cities/1.json?_extra=facet_results", 400, "Invalid _extra: facet_results (use count or columns)"},
 		{"/demo/-/query.json?sql=select+1&_nl=on&_txid=1", 200, ""},
 		{"/demo/-/query.csv?sql=select+1&_shape=array", 200, ""},
 		{"/demo/-/query.json?sql=select+1&_bogus=1", 400, "_bogus"},

@@ -91,6 +91,8 @@ func TestPrivateAnswersAsMissing(t *testing.T) {
 	suffixes := []string{".json", "", ".csv", "/1.json", "/1", ".csv?_stream=on", "/-/query.json?sql=select+1", "/-/query.csv?sql=select+1", "/-/query?sql=select+1",
 		".json?sql=select+1", "?sql=select+1", "/1.blob?_blob_column=v", "/1.blob", ".json?sql=select+1&_shape=array", "?sql=select+%2A+from+t", ".csv?sql=select+1", ".csv",
 		"/1.json?_bogus=1", "/1.csv?_size=1", "/-/query.json?sql=select+1&_bogus=1", ".json?_bogus=1", "?_facet=x",
+		".json?_facet=id", ".json?_facet=x", "?_facet=id&_facet_size=max", ".json?_facet_date=id&_facet_array=id", ".json?_labels=on", "?_labels=off", ".csv?_label=id",
+		".json?_extra=suggested_facets,expandable_columns", ".json?_facet=id&_facet_size=zz",
 		".json?_sort=nope&_size=zz", ".json?id__in=1,2",
 		"/1.csv", "/1.json?_shape=array", "/1?_shape=object", "/a~2Cb,1.json", "/x%2Cy~7E.csv?_dl=1", "/1.json?_shape=nope", ".json?_next=1", ".json?_sort=id&_next=$null,1"}
 	variants := []struct {

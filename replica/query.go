@@ -107,9 +107,7 @@ func queryPage(ctx context.Context, tx tableSource, t *table, tq *tableQuery) (*
 		sel = "+" + columnSQL(sort) + ", " + sel
 		order = columnSQL(sort) + map[bool]string{false: " ASC, ", true: " DESC, "}[tq.desc] + order
 	}
-	from, args := tq.search.fromSQL(t)
-	where, wargs := whereFilters(tq)
-	args = append(args, wargs...)
+	from, where, args := filteredRows(t, tq)
 	if tq.next != nil {
 		cond, cargs, err := keysetCondition(t, tq, quoted)
 		if err != nil {
@@ -269,11 +267,19 @@ func outputColumns(t *table, cols []string) []string {
 	return cols
 }
 
+// filteredRows is the FROM source and WHERE condition ("" for none) of
+// the rows tq selects: its search (a ranked one is a join in FROM, see
+// search.fromSQL), filters and _where fragments, with their arguments in
+// order. Pages, counts and facets all read through it.
+func filteredRows(t *table, tq *tableQuery) (from, where string, args []any) {
+	from, args = tq.search.fromSQL(t)
+	where, wargs := whereFilters(tq)
+	return from, where, append(args, wargs...)
+}
+
 // countRows counts the rows that match tq's filters.
 func countRows(ctx context.Context, tx tableSource, t *table, tq *tableQuery) (int64, error) {
-	from, args := tq.search.fromSQL(t)
-	where, wargs := whereFilters(tq)
-	args = append(args, wargs...)
+	from, where, args := filteredRows(t, tq)
 	query := "SELECT count(*) FROM " + from
 	if where != "" {
 		query += " WHERE " + where

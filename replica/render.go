@@ -78,6 +78,9 @@ func rowArray(vals []any) []any {
 // jsonValue renders a SQLite value with the encoder the write path uses
 // too (tablecast.AppendJSONValue: blobs as Datasette's, ±Inf as null).
 func jsonValue(v any) json.RawMessage {
+	if l, ok := v.(labeledValue); ok {
+		return l.appendJSON(nil)
+	}
 	return tablecast.AppendJSONValue(nil, v)
 }
 

@@ -52,9 +52,9 @@ type route struct {
 // purpose everywhere (ignoredParams); or refused with a 400 that names it
 // (anything else, unsupportedParams with a reason): never dropped unread.
 var (
-	tableParamsJSON = []string{"_col", "_extra", "_next", "_nl", "_nocol", "_shape", "_search", "_searchmode", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_where"}
-	tableParamsCSV  = []string{"_col", "_dl", "_header", "_next", "_nocol", "_search", "_searchmode", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_stream", "_where"}
-	tableParamsHTML = []string{"_col", "_next", "_nocol", "_search", "_searchmode", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_where"}
+	tableParamsJSON = []string{"_col", "_extra", "_facet", "_facet_array", "_facet_date", "_facet_size", "_label", "_labels", "_next", "_nl", "_nocol", "_search", "_searchmode", "_shape", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_where"}
+	tableParamsCSV  = []string{"_col", "_dl", "_header", "_label", "_labels", "_next", "_nocol", "_search", "_searchmode", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_stream", "_where"}
+	tableParamsHTML = []string{"_col", "_facet", "_facet_array", "_facet_date", "_facet_size", "_label", "_labels", "_next", "_nocol", "_search", "_searchmode", "_size", "_sort", "_sort_by_desc", "_sort_desc", "_where"}
 	queryParamsJSON = []string{"_nl", "_shape", "sql"}
 	queryParamsCSV  = []string{"_dl", "_header", "_stream", "sql"}
 	queryParamsHTML = []string{"sql"}
@@ -70,12 +70,10 @@ var (
 	ignoredParams = []string{"_max_lag", "_nocount", "_nofacet", "_nosuggest", "_trace", "_txid"}
 
 	// unsupportedParams are Datasette table parameters tablecast does not
-	// implement (yet: facets come with a later issue): a 400
-	// that says so, not an answer that silently differs from Datasette's.
+	// implement: a 400 that says so, not an answer that silently differs
+	// from Datasette's.
 	unsupportedParams = map[string]string{
-		"_facet": "facets", "_facet_array": "facets", "_facet_date": "facets", "_facet_size": "facets",
 		"_json": "decoding JSON columns", "_json_infinity": "Infinity in JSON (±Inf is null)",
-		"_labels": "foreign key labels", "_label": "foreign key labels",
 		"_through": "many-to-many filters", "_timelimit": "per-request time limits", "_ttl": "per-request cache lifetimes",
 	}
 )
@@ -107,9 +105,16 @@ func (rt *route) knownParam(name string) bool {
 }
 
 // multiValued parameters keep every value (sorted where their order does
-// not change the answer: not _col's); the others keep their first value.
+// not change the answer: not _col's nor the facets', listed in the order
+// asked); the others keep their first value.
 func multiValued(name string) bool {
-	return name == "_col" || name == "_nocol" || name == "_extra" || name == "_where" || !strings.HasPrefix(name, "_")
+	return name == "_col" || name == "_nocol" || name == "_extra" || name == "_where" || !strings.HasPrefix(name, "_") ||
+		name == "_label" || ordered(name)
+}
+
+// ordered parameters keep their values in the order asked.
+func ordered(name string) bool {
+	return name == "_col" || name == "_facet" || name == "_facet_array" || name == "_facet_date"
 }
 
 // parseRoute parses a public read URL: a read route of the URL grammar
@@ -191,7 +196,7 @@ func usedParams(q url.Values, names []string, known func(string) bool) url.Value
 		if !strings.HasPrefix(name, "_") || containsString(names, name) || !known(name) {
 			if multiValued(name) {
 				vs = append([]string(nil), vs...)
-				if name != "_col" {
+				if !ordered(name) {
 					sort.Strings(vs)
 				}
 				out[name] = vs

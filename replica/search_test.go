@@ -185,6 +185,27 @@ func testSearch(t *testing.T, module string) {
 			t.Fatalf("two words: got %v", got)
 		}
 	})
+	t.Run("Facets", func(t *testing.T) {
+		// Facets count the searched rows, ranked (FTS5) or not: zebras
+		// by n = id % 3 are 5 with 0, 5 with 1, 5 with 2 of 15.
+		for _, q := range []string{"_search=zebra", "_search=zebra&_sort=id", "_search_body=zebra"} {
+			status, body, raw := f.MustGet("/docs/articles.json?_facet=n&_extra=count&" + q)
+			if status != 200 {
+				t.Fatalf("%s: %d %s", q, status, raw)
+			}
+			if body["count"] != float64(len(zebras)) {
+				t.Fatalf("%s: count %v", q, body["count"])
+			}
+			results := body["facet_results"].(map[string]any)["results"].(map[string]any)
+			total := 0.0
+			for _, v := range results["n"].(map[string]any)["results"].([]any) {
+				total += v.(map[string]any)["count"].(float64)
+			}
+			if total != float64(len(zebras)) {
+				t.Fatalf("%s: facet counts sum to %v, want %d: %s", q, total, len(zebras), raw)
+			}
+		}
+	})
 	t.Run("Escaped", func(t *testing.T) {
 		// Escaped, OR is a word no row has; raw, it is the operator.
 		if got := get("/docs/articles.json?_search=crossing+OR+among"); len(got) != 0 {

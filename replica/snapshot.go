@@ -48,7 +48,7 @@ func appendCacheKey(s *snapshot, dst []byte, rt route) []byte {
 	// _where (a subquery): key them on the TXID.
 	// So may a search (search.go): its index is another table.
 	if t, ok := s.Table(rt.table); rt.kind == routeDB || rt.kind == routeQuery || (ok && t.View) ||
-		(rt.kind == routeTable && (rt.query["_where"] != nil || s.QueryVisible(rt.table) || len(rt.query) > 0 && hasSearchParam(rt.query))) {
+		(rt.kind == routeTable && (rt.query["_where"] != nil || s.QueryVisible(rt.table) || len(rt.query) > 0 && hasSearchParam(rt.query))) || crossTable(&rt) {
 		dst = append(append(append(dst, "D\x00"...), rt.canonical...), 0)
 		return rt.appendBase(strconv.AppendUint(dst, uint64(s.TXID), 10))
 	}

@@ -21,9 +21,11 @@ func (r *Reader) serveStream(w http.ResponseWriter, req *http.Request, d *databa
 		return
 	}
 	var tq *tableQuery
+	var ext *pageExtras
 	var cw *csvWriter
 	for {
 		var page *pageResult
+		var expanded []string
 		s, err := r.readRoute(req.Context(), d, rt, func(rd *readTx) (err error) {
 			t, err := rd.s.CheckTable(rt.table)
 			if err != nil {
@@ -37,13 +39,23 @@ func (r *Reader) serveStream(w http.ResponseWriter, req *http.Request, d *databa
 					return err
 				}
 				tq.size = streamChunk
+				if ext, err = parsePageExtras(t, rt.query, formatCSV); err != nil {
+					return err
+				}
 			}
 			src, err := r.tableSource(req.Context(), rd, rt.db, tq)
 			if err != nil {
 				return err
 			}
-			page, err = queryPage(req.Context(), src, t, tq)
-			return ftsError(err)
+			if page, err = queryPage(req.Context(), src, t, tq); err != nil {
+				return ftsError(err)
+			}
+			// Labels (labels.go), read at each chunk's snapshot.
+			if err := ext.run(req.Context(), r, src, rd, rt, t, tq, page, -1); err != nil {
+				return err
+			}
+			expanded = ext.expanded
+			return nil
 		})
 		switch {
 		case err != nil && cw == nil:
@@ -57,11 +69,11 @@ func (r *Reader) serveStream(w http.ResponseWriter, req *http.Request, d *databa
 				return
 			}
 			if !tq.noHead {
-				_ = cw.header(page.columns)
+				_ = cw.header(csvLabels(page, expanded).columns)
 			}
 		}
 		blobURLs(rt, page)
-		for _, row := range page.rows {
+		for _, row := range csvLabels(page, expanded).rows {
 			_ = cw.row(row)
 		}
 		if cw.flush() != nil || page.next == nil || req.Context().Err() != nil {

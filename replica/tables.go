@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/replica/gate"
@@ -65,6 +66,10 @@ func (r *Reader) tableAnswer(ctx context.Context, rd *readTx, rt route) (*cacheE
 	if err != nil {
 		return nil, err
 	}
+	ext, err := parsePageExtras(t, rt.query, rt.format)
+	if err != nil {
+		return nil, err
+	}
 	tx, err := r.tableSource(ctx, rd, rt.db, tq)
 	if err != nil {
 		return nil, err
@@ -79,17 +84,26 @@ func (r *Reader) tableAnswer(ctx context.Context, rd *readTx, rt route) (*cacheE
 			return nil, ftsError(err)
 		}
 	}
+	if err := ext.run(ctx, r, tx, rd, rt, t, tq, page, count); err != nil {
+		return nil, err
+	}
+	var e *cacheEntry
 	switch rt.format {
 	case formatCSV:
 		blobURLs(rt, page)
-		return csvEntry(rt.table, tq, page), nil
+		e = csvEntry(rt.table, tq, csvLabels(page, ext.expanded))
 	case formatHTML:
-		return r.htmlTable(rt, s, t, tq, page, count, fts != nil)
+		e, err = r.htmlTable(rt, s, t, tq, page, count, fts != nil, ext)
+	default:
+		if tq.metadata {
+			tq.meta = tableMetaObject(t, s.TableMeta(t.Name))
+		}
+		e = tableJSON(rt, t, tq, page, count, ext)
 	}
-	if tq.metadata {
-		tq.meta = tableMetaObject(t, s.TableMeta(t.Name))
+	if e != nil && ext.timedOut() {
+		e.retryAt = time.Now().Add(timedOutLifetime).UnixNano()
 	}
-	return tableJSON(rt, t, tq, page, count), nil
+	return e, err
 }
 
 // nextURL is the URL of the page after this one: the same parameters
@@ -105,7 +119,7 @@ func nextURL(rt route, token string) string {
 }
 
 // tableJSON renders a page in the shape asked for.
-func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64) *cacheEntry {
+func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64, ext *pageExtras) *cacheEntry {
 	var token, next any
 	link := ""
 	if page.next != nil {
@@ -168,6 +182,7 @@ func tableJSON(rt route, t *table, tq *tableQuery, page *pageResult, count int64
 	if tq.metadata {
 		body["metadata"] = tq.meta
 	}
+	ext.addJSON(body)
 	e := jsonEntry(http.StatusOK, body)
 	e.link = link // every shape, as Datasette's json_renderer
 	return e

@@ -92,7 +92,9 @@ def main():
     port = free_port()
     proc = subprocess.Popen(
         [args.python, "-m", "datasette", "serve", db, "-h", "127.0.0.1", "-p", str(port),
-         "--setting", "suggest_facets", "off", "--setting", "default_facet_size", "0"],
+         # Facets as Datasette's defaults (30 values a facet), suggestions off
+         # (tablecast suggests only when asked: _extra=suggested_facets).
+         "--setting", "suggest_facets", "off", "--setting", "default_facet_size", "30"],
         stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "datasette.log"), "w"))
     try:
         wait_up(port, proc)

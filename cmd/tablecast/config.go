@@ -70,6 +70,9 @@ type TablecastConfig struct {
 	MaxAge         time.Duration `yaml:"max-age"`        // Cache-Control max-age of public answers (0: none)
 	SQLTimeLimit   time.Duration `yaml:"sql-time-limit"` // public SQL: longest query (default 1s)
 	SQLMaxRows     int           `yaml:"sql-max-rows"`   // public SQL: most rows (default 1000)
+	// FacetTimeLimit: the longest one facet of a table page may count
+	// (default 200ms, Datasette's facet_time_limit_ms); then "timed_out".
+	FacetTimeLimit time.Duration `yaml:"facet-time-limit"`
 	LogLevel       string        `yaml:"log-level"`
 	MetricsAddr    string        `yaml:"metrics-addr"` // also serve /metrics here, without a token (private network only)
 
@@ -357,6 +360,8 @@ func (c *Config) Validate() error {
 		return errors.New("tablecast.read-timeout: must not be shorter than read-header-timeout (it covers the headers too)")
 	case c.Tablecast.MaxAge < 0 || c.Tablecast.SQLTimeLimit < 0 || c.Tablecast.SQLMaxRows < 0:
 		return errors.New("tablecast.max-age, sql-time-limit, sql-max-rows: must not be negative")
+	case c.Tablecast.FacetTimeLimit < 0:
+		return errors.New("tablecast.facet-time-limit: must not be negative")
 	case c.Tablecast.MinFreeBytes < -1:
 		return errors.New("tablecast.min-free-bytes: must be a byte count, or -1 for no floor")
 	case c.Tablecast.CacheBytes < -1:

@@ -49,6 +49,7 @@ func TestParseConfig(t *testing.T) {
 		{"MaxImportNegative", base + "tablecast:\n  max-import-bytes: -1\n", "tablecast.max-import-bytes"},
 		{"ImportWaitNegative", base + "tablecast:\n  import-wait: -1s\n", "tablecast.import-wait"},
 		{"NegativeTimeout", base + "tablecast:\n  idle-timeout: -1s\n", "idle-timeout"},
+		{"NegativeFacetTimeLimit", base + "tablecast:\n  facet-time-limit: -1s\n", "tablecast.facet-time-limit"},
 		{"ReadTimeoutBelowHeader", base + "tablecast:\n  read-timeout: 1s\n  read-header-timeout: 2s\n", "tablecast.read-timeout"},
 		{"NoTLS", base, "tablecast cert ca"},
 		{"NoTLSNamesFlag", base, "tablecast.insecure-plaintext: true"},

@@ -103,7 +103,7 @@ func (c *Config) nodeOptions() (node.Options, error) {
 		Tokens: tokens, MaxBody: t.MaxBody, MinFree: t.minFree(),
 		MaxImport: t.MaxImportBytes, ImportWait: t.ImportWait,
 		ReadPool: t.ReadPool, CacheBytes: t.CacheBytes, MaxAge: t.MaxAge,
-		SQLTimeLimit: t.SQLTimeLimit, SQLMaxRows: t.SQLMaxRows,
+		SQLTimeLimit: t.SQLTimeLimit, SQLMaxRows: t.SQLMaxRows, FacetTimeLimit: t.FacetTimeLimit,
 		BaseURL: base, TrustedProxies: proxies,
 		Routing: routing.Config{
 			WriteMode: t.WriteMode, StaleMode: t.StaleReads,

@@ -51,3 +51,10 @@ INSERT INTO docs VALUES (1, 'note one', 'a zebra crossing'), (2, 'note two', 'cr
   (5, 'note five', 'zebra zebra zebra'), (6, 'OR', 'the word or'), (7, 'note seven', 'crossing zebra');
 CREATE VIRTUAL TABLE docs_fts USING fts4(title, body, content="docs");
 INSERT INTO docs_fts (rowid, title, body) SELECT id, title, body FROM docs;
+
+-- Foreign keys, for labels: pets.owner_id refers to owners; pets.vault_id to
+-- vaults, which only tablecast's copy has, private (Datasette's lacks it).
+CREATE TABLE owners (id INTEGER PRIMARY KEY, name TEXT);
+INSERT INTO owners VALUES (1, 'Ann'), (2, 'Ben'), (3, 'Cy');
+CREATE TABLE pets (id INTEGER PRIMARY KEY, kind TEXT, owner_id INTEGER REFERENCES owners(id), vault_id INTEGER REFERENCES vaults(id));
+INSERT INTO pets VALUES (1, 'cat', 1, 1), (2, 'cat', 2, 1), (3, 'dog', 2, NULL), (4, 'fish', NULL, 2), (5, 'cat', 9, 1);

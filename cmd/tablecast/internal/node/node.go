@@ -58,6 +58,9 @@ type Options struct {
 	MaxAge       time.Duration
 	SQLTimeLimit time.Duration
 	SQLMaxRows   int
+	// FacetTimeLimit (tablecast.facet-time-limit): see replica.Reader;
+	// 0 is its default.
+	FacetTimeLimit time.Duration
 	// BaseURL (tablecast.base-url, checked by replica.CheckBaseURL) and
 	// TrustedProxies (tablecast.trusted-proxies): see replica.Reader.
 	BaseURL        string
@@ -302,6 +305,9 @@ func (n *Node) openPaths() error {
 	}
 	if o.SQLMaxRows > 0 {
 		n.reader.SQLMaxRows = o.SQLMaxRows
+	}
+	if o.FacetTimeLimit > 0 {
+		n.reader.FacetTimeLimit = o.FacetTimeLimit
 	}
 	n.reader.Logger = n.logger
 	n.reader.BaseURL, n.reader.TrustedProxies = o.BaseURL, o.TrustedProxies
