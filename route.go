@@ -77,6 +77,14 @@ const (
 	ActionDelete    = "delete"
 	ActionPublish   = "publish"
 	ActionUnpublish = "unpublish"
+
+	// Schema changes (scope schema).
+	ActionCreateView  = "create-view"
+	ActionCreateIndex = "create-index"
+	ActionDropIndex   = "drop-index"
+	ActionEnableFTS   = "enable-fts"
+	ActionDisableFTS  = "disable-fts"
+	ActionExecute     = "execute"
 )
 
 // Route is a parsed request path.
@@ -117,10 +125,16 @@ var grammar = []pattern{
 	write(ActionCreate, "/{db}/-/create"),
 	write(ActionPublish, "/{db}/-/publish"),
 	write(ActionUnpublish, "/{db}/-/unpublish"),
+	write(ActionCreateView, "/{db}/-/create-view"),
+	write(ActionDropIndex, "/{db}/-/drop-index"),
+	write(ActionExecute, "/{db}/-/execute"),
 	write(ActionInsert, "/{db}/{table}/-/insert"),
 	write(ActionUpsert, "/{db}/{table}/-/upsert"),
 	write(ActionPublish, "/{db}/{table}/-/publish"),
 	write(ActionUnpublish, "/{db}/{table}/-/unpublish"),
+	write(ActionCreateIndex, "/{db}/{table}/-/create-index"),
+	write(ActionEnableFTS, "/{db}/{table}/-/enable-fts"),
+	write(ActionDisableFTS, "/{db}/{table}/-/disable-fts"),
 	write(ActionDelete, "/{db}/{table}/{key}/-/delete"),
 }
 

@@ -128,7 +128,28 @@ func (w *Writer) remove(db string) error {
 // write runs fn in a write transaction of db, creating tablecast's tables
 // first if needed, and commits. It returns the TXID of the commit.
 func (w *Writer) write(ctx context.Context, db string, h *handle, fn func(*sql.Tx) error) (tablecast.TXID, error) {
-	tx, err := h.db.BeginTx(ctx, nil)
+	return w.writeOn(ctx, db, h, nil, fn)
+}
+
+// writeConn is write with the transaction's connection handed to fn too,
+// for what needs the driver's connection (execute's authorizer).
+func (w *Writer) writeConn(ctx context.Context, db string, h *handle, fn func(*sql.Conn, *sql.Tx) error) (tablecast.TXID, error) {
+	conn, err := h.db.Conn(ctx)
+	if err != nil {
+		return 0, sqliteError("connect", err)
+	}
+	defer conn.Close()
+	return w.writeOn(ctx, db, h, conn, func(tx *sql.Tx) error { return fn(conn, tx) })
+}
+
+// writeOn is write, on conn when it is not nil.
+func (w *Writer) writeOn(ctx context.Context, db string, h *handle, conn *sql.Conn, fn func(*sql.Tx) error) (tablecast.TXID, error) {
+	var q queryer = h.db
+	begin := h.db.BeginTx
+	if conn != nil {
+		q, begin = conn, conn.BeginTx
+	}
+	tx, err := begin(ctx, nil)
 	if err != nil {
 		return 0, sqliteError("begin", err)
 	}
@@ -147,7 +168,7 @@ func (w *Writer) write(ctx context.Context, db string, h *handle, fn func(*sql.T
 	if err := tx.QueryRowContext(ctx, gate.WriteCounterSQL).Scan(&mark); err != nil {
 		return 0, sqliteError("read the write counter", err)
 	}
-	txid, err := w.commitChecked(tx, db, h, mark)
+	txid, err := w.commitChecked(tx, db, q, mark)
 	if err != nil {
 		return 0, err
 	}
@@ -162,11 +183,11 @@ var errMaybeApplied = tablecast.Errorf(tablecast.EUNKNOWN, "The commit failed: t
 // itself succeeded (SQLite returns a failed automatic WAL checkpoint from
 // the COMMIT that triggered it), or fail before it. An error means the
 // counter could not be read: nobody knows.
-func committed(h *handle, mark int64) (bool, error) {
+func committed(q queryer, mark int64) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var got int64
-	err := h.db.QueryRowContext(ctx, gate.WriteCounterSQL).Scan(&got)
+	err := q.QueryRowContext(ctx, gate.WriteCounterSQL).Scan(&got)
 	var se sqlite3.Error
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -196,10 +217,16 @@ func (w *Writer) commit(tx *sql.Tx, db string) (tablecast.TXID, error) {
 	return w.commitChecked(tx, db, nil, 0)
 }
 
-// commitChecked is commit; with h, a COMMIT that reports an error is
-// checked against the write counter (see committed): without h, such a
+// queryer reads the write counter after a failed COMMIT: the database, or
+// the connection the transaction ran on.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// commitChecked is commit; with q, a COMMIT that reports an error is
+// checked against the write counter (see committed): without q, such a
 // failure may or may not have committed.
-func (w *Writer) commitChecked(tx *sql.Tx, db string, h *handle, mark int64) (tablecast.TXID, error) {
+func (w *Writer) commitChecked(tx *sql.Tx, db string, q queryer, mark int64) (tablecast.TXID, error) {
 	w.Fence.LockCommit()
 	defer w.Fence.UnlockCommit()
 	if w.CanCommit != nil {
@@ -211,14 +238,14 @@ func (w *Writer) commitChecked(tx *sql.Tx, db string, h *handle, mark int64) (ta
 		if errors.Is(err, sql.ErrTxDone) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return 0, w.rolledBack(db, err)
 		}
-		if h == nil { // no counter: only known causes say nothing was written
+		if q == nil { // no counter: only known causes say nothing was written
 			cerr := commitError(err)
 			if cerr == errMaybeApplied {
 				w.logger().Error("commit failed: outcome unknown", "db", db, "err", err)
 			}
 			return 0, cerr
 		}
-		done, verr := committed(h, mark)
+		done, verr := committed(q, mark)
 		switch {
 		case verr != nil:
 			w.logger().Error("commit failed and the database cannot tell whether it committed", "db", db, "err", err, "check_err", verr)

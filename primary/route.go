@@ -12,6 +12,8 @@ import (
 //	/{db}/-/publish|unpublish               the whole database
 //	/{db}/{table}/-/insert|upsert|publish|unpublish
 //	/{db}/{table}/{pk}/-/delete
+//	/{db}/-/create-view|drop-index|execute   schema (schema.go, execute.go)
+//	/{db}/{table}/-/create-index|enable-fts|disable-fts
 type route struct {
 	action string
 	db     string
@@ -36,8 +38,12 @@ func parseRoute(u *url.URL) (route, bool) {
 
 // scope is the token scope the route needs.
 func (rt route) scope() string {
-	if rt.action == tablecast.ActionPublish || rt.action == tablecast.ActionUnpublish {
+	switch rt.action {
+	case tablecast.ActionPublish, tablecast.ActionUnpublish:
 		return ScopePublish
+	case tablecast.ActionCreateView, tablecast.ActionCreateIndex, tablecast.ActionDropIndex,
+		tablecast.ActionEnableFTS, tablecast.ActionDisableFTS, tablecast.ActionExecute:
+		return ScopeSchema
 	}
 	return ScopeWrite
 }

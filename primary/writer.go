@@ -221,6 +221,11 @@ func (w *Writer) run(ctx context.Context, req *request) (*result, error) {
 		return w.publish(ctx, req, true)
 	case tablecast.ActionUnpublish:
 		return w.publish(ctx, req, false)
+	case tablecast.ActionCreateView, tablecast.ActionCreateIndex, tablecast.ActionDropIndex,
+		tablecast.ActionEnableFTS, tablecast.ActionDisableFTS:
+		return w.changeSchema(ctx, req)
+	case tablecast.ActionExecute:
+		return w.execute(ctx, req)
 	}
 	return nil, tablecast.Errorf(tablecast.ENOTFOUND, "Not found")
 }

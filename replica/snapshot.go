@@ -31,9 +31,10 @@ func routeHidden(s *snapshot, rt route) error {
 }
 
 // cacheKey names the data a response on route was rendered from. Table and
-// row answers depend on one table (its rows and whether it is public):
-// they key on its version, the offset and the database-wide switches, and
-// so survive writes to other tables. Database and query answers, public
+// row answers depend on one table (its rows, its shape and whether it is
+// public): they key on its version, the offset, SQLite's schema version
+// and the database-wide switches, and so survive writes to other tables
+// (but not schema changes). Database and query answers, public
 // views and pages with _where key on the TXID.
 func cacheKey(s *snapshot, rt route) string {
 	var buf [192]byte
@@ -53,6 +54,7 @@ func appendCacheKey(s *snapshot, dst []byte, rt route) []byte {
 	dst = append(append(append(append(append(dst, "T\x00"...), rt.db...), 0), rt.table...), 0)
 	dst = append(strconv.AppendInt(dst, s.Versions[rt.table], 10), 0)
 	dst = append(strconv.AppendInt(dst, s.Offset, 10), 0)
+	dst = append(strconv.AppendInt(dst, s.SchemaVersion, 10), 0)
 	return rt.appendBase(append(append(dst, switches(s)...), rt.canonical...))
 }
 
