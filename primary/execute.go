@@ -38,7 +38,7 @@ func (w *Writer) execute(ctx context.Context, req *request) (*result, error) {
 			if err != nil {
 				return "", nil, err
 			}
-			body["statements"], body["changes"] = res.statements, res.changes
+			body["statements"] = res.statements
 			return "*", res.replaced, nil
 		})
 		return err
@@ -108,7 +108,6 @@ func paramValue(raw json.RawMessage) (any, error) {
 // scriptResult is what a script did.
 type scriptResult struct {
 	statements int
-	changes    int64
 	replaced   []string // tables and views dropped, renamed or created
 }
 
@@ -132,7 +131,6 @@ func runScript(ctx context.Context, conn *sql.Conn, tx *sql.Tx, text string, par
 	used := map[string]bool{}
 	for rest := text; ; {
 		var stmt string
-		var changes int64
 		done := false
 		err := conn.Raw(func(dc any) error {
 			c, ok := dc.(*sqlite3.SQLiteConn)
@@ -156,12 +154,8 @@ func runScript(ctx context.Context, conn *sql.Conn, tx *sql.Tx, text string, par
 			if err != nil {
 				return err
 			}
-			r, err := st.ExecContext(ctx, args)
-			if err != nil {
-				return err
-			}
-			changes, _ = r.RowsAffected()
-			return nil
+			_, err = st.ExecContext(ctx, args)
+			return err
 		})
 		if done {
 			break
@@ -170,7 +164,6 @@ func runScript(ctx context.Context, conn *sql.Conn, tx *sql.Tx, text string, par
 		if err != nil {
 			return res, statementError(ctx, res.statements, stmt, auth, err)
 		}
-		res.changes += changes
 		after, err := readSchema(ctx, tx)
 		if err != nil {
 			return res, err
