@@ -380,8 +380,8 @@ type execAuth struct {
 const sqliteRecursive = 33
 
 // pragmasAllowed are the PRAGMAs execute may run: they read, or set the
-// database's own numbers.
-var pragmasAllowed = map[string]bool{
+// database's own numbers (FTS5 reads data_version itself when written).
+var pragmasAllowed = map[string]bool{"data_version": true,
 	"user_version": true, "application_id": true, "foreign_key_check": true, "integrity_check": true,
 	"quick_check": true, "table_info": true, "table_xinfo": true, "index_list": true, "index_info": true,
 	"index_xinfo": true, "foreign_key_list": true, "optimize": true,

@@ -146,6 +146,11 @@ func TestSchema_FTS(t *testing.T) {
 	if m := match(); m != "3" {
 		t.Errorf("after writes: %q, want 3", m)
 	}
+	// And with writes through execute, under its authorizer.
+	e.mustPost("/db/-/execute", `{"sql": "insert into docs (id, title, body) values (4, 'Fly fishing', 'rods'); update docs set title = 'Dogs' where id = 3; delete from docs where id = 4"}`, http.StatusOK)
+	if m := e.queryString("db", `SELECT rowid FROM docs_fts WHERE docs_fts MATCH 'dogs OR fly'`); m != "3" {
+		t.Errorf("after execute: %q, want 3", m)
+	}
 	if n := e.queryString("db", `SELECT count(*) FROM _public_tables`); n != "0" {
 		t.Errorf("the full-text table is listed public: %s", n)
 	}
@@ -164,7 +169,7 @@ func TestSchema_FTS(t *testing.T) {
 	if u, _ := got["unpublished"].([]any); len(u) != 1 || u[0] != "docs_fts" {
 		t.Errorf("unpublished %v, want [docs_fts]", got["unpublished"])
 	}
-	if m := e.queryString("db", `SELECT rowid FROM docs_fts WHERE docs_fts MATCH 'flying'`); m != "3" {
+	if m := e.queryString("db", `SELECT rowid FROM docs_fts WHERE docs_fts MATCH 'dogs'`); m != "3" {
 		t.Errorf("rebuilt: %q", m)
 	}
 	e.mustPost("/db/docs/-/disable-fts", ``, http.StatusOK)

@@ -73,14 +73,25 @@ var bumpSQL = `INSERT INTO ` + tablecast.QuoteIdent(tablecast.TableVersionsTable
 
 // BumpVersions adds one to the version of table and to the global counter
 // (the row named ""). Every tablecast write transaction calls it once.
+// A table with triggers (a full-text index's, or any made with execute)
+// may have written other tables too: then every table's version moves.
 func BumpVersions(ctx context.Context, tx *sql.Tx, table string) error {
 	for _, name := range []string{table, ""} {
 		if _, err := tx.ExecContext(ctx, bumpSQL, name); err != nil {
 			return fmt.Errorf("bump table version: %w", err)
 		}
 	}
+	var triggers bool
+	if err := tx.QueryRowContext(ctx, hasTriggersSQL, table).Scan(&triggers); err != nil {
+		return fmt.Errorf("look up triggers: %w", err)
+	}
+	if triggers {
+		return bumpAll(ctx, tx)
+	}
 	return nil
 }
+
+var hasTriggersSQL = `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE)`
 
 // WriteCounterSQL reads the global write counter (the row named "" of
 // _table_versions): after a COMMIT that reported an error, whether the
@@ -315,14 +326,23 @@ func Reconcile(ctx context.Context, tx *sql.Tx, token string, replaced ...string
 // schema, and to the global counter: a transaction that may have changed
 // any of them (execute runs any SQL) moves every table's cache keys.
 func BumpAllVersions(ctx context.Context, tx *sql.Tx) error {
-	q := `INSERT INTO ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) + ` (table_name, version)
-		SELECT name, 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name <> ''
-		ON CONFLICT(table_name) DO UPDATE SET version = version + 1`
-	if _, err := tx.ExecContext(ctx, q); err != nil {
-		return fmt.Errorf("bump every table version: %w", err)
+	if err := bumpAll(ctx, tx); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, bumpSQL, ""); err != nil {
 		return fmt.Errorf("bump table version: %w", err)
+	}
+	return nil
+}
+
+// bumpAll adds one to the version of every table and view of the schema
+// but tablecast's own (the gate's version moves only with the gate).
+func bumpAll(ctx context.Context, tx *sql.Tx) error {
+	q := `INSERT INTO ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) + ` (table_name, version)
+		SELECT name, 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name <> '' AND substr(name, 1, 1) <> '_'
+		ON CONFLICT(table_name) DO UPDATE SET version = version + 1`
+	if _, err := tx.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("bump every table version: %w", err)
 	}
 	return nil
 }
