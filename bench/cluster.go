@@ -33,7 +33,7 @@ func startCluster(ctx context.Context, set func(o *devcluster.Options)) (*cluste
 		return nil, err
 	}
 	bin := filepath.Join(dir, "tablecast")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/tablecast").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "go", "build", "-tags", "sqlite_fts5", "-o", bin, "./cmd/tablecast").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build: %w\n%s", err, out)
 	}
 	o := devcluster.Options{Bin: bin, Dir: filepath.Join(dir, "cluster"), Regions: []string{"lhr", "syd", "sjc"}, Candidates: 3, Bench: true}

@@ -256,7 +256,7 @@ func replaceView(ctx context.Context, tx *sql.Tx, name string, replace bool) ([]
 	var found, typ string
 	err := tx.QueryRowContext(ctx, `SELECT name, type FROM sqlite_master WHERE name = ? COLLATE NOCASE`, name).Scan(&found, &typ)
 	switch {
-	case err == sql.ErrNoRows:
+	case errors.Is(err, sql.ErrNoRows):
 		return nil, nil
 	case err != nil:
 		return nil, sqliteError("look up view", err)
@@ -366,7 +366,7 @@ func dropIndexChange(req *request) (schemaChange, error) {
 		var name, tbl string
 		var ddl sql.NullString
 		err := tx.QueryRowContext(ctx, `SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index' AND name = ? COLLATE NOCASE`, index).Scan(&name, &tbl, &ddl)
-		if err == sql.ErrNoRows || err == nil && tablecast.IsReservedTable(tbl) {
+		if errors.Is(err, sql.ErrNoRows) || err == nil && tablecast.IsReservedTable(tbl) {
 			return "", nil, tablecast.Errorf(tablecast.ENOTFOUND, "Index not found: %s", index)
 		} else if err != nil {
 			return "", nil, sqliteError("look up index", err)
@@ -492,8 +492,8 @@ func enableFTSChange(req *request) (schemaChange, error) {
 		for _, stmt := range ftsSQL(t.name, cols, in.tokenize) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				var se sqlite3.Error
-				if errors.As(err, &se) && se.Code == sqlite3.ErrError { // a tokenizer FTS5 refuses
-					return "", nil, tablecast.Errorf(tablecast.EINVALID, "Cannot enable full-text search (tokenize %q): %s", in.tokenize, se.Error())
+				if errors.As(err, &se) && se.Code == sqlite3.ErrError { // a tokenizer FTS5 refuses, a name taken
+					return "", nil, tablecast.Errorf(tablecast.EINVALID, "Cannot enable full-text search: %s", se.Error())
 				}
 				return "", nil, sqliteError("enable full-text search", err)
 			}

@@ -157,7 +157,7 @@ func TestSchema_FTS(t *testing.T) {
 	for _, c := range []badCase{
 		{"Exists", "/db/docs/-/enable-fts", `{"columns": ["title"]}`, http.StatusConflict, "docs_fts already exists"},
 		{"UnknownColumn", "/db/docs/-/enable-fts", `{"columns": ["nope"], "replace": true}`, http.StatusBadRequest, "Unknown column"},
-		{"BadTokenizer", "/db/docs/-/enable-fts", `{"columns": ["title"], "tokenize": "nope", "replace": true}`, http.StatusBadRequest, "tokenize"},
+		{"BadTokenizer", "/db/docs/-/enable-fts", `{"columns": ["title"], "tokenize": "nope", "replace": true}`, http.StatusBadRequest, "Cannot enable full-text search: no such tokenizer: nope"},
 		{"QuoteInTokenizer", "/db/docs/-/enable-fts", `{"columns": ["title"], "tokenize": "porter'", "replace": true}`, http.StatusBadRequest, ""},
 		{"MissingTable", "/db/nope/-/enable-fts", `{"columns": ["title"]}`, http.StatusNotFound, "Table not found"},
 	} {
