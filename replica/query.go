@@ -99,10 +99,13 @@ func queryPage(ctx context.Context, tx tableSource, t *table, tq *tableQuery) (*
 	}
 	// Rows start with their position: the sort value (if any), then the key.
 	sel := strings.Join(quoted, ", ")
-	order := sel
+	// ORDER BY names the table's columns, not the selected "+col AS col"
+	// (an expression: no index could give its order).
+	tname := tablecast.QuoteIdent(t.Name) + "."
+	order := tname + strings.Join(quoted, ", "+tname)
 	if tq.sort != "" {
 		sel = "+" + columnSQL(tq.sort) + ", " + sel
-		order = columnSQL(tq.sort) + map[bool]string{false: " ASC, ", true: " DESC, "}[tq.desc] + order
+		order = tname + columnSQL(tq.sort) + map[bool]string{false: " ASC, ", true: " DESC, "}[tq.desc] + order
 	}
 	where, args := whereFilters(tq)
 	if tq.next != nil {
