@@ -123,6 +123,21 @@ func TestSchema_ViewsExecuteOnReplicas(t *testing.T) {
 		q := "/lib/-/query.json?sql=" + url.QueryEscape("select name from pets where kind = 'dog'")
 		at(q, `"name":"Rex"`)
 	})
+	t.Run("FullTextTablesArePrivate", func(t *testing.T) {
+		out := write("/lib/pets/-/enable-fts", `{"columns": ["name"]}`)
+		if out["fts_table"] != "pets_fts" {
+			t.Fatalf("answer %v", out)
+		}
+		at("/lib/pets.json", `"Cleo"`)
+		for _, name := range []string{"pets_fts", "pets_fts_data", "pets_fts_idx", "pets_fts_docsize", "pets_fts_config"} {
+			assertPrivate404(t, r, "lib", name)
+			s1, _, b1 := get(t, r+"/lib/-/query.json?sql="+url.QueryEscape("select * from "+name))
+			s2, _, b2 := get(t, r+"/lib/-/query.json?sql="+url.QueryEscape("select * from nosuch"))
+			if e1, e2 := strings.ReplaceAll(fmt.Sprint(b1), name, "X"), strings.ReplaceAll(fmt.Sprint(b2), "nosuch", "X"); s1 != s2 || s1 == 200 || e1 != e2 {
+				t.Errorf("public SQL on %s: %d %v; on a missing table: %d %v", name, s1, b1, s2, b2)
+			}
+		}
+	})
 	t.Run("RenamedTableIsPrivate", func(t *testing.T) {
 		out := write("/lib/-/execute", `{"sql": "alter table pets rename to animals"}`)
 		if fmt.Sprint(out["unpublished"]) != "[pets]" {
