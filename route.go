@@ -87,6 +87,14 @@ const (
 	ActionUnpublishQuery = "unpublish-query"
 	ActionMetadata       = "metadata"
 	ActionImport         = "import" // a whole SQLite file (primary/import.go)
+
+	// Schema changes (scope schema).
+	ActionCreateView  = "create-view"
+	ActionCreateIndex = "create-index"
+	ActionDropIndex   = "drop-index"
+	ActionEnableFTS   = "enable-fts"
+	ActionDisableFTS  = "disable-fts"
+	ActionExecute     = "execute"
 )
 
 // Route is a parsed request path.
@@ -133,10 +141,16 @@ var grammar = []pattern{
 	write(ActionUnpublishQuery, "/{db}/-/unpublish-query"),
 	write(ActionMetadata, "/{db}/-/metadata"),
 	write(ActionImport, "/{db}/-/import"),
+	write(ActionCreateView, "/{db}/-/create-view"),
+	write(ActionDropIndex, "/{db}/-/drop-index"),
+	write(ActionExecute, "/{db}/-/execute"),
 	write(ActionInsert, "/{db}/{table}/-/insert"),
 	write(ActionUpsert, "/{db}/{table}/-/upsert"),
 	write(ActionPublish, "/{db}/{table}/-/publish"),
 	write(ActionUnpublish, "/{db}/{table}/-/unpublish"),
+	write(ActionCreateIndex, "/{db}/{table}/-/create-index"),
+	write(ActionEnableFTS, "/{db}/{table}/-/enable-fts"),
+	write(ActionDisableFTS, "/{db}/{table}/-/disable-fts"),
 	write(ActionDelete, "/{db}/{table}/{key}/-/delete"),
 	write(ActionUpdate, "/{db}/{table}/{key}/-/update"),
 	write(ActionDrop, "/{db}/{table}/-/drop"),

@@ -142,11 +142,11 @@ var errMaybeApplied = tablecast.Errorf(tablecast.EUNKNOWN, "The commit failed: t
 // itself succeeded (SQLite returns a failed automatic WAL checkpoint from
 // the COMMIT that triggered it), or fail before it. An error means the
 // counter could not be read: nobody knows.
-func committed(h *handle, mark int64) (bool, error) {
+func committed(q queryer, mark int64) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var got int64
-	err := h.db.QueryRowContext(ctx, gate.WriteCounterSQL).Scan(&got)
+	err := q.QueryRowContext(ctx, gate.WriteCounterSQL).Scan(&got)
 	var se sqlite3.Error
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -176,10 +176,16 @@ func (w *Writer) commit(tx *sql.Tx, db string) (tablecast.TXID, error) {
 	return w.commitChecked(tx, db, nil, 0)
 }
 
-// commitChecked is commit; with h, a COMMIT that reports an error is
-// checked against the write counter (see committed): without h, such a
+// queryer reads the write counter after a failed COMMIT: the database, or
+// the connection the transaction ran on.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// commitChecked is commit; with q, a COMMIT that reports an error is
+// checked against the write counter (see committed): without q, such a
 // failure may or may not have committed.
-func (w *Writer) commitChecked(tx *sql.Tx, db string, h *handle, mark int64) (tablecast.TXID, error) {
+func (w *Writer) commitChecked(tx *sql.Tx, db string, q queryer, mark int64) (tablecast.TXID, error) {
 	w.Fence.LockCommit()
 	defer w.Fence.UnlockCommit()
 	if w.CanCommit != nil {
@@ -191,14 +197,14 @@ func (w *Writer) commitChecked(tx *sql.Tx, db string, h *handle, mark int64) (ta
 		if errors.Is(err, sql.ErrTxDone) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return 0, w.rolledBack(db, err)
 		}
-		if h == nil { // no counter: only known causes say nothing was written
+		if q == nil { // no counter: only known causes say nothing was written
 			cerr := commitError(err)
 			if cerr == errMaybeApplied {
 				w.logger().Error("commit failed: outcome unknown", "db", db, "err", err)
 			}
 			return 0, cerr
 		}
-		done, verr := committed(h, mark)
+		done, verr := committed(q, mark)
 		switch {
 		case verr != nil:
 			w.logger().Error("commit failed and the database cannot tell whether it committed", "db", db, "err", err, "check_err", verr)

@@ -38,8 +38,8 @@ type commitQueue struct {
 // pendingWrite is one write waiting for its transaction.
 type pendingWrite struct {
 	ctx  context.Context
-	fn   func(*sql.Tx) error
-	done chan writeOutcome // buffered: the leader never blocks on it
+	fn   func(*sql.Conn, *sql.Tx) error // the connection the transaction runs on, and the transaction
+	done chan writeOutcome              // buffered: the leader never blocks on it
 	out  writeOutcome
 }
 
@@ -95,6 +95,13 @@ func (q *commitQueue) handOver() {
 // to the same database that wait meanwhile share a transaction (see group
 // commit above); fn's error rolls back fn's changes alone.
 func (w *Writer) write(ctx context.Context, db string, h *handle, fn func(*sql.Tx) error) (tablecast.TXID, error) {
+	return w.writeConn(ctx, db, h, func(_ *sql.Conn, tx *sql.Tx) error { return fn(tx) })
+}
+
+// writeConn is write with the transaction's connection handed to fn too,
+// for what needs the driver's connection (execute's authorizer, set and
+// removed within fn).
+func (w *Writer) writeConn(ctx context.Context, db string, h *handle, fn func(*sql.Conn, *sql.Tx) error) (tablecast.TXID, error) {
 	p := &pendingWrite{ctx: ctx, fn: fn, done: make(chan writeOutcome, 1)}
 	if !h.queue.enqueue(p) {
 		// Another write leads: it answers p, or hands p the lead.
@@ -125,7 +132,13 @@ func (w *Writer) runGroup(db string, h *handle, batch []*pendingWrite) {
 	// The transaction belongs to no one request: a client that leaves
 	// must not roll back the others' writes.
 	ctx := context.WithoutCancel(batch[0].ctx)
-	tx, err := h.db.BeginTx(ctx, nil)
+	conn, err := h.db.Conn(ctx)
+	if err != nil {
+		fail(sqliteError("connect", err))
+		return
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		fail(sqliteError("begin", err))
 		return
@@ -142,7 +155,7 @@ func (w *Writer) runGroup(db string, h *handle, batch []*pendingWrite) {
 		fail(sqliteError("read the write counter", err))
 		return
 	}
-	ok, err := w.runWrites(ctx, tx, batch)
+	ok, err := w.runWrites(ctx, conn, tx, batch)
 	if err != nil {
 		fail(err)
 		return
@@ -155,7 +168,7 @@ func (w *Writer) runGroup(db string, h *handle, batch []*pendingWrite) {
 		fail(sqliteError("read the write counter", err))
 		return
 	}
-	txid, err := w.commitChecked(tx, db, h, mark)
+	txid, err := w.commitChecked(tx, db, conn, mark)
 	for _, p := range ok {
 		p.out = writeOutcome{txid: txid, err: err}
 	}
@@ -167,10 +180,10 @@ func (w *Writer) runGroup(db string, h *handle, batch []*pendingWrite) {
 // runWrites runs each write of batch in tx, in its own savepoint when
 // there are several, and returns those that succeeded. An error returned
 // means the transaction is lost for all.
-func (w *Writer) runWrites(ctx context.Context, tx *sql.Tx, batch []*pendingWrite) ([]*pendingWrite, error) {
+func (w *Writer) runWrites(ctx context.Context, conn *sql.Conn, tx *sql.Tx, batch []*pendingWrite) ([]*pendingWrite, error) {
 	if len(batch) == 1 {
 		p := batch[0]
-		if err := p.fn(tx); err != nil {
+		if err := p.fn(conn, tx); err != nil {
 			p.out.err = w.diskError(sqliteError("write", err)) // codes kept; disk full anywhere is EFULL
 			return nil, nil
 		}
@@ -185,7 +198,7 @@ func (w *Writer) runWrites(ctx context.Context, tx *sql.Tx, batch []*pendingWrit
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT tablecast_write"); err != nil {
 			return nil, sqliteError("savepoint", err)
 		}
-		if err := p.fn(tx); err != nil {
+		if err := p.fn(conn, tx); err != nil {
 			p.out.err = w.diskError(sqliteError("write", err))
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO tablecast_write"); rerr != nil {
 				w.logger().Warn("a write's failure rolled back its whole group", "err", err, "rollback_err", rerr)

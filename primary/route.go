@@ -15,6 +15,8 @@ import (
 //	/{db}/{table}/-/insert|upsert|publish|unpublish
 //	/{db}/{table}/-/drop
 //	/{db}/{table}/{pk}/-/delete|update
+//	/{db}/-/create-view|drop-index|execute   schema (ddl.go, execute.go)
+//	/{db}/{table}/-/create-index|enable-fts|disable-fts
 type route struct {
 	action string
 	db     string
@@ -45,7 +47,9 @@ func (rt route) scope() string {
 	case tablecast.ActionPublish, tablecast.ActionUnpublish,
 		tablecast.ActionPublishQuery, tablecast.ActionUnpublishQuery, tablecast.ActionMetadata:
 		return ScopePublish
-	case tablecast.ActionDefineQuery, tablecast.ActionDropQuery, tablecast.ActionDrop:
+	case tablecast.ActionDefineQuery, tablecast.ActionDropQuery, tablecast.ActionDrop,
+		tablecast.ActionCreateView, tablecast.ActionCreateIndex, tablecast.ActionDropIndex,
+		tablecast.ActionEnableFTS, tablecast.ActionDisableFTS, tablecast.ActionExecute:
 		return ScopeSchema
 	}
 	return ScopeWrite

@@ -178,7 +178,7 @@ func TestCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	for m, want := range map[int64]bool{mark: true, mark + 1: false} {
-		if got, err := committed(h, m); err != nil || got != want {
+		if got, err := committed(h.db, m); err != nil || got != want {
 			t.Errorf("committed(%d) with the counter at %d: %v %v", m, mark, got, err)
 		}
 	}
@@ -187,7 +187,7 @@ func TestCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer empty.db.Close()
-	if got, err := committed(empty, 1); err != nil || got {
+	if got, err := committed(empty.db, 1); err != nil || got {
 		t.Errorf("a database without tablecast's tables: %v %v", got, err)
 	}
 }

@@ -240,6 +240,11 @@ func (w *Writer) run(ctx context.Context, req *request) (*result, error) {
 		return w.update(ctx, req)
 	case tablecast.ActionDrop:
 		return w.drop(ctx, req)
+	case tablecast.ActionCreateView, tablecast.ActionCreateIndex, tablecast.ActionDropIndex,
+		tablecast.ActionEnableFTS, tablecast.ActionDisableFTS:
+		return w.changeSchema(ctx, req)
+	case tablecast.ActionExecute:
+		return w.execute(ctx, req)
 	}
 	return nil, tablecast.Errorf(tablecast.ENOTFOUND, "Not found")
 }

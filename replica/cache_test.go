@@ -326,3 +326,22 @@ func TestCache_CountsWhatItHolds(t *testing.T) {
 		})
 	}
 }
+
+// A table's cached answers key on SQLite's schema version too: a schema
+// change that moved neither the table's version nor the offset (a
+// tablecast write that bumped another table) still gives new answers.
+func TestReader_CacheKeysOnSchemaVersion(t *testing.T) {
+	f := newFixture(t)
+	f.MustExec("s", versionedWrite("a", gate.PublicTablesDDL, gate.TableVersionsDDL,
+		`CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT)`, `CREATE TABLE b (id INTEGER PRIMARY KEY)`,
+		`INSERT INTO a VALUES (1, 'a1')`, publish("a"))...)
+	for range 2 {
+		if _, _, raw := f.MustGet("/s/a.json"); strings.Contains(raw, `"w"`) {
+			t.Fatalf("before: %s", raw)
+		}
+	}
+	f.MustExec("s", versionedWrite("b", `ALTER TABLE a ADD COLUMN w TEXT DEFAULT 'x'`)...)
+	if _, _, raw := f.MustGet("/s/a.json"); !strings.Contains(raw, `"w":"x"`) {
+		t.Fatalf("after a schema change: %s, want the new column w (a stale cached answer?)", raw)
+	}
+}

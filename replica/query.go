@@ -101,11 +101,14 @@ func queryPage(ctx context.Context, tx tableSource, t *table, tq *tableQuery) (*
 	}
 	// Rows start with their position: the sort value (if any), then the key.
 	sel := strings.Join(quoted, ", ")
-	order := sel
+	// ORDER BY names the table's columns, not the selected "+col AS col"
+	// (an expression: no index could give its order).
+	tname := tablecast.QuoteIdent(t.Name) + "."
+	order := tname + strings.Join(quoted, ", "+tname)
 	sort := tq.sortColumn()
 	if sort != "" {
 		sel = "+" + columnSQL(sort) + ", " + sel
-		order = columnSQL(sort) + map[bool]string{false: " ASC, ", true: " DESC, "}[tq.desc] + order
+		order = tname + columnSQL(sort) + map[bool]string{false: " ASC, ", true: " DESC, "}[tq.desc] + order
 	}
 	from, where, args := filteredRows(t, tq)
 	if tq.next != nil {

@@ -32,10 +32,12 @@ func routeHidden(s *snapshot, rt route) error {
 }
 
 // cacheKey names the data a response on route was rendered from. Table and
-// row answers depend on one table (its rows and whether it is public):
-// they key on its version, the offset and the database-wide switches, and
-// so survive writes to other tables. Database and query answers, public
-// views, pages with _where and canned queries key on the TXID.
+// row answers depend on one table (its rows, its shape and whether it is
+// public): they key on its version, the offset, SQLite's schema version
+// and the database-wide switches, and so survive writes to other tables
+// (but not schema changes). Database and query answers, public views,
+// pages with _where, searches, facets, labels and canned queries key on
+// the TXID.
 func cacheKey(s *snapshot, rt route) string {
 	var buf [192]byte
 	return string(appendCacheKey(s, buf[:0], rt))
@@ -55,10 +57,7 @@ func appendCacheKey(s *snapshot, dst []byte, rt route) []byte {
 	dst = append(append(append(append(append(dst, "T\x00"...), rt.db...), 0), rt.table...), 0)
 	dst = append(strconv.AppendInt(dst, s.Versions[rt.table], 10), 0)
 	dst = append(strconv.AppendInt(dst, s.Offset, 10), 0)
-	if rt.kind == routeTable && rt.format == formatHTML {
-		// A table page shows a search box when the table has an index.
-		dst = append(strconv.AppendInt(dst, s.SchemaVersion, 10), 0)
-	}
+	dst = append(strconv.AppendInt(dst, s.SchemaVersion, 10), 0)
 	return rt.appendBase(append(append(dst, switches(s)...), rt.canonical...))
 }
 

@@ -15,6 +15,7 @@
 #
 # Prints PASS or FAIL a check and exits 1 if any failed.
 set -euo pipefail
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=sqlite_fts5" # FTS5 in mattn/go-sqlite3: enable-fts, _search
 . "$(dirname "$0")/datasette-env.sh"
 cd "$DS_ROOT"
 export PATH=$PATH:/usr/local/go/bin

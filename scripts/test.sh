@@ -2,6 +2,7 @@
 # Sets up a fresh Debian machine (as root) and runs every test: the README's
 # test command. FUSE tests mount real LiteFS, so packages run one at a time.
 set -euo pipefail
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=sqlite_fts5" # FTS5 in mattn/go-sqlite3: enable-fts, _search
 cd "$(dirname "$0")/.."
 TABLECAST_SETUP_TESTS=1 source scripts/setup.sh
 echo "== gofmt, go vet"

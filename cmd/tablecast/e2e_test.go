@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "tablecast")
-	args := []string{"build", "-o", binPath}
+	args := []string{"build", "-tags", "sqlite_fts5", "-o", binPath} // FTS5: enable-fts, _search
 	if raceBuild {
 		args = append(args, "-race")
 	}

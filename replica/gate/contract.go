@@ -76,14 +76,25 @@ var bumpSQL = `INSERT INTO ` + tablecast.QuoteIdent(tablecast.TableVersionsTable
 
 // BumpVersions adds one to the version of table and to the global counter
 // (the row named ""). Every tablecast write transaction calls it once.
+// A table with triggers (a full-text index's, or any made with execute)
+// may have written other tables too: then every table's version moves.
 func BumpVersions(ctx context.Context, tx *sql.Tx, table string) error {
 	for _, name := range []string{table, ""} {
 		if _, err := tx.ExecContext(ctx, bumpSQL, name); err != nil {
 			return fmt.Errorf("bump table version: %w", err)
 		}
 	}
+	var triggers bool
+	if err := tx.QueryRowContext(ctx, hasTriggersSQL, table).Scan(&triggers); err != nil {
+		return fmt.Errorf("look up triggers: %w", err)
+	}
+	if triggers {
+		return bumpAll(ctx, tx)
+	}
 	return nil
 }
+
+var hasTriggersSQL = `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE)`
 
 // WriteCounterSQL reads the global write counter (the row named "" of
 // _table_versions): after a COMMIT that reported an error, whether the
@@ -475,4 +486,70 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// Reconcile brings the gate in step with the schema after a schema change,
+// inside the transaction tx that made it: every _public_tables entry that
+// names no table or view (by its exact name, as the gate reads it) is
+// removed, and so is every entry named in replaced, the tables and views
+// that the transaction dropped, renamed or created (a new object does not
+// inherit the publicity of an old one of the same name, even when it
+// took the name back within the transaction). A renamed public table is
+// thus private under its new name, and a later object with the old name
+// is private too. Each removal is audited in _public_audit as an
+// unpublish by token, and the gate's version moves (readers reload it).
+// It returns the names removed, in name order. Every schema change calls
+// it: execute, create-view, enable-fts, drop.
+func Reconcile(ctx context.Context, tx *sql.Tx, token string, replaced ...string) ([]string, error) {
+	listed, err := Listed(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	gone := map[string]bool{}
+	for _, name := range replaced {
+		gone[name] = true
+	}
+	var removed []string
+	for _, name := range listed {
+		if !gone[name] {
+			var exists bool
+			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?)`, name).Scan(&exists)
+			if err != nil {
+				return nil, fmt.Errorf("reconcile %s: %w", name, err)
+			}
+			if exists {
+				continue
+			}
+		}
+		if err := setPublic(ctx, tx, name, false, token); err != nil {
+			return nil, fmt.Errorf("reconcile: %w", err)
+		}
+		removed = append(removed, name)
+	}
+	return removed, nil
+}
+
+// BumpAllVersions adds one to the version of every table and view of the
+// schema, and to the global counter: a transaction that may have changed
+// any of them (execute runs any SQL) moves every table's cache keys.
+func BumpAllVersions(ctx context.Context, tx *sql.Tx) error {
+	if err := bumpAll(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, bumpSQL, ""); err != nil {
+		return fmt.Errorf("bump table version: %w", err)
+	}
+	return nil
+}
+
+// bumpAll adds one to the version of every table and view of the schema
+// but tablecast's own (the gate's version moves only with the gate).
+func bumpAll(ctx context.Context, tx *sql.Tx) error {
+	q := `INSERT INTO ` + tablecast.QuoteIdent(tablecast.TableVersionsTable) + ` (table_name, version)
+		SELECT name, 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name <> '' AND substr(name, 1, 1) <> '_'
+		ON CONFLICT(table_name) DO UPDATE SET version = version + 1`
+	if _, err := tx.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("bump every table version: %w", err)
+	}
+	return nil
 }

@@ -433,3 +433,28 @@ func (v *verdictCache) pass(schemaVersion int64, text string) {
 	}
 	v.texts[text] = true
 }
+
+// NextStatement prepares the first statement of text on c and returns it
+// with the text after it, as SQLite reads them: a script runs one
+// statement at a time. st is nil when text holds only spaces and
+// comments (then rest is "").
+func NextStatement(c *sqlite3.SQLiteConn, text string) (st *sqlite3.SQLiteStmt, rest string, err error) {
+	ds, err := c.Prepare(text)
+	if err != nil {
+		return nil, "", err
+	}
+	st, ok := ds.(*sqlite3.SQLiteStmt)
+	if !ok {
+		_ = ds.Close()
+		return nil, "", fmt.Errorf("prepare: unexpected statement %T", ds)
+	}
+	empty, tail, err := stmtInternals(st)
+	if err != nil || empty {
+		_ = st.Close()
+		if err == nil && tail != "" && tail != text {
+			return NextStatement(c, tail) // an empty statement (";") before the next one
+		}
+		return nil, "", err
+	}
+	return st, tail, nil
+}
