@@ -12,9 +12,9 @@ type Type uint8
 
 // The detected types, in sqlite-utils' order of precedence.
 const (
-	Integer Type = iota // every non-empty value is a 64-bit integer
-	Float               // every non-empty value is a finite number
-	TextType            // anything else
+	Integer  Type = iota // every non-empty value is a 64-bit integer
+	Float                // every non-empty value is a finite number
+	TextType             // anything else
 )
 
 func (t Type) String() string {
