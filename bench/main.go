@@ -6,6 +6,7 @@
 //	go run ./bench -scenario reads
 //	go run ./bench -scenario cache
 //	go run ./bench -scenario failover
+//	go run ./bench -scenario insert [-rows N] [-batches 1000,5000]
 //	go run ./bench -scenario all   # one report: regions, lag, unpublish, failover, plots
 //	go run ./bench -scenario soak [-duration 10m] [-cgroup-mb 512]
 //	go run ./bench -pool bench/results/*-cache.json   # cache runs' rounds pooled
@@ -20,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,11 +49,14 @@ type Options struct {
 	BigMB       int  // failover: size of the database a new replica starts on
 	Keep        bool // failover: keep the cluster's folder (logs, data)
 	CgroupMB    int  // soak: run one replica under a cgroup v1 memory limit of this many MiB (0: off)
+	// Rows and InsertBatches: scenario insert's CSV file and batch sizes.
+	Rows          int
+	InsertBatches []int
 }
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, all, soak (-duration: 10m unless set)")
+	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, insert, all, soak (-duration: 10m unless set)")
 	var o Options
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target (scenario all: 5s unless set)")
 	fs.IntVar(&o.Connections, "connections", 16, "concurrent connections (wrk -c)")
@@ -61,12 +66,21 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.BigMB, "big-mb", 100, "failover: MB loaded before a new replica starts")
 	fs.BoolVar(&o.Keep, "keep", false, "failover: keep the cluster's folder (nodes' logs and data) after the run")
 	fs.IntVar(&o.CgroupMB, "cgroup-mb", 512, "soak: run one replica in a cgroup v1 memory cgroup of this many MiB (0: off)")
+	fs.IntVar(&o.Rows, "rows", DefaultInsertRows, "insert: rows of the CSV file")
+	batches := fs.String("batches", "1000", "insert: comma-separated batch sizes (-batch-size) to time")
 	pool := fs.Bool("pool", false, "pool the rounds of earlier cache runs: go run ./bench -pool bench/results/*-cache.json")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *pool {
 		return poolCache(os.Stdout, fs.Args())
+	}
+	for _, b := range strings.Split(*batches, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(b))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-batches: %q is not a batch size", b)
+		}
+		o.InsertBatches = append(o.InsertBatches, n)
 	}
 	// The bare ceiling and the plain-file handler run in this process: they
 	// get the nodes' collector settings, as bare gets the API server's
@@ -126,6 +140,8 @@ func scenarioReport(ctx context.Context, scenario string, o Options) error {
 		report, err = runPages(ctx, o)
 	case "ryw":
 		report, err = runReadYourWrites(ctx, o)
+	case "insert":
+		report, err = runInsert(ctx, o)
 	default:
 		return fmt.Errorf("unknown scenario %q", scenario)
 	}
