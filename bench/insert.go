@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tablecast/tablecast/internal/rowfile"
@@ -54,8 +56,19 @@ func runInsert(ctx context.Context, o Options) (*Report, error) {
 		args := []string{"insert", "bench", table, path, "-pk", "id", "-detect-types", "-batch-size", fmt.Sprint(batch),
 			"-url", c.Nodes[0].APIURL, "-token", c.Token}
 		start := time.Now()
+		prof := make(chan error, 1)
+		if i == len(o.InsertBatches)-1 && c.Nodes[0].BenchURL != "" {
+			// A CPU profile of the primary during the last run: where
+			// the server's time goes.
+			go func() { prof <- saveProfile(ctx, c.Nodes[0].BenchURL, filepath.Join(o.OutDir, r.Date+"-insert-primary.pprof")) }()
+		} else {
+			prof <- nil
+		}
 		out, err := exec.CommandContext(ctx, filepath.Join(c.dir, "tablecast"), args...).CombinedOutput()
 		took := time.Since(start)
+		if perr := <-prof; perr != nil {
+			fmt.Println("  (no profile of the primary:", perr, ")")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("insert -batch-size %d: %w\n%s", batch, err, out)
 		}
@@ -135,4 +148,34 @@ func eachRow(path string, fn func(*rowfile.Row)) error {
 		}
 		fn(row)
 	}
+}
+
+// saveProfile saves a 2-second CPU profile of a node (its -bench-addr's
+// /debug/pprof/) to path: go tool pprof -top PATH.
+func saveProfile(ctx context.Context, benchURL, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(benchURL, "/")+"/debug/pprof/profile?seconds=2", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: %s", resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	fmt.Println("  CPU profile of the primary (2 s of the last run):", path)
+	return f.Close()
 }

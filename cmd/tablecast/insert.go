@@ -213,7 +213,7 @@ func detectTypes(src io.Reader, in io.ReadSeeker, name string, f rowfile.Format)
 		if err == io.EOF {
 			break
 		} else if err != nil {
-			return nil, nil, insertError(err, 0)
+			return nil, nil, fmt.Errorf("insert: %w\nnothing was written (types are detected before the first batch)", err)
 		}
 		tr.Observe(row)
 	}
@@ -233,7 +233,8 @@ func detectTypes(src io.Reader, in io.ReadSeeker, name string, f rowfile.Format)
 	return tr.Types(), in, nil
 }
 
-// inserter sends the rows of one file in batches.
+// inserter sends the rows of one file in batches: one goroutine reads
+// and encodes the next batch while the current one is sent.
 type inserter struct {
 	o      *insertOptions
 	client *http.Client
@@ -242,14 +243,19 @@ type inserter struct {
 	types  []rowfile.Type // detected CSV types, nil: all text
 	bar    *insertBar
 
-	created bool  // the table exists (made here, or found)
-	written int64 // rows committed
-	// The batch being built: its body, and for each row the record's
-	// number and the places of its values (to name them in errors).
-	body  []byte
-	batch []batchRow
-	kinds map[string]byte // JSON: kinds of the first batch's values, to type a new table
-	keys  []string        // JSON: keys of the first batch, in order
+	written int64           // rows committed
+	kinds   map[string]byte // JSON: kinds of the first batch's values, to type a new table
+	keys    []string        // JSON: keys of the first batch, in order
+}
+
+// batch is one request's rows, and for each the record's number and the
+// places of its values (to name them in errors).
+type batch struct {
+	body   []byte
+	rows   []batchRow
+	create []byte // the first batch: the /-/create body
+	err    error  // reading stopped at a bad record after these rows: nothing of them is sent
+	read   int64  // bytes of the file read when the batch was complete
 }
 
 type batchRow struct {
@@ -260,67 +266,128 @@ type batchRow struct {
 
 // run reads, batches and sends every row.
 func (ins *inserter) run(ctx context.Context) (int64, error) {
-	ins.startBatch()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan *batch, 1)
+	go ins.build(ctx, batches)
+	for b := range batches {
+		if err := ins.send(ctx, b); err != nil {
+			cancel()
+			for range batches {
+			}
+			return ins.written, err
+		}
+	}
+	return ins.written, ctx.Err()
+}
+
+// build reads the file into batches, the first with the table's create.
+func (ins *inserter) build(ctx context.Context, out chan<- *batch) {
+	defer close(out)
+	first := true
+	b := ins.newBatch()
+	emit := func() bool {
+		if first && b.err == nil {
+			b.create, b.err = ins.createBody()
+		}
+		first = false
+		ins.endBatch(b)
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return false
+		}
+		b = ins.newBatch()
+		return true
+	}
 	for {
 		row, err := ins.r.Next()
 		if err == io.EOF {
 			break
-		} else if err != nil {
-			return ins.written, ins.failed(err)
 		}
-		if err := ins.add(row); err != nil {
-			return ins.written, ins.failed(err)
+		off := len(b.body)
+		if err == nil {
+			err = ins.add(b, row, first)
 		}
-		if len(ins.batch) >= ins.o.batchRows || len(ins.body) >= ins.o.batchBytes {
-			if err := ins.flush(ctx); err != nil {
-				return ins.written, err
+		if err != nil {
+			b.err = err
+			emit()
+			return
+		}
+		if len(b.body) > ins.o.batchBytes && len(b.rows) > 1 {
+			// Over the body limit: this row starts the next batch.
+			tail, last := append([]byte(nil), b.body[off+1:]...), b.rows[len(b.rows)-1] // +1: its comma
+			b.body, b.rows = b.body[:off], b.rows[:len(b.rows)-1]
+			if !emit() {
+				return
+			}
+			b.body, b.rows = append(b.body, tail...), append(b.rows, last)
+		}
+		if len(b.rows) >= ins.o.batchRows {
+			if !emit() {
+				return
 			}
 		}
 	}
-	if len(ins.batch) > 0 || !ins.created {
-		if err := ins.flush(ctx); err != nil {
-			return ins.written, err
-		}
+	if len(b.rows) > 0 || first {
+		emit()
 	}
-	return ins.written, nil
 }
 
-func (ins *inserter) startBatch() {
-	ins.body = append(ins.body[:0], `{"rows":[`...)
-	ins.batch = ins.batch[:0]
+func (ins *inserter) newBatch() *batch {
+	return &batch{body: append(make([]byte, 0, 64<<10), `{"rows":[`...)}
+}
+
+// endBatch closes the body of a batch with the insert's options.
+func (ins *inserter) endBatch(b *batch) {
+	b.read = ins.r.BytesRead()
+	b.body = append(b.body, ']')
+	switch {
+	case ins.o.ignore:
+		b.body = append(b.body, `,"ignore":true`...)
+	case ins.o.replace:
+		b.body = append(b.body, `,"replace":true`...)
+	}
+	if ins.o.alter {
+		b.body = append(b.body, `,"alter":true`...)
+	}
+	b.body = append(b.body, '}')
 }
 
 // add appends one row to the batch body.
-func (ins *inserter) add(row *rowfile.Row) error {
-	if len(ins.batch) > 0 {
-		ins.body = append(ins.body, ',')
+func (ins *inserter) add(b *batch, row *rowfile.Row, first bool) error {
+	if len(b.rows) > 0 {
+		b.body = append(b.body, ',')
 	}
-	ins.body = append(ins.body, '{')
+	b.body = append(b.body, '{')
 	for i, name := range row.Names {
 		if i > 0 {
-			ins.body = append(ins.body, ',')
+			b.body = append(b.body, ',')
 		}
-		ins.body = rowfile.AppendString(ins.body, name)
-		ins.body = append(ins.body, ':')
+		b.body = rowfile.AppendString(b.body, name)
+		b.body = append(b.body, ':')
 		typ := rowfile.TextType
 		if i < len(ins.types) {
 			typ = ins.types[i]
 		}
 		var ok bool
-		if ins.body, ok = rowfile.AppendJSON(ins.body, row.Values[i], typ); !ok {
+		if b.body, ok = rowfile.AppendJSON(b.body, row.Values[i], typ); !ok {
 			// Types were detected over this very file: only a file that
 			// changed between the two passes gets here.
 			return &rowfile.Error{File: ins.name, Pos: row.Pos[i], Record: row.Record, Column: name, Msg: "value does not fit the detected type " + typ.String() + " (did the file change?)"}
 		}
 	}
-	ins.body = append(ins.body, '}')
-	br := batchRow{record: row.Record}
-	if !ins.created {
+	b.body = append(b.body, '}')
+	if first {
 		ins.noteKinds(row)
 	}
-	br.names = append(br.names, row.Names...)
-	br.pos = append(br.pos, row.Pos...)
-	ins.batch = append(ins.batch, br)
+	br := batchRow{record: row.Record, pos: append([]rowfile.Pos(nil), row.Pos...)}
+	if ins.o.format == rowfile.JSON || ins.o.format == rowfile.NL {
+		br.names = append(br.names, row.Names...)
+	} else {
+		br.names = row.Names // the header, shared
+	}
+	b.rows = append(b.rows, br)
 	return nil
 }
 
@@ -368,50 +435,44 @@ func widenKind(have byte, raw []byte) byte {
 	return have
 }
 
-// flush sends the batch: the table first if it is new, then the rows.
-func (ins *inserter) flush(ctx context.Context) error {
-	if !ins.created {
-		if err := ins.create(ctx); err != nil {
+// send writes a batch: the table first if it is new, then the rows.
+func (ins *inserter) send(ctx context.Context, b *batch) error {
+	if b.err != nil {
+		return ins.failed(b, b.err)
+	}
+	if b.create != nil {
+		if err := ins.create(ctx, b.create); err != nil {
 			return err
 		}
-		ins.created = true
 	}
-	if len(ins.batch) == 0 {
+	if len(b.rows) == 0 {
 		return nil
 	}
-	ins.body = append(ins.body, ']')
-	switch {
-	case ins.o.ignore:
-		ins.body = append(ins.body, `,"ignore":true`...)
-	case ins.o.replace:
-		ins.body = append(ins.body, `,"replace":true`...)
-	}
-	if ins.o.alter {
-		ins.body = append(ins.body, `,"alter":true`...)
-	}
-	ins.body = append(ins.body, '}')
 	path := "/" + url.PathEscape(ins.o.db) + "/" + url.PathEscape(ins.o.table) + "/-/insert"
-	if _, err := ins.post(ctx, path, ins.body); err != nil {
-		return ins.batchError(err)
+	if _, err := ins.post(ctx, path, b.body); err != nil {
+		return ins.batchError(b, err)
 	}
-	ins.written += int64(len(ins.batch))
+	ins.written += int64(len(b.rows))
 	if ins.bar != nil {
-		ins.bar.set(ins.written, ins.r.BytesRead())
+		ins.bar.set(ins.written, b.read)
 	}
-	ins.startBatch()
 	return nil
 }
 
-// create makes the table with the columns of the file (CSV: the header,
-// typed when detected; JSON: as /-/create infers them from the first
-// batch) and the -pk columns. A table that exists is kept as it is.
-func (ins *inserter) create(ctx context.Context) error {
+// createBody is the /-/create of the table with the columns of the file
+// (CSV: the header, typed when detected; JSON: typed as /-/create infers
+// types, from the first batch) and the -pk columns.
+func (ins *inserter) createBody() ([]byte, error) {
 	type col struct {
 		Name string `json:"name"`
 		Type string `json:"type"`
 	}
 	var cols []col
-	if header, _ := ins.r.Header(); header != nil {
+	header, err := ins.r.Header()
+	if err != nil {
+		return nil, err
+	}
+	if header != nil {
 		for i, name := range header {
 			typ := "text"
 			if i < len(ins.types) {
@@ -429,7 +490,7 @@ func (ins *inserter) create(ctx context.Context) error {
 		}
 	}
 	if len(cols) == 0 {
-		return fmt.Errorf("insert: %s has no rows: nothing to make table %s of", ins.name, ins.o.table)
+		return nil, fmt.Errorf("%s has no rows: nothing to make table %s of", ins.name, ins.o.table)
 	}
 	body := map[string]any{"table": ins.o.table, "columns": cols}
 	switch len(ins.o.pks) {
@@ -439,11 +500,12 @@ func (ins *inserter) create(ctx context.Context) error {
 	default:
 		body["pks"] = ins.o.pks
 	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("insert: encode create: %w", err)
-	}
-	_, err = ins.post(ctx, "/"+url.PathEscape(ins.o.db)+"/-/create", raw)
+	return json.Marshal(body)
+}
+
+// create makes the table; a table that exists is kept as it is.
+func (ins *inserter) create(ctx context.Context, body []byte) error {
+	_, err := ins.post(ctx, "/"+url.PathEscape(ins.o.db)+"/-/create", body)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.status == http.StatusBadRequest && strings.HasPrefix(ae.msg, "Table already exists") {
 		return nil
@@ -505,14 +567,14 @@ var (
 
 // batchError names the record (file, line, column) a refused batch
 // failed on, when the primary's answer names its row.
-func (ins *inserter) batchError(err error) error {
+func (ins *inserter) batchError(b *batch, err error) error {
 	var ae *apiError
 	if !errors.As(err, &ae) {
-		return ins.failed(fmt.Errorf("%w (the batch of records %s may or may not have been written: read before retrying)", err, ins.span()))
+		return fmt.Errorf("insert: %w\nthe batch (%s) may or may not have been written: read before retrying; %d rows were written before it", err, b.span(0), ins.written)
 	}
 	if m := rowInError.FindStringSubmatch(ae.msg); m != nil {
-		if i, _ := strconv.Atoi(m[1]); i < len(ins.batch) {
-			br := ins.batch[i]
+		if i, _ := strconv.Atoi(m[1]); i < len(b.rows) {
+			br := b.rows[i]
 			e := &rowfile.Error{File: ins.name, Record: br.record, Msg: ae.msg}
 			if len(br.pos) > 0 {
 				e.Pos = rowfile.Pos{Line: br.pos[0].Line}
@@ -533,51 +595,43 @@ func (ins *inserter) batchError(err error) error {
 			if strings.Contains(ae.msg, "got string") && ins.types == nil && (ins.o.format == rowfile.CSV || ins.o.format == rowfile.TSV) {
 				e.Msg += " (CSV values are text; -detect-types sends numbers)"
 			}
-			return ins.failed(e)
+			return ins.failed(b, e)
 		}
 	}
-	return ins.failed(fmt.Errorf("%s", ae.msg))
+	return ins.failed(b, ae)
 }
 
-// span is the records of the current batch, "12-20".
-func (ins *inserter) span() string {
-	if len(ins.batch) == 0 {
-		return "none"
+// span is the records of a batch, "records 12-20"; last, when larger, is a
+// record read after them (the bad one).
+func (b *batch) span(last int) string {
+	if len(b.rows) == 0 {
+		return fmt.Sprintf("record %d", last)
 	}
-	return fmt.Sprintf("%d-%d", ins.batch[0].record, ins.batch[len(ins.batch)-1].record)
+	first := b.rows[0].record
+	last = max(last, b.rows[len(b.rows)-1].record)
+	if first == last {
+		return fmt.Sprintf("record %d", first)
+	}
+	return fmt.Sprintf("records %d-%d", first, last)
 }
 
-// failed completes an error with what was written, so that the insert
-// can be resumed.
-func (ins *inserter) failed(err error) error {
+// failed completes the error of a batch with what was written, so that
+// the insert can be resumed.
+func (ins *inserter) failed(b *batch, err error) error {
 	var fe *rowfile.Error
+	last := 0
+	if errors.As(err, &fe) {
+		last = fe.Record
+	}
 	what := "nothing of its batch was written"
-	if len(ins.batch) > 0 {
-		what = fmt.Sprintf("nothing of its batch (records %s) was written", ins.span())
-	}
-	if errors.As(err, &fe) && fe.Record > 0 && (len(ins.batch) == 0 || fe.Record > ins.batch[len(ins.batch)-1].record) {
-		first := fe.Record
-		if len(ins.batch) > 0 {
-			first = ins.batch[0].record
-		}
-		what = fmt.Sprintf("nothing of its batch (records %d-%d) was written", first, fe.Record)
-	}
-	if !errors.As(err, &fe) && !strings.Contains(err.Error(), "Row ") {
-		what = ""
+	if len(b.rows) > 0 || last > 0 {
+		what = fmt.Sprintf("nothing of its batch (%s) was written", b.span(last))
 	}
 	resume := ""
 	if ins.written > 0 {
 		resume = " (with -pk, run the same command with -ignore to resume)"
 	}
-	if what != "" {
-		return fmt.Errorf("insert: %w\n%s; %d rows were written before it%s", err, what, ins.written, resume)
-	}
-	return fmt.Errorf("insert: %w\n%d rows were written before it%s", err, ins.written, resume)
-}
-
-// insertError is failed for errors before any batch.
-func insertError(err error, written int64) error {
-	return fmt.Errorf("insert: %w\n%d rows were written", err, written)
+	return fmt.Errorf("insert: %w\n%s; %d rows were written before it%s", err, what, ins.written, resume)
 }
 
 // isTerminal reports whether f is a terminal (a character device).
