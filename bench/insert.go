@@ -60,7 +60,9 @@ func runInsert(ctx context.Context, o Options) (*Report, error) {
 		if i == len(o.InsertBatches)-1 && c.Nodes[0].BenchURL != "" {
 			// A CPU profile of the primary during the last run: where
 			// the server's time goes.
-			go func() { prof <- saveProfile(ctx, c.Nodes[0].BenchURL, filepath.Join(o.OutDir, r.Date+"-insert-primary.pprof")) }()
+			go func() {
+				prof <- saveProfile(ctx, c.Nodes[0].BenchURL, filepath.Join(o.OutDir, r.Date+"-insert-primary.pprof"))
+			}()
 		} else {
 			prof <- nil
 		}
