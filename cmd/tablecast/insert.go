@@ -449,7 +449,7 @@ func (ins *inserter) send(ctx context.Context, b *batch) error {
 		return nil
 	}
 	path := "/" + url.PathEscape(ins.o.db) + "/" + url.PathEscape(ins.o.table) + "/-/insert"
-	if _, err := ins.post(ctx, path, b.body); err != nil {
+	if err := ins.postRetrying(ctx, path, b.body); err != nil {
 		return ins.batchError(b, err)
 	}
 	ins.written += int64(len(b.rows))
@@ -513,6 +513,36 @@ func (ins *inserter) create(ctx context.Context, body []byte) error {
 		return fmt.Errorf("insert: create table %s: %w", ins.o.table, err)
 	}
 	return nil
+}
+
+// Retries of a batch the cluster refused for now, saying nothing was
+// written (503: the primary moved, a node shutting down, a busy
+// database): after 1, 2, 4, 8 and 16 s.
+const insertRetries = 5
+
+var insertRetryFirst = time.Second // tests shorten it
+
+// postRetrying posts a batch, again while the answer is a 503 that says
+// nothing was written. Any other answer, and a failure that leaves the
+// outcome unknown, ends it.
+func (ins *inserter) postRetrying(ctx context.Context, path string, body []byte) error {
+	wait := insertRetryFirst
+	for try := 0; ; try++ {
+		_, err := ins.post(ctx, path, body)
+		var ae *apiError
+		if try == insertRetries || !errors.As(err, &ae) || ae.status != http.StatusServiceUnavailable || !strings.Contains(ae.msg, "nothing was written") {
+			return err
+		}
+		if ins.bar != nil {
+			ins.bar.bar.Describe(fmt.Sprintf("%d rows; retrying in %s: %s", ins.written, wait, ae.msg))
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait *= 2
+	}
 }
 
 // apiError is an error answer of the write API.

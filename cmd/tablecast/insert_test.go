@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tablecast/tablecast/internal/rowfile"
 )
@@ -150,4 +151,34 @@ func TestInsertFile_Errors(t *testing.T) {
 			t.Fatalf("got %d, %v; want %q", n, err, want)
 		}
 	})
+}
+
+// A 503 that says nothing was written (the primary moved) is retried;
+// the rows arrive once.
+func TestInsertFile_RetriesUnavailable(t *testing.T) {
+	defer func(d time.Duration) { insertRetryFirst = d }(insertRetryFirst)
+	insertRetryFirst = time.Millisecond
+	var mu sync.Mutex
+	inserts, refusals := 0, 2
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, "/-/insert") {
+			if refusals > 0 {
+				refusals--
+				w.WriteHeader(503)
+				_, _ = w.Write([]byte(`{"ok":false,"error":"The primary moved while the write was forwarded: nothing was written, retry"}`))
+				return
+			}
+			inserts++
+		}
+		w.WriteHeader(201)
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	defer srv.Close()
+	o := &insertOptions{db: "db", table: "t", file: "a.csv", format: rowfile.CSV, batchRows: 10, batchBytes: insertBatchBytes, url: srv.URL}
+	n, err := insertFile(context.Background(), o, strings.NewReader("a\n1\n2\n"), -1, io.Discard)
+	if err != nil || n != 2 || inserts != 1 || refusals != 0 {
+		t.Fatalf("got %d rows, %v; %d inserts, %d refusals left", n, err, inserts, refusals)
+	}
 }
