@@ -75,6 +75,8 @@ const (
 	ActionInsert    = "insert"
 	ActionUpsert    = "upsert"
 	ActionDelete    = "delete"
+	ActionUpdate    = "update"
+	ActionDrop      = "drop"
 	ActionPublish   = "publish"
 	ActionUnpublish = "unpublish"
 )
@@ -122,6 +124,8 @@ var grammar = []pattern{
 	write(ActionPublish, "/{db}/{table}/-/publish"),
 	write(ActionUnpublish, "/{db}/{table}/-/unpublish"),
 	write(ActionDelete, "/{db}/{table}/{key}/-/delete"),
+	write(ActionUpdate, "/{db}/{table}/{key}/-/update"),
+	write(ActionDrop, "/{db}/{table}/-/drop"),
 }
 
 // maxSegments is the most segments a grammar route has.

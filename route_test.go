@@ -52,6 +52,8 @@ func TestParseRoute(t *testing.T) {
 		{"/db/t/-/unpublish", Route{Kind: KindWrite, DB: "db", Table: "t", Action: ActionUnpublish}},
 		{"/db/t/7/-/delete", Route{Kind: KindWrite, DB: "db", Table: "t", Key: "7", Action: ActionDelete}},
 		{"/db/t/a%2Cb,c%2Fd/-/delete", Route{Kind: KindWrite, DB: "db", Table: "t", Key: "a%2Cb,c%2Fd", Action: ActionDelete}},
+		{"/db/t/a~2Cb,1/-/update", Route{Kind: KindWrite, DB: "db", Table: "t", Key: "a~2Cb,1", Action: ActionUpdate}},
+		{"/db/t/-/drop", Route{Kind: KindWrite, DB: "db", Table: "t", Action: ActionDrop}},
 		{"/db/a%2Fb/-/insert", Route{Kind: KindWrite, DB: "db", Table: "a/b", Action: ActionInsert}},
 		{"/db/t%20x/-/insert", Route{Kind: KindWrite, DB: "db", Table: "t x", Action: ActionInsert}},
 		{"/db/-/cre%61te", Route{Kind: KindWrite, DB: "db", Action: ActionCreate}},
@@ -103,7 +105,7 @@ func TestParseRoute_NotFound(t *testing.T) {
 		{"//t.json", Route{Kind: KindOther, Format: FormatJSON}},
 		{"/d/.json", Route{Kind: KindOther, Format: FormatJSON, DB: "d"}},
 		{"/%zz.json", Route{Kind: KindOther, Format: FormatJSON}},
-		{"/db/t/-/drop", Route{Kind: KindWrite, DB: "db"}},
+		{"/db/t/-/alter", Route{Kind: KindWrite, DB: "db"}},
 		{"/db/t/-/insert/", Route{Kind: KindOther, DB: "db"}},
 		{"/db/-/insert", Route{Kind: KindWrite, DB: "db"}},
 		{"/db/t/-/create", Route{Kind: KindWrite, DB: "db"}},
@@ -150,6 +152,8 @@ func TestRoute_Label(t *testing.T) {
 		"/shop/t/-/insert":      RouteWrite,
 		"/shop/t/-/publish":     RouteWrite,
 		"/shop/t/1/-/delete":    RouteWrite,
+		"/shop/t/1/-/update":    RouteWrite,
+		"/shop/t/-/drop":        RouteWrite,
 		"/-/status.json":        RouteAdmin,
 		"/-/cluster/join":       RouteAdmin,
 		"/metrics":              RouteAdmin,
@@ -259,6 +263,8 @@ func TestRoute_Path(t *testing.T) {
 		{Route{Kind: KindWrite, DB: "d", Action: ActionPublish}, "/d/-/publish"},
 		{Route{Kind: KindWrite, DB: "d", Table: "t", Action: ActionPublish}, "/d/t/-/publish"},
 		{Route{Kind: KindWrite, DB: "d", Table: "t", Key: "1", Action: ActionDelete}, "/d/t/1/-/delete"},
+		{Route{Kind: KindWrite, DB: "d", Table: "t", Key: "1", Action: ActionUpdate}, "/d/t/1/-/update"},
+		{Route{Kind: KindWrite, DB: "d", Table: "t", Action: ActionDrop}, "/d/t/-/drop"},
 		{Route{Kind: KindRow, DB: "d"}, ""},
 	} {
 		if got := tt.rt.Path(); got != tt.want {
@@ -275,6 +281,7 @@ func FuzzRouteGrammar(f *testing.F) {
 	for _, s := range []string{
 		"/", "/.json", "/.csv", "/db", "/db.json", "/db/t.json", "/db/t/1,2.json", "/a/b/c/d.json",
 		"/db/-/query.json", "/db/-/query.csv", "/db/-/queryx", "/db/t/-/insert", "/db/t/a%2Cb/-/delete",
+		"/db/t/a~2Cb/-/update", "/db/t/-/drop", "/db/t/1/-/drop", "/db/t/-/update",
 		"/-/status.json", "/metrics", "/%zz.json", "/db/t%2Ejson", "/favicon.ico", "/db/%2D/query", "//-/create",
 	} {
 		f.Add(s)

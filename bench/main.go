@@ -7,6 +7,7 @@
 //	go run ./bench -scenario cache
 //	go run ./bench -scenario failover
 //	go run ./bench -scenario insert [-rows N] [-batches 1000,5000]
+//	go run ./bench -scenario writes   # single-row write transactions/s through the API
 //	go run ./bench -scenario all   # one report: regions, lag, unpublish, failover, plots
 //	go run ./bench -scenario soak [-duration 10m] [-cgroup-mb 512]
 //	go run ./bench -pool bench/results/*-cache.json   # cache runs' rounds pooled
@@ -56,7 +57,7 @@ type Options struct {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, insert, all, soak (-duration: 10m unless set)")
+	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, insert, writes, all, soak (-duration: 10m unless set)")
 	var o Options
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target (scenario all: 5s unless set)")
 	fs.IntVar(&o.Connections, "connections", 16, "concurrent connections (wrk -c)")
@@ -142,6 +143,8 @@ func scenarioReport(ctx context.Context, scenario string, o Options) error {
 		report, err = runReadYourWrites(ctx, o)
 	case "insert":
 		report, err = runInsert(ctx, o)
+	case "writes":
+		report, err = runWrites(ctx, o)
 	default:
 		return fmt.Errorf("unknown scenario %q", scenario)
 	}

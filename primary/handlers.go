@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // create serves POST /{db}/-/create. A create that made the database file
@@ -18,6 +19,7 @@ func (w *Writer) create(ctx context.Context, req *request) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	spec.by = req.token
 	w.createMu.Lock()
 	defer w.createMu.Unlock()
 	existed, err := w.fileExists(req.db)
@@ -69,6 +71,11 @@ func createIn(ctx context.Context, tx *sql.Tx, spec *createRequest) error {
 	if _, err := tx.ExecContext(ctx, createTableSQL(spec.table, spec.cols, spec.pks)); err != nil {
 		return sqliteError("create table", err)
 	}
+	// A listing that outlived a drop made outside tablecast must not make
+	// the new table public.
+	if err := gate.Drop(ctx, tx, spec.table, spec.by); err != nil {
+		return sqliteError("drop a stale listing", err)
+	}
 	t := &table{name: spec.table, cols: spec.cols, pks: spec.pks}
 	sqlFor := func(cols []string) string { return insertSQL(t, "INSERT", cols, returnNone) }
 	if _, err := execRows(ctx, tx, spec.rows, sqlFor, false); err != nil {
@@ -106,11 +113,15 @@ func (w *Writer) upsert(ctx context.Context, req *request) (*result, error) {
 }
 
 // writeRows checks rows against the target table and writes them with the
-// statements sqlFor builds, all in one transaction. With "return": true
+// statements sqlFor builds, all in one transaction (with "alter": true,
+// after adding the columns the table lacks). With "return": true
 // the rows come back whole only to a token that may read the table (read
 // or admin scope, or the table is public in this transaction, so at its
 // TXID); any other token gets each row's primary key (or rowid) alone.
 func (w *Writer) writeRows(ctx context.Context, req *request, ir *insertRequest, status int, sqlFor func(*table, []string, returning) string) (*result, error) {
+	if err := req.requireAlter(ir.alter); err != nil {
+		return nil, err
+	}
 	h, err := w.open(req.db, false)
 	if err != nil {
 		return nil, err
@@ -121,7 +132,7 @@ func (w *Writer) writeRows(ctx context.Context, req *request, ir *insertRequest,
 		if err != nil {
 			return err
 		}
-		ret, err := returnOf(ctx, tx, req, ir, t)
+		ret, err := returnOf(ctx, tx, req, ir.ret, t)
 		if err != nil {
 			return err
 		}
@@ -144,8 +155,8 @@ func (w *Writer) writeRows(ctx context.Context, req *request, ir *insertRequest,
 
 // returnOf is what a write sends back of its rows: none without "return",
 // whole rows when the token may read the table, else keys only.
-func returnOf(ctx context.Context, tx *sql.Tx, req *request, ir *insertRequest, t *table) (returning, error) {
-	if !ir.ret {
+func returnOf(ctx context.Context, tx *sql.Tx, req *request, ret bool, t *table) (returning, error) {
+	if !ret {
 		return returnNone, nil
 	}
 	if req.canRead {
@@ -169,6 +180,11 @@ func bindTarget(ctx context.Context, tx *sql.Tx, req *request, ir *insertRequest
 	}
 	if req.action == tablecast.ActionUpsert && len(t.pks) == 0 {
 		return nil, nil, tablecast.Errorf(tablecast.EINVALID, "Table has no primary key, cannot upsert: %s", t.name)
+	}
+	if ir.alter {
+		if t, err = addMissingColumns(ctx, tx, t, ir.rows); err != nil {
+			return nil, nil, err
+		}
 	}
 	bound, err := bindRows(ir.rows, t.writable())
 	if err != nil {

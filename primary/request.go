@@ -134,11 +134,12 @@ type insertRequest struct {
 	ignore  bool
 	replace bool
 	ret     bool // "return": send the written rows back
+	alter   bool // "alter": add the columns the table lacks
 }
 
 // decodeInsert parses the body of /-/insert.
 func decodeInsert(body []byte, maxRows int) (*insertRequest, error) {
-	p, err := decodeBody(body, "row", "rows", "ignore", "replace", "return")
+	p, err := decodeBody(body, "row", "rows", "ignore", "replace", "return", "alter")
 	if err != nil {
 		return nil, err
 	}
@@ -155,18 +156,24 @@ func decodeInsert(body []byte, maxRows int) (*insertRequest, error) {
 	if req.ignore && req.replace {
 		return nil, tablecast.Errorf(tablecast.EINVALID, `Use either "ignore" or "replace", not both`)
 	}
+	if req.alter, err = p.getBool("alter"); err != nil {
+		return nil, err
+	}
 	req.ret, err = p.getBool("return")
 	return req, err
 }
 
 // decodeUpsert parses the body of /-/upsert.
 func decodeUpsert(body []byte, maxRows int) (*insertRequest, error) {
-	p, err := decodeBody(body, "row", "rows", "return")
+	p, err := decodeBody(body, "row", "rows", "return", "alter")
 	if err != nil {
 		return nil, err
 	}
 	req := &insertRequest{}
 	if req.rows, err = p.requiredRows(maxRows); err != nil {
+		return nil, err
+	}
+	if req.alter, err = p.getBool("alter"); err != nil {
 		return nil, err
 	}
 	req.ret, err = p.getBool("return")
@@ -179,6 +186,7 @@ type createRequest struct {
 	cols  []column
 	pks   []string
 	rows  []boundRow
+	by    string // the token's name, for the audit
 }
 
 // decodeCreate parses and checks the body of /-/create, rows included, so

@@ -11,12 +11,13 @@ import (
 //	/{db}/-/create
 //	/{db}/-/publish|unpublish               the whole database
 //	/{db}/{table}/-/insert|upsert|publish|unpublish
-//	/{db}/{table}/{pk}/-/delete
+//	/{db}/{table}/-/drop
+//	/{db}/{table}/{pk}/-/delete|update
 type route struct {
 	action string
 	db     string
 	table  string
-	pk     []string // delete only: the primary key values, in key order
+	pk     []string // delete and update: the primary key values, in key order
 }
 
 // parseRoute matches a request path against the write routes.
@@ -26,7 +27,7 @@ func parseRoute(u *url.URL) (route, bool) {
 		return route{}, false
 	}
 	rt := route{action: g.Action, db: g.DB, table: g.Table}
-	if g.Action == tablecast.ActionDelete {
+	if g.Key != "" {
 		if rt.pk, err = g.PK(); err != nil {
 			return route{}, false
 		}
@@ -36,8 +37,11 @@ func parseRoute(u *url.URL) (route, bool) {
 
 // scope is the token scope the route needs.
 func (rt route) scope() string {
-	if rt.action == tablecast.ActionPublish || rt.action == tablecast.ActionUnpublish {
+	switch rt.action {
+	case tablecast.ActionPublish, tablecast.ActionUnpublish:
 		return ScopePublish
+	case tablecast.ActionDrop:
+		return ScopeSchema
 	}
 	return ScopeWrite
 }

@@ -75,6 +75,8 @@ func TestWriter_Scopes(t *testing.T) {
 		{"Insert", "/zoo/notes/-/insert", `{"row":{"body":"hi"}}`, ScopeWrite, 201},
 		{"Upsert", "/zoo/dogs/-/upsert", `{"row":{"id":1,"name":"Cleo"}}`, ScopeWrite, 200},
 		{"Delete", "/zoo/notes/1/-/delete", ``, ScopeWrite, 200},
+		{"Update", "/zoo/dogs/1/-/update", `{"update":{"name":"x"}}`, ScopeWrite, 200},
+		{"Drop", "/zoo/notes/-/drop", `{"confirm":true}`, ScopeSchema, 200}, // no token here has schema alone: see TestWriter_Drop_Scope
 		{"Publish", "/zoo/dogs/-/publish", ``, ScopePublish, 200},
 		{"Unpublish", "/zoo/dogs/-/unpublish", ``, ScopePublish, 200},
 	}

@@ -97,7 +97,9 @@ type request struct {
 	// canRead: the token may read private tables (read or admin scope);
 	// without it, "return": true gives back only what is public.
 	canRead bool
-	body    []byte
+	// canAlter: the token holds the schema scope ("alter": true).
+	canAlter bool
+	body     []byte
 }
 
 // result is a committed write: status, TXID and the rest of the JSON body.
@@ -105,6 +107,9 @@ type result struct {
 	status int
 	txid   tablecast.TXID
 	body   map[string]any
+	// preview: nothing was written (a drop without "confirm"); txid is
+	// the position read, and there is nothing to sync.
+	preview bool
 }
 
 // ServeHTTP serves the write routes; see route for the paths.
@@ -157,16 +162,16 @@ func (w *Writer) serve(rw http.ResponseWriter, r *http.Request, rt route) (*resu
 		return nil, err
 	}
 	if w.Space != nil {
-		if err := w.Space.Check(rt.action == tablecast.ActionDelete || rt.action == tablecast.ActionUnpublish); err != nil {
+		if err := w.Space.Check(frees(rt.action)); err != nil {
 			return nil, err
 		}
 	}
-	req := &request{route: rt, token: token, canRead: p.Has(ScopeRead), body: body}
+	req := &request{route: rt, token: token, canRead: p.Has(ScopeRead), canAlter: p.Has(ScopeSchema), body: body}
 	res, err := w.run(r.Context(), req)
 	if err != nil {
 		return nil, err
 	}
-	if wantsSync(r) {
+	if wantsSync(r) && !res.preview {
 		if err := w.sync(r.Context(), rt.db, res.txid); err != nil {
 			return nil, err
 		}
@@ -174,6 +179,13 @@ func (w *Writer) serve(rw http.ResponseWriter, r *http.Request, rt route) (*resu
 	}
 	w.logger().Debug("write", "action", rt.action, "db", rt.db, "table", rt.table, "token", token, "txid", res.txid)
 	return res, nil
+}
+
+// frees reports whether an action is one that goes through down to half
+// the free-space floor (SpaceFloor.Check): how an owner hides a table or
+// makes room.
+func frees(action string) bool {
+	return action == tablecast.ActionDelete || action == tablecast.ActionUnpublish || action == tablecast.ActionDrop
 }
 
 // errRolledBack answers an internal error: the transaction was rolled
@@ -221,6 +233,10 @@ func (w *Writer) run(ctx context.Context, req *request) (*result, error) {
 		return w.publish(ctx, req, true)
 	case tablecast.ActionUnpublish:
 		return w.publish(ctx, req, false)
+	case tablecast.ActionUpdate:
+		return w.update(ctx, req)
+	case tablecast.ActionDrop:
+		return w.drop(ctx, req)
 	}
 	return nil, tablecast.Errorf(tablecast.ENOTFOUND, "Not found")
 }

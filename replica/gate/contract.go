@@ -58,6 +58,7 @@ var (
 const (
 	ActionPublish   = "publish"
 	ActionUnpublish = "unpublish"
+	ActionDrop      = "drop" // the table or view was dropped: its listing went with it
 )
 
 // CreateTables creates tablecast's own tables if they do not exist yet.
@@ -108,6 +109,32 @@ func Publish(ctx context.Context, tx *sql.Tx, name, token string) error {
 // versioned in tx.
 func Unpublish(ctx context.Context, tx *sql.Tx, name, token string) error {
 	return setPublic(ctx, tx, name, false, token)
+}
+
+// Drop takes name off _public_tables in tx, the transaction that drops
+// the table or view name (or creates a new one of that name, whose old
+// listing outlived a drop made outside tablecast): a name never comes
+// back public with a new table. Every listing is matched as SQLite
+// matches names, case-insensitively. A listing taken off is audited as a
+// drop on behalf of token and bumps the gate's version; the caller bumps
+// name's version (BumpVersions, once per transaction), and keeps its row
+// of _table_versions: versions only grow, so a new table of that name
+// never meets the cache keys of the old one.
+func Drop(ctx context.Context, tx *sql.Tx, name, token string) error {
+	q := "DELETE FROM " + tablecast.QuoteIdent(tablecast.PublicTablesTable) + " WHERE table_name = ? COLLATE NOCASE"
+	res, err := tx.ExecContext(ctx, q, name)
+	if err != nil {
+		return fmt.Errorf("drop %s from the gate: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("drop %s from the gate: %w", name, err)
+	} else if n == 0 {
+		return nil
+	}
+	if err := audit(ctx, tx, timestamp(), ActionDrop, name, token); err != nil {
+		return err
+	}
+	return bumpGate(ctx, tx)
 }
 
 func setPublic(ctx context.Context, tx *sql.Tx, name string, public bool, token string) error {
