@@ -158,4 +158,17 @@ func TestInsertFile_Cluster(t *testing.T) {
 			t.Fatalf("got %d rows, want 32", got)
 		}
 	})
+	t.Run("Alter", func(t *testing.T) {
+		// A file with a column the table lacks: refused without -alter,
+		// naming the place; added with it.
+		path := write("more.csv", "id,name,score,colour\n40,x,1.5,red\n")
+		out, err := insert("", "ins", "typed", path, "-detect-types")
+		if err == nil || !strings.Contains(out, path+`: line 2, column 10 (record 1, column "colour"): Row 0 has invalid columns: colour`) {
+			t.Fatalf("got %v %q", err, out)
+		}
+		mustInsert("", "ins", "typed", path, "-detect-types", "-alter")
+		if got, want := row("typed", "40"), `[{"id":40,"name":"x","score":1.5,"colour":"red"}]`; got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	})
 }
