@@ -313,7 +313,7 @@ func (a *Admin) uploadCreate(w http.ResponseWriter, r *http.Request, s *session)
 		return
 	}
 	_ = os.Remove(a.uploadPath(id))
-	q := url.Values{"db": {db}, "table": {spec.table}, "public": {strconv.FormatBool(public)}, "txid": {txid.String()}}
+	q := url.Values{"db": {db}, "table": {spec.table}, "public": {strconv.FormatBool(public)}, "txid": {txid.String()}, "created": {"1"}}
 	http.Redirect(w, r, "/-/admin/applied?"+q.Encode(), http.StatusSeeOther)
 }
 
