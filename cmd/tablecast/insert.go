@@ -678,14 +678,15 @@ func isTerminal(f *os.File) bool {
 // import branch makes the same terminal-or-quiet decision; once both are
 // merged this can use it.)
 type insertBar struct {
-	bar  *progressbar.ProgressBar
-	rows int64
+	bar   *progressbar.ProgressBar
+	start time.Time
 }
 
 func newInsertBar(w io.Writer, size int64) *insertBar {
-	return &insertBar{bar: progressbar.NewOptions64(size,
+	return &insertBar{start: time.Now(), bar: progressbar.NewOptions64(size,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
 		progressbar.OptionSetDescription("inserting"),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetPredictTime(true),
@@ -696,8 +697,7 @@ func newInsertBar(w io.Writer, size int64) *insertBar {
 
 // set shows rows written and bytes read.
 func (b *insertBar) set(rows, bytesRead int64) {
-	b.rows = rows
-	b.bar.Describe(fmt.Sprintf("%d rows", rows))
+	b.bar.Describe(fmt.Sprintf("%d rows (%.0f rows/s)", rows, float64(rows)/max(time.Since(b.start).Seconds(), 1e-3)))
 	_ = b.bar.Set64(bytesRead)
 }
 

@@ -182,3 +182,15 @@ func TestInsertFile_RetriesUnavailable(t *testing.T) {
 		t.Fatalf("got %d rows, %v; %d inserts, %d refusals left", n, err, inserts, refusals)
 	}
 }
+
+// On a terminal the bar shows rows and bytes; the summary is printed by
+// runInsert.
+func TestInsertBar(t *testing.T) {
+	var out strings.Builder
+	b := newInsertBar(&out, 1000)
+	b.set(42, 500)
+	b.finish()
+	if got := out.String(); !strings.Contains(got, "42 rows (") || !strings.Contains(got, "rows/s)") || !strings.Contains(got, "1.0/1.0 kB") {
+		t.Fatalf("bar: %q", got)
+	}
+}

@@ -3,8 +3,10 @@ package rowfile
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -193,5 +195,71 @@ func TestFormatOf(t *testing.T) {
 	}
 	if _, ok := FormatOf("data.txt"); ok {
 		t.Error("FormatOf(data.txt) tells a format")
+	}
+}
+
+// genReader produces n rows of a format without holding them.
+type genReader struct {
+	f    Format
+	n, i int
+	buf  []byte
+}
+
+func (g *genReader) Read(p []byte) (int, error) {
+	for len(g.buf) == 0 {
+		switch {
+		case g.i > g.n+1:
+			return 0, io.EOF
+		case g.i == 0 && g.f == CSV:
+			g.buf = []byte("id,name,score\n")
+		case g.i == 0 && g.f == JSON:
+			g.buf = []byte("[\n")
+		case g.i == g.n+1 && g.f == JSON:
+			g.buf = []byte("{\"id\":0}]\n")
+		case g.i == g.n+1:
+		case g.f == CSV:
+			g.buf = fmt.Appendf(nil, "%d,\"name %d\",%d.5\n", g.i, g.i, g.i)
+		default:
+			g.buf = fmt.Appendf(nil, "{\"id\":%d,\"name\":\"name %d\",\"score\":%d.5},\n", g.i, g.i, g.i)
+		}
+		g.i++
+	}
+	n := copy(p, g.buf)
+	g.buf = g.buf[n:]
+	return n, nil
+}
+
+// The reader streams: reading 60 MB of CSV or 20 MB of JSON rows, the
+// live heap stays under 8 MB (it is ~200 KB).
+func TestReader_ConstantMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 100 MB")
+	}
+	for f, n := range map[Format]int{CSV: 2_000_000, JSON: 400_000} {
+		t.Run(f.String(), func(t *testing.T) {
+			r := NewReader(&genReader{f: f, n: n}, "gen", f)
+			var peak uint64
+			var ms runtime.MemStats
+			for i := 0; ; i++ {
+				_, err := r.Next()
+				if err == io.EOF {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				if i%100_000 == 0 {
+					runtime.GC()
+					runtime.ReadMemStats(&ms)
+					peak = max(peak, ms.HeapAlloc)
+				}
+			}
+			if r.BytesRead() < 15<<20 {
+				t.Fatalf("read only %d bytes", r.BytesRead())
+			}
+			if peak > 8<<20 {
+				t.Fatalf("live heap reached %d bytes reading %d bytes", peak, r.BytesRead())
+			}
+			t.Logf("%s: %d MB read, live heap at most %d KB", f, r.BytesRead()>>20, peak>>10)
+		})
 	}
 }
