@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/internal/jsonscan"
 )
 
-// A scanner for JSON already known to be valid (decodeBody checks the
-// whole body with json.Valid first): it only finds where members and
-// elements start and end. Rows are the bulk of an insert's body, and
-// encoding/json's Decoder, a new one per row, took 70% of the primary's
-// time of a 1000-row insert (BenchmarkInsertBatch).
+// Rows of a body already known to be valid (decodeBody checks the whole
+// body with json.Valid first) are split with internal/jsonscan: rows are
+// the bulk of an insert's body, and encoding/json's Decoder, a new one
+// per row, took 70% of the primary's time of a 1000-row insert
+// (BenchmarkInsertBatch).
 
 // validObjectFields is objectFields for a valid JSON text: the members
 // of an object in order, duplicate keys refused.
@@ -62,66 +63,12 @@ func validArrayItems(raw []byte) (items []json.RawMessage, ok bool) {
 	return items, true
 }
 
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
+func skipSpace(b []byte, i int) int { return jsonscan.Space(b, i) }
 
-// valueEnd returns the end of the valid JSON value that starts at b[i].
-func valueEnd(b []byte, i int) int {
-	if i >= len(b) {
-		return len(b)
-	}
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				j = stringEnd(b, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	j := i // a number, true, false or null
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
-		j++
-	}
-	return j
-}
+func valueEnd(b []byte, i int) int { return jsonscan.ValueEnd(b, i) }
 
-// stringEnd returns the end of the JSON string that starts at b[i].
-func stringEnd(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return len(b)
-}
+func stringEnd(b []byte, i int) int { return jsonscan.StringEnd(b, i) }
 
-// jsonString decodes a valid JSON string; without escapes it is the bytes
-// between the quotes (checkText has refused invalid UTF-8).
-func jsonString(raw []byte) (string, error) {
-	for _, c := range raw[1 : len(raw)-1] {
-		if c == '\\' {
-			var s string
-			err := json.Unmarshal(raw, &s)
-			return s, err
-		}
-	}
-	return string(raw[1 : len(raw)-1]), nil
-}
+// jsonString decodes a valid JSON string (checkText has refused invalid
+// UTF-8 in the body).
+func jsonString(raw []byte) (string, error) { return jsonscan.String(raw) }

@@ -17,6 +17,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tablecast/tablecast/internal/jsonscan"
 )
 
 // Format is a file format.
@@ -145,6 +147,7 @@ type Reader struct {
 	record int
 	done   bool
 	row    Row
+	keys   map[string]bool // JSON: the keys of a large object so far (dupKey)
 }
 
 // NewReader reads file name (for errors) of format f from r.
@@ -456,36 +459,55 @@ func (r *Reader) setObject(raw []byte, at func(int) Pos) error {
 	if len(raw) > MaxRecord {
 		return r.errorf(at(0), "", "record longer than %d bytes", MaxRecord)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	_, _ = dec.Token() // the {, checked above; raw is valid JSON
-	seen := make(map[string]bool)
-	for dec.More() {
-		keyAt := int(dec.InputOffset())
-		for keyAt < len(raw) && strings.IndexByte(" \t\r\n,", raw[keyAt]) >= 0 {
-			keyAt++
-		}
-		tok, err := dec.Token()
+	// raw is valid JSON (decoded once, or checked with json.Valid).
+	i := jsonscan.Space(raw, 1)
+	for i < len(raw) && raw[i] == '"' {
+		keyAt, kend := i, jsonscan.StringEnd(raw, i)
+		key, err := jsonscan.String(raw[i:kend])
 		if err != nil {
 			return r.errorf(at(keyAt), "", "invalid JSON: %v", err)
 		}
-		key, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return r.errorf(at(keyAt), key, "invalid JSON: %v", err)
-		}
-		valAt := int(dec.InputOffset()) - len(v)
-		if seen[key] {
+		i = jsonscan.Space(raw, jsonscan.Space(raw, kend)+1) // past the colon
+		valAt, vend := i, jsonscan.ValueEnd(raw, i)
+		v := raw[i:vend]
+		if r.dupKey(row.Names, key) {
 			return r.errorf(at(keyAt), key, "key given twice in one object")
 		}
-		seen[key] = true
 		if !utf8.Valid(v) || !utf8.ValidString(key) {
 			return r.errorf(at(valAt), key, "not valid UTF-8")
 		}
 		row.Names = append(row.Names, key)
 		row.Values = append(row.Values, Value{Kind: Raw, Raw: v})
 		row.Pos = append(row.Pos, at(valAt))
+		if i = jsonscan.Space(raw, vend); i < len(raw) && raw[i] == ',' {
+			i = jsonscan.Space(raw, i+1)
+		}
 	}
 	return nil
+}
+
+// dupKey reports whether key is among names: a scan for small objects,
+// a map (r.keys, reset per object) past 16 keys.
+func (r *Reader) dupKey(names []string, key string) bool {
+	if len(names) < 16 {
+		for _, n := range names {
+			if n == key {
+				return true
+			}
+		}
+		return false
+	}
+	if len(names) == 16 || r.keys == nil {
+		r.keys = make(map[string]bool, 2*len(names))
+		for _, n := range names {
+			r.keys[n] = true
+		}
+	}
+	if r.keys[key] {
+		return true
+	}
+	r.keys[key] = true
+	return false
 }
 
 // jsonKind names the type of a JSON value for errors.

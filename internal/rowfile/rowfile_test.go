@@ -99,6 +99,7 @@ func TestReader_Errors(t *testing.T) {
 		{"json syntax", JSON, "[\n{\"a\":1},\n{\"a\" 2}]", "f: line 3, column 4 (record 2): invalid JSON"},
 		{"json unclosed", JSON, "[{\"a\":1}", "f: line 1, column 9 (record 1): the JSON ends too early"},
 		{"json duplicate key", JSON, "[{\"a\":1,\n \"a\":2}]", `f: line 2, column 2 (record 1, column "a"): key given twice`},
+		{"json duplicate key in a large object", JSON, `[{"a":1},{` + bigObject(20) + `,"k3":0}]`, `f: line 1, column 171 (record 2, column "k3"): key given twice`},
 		{"json trailing data", JSON, "[{\"a\":1}] x", "f: line 1, column 11 (record 1): unexpected data after the closing ]"},
 		{"nl syntax", NL, "{\"a\":1}\n\n{\"a\":}\n", "f: line 3, column 6 (record 2): invalid JSON"},
 		{"nl not object", NL, "{\"a\":1}\n [1]\n", "f: line 2, column 2 (record 2): a record must be a JSON object, not a list"},
@@ -262,4 +263,13 @@ func TestReader_ConstantMemory(t *testing.T) {
 			t.Logf("%s: %d MB read, live heap at most %d KB", f, r.BytesRead()>>20, peak>>10)
 		})
 	}
+}
+
+// bigObject is n members "k0": 0, … without braces.
+func bigObject(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf(`"k%d":%d`, i, i)
+	}
+	return strings.Join(parts, ",")
 }
