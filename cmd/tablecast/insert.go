@@ -221,9 +221,7 @@ func detectTypes(src io.Reader, in io.ReadSeeker, name string, f rowfile.Format)
 		}
 		tr.Observe(row)
 	}
-	if header, err := r.Header(); err == nil && tr.Types() == nil {
-		tr.Observe(&rowfile.Row{Names: header}) // a header without rows
-	}
+	// A header without rows gives no types: its columns are text.
 	var err error
 	if spool != nil {
 		_, err = spool.Seek(0, io.SeekStart)
