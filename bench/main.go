@@ -7,6 +7,7 @@
 //	go run ./bench -scenario cache
 //	go run ./bench -scenario failover
 //	go run -tags sqlite_fts5 ./bench -scenario search   # _search over 100,000 rows (FTS5)
+//	go run ./bench -scenario insert [-rows N] [-batches 1000,5000]
 //	go run ./bench -scenario writes   # single-row write transactions/s through the API
 //	go run ./bench -scenario facets  # DATASETTE_PYPATH=… adds Datasette 0.65
 //	go run ./bench -scenario all   # one report: regions, lag, unpublish, failover, plots
@@ -24,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,11 +56,14 @@ type Options struct {
 	// WrkTimeout, when set, is wrk's --timeout (its default is 2 s: a
 	// slower answer counts as an error).
 	WrkTimeout time.Duration
+	// Rows and InsertBatches: scenario insert's CSV file and batch sizes.
+	Rows          int
+	InsertBatches []int
 }
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, search, writes, import, facets, all, soak (-duration: 10m unless set)")
+	scenario := fs.String("scenario", "reads", "scenario to run: reads, cache, failover, pages, ryw, search, insert, writes, import, facets, all, soak (-duration: 10m unless set)")
 	var o Options
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "load time per target (scenario all: 5s unless set)")
 	fs.IntVar(&o.Connections, "connections", 16, "concurrent connections (wrk -c)")
@@ -68,12 +73,21 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.BigMB, "big-mb", 100, "failover: MB loaded before a new replica starts; import: MB of the file (1024 unless set)")
 	fs.BoolVar(&o.Keep, "keep", false, "failover: keep the cluster's folder (nodes' logs and data) after the run")
 	fs.IntVar(&o.CgroupMB, "cgroup-mb", 512, "soak: run one replica in a cgroup v1 memory cgroup of this many MiB (0: off)")
+	fs.IntVar(&o.Rows, "rows", DefaultInsertRows, "insert: rows of the CSV file")
+	batches := fs.String("batches", "1000", "insert: comma-separated batch sizes (-batch-size) to time")
 	pool := fs.Bool("pool", false, "pool the rounds of earlier cache runs: go run ./bench -pool bench/results/*-cache.json")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *pool {
 		return poolCache(os.Stdout, fs.Args())
+	}
+	for _, b := range strings.Split(*batches, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(b))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-batches: %q is not a batch size", b)
+		}
+		o.InsertBatches = append(o.InsertBatches, n)
 	}
 	// The bare ceiling and the plain-file handler run in this process: they
 	// get the nodes' collector settings, as bare gets the API server's
@@ -139,6 +153,8 @@ func scenarioReport(ctx context.Context, scenario string, o Options) error {
 		report, err = runReadYourWrites(ctx, o)
 	case "search":
 		report, err = runSearch(ctx, o)
+	case "insert":
+		report, err = runInsert(ctx, o)
 	case "writes":
 		report, err = runWrites(ctx, o)
 	case "import":

@@ -46,6 +46,11 @@ type Admin struct {
 	Nodes      func(ctx context.Context) ([]NodeState, error)
 	SessionTTL time.Duration
 	Logger     *slog.Logger
+	// MaxUpload bounds an uploaded CSV file (0: DefaultMaxUpload);
+	// UploadDir keeps uploads between preview and create ("": a
+	// folder in the system's temporary folder), never in the mount.
+	MaxUpload int64
+	UploadDir string
 
 	once sync.Once
 	mux  *http.ServeMux
@@ -87,6 +92,9 @@ func (a *Admin) routes() *http.ServeMux {
 	mux.HandleFunc("POST /-/admin/toggle-query", a.form(a.toggleQuery))
 	mux.HandleFunc("POST /-/admin/tokens", a.form(a.createToken))
 	mux.HandleFunc("POST /-/admin/tokens/revoke", a.form(a.revokeToken))
+	mux.HandleFunc("GET /-/admin/upload", a.page(a.uploadPage))
+	mux.HandleFunc("POST /-/admin/upload", a.uploadForm(a.uploadPreview))
+	mux.HandleFunc("POST /-/admin/upload/create", a.form(a.uploadCreate))
 	mux.HandleFunc("GET /-/admin/applied.json", a.api(a.apiApplied))
 	mux.HandleFunc("GET /-/admin/api/tokens", a.api(a.apiListTokens))
 	mux.HandleFunc("POST /-/admin/api/tokens", a.api(a.apiCreateToken))

@@ -336,6 +336,7 @@ func appliedQuery(r *http.Request) (string, tablecast.TXID, error) {
 type appliedView struct {
 	DB, Table, TXID string
 	Public          bool
+	Created         bool // made by an upload, not a toggle
 	Nodes           []AppliedNode
 	Done            bool
 }
@@ -352,7 +353,7 @@ func (a *Admin) appliedPage(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	q := r.URL.Query()
-	v := appliedView{DB: db, Table: q.Get("table"), TXID: txid.String(), Public: q.Get("public") == "true", Nodes: nodes, Done: done}
+	v := appliedView{DB: db, Table: q.Get("table"), TXID: txid.String(), Public: q.Get("public") == "true", Created: q.Get("created") == "1", Nodes: nodes, Done: done}
 	a.render(w, r, http.StatusOK, "applied", &pageData{Title: "Applied?", Session: s, Refresh: !done, Body: v})
 }
 

@@ -1,6 +1,7 @@
 package primary
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -123,7 +124,7 @@ var badCreates = []badCase{
 	{name: "InferredConflict", body: `{"table": "t", "rows": [{"a": 1}, {"a": 2}, {"a": "x"}]}`, msg: `Row 2: column "a" expects integer, got string`},
 	{name: "DuplicatePKInRows", body: `{"table": "t", "pk": "id", "rows": [{"id": 1}, {"id": 1}]}`, msg: "Row 1: UNIQUE constraint failed: t.id"},
 	{name: "NullTextPK", body: `{"table": "t", "pk": "code", "columns": [{"name": "code"}], "row": {"code": null}}`, msg: "Row 0: NOT NULL constraint failed: t.code"},
-	{name: "TooManyRows", body: `{"table": "t", "rows": [` + strings.TrimSuffix(strings.Repeat(`{"a": 1},`, 1001), ",") + `]}`, msg: "Too many rows: 1001, the limit is 1000"},
+	{name: "TooManyRows", body: `{"table": "t", "rows": [` + strings.TrimSuffix(strings.Repeat(`{"a": 1},`, DefaultMaxRows+1), ",") + `]}`, msg: fmt.Sprintf("Too many rows: %d, the limit is %d", DefaultMaxRows+1, DefaultMaxRows)},
 }
 
 func TestWriter_Create_Bad(t *testing.T) {

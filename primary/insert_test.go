@@ -2,6 +2,7 @@ package primary
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -110,7 +111,7 @@ func TestWriter_Insert_Bad(t *testing.T) {
 		{name: "RowsNull", body: `{"rows": null}`, msg: `"rows" must be a list`},
 		{name: "RowNotObject", body: `{"row": [3]}`, msg: "Row 0 must be a JSON object"},
 		{name: "RowsItemNotObject", body: `{"rows": [{"id": 3}, 4]}`, msg: "Row 1 must be a JSON object"},
-		{name: "TooManyRows", body: `{"rows": [` + strings.TrimSuffix(strings.Repeat(`{},`, 1001), ",") + `]}`, msg: "Too many rows: 1001, the limit is 1000"},
+		{name: "TooManyRows", body: `{"rows": [` + strings.TrimSuffix(strings.Repeat(`{},`, DefaultMaxRows+1), ",") + `]}`, msg: fmt.Sprintf("Too many rows: %d, the limit is %d", DefaultMaxRows+1, DefaultMaxRows)},
 		{name: "InvalidColumns", body: `{"rows": [{"id": 3}, {"id": 4, "foo": 1, "bar": 2}]}`, msg: "Row 1 has invalid columns: foo, bar"},
 		{name: "RowidColumn", body: `{"row": {"rowid": 3}}`, msg: "Row 0 has invalid columns: rowid"},
 		{name: "WrongTypeLastRow", body: `{"rows": [{"id": 3}, {"id": 4}, {"id": 5, "age": "old"}]}`, msg: `Row 2: column "age" expects integer, got string`},

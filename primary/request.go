@@ -98,8 +98,8 @@ func (p params) rows(maxRows int) ([]row, error) {
 	case !hasRows:
 		return nil, nil
 	}
-	var list []json.RawMessage
-	if many[0] != '[' || json.Unmarshal(many, &list) != nil {
+	list, ok := validArrayItems(many) // the body is valid JSON (decodeBody)
+	if !ok {
 		return nil, tablecast.Errorf(tablecast.EINVALID, `"rows" must be a list of JSON objects`)
 	}
 	if len(list) == 0 {

@@ -95,7 +95,7 @@ func objectFields(raw []byte, what string) ([]field, error) {
 
 // parseRow parses row i of a request.
 func parseRow(raw []byte, i int) (row, error) {
-	fields, err := objectFields(raw, fmt.Sprintf("Row %d", i))
+	fields, err := validObjectFields(raw, fmt.Sprintf("Row %d", i))
 	if err != nil {
 		return row{}, err
 	}
@@ -122,8 +122,8 @@ func parseValue(raw json.RawMessage) (value, error) {
 	case 't', 'f':
 		return value{kind: kindBool, b: raw[0] == 't'}, nil
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		s, err := jsonString(raw)
+		if err != nil {
 			return value{}, fmt.Errorf("invalid string")
 		}
 		return value{kind: kindString, s: s}, nil

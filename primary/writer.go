@@ -21,7 +21,7 @@ import (
 // Defaults for Writer.
 const (
 	DefaultMaxBody int64 = 1 << 20 // bytes of request body
-	DefaultMaxRows       = 1000    // rows per request
+	DefaultMaxRows       = 10000   // rows per request
 )
 
 // Writer serves the write routes of every database in Dir.

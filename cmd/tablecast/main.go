@@ -30,6 +30,9 @@ Usage:
   tablecast cluster remove NODE       take a node out of the cluster
   tablecast primary handoff [NODE]    move the primary (to NODE, or any candidate)
                                       (cluster/primary take -url URL -token T, or TABLECAST_URL/TABLECAST_TOKEN)
+  tablecast insert DB TABLE FILE|- [-csv|-tsv|-json|-nl] [-pk COL]... [-detect-types] [-replace|-ignore] [-alter]
+                                      insert rows of a CSV, TSV, JSON or newline-delimited JSON file
+                                      in batches (-url URL -token T, or TABLECAST_URL/TABLECAST_TOKEN)
   tablecast cert ca -dir DIR           make the cluster CA (ECDSA P-256): DIR/ca.crt, DIR/ca.key
   tablecast cert node -ca-dir DIR -name NODE -host IP,HOST -out DIR2
                                       sign a node certificate (mutual TLS between nodes): DIR2/NODE.crt, NODE.key, ca.crt
@@ -66,6 +69,8 @@ func run(ctx context.Context, args []string) error {
 		return runImport(ctx, args[1:])
 	case "primary":
 		return runPrimary(ctx, args[1:])
+	case "insert":
+		return runInsert(ctx, args[1:])
 	case "cert":
 		return runCert(args[1:])
 	case "delay-proxy":

@@ -19,7 +19,7 @@ type progress interface {
 // newProgress returns a bar on out (of total bytes, -1 when unknown)
 // when out is a terminal, and a quiet progress otherwise.
 func newProgress(out *os.File, total int64, desc string) progress {
-	if out == nil || !term.IsTerminal(int(out.Fd())) {
+	if !isTerminal(out) {
 		return quiet{}
 	}
 	bar := progressbar.NewOptions64(total,
@@ -47,3 +47,9 @@ type quiet struct{}
 
 func (quiet) Write(p []byte) (int, error) { return len(p), nil }
 func (quiet) Finish()                     {}
+
+// isTerminal reports whether f is a terminal: the one terminal-or-quiet
+// decision of tablecast import and insert.
+func isTerminal(f *os.File) bool {
+	return f != nil && term.IsTerminal(int(f.Fd()))
+}
