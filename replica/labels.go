@@ -14,7 +14,7 @@ import (
 // value of a foreign key column, the label of the row it refers to;
 // _label=col does it for col only; the HTML page does it unless
 // _labels=off. The label column of a table is the one set for it
-// (Reader.LabelColumn, the metadata's label_column), or the one
+// (the metadata's label_column), or the one
 // Datasette's label_column_for_table chooses.
 //
 // A label is read only from a PUBLIC referenced table: a foreign key to a
@@ -138,12 +138,12 @@ func (r *Reader) foreignKeys(ctx context.Context, rd *readTx, db string, t *tabl
 }
 
 // labelColumn is the label column of the public table t: the one set for
-// it (Reader.LabelColumn), else Datasette's choice: its one unique text
+// it (the table's metadata: label_column), else Datasette's choice: its one unique text
 // column, else a column named name or title, else the other column of a
 // two-column table with an id or pk column; "" if none.
 func (r *Reader) labelColumn(ctx context.Context, rd *readTx, db string, t *table) (string, error) {
-	if r.LabelColumn != nil {
-		if c := r.LabelColumn(db, t.Name); c != "" && containsString(t.Columns, c) {
+	if m := rd.s.TableMeta(t.Name); m != nil {
+		if c := m.Meta["label_column"]; c != "" && containsString(t.Columns, c) {
 			return c, nil
 		}
 	}

@@ -32,6 +32,26 @@ func TestReader_Labels(t *testing.T) {
 	}
 }
 
+// The referenced table's metadata names its label column (label_column,
+// set through /-/metadata), over Datasette's own choice (name).
+func TestReader_LabelColumnFromMetadata(t *testing.T) {
+	f := newFixture(t)
+	seedLabelTwin(f, "public")
+	path := "/demo/pets.json?_labels=on&_col=owner_id&_size=1"
+	want := func(label string) {
+		t.Helper()
+		status, _, raw := f.MustFetch(path)
+		if status != 200 || !strings.Contains(raw, `"owner_id":{"value":1,"label":"`+label+`"}`) {
+			t.Fatalf("%s: %d %s, want label %q", path, status, raw, label)
+		}
+	}
+	want("Ann")
+	setMeta(f, "demo", "owners", "", "label_column", "secret")
+	want("s1")
+	setMeta(f, "demo", "owners", "", "label_column", "nosuch") // not a column: Datasette's choice
+	want("Ann")
+}
+
 // seedLabelTwin is a database whose table "pets" has a foreign key to
 // "owners", which is public, private, or missing (never created: SQLite
 // keeps a foreign key to a missing table).

@@ -61,10 +61,6 @@ type Reader struct {
 	// FacetTimeLimit is the longest one facet of a table page may count
 	// (facets.go); 0 is DefaultFacetTimeLimit.
 	FacetTimeLimit time.Duration
-	// LabelColumn, when set, names the label column set for a table
-	// (the metadata's label_column; "" for none): foreign key labels
-	// (labels.go) read it instead of guessing as Datasette does.
-	LabelColumn func(db, table string) string
 
 	// Tokens, when set, checks the bearer token of reads that carry an
 	// Authorization header: one with the read scope reads private tables
