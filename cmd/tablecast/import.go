@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tablecast/tablecast"
 	"github.com/tablecast/tablecast/primary"
@@ -40,15 +41,20 @@ type importAnswer struct {
 	} `json:"replicas"`
 }
 
-// runImport: `tablecast import FILE.db [-db NAME] [-replace] [-keep-public]`.
+// runImport: `tablecast import FILE.db [-db NAME] [-replace] [-keep-public]
+// [-wait DURATION]`.
 func runImport(ctx context.Context, args []string) error {
 	fs, u, tok := operatorFlags("import")
 	name := fs.String("db", "", "database name (default: the file's name without its extension)")
 	replace := fs.Bool("replace", false, "replace the database if it exists")
 	keep := fs.Bool("keep-public", false, "keep the file's _public_tables (datasette-public): those tables are public at once")
+	wait := fs.Duration("wait", DefaultImportCLIWait, "when the primary answers before every node has the file, wait this much longer for them (0: do not)")
 	file, err := parseImportArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if *wait < 0 {
+		return fmt.Errorf("import: -wait %s: must not be negative (0: do not wait beyond the primary's answer)", *wait)
 	}
 	if *name == "" {
 		*name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
@@ -65,7 +71,22 @@ func runImport(ctx context.Context, args []string) error {
 		return err
 	}
 	printImport(os.Stdout, ans)
-	return nil
+	if ans.Replicas.Applied || *wait == 0 {
+		return nil
+	}
+	// The primary waited tablecast.import-wait at most: the command waits
+	// on, so that the database is ready on every node when it returns.
+	txid, err := tablecast.ParseTXID(ans.TXID)
+	if err != nil {
+		return fmt.Errorf("import: %s is imported, but its TXID in the answer: %w", ans.Database, err)
+	}
+	fmt.Fprintf(os.Stdout, "waiting up to %s more for every node (-wait)\n", *wait)
+	seen := map[string]bool{}
+	for _, n := range ans.Replicas.Nodes {
+		seen[n.Name] = n.State == primary.AppliedState
+	}
+	aw := &applyWait{client: cliClient, base: *u, token: *tok, db: ans.Database, txid: txid, interval: time.Second, out: os.Stdout}
+	return aw.run(ctx, *wait, seen)
 }
 
 // parseImportArgs parses flags before and after FILE.
@@ -74,7 +95,7 @@ func parseImportArgs(fs *flag.FlagSet, args []string) (string, error) {
 		return "", err
 	}
 	if fs.NArg() == 0 {
-		return "", errors.New("usage: tablecast import FILE.db [-db NAME] [-replace] [-keep-public] -url URL -token T")
+		return "", errors.New("usage: tablecast import FILE.db [-db NAME] [-replace] [-keep-public] [-wait DURATION] -url URL -token T")
 	}
 	file := fs.Arg(0)
 	if err := fs.Parse(fs.Args()[1:]); err != nil {

@@ -84,7 +84,9 @@ func assertMissing(t *testing.T, base, db, table string, wholeDB bool) {
 }
 
 func TestImport_Cluster(t *testing.T) {
-	c := devcluster.MustStart(t, binPath, nil)
+	// The primary answers before any replica is asked (import-wait 1ns):
+	// the command's own wait (-wait) makes the database ready everywhere.
+	c := devcluster.MustStart(t, binPath, func(o *devcluster.Options) { o.ImportWait = time.Nanosecond })
 	ctx := context.Background()
 	dir := t.TempDir()
 	prim, repl := c.Nodes[0].APIURL, c.Replica().APIURL
@@ -108,7 +110,9 @@ func TestImport_Cluster(t *testing.T) {
 			t.Fatalf("import: %v\n%s", err, out)
 		}
 		if !strings.Contains(out, "imported shop") || !strings.Contains(out, "3 tables, 1 views, 1 indexes, 1 triggers") ||
-			!strings.Contains(out, "public: none") || !strings.Contains(out, "applied on every node (3)") {
+			!strings.Contains(out, "public: none") || !strings.Contains(out, "NOT yet applied on every node within tablecast.import-wait") ||
+			!strings.Contains(out, "waiting up to 10m0s more for every node (-wait)\n") || strings.Count(out, "  applied on ") < 2 ||
+			!strings.HasSuffix(out, "applied on every node (3)\n") {
 			t.Fatalf("output:\n%s", out)
 		}
 		// Everything arrived on the primary (read with the admin token):
@@ -181,6 +185,27 @@ func TestImport_Cluster(t *testing.T) {
 			}
 			assertMissing(t, r.APIURL, "shop", "orders", false)
 			assertMissing(t, r.APIURL, "shop", "log", false)
+		}
+	})
+
+	t.Run("WaitRunsOut", func(t *testing.T) {
+		// -wait 0: the primary's answer, as it is.
+		out, err := runImportCLI(t, prim, c.Token, v1, "-db", "nowait", "-wait", "0")
+		if err != nil || !strings.Contains(out, "imported nowait") || !strings.Contains(out, "NOT yet applied on every node") || strings.Contains(out, "waiting up to") {
+			t.Fatalf("-wait 0: %v\n%s", err, out)
+		}
+		// A wait too short to ask: an error, the import done all the same.
+		out, err = runImportCLI(t, prim, c.Token, v1, "-db", "shortwait", "-wait", "1ns")
+		if err == nil || !strings.Contains(out, "NOT applied on every node within -wait 1ns (the import itself is done") ||
+			!strings.Contains(out, "shortwait is imported (TXID") {
+			t.Fatalf("-wait 1ns: %v\n%s", err, out)
+		}
+		if s, b := getRawToken(t, prim+"/shortwait/products.json?_shape=array", c.Token); s != 200 || !strings.Contains(string(b), "kettle") {
+			t.Fatalf("after the wait ran out: %d %s", s, b)
+		}
+		out, err = runImportCLI(t, prim, c.Token, v1, "-db", "negative", "-wait", "-1s")
+		if err == nil || !strings.Contains(out, "must not be negative") {
+			t.Fatalf("-wait -1s: %v\n%s", err, out)
 		}
 	})
 

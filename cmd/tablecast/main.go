@@ -24,8 +24,9 @@ Usage:
   tablecast token create -scope S [-expires 30d] [-name N] -url URL -token ADMIN
                                       make a token through the primary's admin API (prints the secret once)
   tablecast token list | token revoke NAME   (-url URL -token ADMIN, or TABLECAST_URL/TABLECAST_TOKEN)
-  tablecast import FILE.db [-db NAME] [-replace] [-keep-public] -url URL -token ADMIN
-                                      import a SQLite file as a database (private unless -keep-public)
+  tablecast import FILE.db [-db NAME] [-replace] [-keep-public] [-wait 10m] -url URL -token ADMIN
+                                      import a SQLite file as a database (private unless -keep-public);
+                                      returns when every node has it (-wait at most; 0: the primary's answer)
   tablecast cluster status            every node: region, role, raft, readiness, lag, TXIDs
   tablecast cluster remove NODE       take a node out of the cluster
   tablecast primary handoff [NODE]    move the primary (to NODE, or any candidate)

@@ -41,6 +41,8 @@ type Options struct {
 	// RevocationBound is tablecast.revocation-bound of every node (0: default).
 	RevocationBound time.Duration
 	MinFree         int64 // tablecast.min-free-bytes of every node (0 = default)
+	// ImportWait is tablecast.import-wait of every node (0: default).
+	ImportWait time.Duration
 	// Place, when set, may set a planned node's Host and Netns (tests that
 	// put a node behind a link they cut).
 	Place  func(n *ClusterNode)

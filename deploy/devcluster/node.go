@@ -49,6 +49,9 @@ tablecast:
 {{- if .MinFree}}
   min-free-bytes: {{.MinFree}}
 {{- end}}
+{{- if .ImportWait}}
+  import-wait: "{{.ImportWait}}"
+{{- end}}
   name: "{{.Node.Name}}"
   region: "{{.Node.Region}}"
   addr: "{{if .Node.APIAddr}}{{.Node.APIAddr}}{{else}}{{.Host}}:0{{end}}"
@@ -107,7 +110,7 @@ func (c *Cluster) writeConfig(n *ClusterNode, prim AddrFile, path string) error 
 	var buf bytes.Buffer
 	if err := nodeConfig.Execute(&buf, map[string]any{"Node": n, "Primary": prim, "PrimaryName": c.Regions[0] + "-1",
 		"WriteMode": c.WriteMode, "StaleReads": c.StaleReads, "Lease": c.Lease, "RevocationBound": c.RevocationBound,
-		"MinFree": c.MinFree, "TLS": tlsFiles, "Host": n.host()}); err != nil {
+		"MinFree": c.MinFree, "ImportWait": c.ImportWait, "TLS": tlsFiles, "Host": n.host()}); err != nil {
 		return err
 	}
 	return os.WriteFile(path, buf.Bytes(), 0o600)

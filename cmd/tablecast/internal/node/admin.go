@@ -54,17 +54,5 @@ func (n *Node) adminFailed(w http.ResponseWriter, r *http.Request, err error) {
 // TXID it has applied of each database. A static lease knows no replicas:
 // then it is this node alone.
 func (n *Node) nodeStates(ctx context.Context) ([]primary.NodeState, error) {
-	st := n.clusterStatus(ctx)
-	out := make([]primary.NodeState, 0, len(st.Nodes))
-	for _, r := range st.Nodes {
-		s := primary.NodeState{Name: r.Name, Region: r.Region, Reachable: r.Reachable, Error: r.Error, TXIDs: map[string]tablecast.TXID{}}
-		if r.Reported != nil {
-			s.Role = r.Role
-			for db, t := range r.TXIDs {
-				s.TXIDs[db], _ = tablecast.ParseTXID(t)
-			}
-		}
-		out = append(out, s)
-	}
-	return out, nil
+	return primary.NodeStatesOf(n.clusterStatus(ctx)), nil
 }
