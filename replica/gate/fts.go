@@ -66,3 +66,87 @@ func (s *Snapshot) ftsShadow(name string) bool {
 	}
 	return false
 }
+
+// ftsContent is the content= table of an FTS table's DDL: the table an
+// external-content index reads its columns from ("" when it keeps its
+// own text or has none).
+func ftsContent(ddl string) string {
+	open := strings.IndexByte(ddl, '(')
+	end := strings.LastIndexByte(ddl, ')')
+	if open < 0 || end < open {
+		return ""
+	}
+	body := ddl[open+1 : end]
+	var quote byte
+	depth, start := 0, 0
+	content := ""
+	arg := func(a string) {
+		key, val, ok := strings.Cut(strings.TrimSpace(a), "=")
+		if ok && strings.EqualFold(strings.TrimSpace(key), "content") {
+			content = unquoteName(strings.TrimSpace(val))
+		}
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"' || c == '`':
+			quote = c
+		case c == '[':
+			quote = ']'
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == ',' && depth == 0:
+			arg(body[start:i])
+			start = i + 1
+		}
+	}
+	arg(body[start:])
+	return content
+}
+
+// unquoteName takes the quotes off an SQL name or string ('x', "x",
+// [x], `x`), undoubling quotes inside.
+func unquoteName(s string) string {
+	if len(s) >= 2 {
+		switch q := s[0]; {
+		case q == '[' && s[len(s)-1] == ']':
+			return s[1 : len(s)-1]
+		case (q == '\'' || q == '"' || q == '`') && s[len(s)-1] == q:
+			return strings.ReplaceAll(s[1:len(s)-1], string([]byte{q, q}), string(q))
+		}
+	}
+	return s
+}
+
+// dropFTSOverPrivate takes off s's public tables every FTS table whose
+// content= table is not public itself: such an index reads its rows from
+// that table, so publishing the index alone would publish the private
+// table's text (public SQL refuses the read already: its authorizer sees
+// the content table's read).
+func (s *Snapshot) dropFTSOverPrivate() {
+	for name, t := range s.tables {
+		if ftsModule(t) == "" {
+			continue
+		}
+		content := ftsContent(t.DDL)
+		if content == "" {
+			continue
+		}
+		public := false
+		for other := range s.tables {
+			if strings.EqualFold(other, content) {
+				public = true
+				break
+			}
+		}
+		if !public {
+			delete(s.tables, name)
+		}
+	}
+}

@@ -246,6 +246,7 @@ func Load(ctx context.Context, tx *sql.Tx, txid tablecast.TXID, prev *Snapshot) 
 		}
 		s.tables[t.Name] = t
 	}
+	s.dropFTSOverPrivate()
 	return s, nil
 }
 
