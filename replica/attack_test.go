@@ -100,3 +100,114 @@ func TestAttack_PublicFTSOverPrivateContent(t *testing.T) {
 		})
 	}
 }
+
+// TestAttack_WhereWithNewParameters: where public SQL is on, _where with
+// a subquery of the private secrets and every new parameter answers as
+// the same subquery of a missing table of a name as long (the error and
+// its message name nothing but what the visitor wrote).
+func TestAttack_WhereWithNewParameters(t *testing.T) {
+	f := newFixture(t)
+	seedAttack(f)
+	f.MustExec("demo", gate.PublicDatabaseDDL, `INSERT OR REPLACE INTO _public_database VALUES (1, 0, 1, 'now', 'test')`)
+	if status, _, body := f.MustFetch("/demo/refs.json?_where=sid%3D1&_facet=sid"); status != 200 {
+		t.Fatalf("_where on: %d %s", status, body)
+	}
+	for _, where := range []string{
+		"sid in (select id from secrets where secret = 'hunter2')",
+		"exists (select 1 from secrets)",
+		"(select secret from secrets) is not null",
+		"sid = (select count(*) from pragma_table_info('secrets'))",
+		"sid in (select rowid from secrets_fts where secrets_fts match 'hunter2')",
+	} {
+		for _, extra := range []string{"", "&_facet=sid", "&_facet_array=tags", "&_labels=on", "&_label=sid",
+			"&_sort=sid&_size=1", "&_col=sid", "&_extra=count&_extra=suggested_facets&_extra=facet_results",
+			"&_facet=sid&_facet_size=max&_extra=facets_timed_out"} {
+			for _, form := range []string{".json", ".csv", "", ".csv?_stream=on"} {
+				p := "/demo/refs" + form
+				sep := "?"
+				if strings.Contains(form, "?") {
+					sep = "&"
+				}
+				priv := p + sep + "_where=" + url.QueryEscape(where) + extra
+				miss := strings.ReplaceAll(priv, "secrets", "nosuchx")
+				sameAnswer(t, f, priv, miss, "secrets", "nosuchx")
+			}
+		}
+	}
+}
+
+// TestAttack_CannedAndMetadata: canned queries named like private
+// tables, private queries' names and SQL, metadata of private tables,
+// columns and queries in every listing; a public query's parameters given
+// as SQL, many or huge.
+func TestAttack_CannedAndMetadata(t *testing.T) {
+	f := newFixture(t)
+	seedCanned(f) // by_name, secret_count public; secretq private
+	setMeta(f, "demo", "secrets", "", "title", "TopSecretTitle", "label_column", "secret")
+	setMeta(f, "demo", "secrets", "secret", "description", "TopSecretColumn")
+	setMeta(f, "demo", "leak", "", "description", "TopSecretView")
+	setMeta(f, "demo", "secretq", "", "description", "TopSecretQueryMeta")
+	defineQuery(f, "demo", "secrets", `SELECT 'TopSecretSQL' AS x`, false)
+	f.MustExec("demo", `CREATE TABLE refs (id INTEGER PRIMARY KEY, sid INTEGER REFERENCES secrets(id))`,
+		`INSERT INTO refs VALUES (1, 1)`, publish("refs"))
+	f.MustExec("hidden", gate.PublicTablesDDL, `CREATE TABLE t (x)`)
+	setMeta(f, "hidden", "", "", "title", "TopSecretDB")
+	defineQuery(f, "hidden", "q", `SELECT 'TopSecretHiddenSQL'`, false)
+
+	for _, p := range []string{"/-/metadata.json", "/.json", "/", "/demo.json", "/demo", "/demo/refs.json?_labels=on",
+		"/demo/refs?_labels=on", "/demo/refs.json?_extra=metadata", "/demo/refs.json?_label=sid&_extra=metadata",
+		"/demo/by_name", "/demo/by_name.json?name=x", "/hidden.json", "/hidden/q.json", "/demo/secretq", "/demo/secrets.json"} {
+		got := fetched(f, p)
+		for _, s := range []string{"TopSecret", "hunter2", "secretq"} {
+			if strings.Contains(got, s) && !strings.Contains(p, s) {
+				t.Errorf("%s shows %s:\n%s", p, s, clip(got))
+			}
+		}
+	}
+	// A private query named like a private table, and a private query,
+	// answer as missing.
+	for _, suffix := range []string{".json", ".csv", "", ".json?_shape=array", ".json?name=1&_labels=on", ".json?_facet=secret"} {
+		sameAnswer(t, f, "/demo/secrets"+suffix, "/demo/nosuchx"+suffix, "secrets", "nosuchx")
+		sameAnswer(t, f, "/demo/secretq"+suffix, "/demo/nosuchq"+suffix, "secretq", "nosuchq")
+	}
+	sameAnswer(t, f, "/hidden.json", "/nosuch.json", "hidden", "nosuch")
+	sameAnswer(t, f, "/hidden/q", "/nosuch/q", "hidden", "nosuch")
+
+	// A public query's parameters: SQL given as a value is bound; many
+	// parameters or a huge value are a clear answer, never a 500.
+	for _, q := range []string{
+		"name=" + url.QueryEscape("x' UNION SELECT secret, 1 FROM secrets --"),
+		"name=" + url.QueryEscape("(SELECT secret FROM secrets)"),
+		"name=" + strings.Repeat("A", 200000),
+		strings.Repeat("name=x&", 5000) + "name=y",
+		"name=x&other=" + url.QueryEscape("SELECT 1") + "&min=1",
+	} {
+		status, _, body := f.MustFetch("/demo/by_name.json?" + q)
+		if status >= 500 || strings.Contains(body, "hunter2") {
+			t.Errorf("by_name %.60s: %d %s", q, status, clip(body))
+		}
+	}
+}
+
+// TestAttack_TokenAnswersNotCached: what a read token read (a private
+// table's facets, labels, search; a private query) never reaches an
+// anonymous visitor of the same URL, which answers as missing.
+func TestAttack_TokenAnswersNotCached(t *testing.T) {
+	f := newFixture(t)
+	seedCanned(f)
+	f.MustExec("demo", `CREATE TABLE refs (id INTEGER PRIMARY KEY, sid INTEGER REFERENCES secrets(id))`,
+		`INSERT INTO refs VALUES (1, 1)`, publish("refs"))
+	f.reader.Tokens = &fakeReadTokens{secrets: map[string]bool{"reader": true}}
+	for _, p := range []string{"/demo/secrets.json?_facet=secret", "/demo/secrets.json?_extra=suggested_facets",
+		"/demo/refs.json?_labels=on", "/demo/refs.json?_facet=sid", "/demo/secretq.json", "/demo/secretq.csv",
+		"/demo/secrets.json?_extra=metadata", "/demo.json", "/-/metadata.json"} {
+		anonBefore := fetched(f, p)
+		status, _, body := f.MustFetch(p, "Authorization", "Bearer reader")
+		if p == "/demo/secretq.json" && (status != 200 || !strings.Contains(body, "hunter2")) {
+			t.Fatalf("%s as a reader: %d %s", p, status, clip(body)) // the token reaches the gate
+		}
+		if anon := fetched(f, p); anon != anonBefore || strings.Contains(anon, "hunter2") {
+			t.Errorf("%s: anonymous answer changed after a token read:\n%s\n----\n%s", p, anonBefore, anon)
+		}
+	}
+}
