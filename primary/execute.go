@@ -249,7 +249,7 @@ func orDefault(s, alt string) string {
 // gateNames are tablecast's tables: no object made by execute may refer
 // to them (lower case; _tablecast… too).
 var gateNames = []string{tablecast.PublicTablesTable, tablecast.PublicAuditTable, tablecast.TableVersionsTable,
-	tablecast.PublicDatabaseTable, "_tablecast"}
+	tablecast.PublicDatabaseTable, gate.CannedQueriesTable, gate.MetadataTable, "_tablecast"}
 
 // checkWritten refuses new or rewritten objects that take a name
 // reserved for tablecast or mention one of its tables in their SQL.
