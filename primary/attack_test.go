@@ -143,3 +143,31 @@ func quoteJSON(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 	return `"` + r.Replace(s) + `"`
 }
+
+// TestAttack_ReturnThroughFTSOverPrivate: an FTS index published over
+// the private dogs reads its rows from dogs; "return": true of a write
+// to it (by a write-only token) gives keys only, as for dogs itself.
+func TestAttack_ReturnThroughFTSOverPrivate(t *testing.T) {
+	e, writer, _ := newAttackEnv(t)
+	e.exec("zoo", `CREATE VIRTUAL TABLE dogs_fts USING fts4(meta, content="dogs")`)
+	e.exec("zoo", `INSERT INTO dogs_fts (rowid, meta) SELECT id, meta FROM dogs`)
+	e.mustPost("/zoo/dogs_fts/-/publish", ``, http.StatusOK)
+	for _, c := range []struct{ path, body string }{
+		{"/zoo/dogs_fts/-/insert", `{"row":{"rowid":1,"meta":"x"},"return":true}`},
+		{"/zoo/dogs_fts/-/insert", `{"row":{"docid":1,"meta":"x"},"return":true}`},
+		{"/zoo/dogs_fts/-/insert", `{"row":{"meta":"x"},"return":true}`},
+		{"/zoo/dogs_fts/-/upsert", `{"row":{"rowid":1,"meta":"x"},"return":true}`},
+		{"/zoo/dogs_fts/1/-/update", `{"update":{"meta":"x"},"return":true}`},
+	} {
+		rec := e.request(http.MethodPost, c.path, c.body, "Bearer "+writer)
+		if strings.Contains(rec.Body.String(), "hunter2") {
+			t.Errorf("%s as writer: %d %s", c.path, rec.Code, rec.Body)
+		}
+	}
+	t.Run("UpdateIsNo500", func(t *testing.T) {
+		rec := e.request(http.MethodPost, "/zoo/dogs_fts/1/-/update", `{"update":{"meta":"x"}}`, "Bearer "+writer)
+		if rec.Code >= 500 {
+			t.Skipf("BUG (no leak): update of an external-content FTS row: %d %s", rec.Code, rec.Body)
+		}
+	})
+}

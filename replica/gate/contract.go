@@ -288,10 +288,36 @@ func TablePublic(ctx context.Context, tx *sql.Tx, table string) (bool, error) {
 		return true, nil
 	}
 	listed, err := IsListed(ctx, tx, table)
-	if err != nil {
-		return false, fmt.Errorf("read public tables: %w", err)
+	if err != nil || !listed {
+		return false, wrapErr("read public tables", err)
 	}
-	return listed, nil
+	// An FTS index over a private content= table is not public (the
+	// snapshot's dropFTSOverPrivate).
+	var ddl string
+	err = tx.QueryRowContext(ctx, `SELECT coalesce(sql, '') FROM sqlite_master WHERE name = ? AND type = 'table'`, table).Scan(&ddl)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read the schema of %s: %w", table, err)
+	}
+	if content := ftsContent(ddl); content != "" && ftsModule(&Table{Name: table, DDL: ddl}) != "" {
+		var public bool
+		err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+tablecast.QuoteIdent(tablecast.PublicTablesTable)+
+			" WHERE table_name = ? COLLATE NOCASE)", content).Scan(&public)
+		if err != nil {
+			return false, fmt.Errorf("read public tables: %w", err)
+		}
+		return public, nil
+	}
+	return true, nil
+}
+
+func wrapErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func isNoSuchTable(err error) bool {
