@@ -1,9 +1,12 @@
 package primary
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // newAttackEnv is the zoo writer with a write-only token "writer" and a
@@ -170,4 +173,63 @@ func TestAttack_ReturnThroughFTSOverPrivate(t *testing.T) {
 			t.Skipf("BUG (no leak): update of an external-content FTS row: %d %s", rec.Code, rec.Body)
 		}
 	})
+}
+
+// TestAttack_ImportCarriesGate: an imported file (without keep_public)
+// is wholly private: its own _canned_queries rows marked public stay
+// private, and a trigger or view of the file that refers to tablecast's
+// tables (which would publish when a mere writer fires it) is refused.
+func TestAttack_ImportCarriesGate(t *testing.T) {
+	base := []string{
+		`CREATE TABLE dogs (id INTEGER PRIMARY KEY, name TEXT)`,
+		`CREATE TABLE secrets (k TEXT PRIMARY KEY, v TEXT)`,
+		`INSERT INTO secrets VALUES ('pin', '1234')`,
+	}
+	t.Run("PublicCannedQuery", func(t *testing.T) {
+		e, _ := newImportEnv(t)
+		file := makeSQLite(t, append(base, gate.CannedQueriesDDL,
+			`INSERT INTO _canned_queries (name, sql, public, updated_at, updated_by) VALUES ('leak', 'SELECT * FROM secrets', 1, 'now', 'x')`)...)
+		rec := e.postFile("/zoo/-/import", file)
+		if rec.Code != http.StatusCreated {
+			return // refused: nothing public
+		}
+		if got := e.queryString("zoo", `SELECT count(*) FROM _canned_queries WHERE public = 1`); got != "0" {
+			t.Errorf("the file's public canned query is public after an import without keep_public: %s", got)
+		}
+	})
+	for i, obj := range []string{
+		`CREATE TRIGGER pub AFTER INSERT ON dogs BEGIN INSERT OR IGNORE INTO _public_tables VALUES ('secrets', 'now', 'x'); END`,
+		`CREATE TRIGGER pub AFTER INSERT ON dogs BEGIN INSERT OR REPLACE INTO _public_database VALUES (1, 1, 1, 'now', 'x'); END`,
+		`CREATE TRIGGER pub AFTER INSERT ON dogs BEGIN UPDATE _canned_queries SET public = 1; END`,
+	} {
+		t.Run(fmt.Sprint("Trigger", i), func(t *testing.T) {
+			e, _ := newImportEnv(t)
+			tokens, err := NewTokens([]Token{{Name: "alice", Hash: HashToken(testSecret)},
+				{Name: "writer", Hash: HashToken("tc_writer"), Scopes: []string{ScopeWrite}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.w.Tokens = tokens
+			file := makeSQLite(t, append(base, gate.PublicTablesDDL, gate.PublicDatabaseDDL, gate.CannedQueriesDDL,
+				`INSERT INTO _canned_queries (name, sql, public, updated_at, updated_by) VALUES ('leak', 'SELECT * FROM secrets', 0, 'now', 'x')`,
+				obj)...)
+			rec := e.postFile("/zoo/-/import", file)
+			if rec.Code != http.StatusCreated {
+				if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "refers to tablecast's own table") {
+					t.Errorf("import refused, but not clearly: %d %s", rec.Code, rec.Body)
+				}
+				return
+			}
+			e.request(http.MethodPost, "/zoo/dogs/-/insert", `{"row":{"id":1,"name":"Rex"}}`, "Bearer tc_writer")
+			for _, q := range []string{
+				`SELECT count(*) FROM _public_tables`,
+				`SELECT count(*) FROM sqlite_master WHERE name = '_public_database'`,
+				`SELECT count(*) FROM _canned_queries WHERE public = 1`,
+			} {
+				if got := e.queryString("zoo", q); got != "0" {
+					t.Errorf("a writer's insert fired the imported trigger: %s: %s", q, got)
+				}
+			}
+		})
+	}
 }

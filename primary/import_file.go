@@ -161,6 +161,9 @@ func prepareImport(ctx context.Context, path string, keepPublic bool, token stri
 	if err != nil {
 		return nil, err
 	}
+	if err := checkImportRefs(ctx, tx); err != nil {
+		return nil, err
+	}
 	var listed []string
 	if keepPublic {
 		if listed, err = readListed(ctx, tx, kinds); err != nil {
@@ -195,6 +198,12 @@ func prepareImport(ctx context.Context, path string, keepPublic bool, token stri
 	if prep.AllTables || prep.AllowSQL {
 		if err := gate.SetDatabase(ctx, tx, prep.AllTables, prep.AllowSQL, token); err != nil {
 			return nil, notSound(err)
+		}
+	}
+	if !keepPublic && kinds[gate.CannedQueriesTable] == "table" {
+		// The file's canned queries arrive private, as its tables do.
+		if _, err := tx.ExecContext(ctx, "UPDATE "+tablecast.QuoteIdent(gate.CannedQueriesTable)+" SET public = 0"); err != nil {
+			return nil, tablecast.Errorf(tablecast.EINVALID, "The file's %s cannot be read (%s); nothing was imported", gate.CannedQueriesTable, err)
 		}
 	}
 	if err := resetVersions(ctx, tx); err != nil {
@@ -287,4 +296,30 @@ func removeSQLiteFiles(path string) {
 	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 		_ = os.Remove(path + suffix)
 	}
+}
+
+// checkImportRefs refuses a file whose triggers or views refer to
+// tablecast's own tables, as execute refuses to make them (checkWritten):
+// a trigger fired later by a mere writer's insert would publish.
+func checkImportRefs(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "SELECT type, name, lower(coalesce(sql, '')) FROM sqlite_master WHERE type IN ('trigger', 'view') ORDER BY name")
+	if err != nil {
+		return notSound(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ, name, ddl string
+		if err := rows.Scan(&typ, &name, &ddl); err != nil {
+			return notSound(err)
+		}
+		for _, g := range gateNames {
+			if strings.Contains(ddl, g) {
+				return tablecast.Errorf(tablecast.EINVALID, "The file's %s %s refers to tablecast's own table %s; nothing was imported", typ, name, g)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return notSound(err)
+	}
+	return nil
 }
