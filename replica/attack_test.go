@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"context"
+	"database/sql"
 	"net/url"
 	"strings"
 	"testing"
@@ -210,4 +212,33 @@ func TestAttack_TokenAnswersNotCached(t *testing.T) {
 			t.Errorf("%s: anonymous answer changed after a token read:\n%s\n----\n%s", p, anonBefore, anon)
 		}
 	}
+}
+
+// TestAttack_CacheAfterUnpublish: answers cached while something was
+// public (a canned query, a labelled FK target, a facet of a table)
+// never outlive its unpublishing: then they answer as missing, or
+// without the labels.
+func TestAttack_CacheAfterUnpublish(t *testing.T) {
+	f := newFixture(t)
+	seedCanned(f)
+	f.MustExec("demo", `CREATE TABLE owners (id INTEGER PRIMARY KEY, name TEXT)`, `INSERT INTO owners VALUES (1, 'OwnerSecret')`,
+		`CREATE TABLE pets (id INTEGER PRIMARY KEY, owner INTEGER REFERENCES owners(id))`, `INSERT INTO pets VALUES (1, 1)`,
+		publish("owners"), publish("pets"))
+	paths := []string{"/demo/pets.json?_labels=on", "/demo/pets.json?_facet=owner", "/demo/pets?_facet=owner",
+		"/demo/pets.csv?_labels=on", "/demo/pets.json?_extra=expandable_columns"}
+	for _, p := range paths {
+		if _, _, body := f.MustFetch(p); !strings.Contains(body, "OwnerSecret") && !strings.Contains(p, "expandable") {
+			t.Fatalf("%s: no label while owners is public: %s", p, clip(body))
+		}
+	}
+	f.MustFetch("/demo/by_name.json?name=Oslo")
+	f.MustExec("demo", `DELETE FROM _public_tables WHERE table_name = 'owners'`, gate.PublicTablesDDL)
+	cannedTx(f, "demo", func(ctx context.Context, tx *sql.Tx) error { return gate.SetQueryPublic(ctx, tx, "by_name", false, "test") })
+	for _, p := range paths {
+		if _, _, body := f.MustFetch(p); strings.Contains(body, "OwnerSecret") {
+			t.Errorf("%s: label of the unpublished owners still served: %s", p, clip(body))
+		}
+	}
+	sameAnswer(t, f, "/demo/by_name.json?name=Oslo", "/demo/no_name.json?name=Oslo", "by_name", "no_name")
+	sameAnswer(t, f, "/demo/owners.json", "/demo/nowner.json", "owners", "nowner")
 }
