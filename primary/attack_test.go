@@ -233,3 +233,33 @@ func TestAttack_ImportCarriesGate(t *testing.T) {
 		})
 	}
 }
+
+// TestAttack_RenameIntoPublicName: a schema token's execute that drops or
+// renames a public table and puts a private one (or a view over it) in
+// its place never inherits the old name's publication.
+func TestAttack_RenameIntoPublicName(t *testing.T) {
+	for i, script := range []string{
+		`DROP TABLE notes; ALTER TABLE dogs RENAME TO notes`,
+		`ALTER TABLE notes RENAME TO old_notes; ALTER TABLE dogs RENAME TO notes`,
+		`DROP TABLE notes; CREATE VIEW notes AS SELECT meta AS body FROM dogs`,
+		`DROP TABLE notes; CREATE TABLE notes AS SELECT meta AS body FROM dogs`,
+		`ALTER TABLE notes RENAME TO "NOTES2"; CREATE VIEW Notes AS SELECT meta AS body FROM dogs`,
+	} {
+		t.Run(fmt.Sprint("Script", i), func(t *testing.T) {
+			e, writer, schemer := newAttackEnv(t)
+			rec := e.request(http.MethodPost, "/zoo/-/execute", `{"sql":`+quoteJSON(script)+`}`, "Bearer "+schemer)
+			if rec.Code != http.StatusOK {
+				t.Logf("refused: %d %s", rec.Code, rec.Body)
+			}
+			if got := e.queryString("zoo", `SELECT count(*) FROM _public_tables WHERE table_name = 'notes' COLLATE NOCASE`); got != "0" {
+				t.Errorf("%s: notes still listed public: %s", script, rec.Body)
+			}
+			// A writer's create of a new notes starts private too.
+			e.request(http.MethodPost, "/zoo/-/execute", `{"sql":"DROP VIEW IF EXISTS notes"}`, "Bearer "+schemer)
+			e.request(http.MethodPost, "/zoo/-/create", `{"table":"notes2","columns":[{"name":"body"}]}`, "Bearer "+writer)
+			if got := e.queryString("zoo", `SELECT count(*) FROM _public_tables WHERE table_name LIKE 'notes%'`); got != "0" {
+				t.Errorf("%s: a notes table is listed public: %s", script, got)
+			}
+		})
+	}
+}
