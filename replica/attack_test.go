@@ -233,7 +233,9 @@ func TestAttack_CacheAfterUnpublish(t *testing.T) {
 	}
 	f.MustFetch("/demo/by_name.json?name=Oslo")
 	f.MustExec("demo", `DELETE FROM _public_tables WHERE table_name = 'owners'`, gate.PublicTablesDDL)
-	cannedTx(f, "demo", func(ctx context.Context, tx *sql.Tx) error { return gate.SetQueryPublic(ctx, tx, "by_name", false, "test") })
+	cannedTx(f, "demo", func(ctx context.Context, tx *sql.Tx) error {
+		return gate.SetQueryPublic(ctx, tx, "by_name", false, "test")
+	})
 	for _, p := range paths {
 		if _, _, body := f.MustFetch(p); strings.Contains(body, "OwnerSecret") {
 			t.Errorf("%s: label of the unpublished owners still served: %s", p, clip(body))
