@@ -244,3 +244,50 @@ func TestAttack_CacheAfterUnpublish(t *testing.T) {
 	sameAnswer(t, f, "/demo/by_name.json?name=Oslo", "/demo/no_name.json?name=Oslo", "by_name", "no_name")
 	sameAnswer(t, f, "/demo/owners.json", "/demo/nowner.json", "owners", "nowner")
 }
+
+// TestAttack_PrivateTableNewParameters: a private table and a missing
+// one answer the same, byte for byte, to every new parameter and their
+// combinations, by GET and HEAD, with or without If-None-Match.
+func TestAttack_PrivateTableNewParameters(t *testing.T) {
+	f := newFixture(t)
+	seedAttack(f)
+	setMeta(f, "demo", "secrets", "", "title", "TopSecret", "label_column", "secret")
+	queries := []string{"", "_facet=secret", "_facet=secret&_facet=id&_facet_size=max", "_facet_array=secret",
+		"_search=hunter2", "_search_secret=hunter2&_searchmode=raw", "_labels=on", "_label=secret",
+		"_col=secret&_nocol=id", "_sort=secret&_next=" + url.QueryEscape("hunter2,1"), "_next=1",
+		"_extra=facet_results&_extra=suggested_facets&_extra=metadata&_extra=count", "_extra=bogus",
+		"_facet=secret&_search=x&_where=1&_label=secret&_sort_desc=secret&_size=1",
+		"_facet=nosuchcol", "_facet_date=secret", "secret__exact=hunter2&_facet=secret"}
+	for _, form := range []string{".json", ".csv", "", "/1.json"} {
+		for _, q := range queries {
+			for _, method := range []string{"GET", "HEAD"} {
+				for _, hdr := range [][]string{nil, {"If-None-Match", `"y5o4ojjNCXJczipUShoVSw"`}, {"If-None-Match", "*"}} {
+					a := observe(t, f.reader, method, "/demo/secrets"+form+"?"+q, "secrets", hdr...)
+					b := observe(t, f.reader, method, "/demo/nosuchx"+form+"?"+q, "nosuchx", hdr...)
+					if a.status != b.status || a.body != b.body || !sameHeaders(a.header, b.header) || strings.Contains(a.body, "TopSecret") {
+						t.Errorf("%s %s?%s %v:\n%d %v %s\n----\n%d %v %s", method, form, q, hdr, a.status, a.header, a.body, b.status, b.header, b.body)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestAttack_DatabaseOfFTSOverPrivate: a database whose only published
+// table is an FTS index over a private table is a missing database.
+func TestAttack_DatabaseOfFTSOverPrivate(t *testing.T) {
+	f := newFixture(t)
+	f.MustExec("ftsonly", gate.PublicTablesDDL, `CREATE TABLE secrets (id INTEGER PRIMARY KEY, secret TEXT)`,
+		`INSERT INTO secrets VALUES (1, 'hunter2')`)
+	f.MustExec("ftsonly", ftsSchema("FTS4", "secrets", "secret")...)
+	f.MustExec("ftsonly", publish("secrets_fts"))
+	for _, p := range []string{".json", "", "/secrets_fts.json", "/secrets_fts_docsize.json", "/-/query.json?sql=select+1"} {
+		sameAnswer(t, f, "/ftsonly"+p, "/nosuchx"+p, "ftsonly", "nosuchx")
+	}
+	if _, _, body := f.MustFetch("/.json"); strings.Contains(body, "ftsonly") {
+		t.Errorf("/.json lists ftsonly: %s", body)
+	}
+	if body := metadataJSON(f); strings.Contains(body, "ftsonly") {
+		t.Errorf("/-/metadata.json lists ftsonly: %s", body)
+	}
+}
