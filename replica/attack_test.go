@@ -291,3 +291,40 @@ func TestAttack_DatabaseOfFTSOverPrivate(t *testing.T) {
 		t.Errorf("/-/metadata.json lists ftsonly: %s", body)
 	}
 }
+
+// TestAttack_VocabularyOfPrivateIndex: fts5vocab and fts4aux tables list
+// the words of an FTS index: published over the index of a private table
+// (itself private, or public over private content) they answer as
+// missing.
+func TestAttack_VocabularyOfPrivateIndex(t *testing.T) {
+	if !haveFTS5(t) {
+		t.Skip("no FTS5")
+	}
+	f := newFixture(t)
+	seedDemo(f)
+	f.MustExec("demo", ftsSchema("FTS5", "secrets", "secret")...)
+	f.MustExec("demo", `CREATE TABLE s4 (id INTEGER PRIMARY KEY, secret TEXT)`, `INSERT INTO s4 VALUES (1, 'hunter2')`)
+	f.MustExec("demo", ftsSchema("FTS4", "s4", "secret")...)
+	f.MustExec("demo",
+		`CREATE VIRTUAL TABLE vocab_row USING fts5vocab(secrets_fts, 'row')`,
+		`CREATE VIRTUAL TABLE vocab_ins USING fts5vocab("SECRETS_FTS", 'instance')`,
+		`CREATE VIRTUAL TABLE vocab_aux USING fts4aux(s4_fts)`,
+		`CREATE VIRTUAL TABLE vocab_au2 USING fts4aux("S4_FTS")`,
+		publish("vocab_row"), publish("vocab_ins"), publish("vocab_aux"), publish("vocab_au2"), publish("secrets_fts"), publish("s4_fts"))
+	for _, name := range []string{"vocab_row", "vocab_ins", "vocab_aux", "vocab_au2"} {
+		miss := "nosuch" + name[len("nosuch"):]
+		for _, p := range []string{".json", ".csv", "", ".json?_facet=term"} {
+			got := fetched(f, "/demo/"+name+p)
+			if strings.Contains(got, "hunter2") {
+				t.Errorf("%s%s lists the private words: %s", name, p, clip(got))
+			}
+			sameAnswer(t, f, "/demo/"+name+p, "/demo/"+miss+p, name, miss)
+		}
+	}
+	// Over a public table's index, a vocabulary table published is public.
+	f.MustExec("demo", ftsSchema("FTS5", "cities", "name")...)
+	f.MustExec("demo", `CREATE VIRTUAL TABLE city_words USING fts5vocab(cities_fts, row)`, publish("cities_fts"), publish("city_words"))
+	if status, _, body := f.MustFetch("/demo/city_words.json"); status != 200 || !strings.Contains(body, "london") {
+		t.Errorf("city_words: %d %s", status, body)
+	}
+}

@@ -71,21 +71,28 @@ func (s *Snapshot) ftsShadow(name string) bool {
 // external-content index reads its columns from ("" when it keeps its
 // own text or has none).
 func ftsContent(ddl string) string {
-	open := strings.IndexByte(ddl, '(')
-	end := strings.LastIndexByte(ddl, ')')
-	if open < 0 || end < open {
-		return ""
-	}
-	body := ddl[open+1 : end]
-	var quote byte
-	depth, start := 0, 0
 	content := ""
-	arg := func(a string) {
-		key, val, ok := strings.Cut(strings.TrimSpace(a), "=")
+	for _, a := range moduleArgs(ddl) {
+		key, val, ok := strings.Cut(a, "=")
 		if ok && strings.EqualFold(strings.TrimSpace(key), "content") {
 			content = unquoteName(strings.TrimSpace(val))
 		}
 	}
+	return content
+}
+
+// moduleArgs are the arguments of a virtual table's DDL, split at the
+// commas outside quotes and parentheses, trimmed.
+func moduleArgs(ddl string) []string {
+	open := strings.IndexByte(ddl, '(')
+	end := strings.LastIndexByte(ddl, ')')
+	if open < 0 || end < open {
+		return nil
+	}
+	body := ddl[open+1 : end]
+	var args []string
+	var quote byte
+	depth, start := 0, 0
 	for i := 0; i < len(body); i++ {
 		c := body[i]
 		switch {
@@ -102,12 +109,46 @@ func ftsContent(ddl string) string {
 		case c == ')':
 			depth--
 		case c == ',' && depth == 0:
-			arg(body[start:i])
+			args = append(args, strings.TrimSpace(body[start:i]))
 			start = i + 1
 		}
 	}
-	arg(body[start:])
-	return content
+	return append(args, strings.TrimSpace(body[start:]))
+}
+
+// ftsReader is the FTS table a fts5vocab or fts4aux table reads (its
+// terms are the indexed text), "" if t is neither; ok is false when it
+// reads one of another schema than main.
+func ftsReader(t *Table) (target string, ok bool) {
+	ddl := strings.ToLower(t.DDL)
+	if t.View || !strings.HasPrefix(ddl, "create virtual table") {
+		return "", true
+	}
+	_, rest, found := strings.Cut(ddl, " using ")
+	if !found {
+		return "", true
+	}
+	module, _, _ := strings.Cut(strings.TrimSpace(rest), "(")
+	args := moduleArgs(t.DDL)
+	n := 0 // the arguments with a schema: fts5vocab(db, table, type), fts4aux(db, table)
+	switch strings.TrimSpace(module) {
+	case "fts5vocab":
+		n = 3
+	case "fts4aux":
+		n = 2
+	default:
+		return "", true
+	}
+	if len(args) == 0 {
+		return "", false
+	}
+	if len(args) >= n {
+		if !strings.EqualFold(unquoteName(args[0]), "main") {
+			return "", false
+		}
+		return unquoteName(args[1]), true
+	}
+	return unquoteName(args[0]), true
 }
 
 // unquoteName takes the quotes off an SQL name or string ('x', "x",
@@ -125,7 +166,8 @@ func unquoteName(s string) string {
 }
 
 // dropFTSOverPrivate takes off s's public tables every FTS table whose
-// content= table is not public itself: such an index reads its rows from
+// content= table is not public itself, and every vocabulary table of an
+// FTS table that is not public: such an index reads its rows from
 // that table, so publishing the index alone would publish the private
 // table's text (public SQL refuses the read already: its authorizer sees
 // the content table's read).
@@ -141,6 +183,24 @@ func (s *Snapshot) dropFTSOverPrivate() {
 		public := false
 		for other := range s.tables {
 			if strings.EqualFold(other, content) {
+				public = true
+				break
+			}
+		}
+		if !public {
+			delete(s.tables, name)
+		}
+	}
+	// A vocabulary table (fts5vocab, fts4aux) lists the words of its FTS
+	// index: public only when that index is.
+	for name, t := range s.tables {
+		target, ok := ftsReader(t)
+		if ok && target == "" {
+			continue
+		}
+		public := false
+		for other, o := range s.tables {
+			if ok && strings.EqualFold(other, target) && ftsModule(o) != "" {
 				public = true
 				break
 			}
