@@ -197,6 +197,15 @@ func TestAttack_ImportCarriesGate(t *testing.T) {
 			t.Errorf("the file's public canned query is public after an import without keep_public: %s", got)
 		}
 	})
+	t.Run("CannedQueriesView", func(t *testing.T) {
+		e, _ := newImportEnv(t)
+		file := makeSQLite(t, append(base, `CREATE VIEW _canned_queries AS SELECT 'leak' AS name, 'SELECT * FROM secrets' AS sql,
+			'' AS title, '' AS description, '' AS description_html, '[]' AS params, '[]' AS tables, 1 AS public, 'now' AS updated_at, 'x' AS updated_by`)...)
+		rec := e.postFile("/zoo/-/import", file)
+		if rec.Code == http.StatusCreated {
+			t.Errorf("a file with a view named _canned_queries was imported: %s", rec.Body)
+		}
+	})
 	for i, obj := range []string{
 		`CREATE TRIGGER pub AFTER INSERT ON dogs BEGIN INSERT OR IGNORE INTO _public_tables VALUES ('secrets', 'now', 'x'); END`,
 		`CREATE TRIGGER pub AFTER INSERT ON dogs BEGIN INSERT OR REPLACE INTO _public_database VALUES (1, 1, 1, 'now', 'x'); END`,
