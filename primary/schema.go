@@ -169,6 +169,16 @@ func writableTable(ctx context.Context, tx *sql.Tx, name string) (*table, error)
 	if t.typ != "table" {
 		return nil, tablecast.Errorf(tablecast.EINVALID, "Cannot write to a view: %s", t.name)
 	}
+	// A virtual table (a full-text index, kept in step with its content
+	// table by triggers) is written through its content table only.
+	var virtual bool
+	err = tx.QueryRowContext(ctx, `SELECT sql LIKE 'CREATE VIRTUAL TABLE%' FROM sqlite_master WHERE type = 'table' AND name = ?`, t.name).Scan(&virtual)
+	if err != nil {
+		return nil, fmt.Errorf("look up %s: %w", t.name, err)
+	}
+	if virtual {
+		return nil, tablecast.Errorf(tablecast.EINVALID, "Cannot write to a virtual table: %s (write to the table it indexes)", t.name)
+	}
 	return t, nil
 }
 
