@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/tablecast/tablecast"
+	"github.com/tablecast/tablecast/replica/gate"
 )
 
 // Full-text search: Datasette's _search=, _search_COL= and _searchmode=raw
@@ -350,121 +352,15 @@ func hasFTS5(ctx context.Context, tx *sql.Tx) (bool, error) {
 	return have, nil
 }
 
-// parseFTS reads "CREATE VIRTUAL TABLE name USING fts3|fts4|fts5(args)":
-// its columns and options (nil if it is no FTS table).
+// parseFTS is the FTS table name's index (gate.ParseFTS of its DDL; nil
+// if it is no FTS table).
 func parseFTS(name, ddl string) *ftsIndex {
-	upper := strings.ToUpper(ddl)
-	i := strings.Index(upper, " USING ")
-	if i < 0 {
+	f := gate.ParseFTS(ddl)
+	if f == nil {
 		return nil
 	}
-	rest := strings.TrimSpace(ddl[i+len(" USING "):])
-	open := strings.IndexByte(rest, '(')
-	if open < 0 || !strings.HasSuffix(strings.TrimSpace(rest), ")") {
-		return nil
-	}
-	module := strings.ToLower(strings.TrimSpace(rest[:open]))
-	if module != "fts3" && module != "fts4" && module != "fts5" {
-		return nil
-	}
-	body := strings.TrimSpace(rest)
-	body = body[open+1 : len(body)-1]
-	idx := &ftsIndex{name: name, fts5: module == "fts5", key: "rowid"}
-	for _, arg := range splitArgs(body) {
-		key, val, isOpt := cutOption(arg)
-		switch {
-		case !isOpt:
-			if col := firstIdent(arg); col != "" {
-				idx.columns = append(idx.columns, col)
-			}
-		case key == "content":
-			idx.content = unquoteIdent(val)
-			if idx.content == "" {
-				idx.contentless = true
-			}
-		case key == "content_rowid" && idx.fts5:
-			idx.key = unquoteIdent(val)
-		}
-	}
-	return idx
-}
-
-// splitArgs splits a module's arguments at the commas outside quotes and
-// parentheses.
-func splitArgs(body string) []string {
-	var args []string
-	depth, start := 0, 0
-	var quote byte
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"' || c == '`':
-			quote = c
-		case c == '[':
-			quote = ']'
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == ',' && depth == 0:
-			args = append(args, strings.TrimSpace(body[start:i]))
-			start = i + 1
-		}
-	}
-	return append(args, strings.TrimSpace(body[start:]))
-}
-
-// cutOption splits "key = value" (key a bare word); isOpt is false for a
-// column definition.
-func cutOption(arg string) (key, val string, isOpt bool) {
-	k, v, ok := strings.Cut(arg, "=")
-	k = strings.TrimSpace(k)
-	if !ok || k == "" || strings.ContainsAny(k, " \t\n'\"`[") {
-		return "", "", false
-	}
-	return strings.ToLower(k), strings.TrimSpace(v), true
-}
-
-// firstIdent is a column definition's name (its first token, unquoted).
-func firstIdent(arg string) string {
-	if arg == "" {
-		return ""
-	}
-	end := map[byte]byte{'"': '"', '\'': '\'', '`': '`', '[': ']'}[arg[0]]
-	if end != 0 {
-		for j := 1; j < len(arg); j++ {
-			switch {
-			case arg[j] != end:
-			case end != ']' && j+1 < len(arg) && arg[j+1] == end:
-				j++ // a doubled quote
-			default:
-				return unquoteIdent(arg[:j+1])
-			}
-		}
-		return ""
-	}
-	if j := strings.IndexAny(arg, " \t\n"); j >= 0 {
-		return arg[:j]
-	}
-	return arg
-}
-
-// unquoteIdent removes SQL quotes ('x', "x", `x`, [x]) with their doubling.
-func unquoteIdent(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) >= 2 {
-		switch q := s[0]; {
-		case (q == '"' || q == '\'' || q == '`') && s[len(s)-1] == q:
-			return strings.ReplaceAll(s[1:len(s)-1], string([]byte{q, q}), string(q))
-		case q == '[' && s[len(s)-1] == ']':
-			return s[1 : len(s)-1]
-		}
-	}
-	return s
+	return &ftsIndex{name: name, fts5: f.Module == "fts5", columns: f.Columns,
+		key: cmp.Or(f.ContentRowid, "rowid"), content: f.Content, contentless: f.Contentless}
 }
 
 // sameIdent compares identifiers as SQLite does: ASCII letters without

@@ -301,7 +301,8 @@ func TablePublic(ctx context.Context, tx *sql.Tx, table string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read the schema of %s: %w", table, err)
 	}
-	if content := ftsContent(ddl); content != "" && ftsModule(&Table{Name: table, DDL: ddl}) != "" {
+	if f := ParseFTS(ddl); f != nil && f.Content != "" {
+		content := f.Content
 		var public bool
 		err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+tablecast.QuoteIdent(tablecast.PublicTablesTable)+
 			" WHERE table_name = ? COLLATE NOCASE)", content).Scan(&public)

@@ -24,20 +24,10 @@ var ftsPragmas = map[string]bool{"page_size": true, "data_version": true}
 
 // ftsModule is the FTS module of a public virtual table ("" for none).
 func ftsModule(t *Table) string {
-	ddl := strings.ToLower(t.DDL)
-	if t.View || !strings.HasPrefix(ddl, "create virtual table") {
+	if t.FTS == nil {
 		return ""
 	}
-	_, rest, ok := strings.Cut(ddl, " using ")
-	if !ok {
-		return ""
-	}
-	module, _, _ := strings.Cut(strings.TrimSpace(rest), "(")
-	module = strings.TrimSpace(module)
-	if _, ok := ftsShadowSuffixes[module]; !ok {
-		return ""
-	}
-	return module
+	return t.FTS.Module
 }
 
 // hasPublicFTS reports whether s has a public FTS table.
@@ -67,32 +57,67 @@ func (s *Snapshot) ftsShadow(name string) bool {
 	return false
 }
 
-// ftsContent is the content= table of an FTS table's DDL: the table an
-// external-content index reads its columns from ("" when it keeps its
-// own text or has none).
-func ftsContent(ddl string) string {
-	content := ""
-	for _, a := range moduleArgs(ddl) {
-		key, val, ok := strings.Cut(a, "=")
-		if ok && strings.EqualFold(strings.TrimSpace(key), "content") {
-			content = unquoteName(strings.TrimSpace(val))
-		}
-	}
-	return content
+// FTS is what an FTS3, FTS4 or FTS5 virtual table's DDL says of it: the
+// one reading of that DDL for the gate and for search (replica/search.go).
+type FTS struct {
+	Module  string   // fts3, fts4 or fts5
+	Columns []string // its indexed columns
+	// Content is its content= table: the table an external-content index
+	// reads its columns from ("" when it keeps its own text or has none).
+	Content      string
+	Contentless  bool   // content='': an index without text, of no table
+	ContentRowid string // FTS5's content_rowid ("" for the rowid)
 }
 
-// moduleArgs are the arguments of a virtual table's DDL, split at the
-// commas outside quotes and parentheses, trimmed.
-func moduleArgs(ddl string) []string {
-	open := strings.IndexByte(ddl, '(')
-	end := strings.LastIndexByte(ddl, ')')
-	if open < 0 || end < open {
+// ParseFTS reads "CREATE VIRTUAL TABLE name USING fts3|fts4|fts5(args)";
+// nil for any other statement.
+func ParseFTS(ddl string) *FTS {
+	module, args, ok := parseModule(ddl)
+	if _, fts := ftsShadowSuffixes[module]; !ok || !fts {
 		return nil
 	}
-	body := ddl[open+1 : end]
+	f := &FTS{Module: module}
+	for _, arg := range args {
+		key, val, isOpt := cutOption(arg)
+		switch {
+		case !isOpt:
+			if col := firstIdent(arg); col != "" {
+				f.Columns = append(f.Columns, col)
+			}
+		case key == "content":
+			f.Content = unquoteName(val)
+			f.Contentless = f.Content == ""
+		case key == "content_rowid" && module == "fts5":
+			f.ContentRowid = unquoteName(val)
+		}
+	}
+	return f
+}
+
+// parseModule reads "CREATE VIRTUAL TABLE name USING module(args)": the
+// module's name in lower case and its arguments, split at the commas
+// outside quotes and parentheses, trimmed.
+func parseModule(ddl string) (module string, args []string, ok bool) {
+	ddl = strings.TrimSpace(ddl)
+	upper := strings.ToUpper(ddl)
+	i := strings.Index(upper, " USING ")
+	if !strings.HasPrefix(upper, "CREATE VIRTUAL TABLE") || i < 0 || !strings.HasSuffix(ddl, ")") {
+		return "", nil, false
+	}
+	rest := strings.TrimSpace(ddl[i+len(" USING "):])
+	open := strings.IndexByte(rest, '(')
+	if open < 0 {
+		return "", nil, false
+	}
+	return strings.ToLower(strings.TrimSpace(rest[:open])), splitArgs(rest[open+1 : len(rest)-1]), true
+}
+
+// splitArgs splits a module's arguments at the commas outside quotes and
+// parentheses.
+func splitArgs(body string) []string {
 	var args []string
-	var quote byte
 	depth, start := 0, 0
+	var quote byte
 	for i := 0; i < len(body); i++ {
 		c := body[i]
 		switch {
@@ -116,22 +141,54 @@ func moduleArgs(ddl string) []string {
 	return append(args, strings.TrimSpace(body[start:]))
 }
 
+// cutOption splits "key = value" (key a bare word); isOpt is false for a
+// column definition.
+func cutOption(arg string) (key, val string, isOpt bool) {
+	k, v, ok := strings.Cut(arg, "=")
+	k = strings.TrimSpace(k)
+	if !ok || k == "" || strings.ContainsAny(k, " \t\n'\"`[") {
+		return "", "", false
+	}
+	return strings.ToLower(k), strings.TrimSpace(v), true
+}
+
+// firstIdent is a column definition's name (its first token, unquoted).
+func firstIdent(arg string) string {
+	if arg == "" {
+		return ""
+	}
+	end := map[byte]byte{'"': '"', '\'': '\'', '`': '`', '[': ']'}[arg[0]]
+	if end != 0 {
+		for j := 1; j < len(arg); j++ {
+			switch {
+			case arg[j] != end:
+			case end != ']' && j+1 < len(arg) && arg[j+1] == end:
+				j++ // a doubled quote
+			default:
+				return unquoteName(arg[:j+1])
+			}
+		}
+		return ""
+	}
+	if j := strings.IndexAny(arg, " \t\n"); j >= 0 {
+		return arg[:j]
+	}
+	return arg
+}
+
 // ftsReader is the FTS table a fts5vocab or fts4aux table reads (its
 // terms are the indexed text), "" if t is neither; ok is false when it
 // reads one of another schema than main.
 func ftsReader(t *Table) (target string, ok bool) {
-	ddl := strings.ToLower(t.DDL)
-	if t.View || !strings.HasPrefix(ddl, "create virtual table") {
+	if t.View {
 		return "", true
 	}
-	_, rest, found := strings.Cut(ddl, " using ")
+	module, args, found := parseModule(t.DDL)
 	if !found {
 		return "", true
 	}
-	module, _, _ := strings.Cut(strings.TrimSpace(rest), "(")
-	args := moduleArgs(t.DDL)
 	n := 0 // the arguments with a schema: fts5vocab(db, table, type), fts4aux(db, table)
-	switch strings.TrimSpace(module) {
+	switch module {
 	case "fts5vocab":
 		n = 3
 	case "fts4aux":
@@ -154,6 +211,7 @@ func ftsReader(t *Table) (target string, ok bool) {
 // unquoteName takes the quotes off an SQL name or string ('x', "x",
 // [x], `x`), undoubling quotes inside.
 func unquoteName(s string) string {
+	s = strings.TrimSpace(s)
 	if len(s) >= 2 {
 		switch q := s[0]; {
 		case q == '[' && s[len(s)-1] == ']':
@@ -173,13 +231,10 @@ func unquoteName(s string) string {
 // the content table's read).
 func (s *Snapshot) dropFTSOverPrivate() {
 	for name, t := range s.tables {
-		if ftsModule(t) == "" {
+		if t.FTS == nil || t.FTS.Content == "" {
 			continue
 		}
-		content := ftsContent(t.DDL)
-		if content == "" {
-			continue
-		}
+		content := t.FTS.Content
 		public := false
 		for other := range s.tables {
 			if strings.EqualFold(other, content) {

@@ -156,6 +156,7 @@ type Table struct {
 	// INTEGER PRIMARY KEY), so it is unique and never NULL.
 	RowidAlias bool
 	DDL        string // its CREATE statement, as in sqlite_master
+	FTS        *FTS   // what its DDL says when it is an FTS table (nil otherwise)
 }
 
 // HasColumn reports whether rows of t can be filtered or sorted by c.
@@ -289,7 +290,11 @@ func loadListed(ctx context.Context, tx *sql.Tx, all bool) ([]*Table, error) {
 			continue
 		}
 		view := typ == "view"
-		listed = append(listed, &Table{Name: name, View: view, Rowid: !view && !withoutRowid(ddl), DDL: ddl})
+		t := &Table{Name: name, View: view, Rowid: !view && !withoutRowid(ddl), DDL: ddl}
+		if !view {
+			t.FTS = ParseFTS(ddl)
+		}
+		listed = append(listed, t)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read gate: %w", err)
