@@ -187,31 +187,9 @@ var cannedPage = func() *template.Template {
 // htmlCanned is a canned query's page: its title and description, the
 // form of its parameters, its SQL (read only), and its rows or error.
 func (r *Reader) htmlCanned(rt route, s *snapshot, q *gate.Query, res *sqlResult, qerr error) (*cacheEntry, error) {
-	type param struct{ Name, Value string }
-	params := make([]param, len(q.Params))
-	for i, p := range q.Params {
-		params[i] = param{p, rt.query.Get(p)}
-	}
-	var g *grid
-	truncated := false
-	if res != nil {
-		g = &grid{}
-		for _, c := range res.columns {
-			g.Head = append(g.Head, headCell{Text: c})
-		}
-		for _, row := range res.rows {
-			cells := make([]cell, len(row))
-			for j, v := range row {
-				cells[j] = htmlCell(v)
-			}
-			g.Rows = append(g.Rows, cells)
-		}
-		truncated = res.truncated
-	}
-	status, msg := http.StatusOK, ""
-	if qerr != nil {
-		status, msg = tablecast.StatusOf(tablecast.ErrorCode(qerr)), tablecast.ErrorMessage(qerr)
-	}
+	params := formParams(q.Params, rt.query)
+	g, truncated := resultGrid(res)
+	status, msg := resultStatus(qerr)
 	path := tablePath(rt.db, q.Name)
 	qs := encodeQuery(rt.query)
 	title := q.Title
@@ -222,7 +200,7 @@ func (r *Reader) htmlCanned(rt route, s *snapshot, q *gate.Query, res *sqlResult
 		page
 		Name, Heading, Path, SQL, Error, JSONHref, CSVHref, Limit string
 		Description                                               template.HTML
-		Params                                                    []param
+		Params                                                    []formParam
 		Grid                                                      *grid
 		Truncated, Private                                        bool
 	}{page{Title: title + " · " + rt.db, Crumbs: []crumb{{rt.db, dbPath(rt.db)}, {q.Name, path}}},

@@ -335,34 +335,52 @@ func (r *Reader) htmlRow(rt route, t *table, p *pageResult) (*cacheEntry, error)
 		rt.table, key, rowPath(rt.db, rt.table, p.keys[0]) + ".json", fields})
 }
 
+// formParam is one named SQL parameter of a query form, with the value
+// the request gave it.
+type formParam struct{ Name, Value string }
+
+func formParams(names []string, q url.Values) []formParam {
+	out := make([]formParam, len(names))
+	for i, n := range names {
+		out[i] = formParam{n, q.Get(n)}
+	}
+	return out
+}
+
+// resultGrid is an SQL result as a grid (nil without a result), and
+// whether it was truncated.
+func resultGrid(res *sqlResult) (*grid, bool) {
+	if res == nil {
+		return nil, false
+	}
+	g := &grid{}
+	for _, c := range res.columns {
+		g.Head = append(g.Head, headCell{Text: c})
+	}
+	for _, row := range res.rows {
+		cells := make([]cell, len(row))
+		for j, v := range row {
+			cells[j] = htmlCell(v)
+		}
+		g.Rows = append(g.Rows, cells)
+	}
+	return g, res.truncated
+}
+
+// resultStatus is a query page's status and error message.
+func resultStatus(qerr error) (int, string) {
+	if qerr == nil {
+		return http.StatusOK, ""
+	}
+	return tablecast.StatusOf(tablecast.ErrorCode(qerr)), tablecast.ErrorMessage(qerr)
+}
+
 // htmlQuery is "/{db}/-/query": the SQL form, and its result or error;
 // private: for a read token, over every table and view.
 func (r *Reader) htmlQuery(rt route, st sqlText, res *sqlResult, qerr error, private bool) (*cacheEntry, error) {
-	type param struct{ Name, Value string }
-	var params []param
-	for _, n := range st.params {
-		params = append(params, param{n, rt.query.Get(n)})
-	}
-	var g *grid
-	truncated := false
-	if res != nil {
-		g = &grid{}
-		for _, c := range res.columns {
-			g.Head = append(g.Head, headCell{Text: c})
-		}
-		for _, row := range res.rows {
-			cells := make([]cell, len(row))
-			for j, v := range row {
-				cells[j] = htmlCell(v)
-			}
-			g.Rows = append(g.Rows, cells)
-		}
-		truncated = res.truncated
-	}
-	status, msg := http.StatusOK, ""
-	if qerr != nil {
-		status, msg = tablecast.StatusOf(tablecast.ErrorCode(qerr)), tablecast.ErrorMessage(qerr)
-	}
+	params := formParams(st.params, rt.query)
+	g, truncated := resultGrid(res)
+	status, msg := resultStatus(qerr)
 	path := dbPath(rt.db) + "/-/query"
 	q := encodeQuery(rt.query)
 	reads := "Reads public tables only"
@@ -372,7 +390,7 @@ func (r *Reader) htmlQuery(rt route, st sqlText, res *sqlResult, qerr error, pri
 	return renderPage(status, "query", struct {
 		page
 		DB, Path, SQL, Error, JSONHref, CSVHref, Limit, Reads string
-		Params                                                []param
+		Params                                                []formParam
 		Grid                                                  *grid
 		Truncated                                             bool
 	}{page{Title: "SQL · " + rt.db, Crumbs: []crumb{{rt.db, dbPath(rt.db)}, {"SQL", path}}},
