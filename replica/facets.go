@@ -500,28 +500,6 @@ func (x *pageExtras) addJSON(body map[string]any) {
 	}
 }
 
-// crossTable reports whether a table route's answer may read other
-// tables than its own (foreign key labels, on pages by default, and in
-// facets): it is then cached under the database's TXID, not the table's
-// version. Cheap: no allocation, a few map lookups.
-func crossTable(rt *route) bool {
-	if rt.kind != routeTable {
-		return false
-	}
-	if rt.format == formatHTML {
-		return true
-	}
-	if len(rt.query) == 0 {
-		return false
-	}
-	for _, name := range [...]string{"_labels", "_label", "_facet", "_facet_array", "_facet_date"} {
-		if _, ok := rt.query[name]; ok {
-			return true
-		}
-	}
-	return rt.query["_extra"] != nil && hasExtra(rt.query, "expandable_columns")
-}
-
 // extrasList names the _extra values of a table page or a row, for errors.
 func extrasList(page bool) string {
 	if page {

@@ -46,11 +46,7 @@ func cacheKey(s *snapshot, rt route) string {
 // appendCacheKey appends cacheKey(s, rt) to dst: a hit looks up a key
 // built on the stack, with no allocation.
 func appendCacheKey(s *snapshot, dst []byte, rt route) []byte {
-	// A view's rows come from other tables, and so may a page with
-	// _where (a subquery): key them on the TXID.
-	// So may a search (search.go): its index is another table.
-	if t, ok := s.Table(rt.table); rt.kind == routeDB || rt.kind == routeQuery || (ok && t.View) ||
-		(rt.kind == routeTable && (rt.query["_where"] != nil || s.QueryVisible(rt.table) || len(rt.query) > 0 && hasSearchParam(rt.query))) || crossTable(&rt) {
+	if readsOtherTables(s, &rt) {
 		dst = append(append(append(dst, "D\x00"...), rt.canonical...), 0)
 		return rt.appendBase(strconv.AppendUint(dst, uint64(s.TXID), 10))
 	}
@@ -59,6 +55,38 @@ func appendCacheKey(s *snapshot, dst []byte, rt route) []byte {
 	dst = append(strconv.AppendInt(dst, s.Offset, 10), 0)
 	dst = append(strconv.AppendInt(dst, s.SchemaVersion, 10), 0)
 	return rt.appendBase(append(append(dst, switches(s)...), rt.canonical...))
+}
+
+// readsOtherTables reports whether rt's answer may read other tables than
+// its own, and so is keyed on the database's TXID, not the table's
+// version: a database page, public SQL, a view, and a table page that is
+// a canned query or reads more (a _where subquery, a search's index,
+// foreign key labels, on HTML pages by default, and facets). Cheap: no
+// allocation, a few map lookups.
+func readsOtherTables(s *snapshot, rt *route) bool {
+	switch {
+	case rt.kind == routeDB || rt.kind == routeQuery:
+		return true
+	case rt.kind != routeTable && rt.kind != routeRow:
+		return false
+	}
+	if t, ok := s.Table(rt.table); ok && t.View {
+		return true
+	}
+	switch {
+	case rt.kind != routeTable:
+		return false
+	case rt.format == formatHTML || s.QueryVisible(rt.table):
+		return true
+	case len(rt.query) == 0:
+		return false
+	}
+	for _, name := range [...]string{"_where", "_labels", "_label", "_facet", "_facet_array", "_facet_date"} {
+		if _, ok := rt.query[name]; ok {
+			return true
+		}
+	}
+	return hasSearchParam(rt.query) || rt.query["_extra"] != nil && hasExtra(rt.query, "expandable_columns")
 }
 
 // switches writes the database-wide switches for cache keys.
