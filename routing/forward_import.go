@@ -14,12 +14,6 @@ import (
 // reads all of it), brings it into LiteFS and waits for the replicas.
 const importHeaderTimeout = 10 * time.Minute
 
-// isImport reports whether r is POST /{db}/-/import.
-func isImport(r *http.Request) bool {
-	rt, err := tablecast.ParseRoute(r.URL.EscapedPath())
-	return err == nil && rt.Kind == tablecast.KindWrite && rt.Action == tablecast.ActionImport
-}
-
 // importProxy is the Proxy of imports: the Router's transport with a
 // longer wait for the answer.
 type importProxy struct {

@@ -226,7 +226,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Allow", "GET, HEAD, POST, OPTIONS")
 		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodPost:
-		rt.write(w, r)
+		rt.write(w, r, route)
 	default:
 		h.Set("Allow", "GET, HEAD, POST, OPTIONS")
 		rt.fail(w, r, tablecast.Errorf(tablecast.EMETHOD, "Method %s not allowed", r.Method))
@@ -262,7 +262,7 @@ func (rt *Router) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // write serves a write on the primary, or sends it there.
-func (rt *Router) write(w http.ResponseWriter, r *http.Request) {
+func (rt *Router) write(w http.ResponseWriter, r *http.Request, route tablecast.Route) {
 	if rt.Node.IsPrimary() {
 		rt.Writes.ServeHTTP(&bookmarkWriter{ResponseWriter: w, req: r}, r)
 		return
@@ -293,7 +293,7 @@ func (rt *Router) write(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, primary+r.URL.RequestURI(), http.StatusTemporaryRedirect)
 		return
 	}
-	if isImport(r) {
+	if route.Kind == tablecast.KindWrite && route.Action == tablecast.ActionImport {
 		rt.proxy.forwardImport(w, r, primary) // streamed, not buffered
 		return
 	}
