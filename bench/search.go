@@ -2,14 +2,9 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"time"
-
-	"github.com/tablecast/tablecast"
-	"github.com/tablecast/tablecast/deploy/devcluster"
 )
 
 // searchRows is the size of the searched table (bench.docs).
@@ -19,8 +14,7 @@ const searchRows = 100_000
 // relevance order when the build has it, else FTS4 in key order), first
 // page of 100: without the cache (/nocache/), cached, and the bare ceiling.
 // The index is made as sqlite-utils' enable_fts makes it ({table}_fts,
-// content={table}), with SQL on the primary's LiteFS mount (tablecast has
-// no write route for DDL yet); it stays private, the table is public.
+// content={table}), through /-/enable-fts; it stays private, the table is public.
 func runSearch(ctx context.Context, o Options) (*Report, error) {
 	fmt.Println("starting a local cluster (real LiteFS and FUSE)…")
 	c, err := startCluster(ctx, nil)
@@ -102,36 +96,14 @@ func loadDocs(ctx context.Context, c *cluster) error {
 	return c.Post(ctx, "/bench/docs/-/publish", map[string]any{})
 }
 
-// indexDocs makes docs_fts on the primary (FTS5 if this build has it) and
-// returns the module used.
+// indexDocs makes docs_fts through the write API (POST
+// /bench/docs/-/enable-fts: FTS5, content=docs, triggers, as sqlite-utils
+// makes it; the bench binary is built with sqlite_fts5) and returns the
+// module used.
 func indexDocs(ctx context.Context, c *cluster) (string, error) {
-	var prim devcluster.ClusterNode
-	for _, n := range c.Nodes {
-		if n.Role == "primary" {
-			prim = n
-		}
+	p := c.Nodes[0].APIURL
+	if _, err := c.PostTo(ctx, p+"/bench/docs/-/enable-fts", map[string]any{"columns": []string{"title", "body"}}, 0); err != nil {
+		return "", fmt.Errorf("index docs: %w", err)
 	}
-	if prim.FUSEDir == "" {
-		return "", fmt.Errorf("no primary node")
-	}
-	path := filepath.Join(prim.FUSEDir, tablecast.DBFileName("bench"))
-	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_busy_timeout=10000")
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	module := "FTS4"
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_module_list WHERE name = 'fts5'`).Scan(&n); err == nil && n > 0 {
-		module = "FTS5"
-	}
-	for _, stmt := range []string{
-		"CREATE VIRTUAL TABLE [docs_fts] USING " + module + " (\n    [title], [body],\n    content=[docs]\n)",
-		`INSERT INTO docs_fts (rowid, title, body) SELECT rowid, title, body FROM docs`,
-	} {
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			return "", fmt.Errorf("index docs on %s: %w", prim.Name, err)
-		}
-	}
-	return module, nil
+	return "FTS5", nil
 }
